@@ -1,0 +1,207 @@
+//! The domain model: sites, rooms and devices, addressed by dense indices.
+
+use crate::schedule::Schedule;
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+macro_rules! index_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub struct $name(pub u32);
+
+        impl $name {
+            /// The index as a `usize`, for slices.
+            pub fn ix(self) -> usize {
+                self.0 as usize
+            }
+        }
+    };
+}
+
+index_type!(
+    /// Position of a site in [`Registry::sites`].
+    SiteIdx
+);
+index_type!(
+    /// Position of a room in [`Registry::rooms`].
+    RoomIdx
+);
+index_type!(
+    /// Position of a device in [`Registry::devices`].
+    DeviceIdx
+);
+
+/// What a device measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    /// Reports how many people are in the room.
+    Count,
+    /// Reports whether anyone is in the room.
+    Presence,
+    /// Counts people going in and out of one entrance.
+    Door,
+}
+
+impl DeviceKind {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceKind::Count => "count",
+            DeviceKind::Presence => "presence",
+            DeviceKind::Door => "door",
+        }
+    }
+}
+
+/// How a device's payloads are decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Codec {
+    /// The native format of DEVICES.md, version 1.
+    #[default]
+    #[serde(rename = "native-v1")]
+    NativeV1,
+}
+
+/// A pilot community (社区).
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// Stable id, `[A-Za-z0-9_-]{1,64}`; the MQTT topic names it.
+    pub id: String,
+    /// Display name (Chinese).
+    pub name: String,
+    /// City (市).
+    pub city: String,
+    /// District (区).
+    pub district: String,
+    /// Local timezone of the site.
+    pub timezone: Tz,
+    /// Its rooms.
+    pub rooms: Vec<RoomIdx>,
+}
+
+/// Hints for the fleet simulator; the pipeline ignores them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimHints {
+    /// Scales how many visitors come, 1.0 for an ordinary room.
+    #[serde(default = "one")]
+    pub popularity: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Default for SimHints {
+    fn default() -> Self {
+        SimHints { popularity: 1.0 }
+    }
+}
+
+/// Which kinds of device watch a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sensors {
+    /// A count device.
+    pub count: bool,
+    /// One or more door devices.
+    pub door: bool,
+    /// A presence device.
+    pub presence: bool,
+}
+
+impl Sensors {
+    /// Only presence devices: capacity-based metrics are null (METRICS.md).
+    pub fn presence_only(self) -> bool {
+        self.presence && !self.count && !self.door
+    }
+}
+
+/// A space in a site.
+#[derive(Debug, Clone)]
+pub struct Room {
+    /// Id, unique within its site.
+    pub id: String,
+    /// Display name (Chinese).
+    pub name: String,
+    /// The site it belongs to.
+    pub site: SiteIdx,
+    /// Floor, when known.
+    pub floor: Option<i32>,
+    /// Persons it is built for.
+    pub capacity: u32,
+    /// Floor area in square metres.
+    pub area_m2: f64,
+    /// Weekly opening hours and the service hosted in each.
+    pub schedule: Schedule,
+    /// Devices bound to it.
+    pub devices: Vec<DeviceIdx>,
+    /// Kinds of device bound to it.
+    pub sensors: Sensors,
+    /// Simulator hints.
+    pub sim: SimHints,
+}
+
+/// A sensor bound to one room.
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// Id, unique across the registry, `[A-Za-z0-9_-]{1,64}`.
+    pub id: String,
+    /// Its site (the topic must name this site).
+    pub site: SiteIdx,
+    /// Its room.
+    pub room: RoomIdx,
+    /// What it measures.
+    pub kind: DeviceKind,
+    /// How often it reports, in seconds, until it says otherwise.
+    pub interval_s: u32,
+    /// How its payloads are decoded.
+    pub codec: Codec,
+}
+
+/// Every site, room and device the pipeline knows.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    /// Sites, in file order.
+    pub sites: Vec<Site>,
+    /// Rooms, grouped by site.
+    pub rooms: Vec<Room>,
+    /// Devices, in file order.
+    pub devices: Vec<Device>,
+    pub(crate) device_ids: HashMap<String, DeviceIdx>,
+}
+
+impl Registry {
+    /// The device with this id.
+    pub fn device_by_id(&self, id: &str) -> Option<DeviceIdx> {
+        self.device_ids.get(id).copied()
+    }
+
+    /// A site by index.
+    pub fn site(&self, i: SiteIdx) -> &Site {
+        &self.sites[i.ix()]
+    }
+
+    /// A room by index.
+    pub fn room(&self, i: RoomIdx) -> &Room {
+        &self.rooms[i.ix()]
+    }
+
+    /// A device by index.
+    pub fn device(&self, i: DeviceIdx) -> &Device {
+        &self.devices[i.ix()]
+    }
+
+    /// The site a room belongs to.
+    pub fn site_of(&self, room: RoomIdx) -> &Site {
+        self.site(self.room(room).site)
+    }
+
+    /// The room with this id in the site with this id.
+    pub fn room_by_ids(&self, site: &str, room: &str) -> Option<RoomIdx> {
+        let s = self.sites.iter().find(|s| s.id == site)?;
+        s.rooms.iter().copied().find(|r| self.room(*r).id == room)
+    }
+}

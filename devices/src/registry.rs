@@ -1,0 +1,402 @@
+//! The registry file (TOML): sites, rooms with schedules, devices bound to rooms.
+//!
+//! ```toml
+//! [[site]]
+//! id = "sh-xh-tianping"
+//! name = "天平街道社区综合体"
+//! city = "上海市"
+//! district = "徐汇区"
+//!
+//! [[site.room]]
+//! id = "canteen"
+//! name = "长者食堂"
+//! capacity = 40
+//! area_m2 = 135
+//! schedule = ["daily 10:30-13:00 meal_aid", "daily 16:30-18:30 meal_aid"]
+//!
+//! [[site.device]]
+//! id = "tp-canteen-door"
+//! room = "canteen"
+//! kind = "door"
+//! interval_s = 60
+//! ```
+
+use crate::model::{
+    Codec, Device, DeviceIdx, DeviceKind, Registry, Room, RoomIdx, Sensors, SimHints, Site, SiteIdx,
+};
+use crate::schedule::{Opening, Schedule};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// A registry that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The file could not be read.
+    #[error("{file}: cannot read the registry: {source}")]
+    Io {
+        /// The file.
+        file: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has fields of the wrong shape.
+    #[error("{file}: {message}")]
+    Syntax {
+        /// The file.
+        file: PathBuf,
+        /// What the parser said, with line and column.
+        message: String,
+    },
+    /// An entry breaks a rule.
+    #[error("{file}: {entry}: {problem}")]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// Which entry, e.g. `site "a" room "b"`.
+        entry: String,
+        /// What is wrong and how to mend it.
+        problem: String,
+    },
+}
+
+/// The registry file as written; [`RegistryFile::build`] checks it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryFile {
+    /// The sites.
+    #[serde(default)]
+    pub site: Vec<SiteEntry>,
+}
+
+/// One `[[site]]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteEntry {
+    /// Site id, `[A-Za-z0-9_-]{1,64}`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// City.
+    #[serde(default)]
+    pub city: String,
+    /// District.
+    #[serde(default)]
+    pub district: String,
+    /// IANA timezone name.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Rooms of the site.
+    #[serde(default)]
+    pub room: Vec<RoomEntry>,
+    /// Devices of the site.
+    #[serde(default)]
+    pub device: Vec<DeviceEntry>,
+}
+
+/// One `[[site.room]]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomEntry {
+    /// Room id, unique within the site.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Floor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<i32>,
+    /// Persons.
+    pub capacity: u32,
+    /// Square metres.
+    pub area_m2: f64,
+    /// Opening lines, `DAYS HH:MM-HH:MM CATEGORY [cap=N]`.
+    #[serde(default)]
+    pub schedule: Vec<String>,
+    /// Opens on public holidays.
+    #[serde(default)]
+    pub open_on_holidays: bool,
+    /// Simulator hints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim: Option<SimHints>,
+}
+
+/// One `[[site.device]]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceEntry {
+    /// Device id, unique in the registry.
+    pub id: String,
+    /// Id of the room in this site.
+    pub room: String,
+    /// `count`, `presence` or `door`.
+    pub kind: DeviceKind,
+    /// Report interval in seconds.
+    #[serde(default = "default_interval")]
+    pub interval_s: u32,
+    /// Payload codec.
+    #[serde(default)]
+    pub codec: Codec,
+}
+
+fn default_timezone() -> String {
+    "Asia/Shanghai".to_owned()
+}
+
+fn default_interval() -> u32 {
+    60
+}
+
+/// Whether `id` can appear in an MQTT topic of DEVICES.md.
+pub fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl Registry {
+    /// Reads and checks a registry file.
+    pub fn load(path: &Path) -> Result<Registry, RegistryError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RegistryError::Io {
+            file: path.to_owned(),
+            source,
+        })?;
+        Registry::from_toml(&text, path)
+    }
+
+    /// Parses and checks registry text; `file` names it in errors.
+    pub fn from_toml(text: &str, file: &Path) -> Result<Registry, RegistryError> {
+        let parsed: RegistryFile = toml::from_str(text).map_err(|e| RegistryError::Syntax {
+            file: file.to_owned(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        parsed.build(file)
+    }
+}
+
+impl RegistryFile {
+    /// Checks every rule and builds the indexed [`Registry`].
+    pub fn build(&self, file: &Path) -> Result<Registry, RegistryError> {
+        let invalid = |entry: String, problem: String| RegistryError::Invalid {
+            file: file.to_owned(),
+            entry,
+            problem,
+        };
+        if self.site.is_empty() {
+            return Err(invalid("registry".into(), "has no [[site]] entries".into()));
+        }
+        let mut reg = Registry::default();
+        let mut site_ids = HashSet::new();
+        for s in &self.site {
+            let entry = format!("site {:?}", s.id);
+            if !valid_id(&s.id) {
+                return Err(invalid(entry, "id must be 1-64 of A-Z a-z 0-9 _ -".into()));
+            }
+            if !site_ids.insert(s.id.as_str()) {
+                return Err(invalid(
+                    entry,
+                    "appears twice; site ids must be unique".into(),
+                ));
+            }
+            if s.name.trim().is_empty() {
+                return Err(invalid(entry, "name is empty".into()));
+            }
+            let timezone = s.timezone.parse().map_err(|_| {
+                invalid(
+                    entry.clone(),
+                    format!(
+                        "timezone {:?} is not an IANA name such as Asia/Shanghai",
+                        s.timezone
+                    ),
+                )
+            })?;
+            let site_idx = SiteIdx(reg.sites.len() as u32);
+            let mut rooms_here: HashMap<&str, RoomIdx> = HashMap::new();
+            for r in &s.room {
+                let entry = format!("site {:?} room {:?}", s.id, r.id);
+                let room = build_room(r, site_idx).map_err(|p| invalid(entry.clone(), p))?;
+                let idx = RoomIdx(reg.rooms.len() as u32);
+                if rooms_here.insert(r.id.as_str(), idx).is_some() {
+                    return Err(invalid(entry, "appears twice in this site".into()));
+                }
+                reg.rooms.push(room);
+            }
+            for d in &s.device {
+                let entry = format!("site {:?} device {:?}", s.id, d.id);
+                if !valid_id(&d.id) {
+                    return Err(invalid(entry, "id must be 1-64 of A-Z a-z 0-9 _ -".into()));
+                }
+                let room = *rooms_here.get(d.room.as_str()).ok_or_else(|| {
+                    invalid(
+                        entry.clone(),
+                        format!("room {:?} is not a room of this site", d.room),
+                    )
+                })?;
+                if !(1..=86_400).contains(&d.interval_s) {
+                    return Err(invalid(
+                        entry,
+                        "interval_s must be 1 to 86400 seconds".into(),
+                    ));
+                }
+                let idx = DeviceIdx(reg.devices.len() as u32);
+                if reg.device_ids.insert(d.id.clone(), idx).is_some() {
+                    return Err(invalid(
+                        entry,
+                        "device ids must be unique in the whole registry".into(),
+                    ));
+                }
+                let room_ref = &mut reg.rooms[room.ix()];
+                let sensors = &mut room_ref.sensors;
+                let twice = match d.kind {
+                    DeviceKind::Count => std::mem::replace(&mut sensors.count, true),
+                    DeviceKind::Presence => std::mem::replace(&mut sensors.presence, true),
+                    DeviceKind::Door => {
+                        sensors.door = true;
+                        false
+                    }
+                };
+                if twice {
+                    return Err(invalid(
+                        entry,
+                        format!(
+                            "room {:?} already has a {} device; a room takes one count and one presence device (any number of door devices)",
+                            d.room,
+                            d.kind.as_str()
+                        ),
+                    ));
+                }
+                room_ref.devices.push(idx);
+                reg.devices.push(Device {
+                    id: d.id.clone(),
+                    site: site_idx,
+                    room,
+                    kind: d.kind,
+                    interval_s: d.interval_s,
+                    codec: d.codec,
+                });
+            }
+            let mut rooms: Vec<RoomIdx> = rooms_here.into_values().collect();
+            rooms.sort();
+            reg.sites.push(Site {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                city: s.city.clone(),
+                district: s.district.clone(),
+                timezone,
+                rooms,
+            });
+        }
+        Ok(reg)
+    }
+}
+
+fn build_room(r: &RoomEntry, site: SiteIdx) -> Result<Room, String> {
+    if !valid_id(&r.id) {
+        return Err("id must be 1-64 of A-Z a-z 0-9 _ -".into());
+    }
+    if r.name.trim().is_empty() {
+        return Err("name is empty".into());
+    }
+    if r.capacity == 0 {
+        return Err("capacity must be at least 1 person".into());
+    }
+    if !(r.area_m2.is_finite() && r.area_m2 > 0.0) {
+        return Err("area_m2 must be a positive number of square metres".into());
+    }
+    let mut openings = Vec::with_capacity(r.schedule.len());
+    for (i, line) in r.schedule.iter().enumerate() {
+        let o = Opening::parse(line).map_err(|e| format!("schedule line {}: {e}", i + 1))?;
+        openings.push(o);
+    }
+    let schedule = Schedule {
+        openings,
+        open_on_holidays: r.open_on_holidays,
+    };
+    schedule
+        .check_overlaps()
+        .map_err(|e| format!("schedule: {e}"))?;
+    Ok(Room {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        site,
+        floor: r.floor,
+        capacity: r.capacity,
+        area_m2: r.area_m2,
+        schedule,
+        devices: Vec::new(),
+        sensors: Sensors::default(),
+        sim: r.sim.unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[site]]
+id = "s1"
+name = "测试社区"
+city = "上海市"
+district = "徐汇区"
+
+[[site.room]]
+id = "hall"
+name = "活动厅"
+capacity = 30
+area_m2 = 120
+schedule = ["mon-fri 08:30-11:30 infant_care", "daily 14:00-17:00 elderly_care"]
+
+[[site.device]]
+id = "d1"
+room = "hall"
+kind = "count"
+"#;
+
+    fn err(text: &str) -> String {
+        Registry::from_toml(text, Path::new("reg.toml"))
+            .expect_err("should be refused")
+            .to_string()
+    }
+
+    #[test]
+    fn loads_a_good_registry() {
+        let reg = Registry::from_toml(GOOD, Path::new("reg.toml")).expect("valid");
+        assert_eq!(reg.sites[0].name, "测试社区");
+        assert_eq!(reg.rooms[0].schedule.openings.len(), 2);
+        let d = reg.device_by_id("d1").expect("known");
+        assert_eq!(reg.device(d).interval_s, 60);
+        assert!(reg.rooms[0].sensors.count);
+        assert_eq!(reg.room_by_ids("s1", "hall"), Some(RoomIdx(0)));
+    }
+
+    #[test]
+    fn errors_name_file_entry_and_problem() {
+        let e = err(&GOOD.replace("room = \"hall\"", "room = \"attic\""));
+        assert_eq!(
+            e,
+            "reg.toml: site \"s1\" device \"d1\": room \"attic\" is not a room of this site"
+        );
+        let e = err(&GOOD.replace("08:30-11:30", "08:30-11:70"));
+        assert!(
+            e.starts_with("reg.toml: site \"s1\" room \"hall\": schedule line 1:"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("capacity = 30", "capacity = 0"));
+        assert!(e.contains("capacity must be at least 1"), "{e}");
+        let e = err(&GOOD.replace("id = \"s1\"", "id = \"s 1\""));
+        assert!(e.contains("site \"s 1\": id must be"), "{e}");
+        let e = err(&GOOD.replace("kind = \"count\"", "kind = \"camera\""));
+        assert!(e.starts_with("reg.toml: "), "{e}");
+        assert!(e.contains("camera"), "{e}");
+        let e = err(&format!("{GOOD}\ncolour = \"red\"\n"));
+        assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn a_second_count_device_is_refused() {
+        let text =
+            format!("{GOOD}\n[[site.device]]\nid = \"d2\"\nroom = \"hall\"\nkind = \"count\"\n");
+        assert!(err(&text).contains("already has a count device"));
+    }
+}

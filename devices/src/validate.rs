@@ -1,0 +1,344 @@
+//! Checks a device message against the registry and the clock (DEVICES.md rules).
+
+use crate::codec::decode_v1;
+use crate::model::{Codec, Registry};
+use crate::reading::{Reading, Value};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Why a message was rejected; stored in `quarantine` as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Topic is not `doorstep/v1/{site_id}/{device_id}`.
+    BadTopic,
+    /// Payload over 4 KiB.
+    Oversize,
+    /// Payload is not UTF-8.
+    InvalidUtf8,
+    /// Payload is not JSON.
+    MalformedJson,
+    /// A field has the wrong type.
+    WrongType,
+    /// A required field is missing.
+    MissingField,
+    /// `type` is not one of the known kinds.
+    UnknownType,
+    /// A count below zero.
+    NegativeCount,
+    /// A count far beyond the room's capacity.
+    AbsurdCount,
+    /// `ts` cannot be read.
+    BadTimestamp,
+    /// `ts` more than a day ahead of the receive time.
+    FutureTimestamp,
+    /// `ts` older than `max_age`.
+    TooOld,
+    /// The device is not in the registry.
+    UnknownDevice,
+    /// The topic names another site than the registry.
+    SiteMismatch,
+}
+
+impl Reason {
+    /// Every reason, for counters.
+    pub const ALL: [Reason; 14] = [
+        Reason::BadTopic,
+        Reason::Oversize,
+        Reason::InvalidUtf8,
+        Reason::MalformedJson,
+        Reason::WrongType,
+        Reason::MissingField,
+        Reason::UnknownType,
+        Reason::NegativeCount,
+        Reason::AbsurdCount,
+        Reason::BadTimestamp,
+        Reason::FutureTimestamp,
+        Reason::TooOld,
+        Reason::UnknownDevice,
+        Reason::SiteMismatch,
+    ];
+
+    /// The reason code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::BadTopic => "bad_topic",
+            Reason::Oversize => "oversize",
+            Reason::InvalidUtf8 => "invalid_utf8",
+            Reason::MalformedJson => "malformed_json",
+            Reason::WrongType => "wrong_type",
+            Reason::MissingField => "missing_field",
+            Reason::UnknownType => "unknown_type",
+            Reason::NegativeCount => "negative_count",
+            Reason::AbsurdCount => "absurd_count",
+            Reason::BadTimestamp => "bad_timestamp",
+            Reason::FutureTimestamp => "future_timestamp",
+            Reason::TooOld => "too_old",
+            Reason::UnknownDevice => "unknown_device",
+            Reason::SiteMismatch => "site_mismatch",
+        }
+    }
+}
+
+/// A rejected message, kept whole for the `quarantine` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Why.
+    pub reason: Reason,
+    /// Details for a person.
+    pub detail: String,
+    /// The topic it came on.
+    pub topic: String,
+    /// The payload as received (truncated to 4 KiB + 1 byte).
+    pub payload: Vec<u8>,
+    /// When it was received, Unix milliseconds.
+    pub received_ms: i64,
+}
+
+/// Time rules of DEVICES.md and METRICS.md.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A timestamp this far ahead of receive time is replaced by it (`clock_skew`).
+    pub max_skew_ms: i64,
+    /// A timestamp this far ahead is rejected.
+    pub max_future_ms: i64,
+    /// A timestamp this old is rejected; `None` for imports of history.
+    pub max_age_ms: Option<i64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_skew_ms: 5 * 60_000,
+            max_future_ms: 24 * 3_600_000,
+            max_age_ms: Some(7 * 24 * 3_600_000),
+        }
+    }
+}
+
+/// A count above this is "far beyond" a room built for `capacity` people.
+pub fn absurd_above(capacity: u32) -> u32 {
+    capacity.saturating_mul(5).max(capacity.saturating_add(50))
+}
+
+/// Turns `(topic, payload)` into a [`Reading`] or a [`Rejection`].
+#[derive(Debug, Clone)]
+pub struct Validator {
+    registry: Arc<Registry>,
+    limits: Limits,
+}
+
+impl Validator {
+    /// A validator over `registry` with `limits`.
+    pub fn new(registry: Arc<Registry>, limits: Limits) -> Validator {
+        Validator { registry, limits }
+    }
+
+    /// The registry it checks against.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Checks one message received at `received_ms`.
+    pub fn check(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        received_ms: i64,
+    ) -> Result<Reading, Rejection> {
+        self.check_inner(topic, payload, received_ms)
+            .map_err(|(reason, detail)| Rejection {
+                reason,
+                detail,
+                topic: topic.to_owned(),
+                payload: payload[..payload.len().min(crate::codec::MAX_PAYLOAD + 1)].to_vec(),
+                received_ms,
+            })
+    }
+
+    fn check_inner(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        received_ms: i64,
+    ) -> Result<Reading, (Reason, String)> {
+        let mut parts = topic.split('/');
+        let (site_id, device_id) = match (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) {
+            (Some("doorstep"), Some("v1"), Some(site), Some(dev), None)
+                if crate::registry::valid_id(site) && crate::registry::valid_id(dev) =>
+            {
+                (site, dev)
+            }
+            _ => {
+                return Err((
+                    Reason::BadTopic,
+                    format!("topic {topic:?} is not doorstep/v1/{{site_id}}/{{device_id}}"),
+                ));
+            }
+        };
+        let reg = &self.registry;
+        let idx = reg.device_by_id(device_id).ok_or_else(|| {
+            (
+                Reason::UnknownDevice,
+                format!("device {device_id:?} is not in the registry"),
+            )
+        })?;
+        let device = reg.device(idx);
+        let site = reg.site(device.site);
+        if site.id != site_id {
+            return Err((
+                Reason::SiteMismatch,
+                format!(
+                    "device {device_id:?} belongs to site {:?}, not {site_id:?}",
+                    site.id
+                ),
+            ));
+        }
+        let msg = match device.codec {
+            Codec::NativeV1 => decode_v1(payload)?,
+        };
+        let limit = absurd_above(reg.room(device.room).capacity);
+        let too_many = match &msg.value {
+            Value::Count(n) => Some(*n),
+            Value::Door { inn, out } => Some(*inn.max(out)),
+            _ => None,
+        };
+        if let Some(n) = too_many.filter(|n| *n > limit) {
+            return Err((
+                Reason::AbsurdCount,
+                format!("{n} people is far beyond the room's capacity (limit {limit})"),
+            ));
+        }
+        let mut clock_skew = false;
+        let time_ms = match msg.ts_ms {
+            None => received_ms,
+            Some(ts) => {
+                let ahead = ts - received_ms;
+                if ahead > self.limits.max_future_ms {
+                    return Err((
+                        Reason::FutureTimestamp,
+                        format!("ts is {} s ahead of the clock", ahead / 1000),
+                    ));
+                }
+                if let Some(max_age) = self.limits.max_age_ms
+                    && -ahead > max_age
+                {
+                    return Err((
+                        Reason::TooOld,
+                        format!("ts is {} h old", -ahead / 3_600_000),
+                    ));
+                }
+                if ahead > self.limits.max_skew_ms {
+                    clock_skew = true;
+                    received_ms
+                } else {
+                    ts
+                }
+            }
+        };
+        Ok(Reading {
+            device: idx,
+            room: device.room,
+            time_ms,
+            received_ms,
+            seq: msg.seq,
+            clock_skew,
+            value: msg.value,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn validator() -> Validator {
+        let text = r#"
+[[site]]
+id = "s1"
+name = "社区"
+[[site.room]]
+id = "r"
+name = "厅"
+capacity = 10
+area_m2 = 50
+[[site.device]]
+id = "d1"
+room = "r"
+kind = "count"
+"#;
+        let reg = Registry::from_toml(text, Path::new("t.toml")).expect("valid");
+        Validator::new(Arc::new(reg), Limits::default())
+    }
+
+    const NOW: i64 = 1_795_396_500_000;
+
+    fn reason(topic: &str, payload: &str) -> Reason {
+        validator()
+            .check(topic, payload.as_bytes(), NOW)
+            .expect_err("rejected")
+            .reason
+    }
+
+    #[test]
+    fn accepts_and_binds_to_room() {
+        let r = validator()
+            .check(
+                "doorstep/v1/s1/d1",
+                br#"{"type":"count","count":3,"seq":1}"#,
+                NOW,
+            )
+            .expect("valid");
+        assert_eq!(
+            (r.time_ms, r.value, r.clock_skew),
+            (NOW, Value::Count(3), false)
+        );
+    }
+
+    #[test]
+    fn rejects_by_topic_registry_and_time() {
+        let ok = r#"{"type":"count","count":3}"#;
+        assert_eq!(reason("doorstep/v1/s1", ok), Reason::BadTopic);
+        assert_eq!(reason("doorstep/v1/s1/d1/x", ok), Reason::BadTopic);
+        assert_eq!(reason("doorstep/v1/s1/ghost", ok), Reason::UnknownDevice);
+        assert_eq!(reason("doorstep/v1/s2/d1", ok), Reason::SiteMismatch);
+        assert_eq!(
+            reason("doorstep/v1/s1/d1", r#"{"type":"count","count":61}"#),
+            Reason::AbsurdCount
+        );
+        let future = format!(
+            r#"{{"type":"count","count":1,"ts":{}}}"#,
+            NOW + 25 * 3_600_000
+        );
+        assert_eq!(
+            reason("doorstep/v1/s1/d1", &future),
+            Reason::FutureTimestamp
+        );
+        let old = format!(
+            r#"{{"type":"count","count":1,"ts":{}}}"#,
+            NOW - 8 * 24 * 3_600_000
+        );
+        assert_eq!(reason("doorstep/v1/s1/d1", &old), Reason::TooOld);
+    }
+
+    #[test]
+    fn skewed_clock_takes_receive_time() {
+        let ahead = format!(r#"{{"type":"count","count":1,"ts":{}}}"#, NOW + 600_000);
+        let r = validator()
+            .check("doorstep/v1/s1/d1", ahead.as_bytes(), NOW)
+            .expect("valid");
+        assert_eq!((r.time_ms, r.clock_skew), (NOW, true));
+        let slight = format!(r#"{{"type":"count","count":1,"ts":{}}}"#, NOW + 60_000);
+        let r = validator()
+            .check("doorstep/v1/s1/d1", slight.as_bytes(), NOW)
+            .expect("valid");
+        assert_eq!((r.time_ms, r.clock_skew), (NOW + 60_000, false));
+    }
+}
