@@ -1,1 +1,98 @@
-//! stream
+//! The streaming stage of doorstep: a timely dataflow in event time that turns
+//! validated [`devices::Reading`]s into each room's occupancy signal n(t),
+//! live occupancy, and closed hourly windows ([`devices::RoomWindow`]) exactly
+//! as METRICS.md defines them.
+//!
+//! Timely timestamps are event time in Unix seconds, one per batch; the input
+//! frontier follows a [`watermark::Watermark`]. Readings are exchanged to the
+//! worker that owns their room, applied in event-time order once the frontier
+//! passes them, and a room's window is emitted once the frontier passes its end.
+//!
+//! ```no_run
+//! use std::sync::{Arc, mpsc};
+//! # fn run(registry: Arc<devices::Registry>, batch: Vec<devices::Reading>) -> Result<(), stream::Error> {
+//! let (tx, rx) = mpsc::channel();
+//! let stream = stream::Stream::start(registry, devices::Clock::wall(), &stream::StreamConfig::default(), tx)?;
+//! stream.send(batch)?;
+//! for output in rx.try_iter() {
+//!     if let stream::Output::Window(row) = output {
+//!         println!("{:?}", row.time_utilization());
+//!     }
+//! }
+//! stream.shutdown()
+//! # }
+//! ```
+
+mod dataflow;
+mod driver;
+pub mod room;
+pub mod signal;
+pub mod watermark;
+pub mod window;
+
+pub use driver::Stream;
+
+use devices::{LiveRoom, Reading, RoomWindow};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicI64, AtomicU64};
+
+/// What the stage produces.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// A closed hour of one room.
+    Window(RoomWindow),
+    /// A room's live occupancy changed.
+    Live(LiveRoom),
+    /// A reading behind the watermark; it is in `raw_events` but not yet in the windows.
+    Late(Reading),
+}
+
+/// Settings of the stream stage (`[stream]` in the config file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamConfig {
+    /// Timely worker threads; rooms are spread over them.
+    pub workers: usize,
+    /// How late (event time) a reading may arrive and still count in its window, seconds.
+    pub allowed_lateness_s: u32,
+    /// After this many seconds with no reading, windows close by the clock.
+    pub idle_after_s: u32,
+    /// Local hour at which door rooms are reset to 0 each day.
+    pub door_reset_hour: u32,
+    /// Batches that may wait for the dataflow before ingest is held back.
+    pub queue_batches: usize,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            workers: 1,
+            allowed_lateness_s: 120,
+            idle_after_s: 10,
+            door_reset_hour: 4,
+            queue_batches: 64,
+        }
+    }
+}
+
+/// Counters of the stream stage.
+#[derive(Debug, Default)]
+pub struct StreamStats {
+    /// Readings sent into the dataflow.
+    pub readings: AtomicU64,
+    /// Readings that came behind the watermark.
+    pub late: AtomicU64,
+    /// Current watermark, Unix seconds.
+    pub watermark: AtomicI64,
+}
+
+/// Errors of the stream stage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Timely could not start or a worker failed.
+    #[error("stream workers: {0}")]
+    Timely(String),
+    /// The stage has stopped.
+    #[error("the stream stage has stopped")]
+    Stopped,
+}

@@ -1,0 +1,215 @@
+//! The timely dataflow: readings exchanged to the worker that owns their room,
+//! windows closed as the event-time frontier passes them.
+
+use crate::Output;
+use crate::room::RoomTracker;
+use crate::signal::RoomSignal;
+use devices::{LiveRoom, Reading, Registry, RoomIdx};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::{Input as _, Probe};
+use timely::dataflow::{InputHandleVec, ProbeHandle};
+
+/// What enters the dataflow.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Input {
+    /// Tells worker `worker` the time from which rooms are followed.
+    Origin {
+        /// The worker addressed.
+        worker: u32,
+        /// Unix seconds.
+        at: i64,
+    },
+    /// A validated reading.
+    Reading(Reading),
+}
+
+fn route(x: &Input) -> u64 {
+    match x {
+        Input::Origin { worker, .. } => u64::from(*worker),
+        Input::Reading(r) => u64::from(r.room.0),
+    }
+}
+
+/// The rooms one worker owns and their state.
+struct Rooms {
+    registry: Arc<Registry>,
+    owned: Vec<RoomIdx>,
+    reset_hour: u32,
+    trackers: HashMap<RoomIdx, RoomTracker>,
+    live: HashMap<RoomIdx, RoomSignal>,
+    pending: Vec<Reading>,
+    /// (end of open window, room), to close windows of rooms with no readings.
+    ends: BTreeSet<(i64, RoomIdx)>,
+    origin: Option<i64>,
+    frontier: i64,
+}
+
+struct NoSink;
+
+impl crate::signal::SignalSink for NoSink {
+    fn segment(&mut self, _: i64, _: i64, _: Option<u32>) {}
+    fn door_in(&mut self, _: i64, _: u64) {}
+}
+
+impl Rooms {
+    fn new(registry: Arc<Registry>, index: usize, peers: usize, reset_hour: u32) -> Rooms {
+        let owned = (0..registry.rooms.len() as u32)
+            .map(RoomIdx)
+            .filter(|r| r.0 as usize % peers == index)
+            .collect();
+        Rooms {
+            registry,
+            owned,
+            reset_hour,
+            trackers: HashMap::new(),
+            live: HashMap::new(),
+            pending: Vec::new(),
+            ends: BTreeSet::new(),
+            origin: None,
+            frontier: i64::MIN,
+        }
+    }
+
+    fn receive(&mut self, x: Input, out: &mut Vec<Output>) {
+        match x {
+            Input::Origin { at, .. } => self.start(at),
+            Input::Reading(r) => {
+                self.live_update(&r, out);
+                self.pending.push(r);
+            }
+        }
+    }
+
+    fn start(&mut self, origin: i64) {
+        if self.origin.is_some() {
+            return;
+        }
+        self.origin = Some(origin);
+        for &room in &self.owned {
+            let t = RoomTracker::new(&self.registry, room, origin, self.reset_hour);
+            self.ends.insert((t.window_end(), room));
+            self.trackers.insert(room, t);
+            self.live.insert(
+                room,
+                RoomSignal::new(&self.registry, room, origin, self.reset_hour),
+            );
+        }
+    }
+
+    /// Applies a reading to the live view at once, in arrival order.
+    fn live_update(&mut self, r: &Reading, out: &mut Vec<Output>) {
+        let sig = self.live.entry(r.room).or_insert_with(|| {
+            RoomSignal::new(&self.registry, r.room, r.time_s(), self.reset_hour)
+        });
+        if r.time_s() < sig.now() {
+            return;
+        }
+        sig.apply(r, &mut NoSink);
+        out.push(Output::Live(LiveRoom {
+            room: r.room,
+            occupancy: sig.value(),
+            updated_ms: r.time_ms,
+            valid_until: sig.valid_until(),
+        }));
+    }
+
+    /// The frontier reached `f`: every reading before `f` is here.
+    fn advance(&mut self, f: i64, out: &mut Vec<Output>) {
+        if f <= self.frontier || self.origin.is_none() {
+            return;
+        }
+        self.frontier = f;
+        self.pending.sort_unstable_by_key(|r| r.order_key());
+        let ready = self.pending.partition_point(|r| r.time_s() < f);
+        for r in self.pending.drain(..ready) {
+            let Some(t) = self.trackers.get_mut(&r.room) else {
+                continue;
+            };
+            let before = t.window_end();
+            t.apply(&r);
+            out.extend(t.take_closed().map(Output::Window));
+            let after = t.window_end();
+            if after != before {
+                self.ends.remove(&(before, r.room));
+                self.ends.insert((after, r.room));
+            }
+        }
+        while let Some(&(end, room)) = self.ends.first() {
+            if end > f {
+                break;
+            }
+            self.ends.pop_first();
+            if let Some(t) = self.trackers.get_mut(&room) {
+                t.advance(f);
+                out.extend(t.take_closed().map(Output::Window));
+                self.ends.insert((t.window_end(), room));
+            }
+        }
+    }
+}
+
+/// Builds the dataflow on `worker`; returns its input handle and probe.
+pub(crate) fn build(
+    worker: &mut timely::worker::Worker,
+    registry: Arc<Registry>,
+    reset_hour: u32,
+    out: std::sync::mpsc::Sender<Output>,
+) -> (InputHandleVec<u64, Input>, ProbeHandle<u64>) {
+    let index = worker.index();
+    let peers = worker.peers();
+    let mut input = InputHandleVec::new();
+    let probe = ProbeHandle::new();
+    worker.dataflow::<u64, _, _>(|scope| {
+        let rooms = scope
+            .input_from(&mut input)
+            .unary_frontier(Exchange::new(route), "Rooms", move |cap, _info| {
+                let mut cap = Some(cap);
+                let mut rooms = Rooms::new(registry, index, peers, reset_hour);
+                let mut buf = Vec::new();
+                move |(input, frontier), output| {
+                    input.for_each(|_, data| {
+                        for x in data.drain(..) {
+                            rooms.receive(x, &mut buf);
+                        }
+                    });
+                    let f = frontier.frontier().first().copied();
+                    if let Some(f) = f {
+                        rooms.advance(f as i64, &mut buf);
+                    }
+                    if let Some(c) = &cap
+                        && !buf.is_empty()
+                    {
+                        let mut session = output.session(c);
+                        for o in buf.drain(..) {
+                            session.give(o);
+                        }
+                    }
+                    match f {
+                        Some(f) => {
+                            if let Some(c) = cap.as_mut()
+                                && *c.time() < f
+                            {
+                                c.downgrade(&f);
+                            }
+                        }
+                        None => cap = None,
+                    }
+                }
+            })
+            .container::<Vec<Output>>()
+            .probe_with(&probe);
+        rooms.sink(Pipeline, "Out", move |(input, _frontier)| {
+            input.for_each(|_, data| {
+                for o in data.drain(..) {
+                    // The receiver is gone only when the pipeline shuts down.
+                    let _ = out.send(o);
+                }
+            });
+        });
+    });
+    (input, probe)
+}

@@ -1,0 +1,155 @@
+//! Runs the dataflow on its own threads and feeds it batches of readings.
+
+use crate::dataflow::{Input, build};
+use crate::watermark::Watermark;
+use crate::{Error, Output, StreamConfig, StreamStats};
+use devices::{Clock, Reading, Registry};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+enum Command {
+    Batch(Vec<Reading>),
+}
+
+/// The running stream stage. Dropping it (or [`Stream::shutdown`]) stops the workers.
+pub struct Stream {
+    commands: Option<SyncSender<Command>>,
+    guards: Option<timely::communication::WorkerGuards<()>>,
+    stats: Arc<StreamStats>,
+}
+
+impl Stream {
+    /// Starts `config.workers` timely workers over `registry`; results go to `out`.
+    pub fn start(
+        registry: Arc<Registry>,
+        clock: Clock,
+        config: &StreamConfig,
+        out: Sender<Output>,
+    ) -> Result<Stream, Error> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Command>(config.queue_batches.max(1));
+        let rx = Arc::new(Mutex::new(Some(rx)));
+        let stats = Arc::new(StreamStats::default());
+        let workers = config.workers.max(1);
+        let lateness = i64::from(config.allowed_lateness_s);
+        let idle_after = Duration::from_secs(config.idle_after_s.into());
+        let reset_hour = config.door_reset_hour;
+        let out = Mutex::new(out);
+        let stats_in = Arc::clone(&stats);
+        let guards = timely::execute(timely::Config::process(workers), move |worker| {
+            let out = out.lock().map(|o| o.clone());
+            let Ok(out) = out else { return };
+            let (input, probe) = build(worker, Arc::clone(&registry), reset_hour, out.clone());
+            let taken = rx.lock().ok().and_then(|mut r| r.take());
+            if let Some(rx) = taken {
+                let wm = Watermark::new(lateness, idle_after);
+                drive(
+                    worker, input, &probe, rx, wm, clock, workers, &out, &stats_in,
+                );
+            }
+        })
+        .map_err(Error::Timely)?;
+        Ok(Stream {
+            commands: Some(tx),
+            guards: Some(guards),
+            stats,
+        })
+    }
+
+    /// Hands a batch of readings to the dataflow; waits while the dataflow is behind.
+    pub fn send(&self, batch: Vec<Reading>) -> Result<(), Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let tx = self.commands.as_ref().ok_or(Error::Stopped)?;
+        tx.send(Command::Batch(batch)).map_err(|_| Error::Stopped)
+    }
+
+    /// Counters of the stage.
+    pub fn stats(&self) -> Arc<StreamStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Stops taking readings and waits for the workers to finish.
+    pub fn shutdown(mut self) -> Result<(), Error> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), Error> {
+        self.commands = None;
+        if let Some(g) = self.guards.take() {
+            for r in g.join() {
+                r.map_err(Error::Timely)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            tracing::error!(error = %e, "stream workers ended badly");
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn drive(
+    worker: &mut timely::worker::Worker,
+    mut input: timely::dataflow::InputHandleVec<u64, Input>,
+    probe: &timely::dataflow::ProbeHandle<u64>,
+    rx: Receiver<Command>,
+    mut wm: Watermark,
+    clock: Clock,
+    workers: usize,
+    out: &Sender<Output>,
+    stats: &StreamStats,
+) {
+    let mut started = false;
+    let start = |input: &mut timely::dataflow::InputHandleVec<u64, Input>, at: i64| {
+        input.advance_to(at.max(0) as u64);
+        for w in 0..workers as u32 {
+            input.send(Input::Origin { worker: w, at });
+        }
+    };
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(Command::Batch(batch)) => {
+                let Some(max_t) = batch.iter().map(Reading::time_s).max() else {
+                    continue;
+                };
+                if !started {
+                    let min_t = batch.iter().map(Reading::time_s).min().unwrap_or(max_t);
+                    start(&mut input, min_t);
+                    started = true;
+                }
+                for r in batch {
+                    if wm.is_late(r.time_s()) {
+                        stats.late.fetch_add(1, Ordering::Relaxed);
+                        let _ = out.send(Output::Late(r));
+                    } else {
+                        stats.readings.fetch_add(1, Ordering::Relaxed);
+                        input.send(Input::Reading(r));
+                    }
+                }
+                wm.observe(max_t);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        wm.tick(clock.now_ms().div_euclid(1000));
+        if let Some(w) = wm.get() {
+            if !started {
+                start(&mut input, w);
+                started = true;
+            }
+            if w as u64 > *input.time() {
+                input.advance_to(w as u64);
+                stats.watermark.store(w, Ordering::Relaxed);
+            }
+        }
+        worker.step_while(|| probe.less_than(input.time()));
+    }
+}

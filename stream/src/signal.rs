@@ -1,0 +1,242 @@
+//! The occupancy signal n(t) of one room (METRICS.md, "The occupancy signal").
+//!
+//! Readings are applied in event-time order; between readings the signal is
+//! piecewise constant and changes only when a device goes stale or at the
+//! daily reset of door rooms, so it is integrated lazily, one constant
+//! segment at a time.
+
+use devices::{DeviceKind, Reading, Registry, RoomIdx, Value};
+
+/// How long a report stays valid: 3 x the report interval, at most 15 minutes.
+pub fn stale_after(interval_s: u32) -> i64 {
+    (3 * i64::from(interval_s)).min(900)
+}
+
+#[derive(Debug, Clone)]
+struct DeviceState {
+    kind: DeviceKind,
+    interval_s: u32,
+    /// Event time (s) of the last message of any type.
+    last_seen: Option<i64>,
+    /// Count or presence value and when it was reported.
+    value: Option<(u32, i64)>,
+    /// Last cumulative door counters, to turn them into deltas.
+    totals: Option<(u64, u64)>,
+}
+
+impl DeviceState {
+    fn stale(&self) -> i64 {
+        stale_after(self.interval_s)
+    }
+
+    /// The value this device gives at `t`, if it has a fresh one.
+    fn fresh_value(&self, t: i64) -> Option<u32> {
+        self.value
+            .filter(|(_, at)| *at <= t && t < at + self.stale())
+            .map(|(v, _)| v)
+    }
+
+    /// When this device's current report expires, if after `t`.
+    fn expiry_after(&self, t: i64) -> Option<i64> {
+        let at = match self.kind {
+            DeviceKind::Door => self.last_seen?,
+            _ => self.value?.1,
+        };
+        Some(at + self.stale()).filter(|e| *e > t)
+    }
+}
+
+/// Receives the signal as constant segments and the door crossings.
+pub trait SignalSink {
+    /// n(t) = `value` on `[from, to)`; `None` is unknown.
+    fn segment(&mut self, from: i64, to: i64, value: Option<u32>);
+    /// `inn` people came in through a door at `t`.
+    fn door_in(&mut self, t: i64, inn: u64);
+}
+
+/// The state of one room's occupancy signal.
+#[derive(Debug, Clone)]
+pub struct RoomSignal {
+    devices: Vec<(devices::DeviceIdx, DeviceState)>,
+    has_door: bool,
+    door_n: u32,
+    /// Local 04:00 resets of door rooms, Unix seconds.
+    next_reset: i64,
+    reset_rule: Option<(chrono_tz::Tz, u32)>,
+    /// Value of n just before the most recent daily reset.
+    pub last_residual: Option<(i64, u32)>,
+    now: i64,
+}
+
+impl RoomSignal {
+    /// The signal of `room`, starting (unknown) at `start`.
+    pub fn new(registry: &Registry, room: RoomIdx, start: i64, reset_hour: u32) -> RoomSignal {
+        let r = registry.room(room);
+        let devices = r
+            .devices
+            .iter()
+            .map(|d| {
+                let dev = registry.device(*d);
+                (
+                    *d,
+                    DeviceState {
+                        kind: dev.kind,
+                        interval_s: dev.interval_s,
+                        last_seen: None,
+                        value: None,
+                        totals: None,
+                    },
+                )
+            })
+            .collect();
+        let has_door = r.sensors.door;
+        let reset_rule = has_door.then(|| (registry.site_of(room).timezone, reset_hour));
+        let mut s = RoomSignal {
+            devices,
+            has_door,
+            door_n: 0,
+            next_reset: i64::MAX,
+            reset_rule,
+            last_residual: None,
+            now: start,
+        };
+        s.next_reset = s.reset_after(start);
+        s
+    }
+
+    /// Time up to which the signal has been integrated.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    fn reset_after(&self, t: i64) -> i64 {
+        let Some((tz, hour)) = self.reset_rule else {
+            return i64::MAX;
+        };
+        let date = devices::schedule::local_date(tz, t);
+        for days in 0..3 {
+            let day = date + chrono::Duration::days(days);
+            let at = day.and_hms_opt(hour, 0, 0).unwrap_or_default();
+            let r = devices::schedule::local_to_utc(tz, at);
+            if r > t {
+                return r;
+            }
+        }
+        i64::MAX
+    }
+
+    /// n(t) at the current time, by device priority: count, then door, then presence.
+    pub fn value(&self) -> Option<u32> {
+        self.value_at(self.now)
+    }
+
+    fn value_at(&self, t: i64) -> Option<u32> {
+        let of = |kind| {
+            self.devices
+                .iter()
+                .filter(move |(_, d)| d.kind == kind)
+                .map(|(_, d)| d)
+        };
+        if let Some(v) = of(DeviceKind::Count).find_map(|d| d.fresh_value(t)) {
+            return Some(v);
+        }
+        if self.has_door
+            && of(DeviceKind::Door)
+                .all(|d| d.last_seen.is_some_and(|s| s <= t && t < s + d.stale()))
+        {
+            return Some(self.door_n);
+        }
+        of(DeviceKind::Presence).find_map(|d| d.fresh_value(t))
+    }
+
+    /// When the value would next change with no new reading, if before `i64::MAX`.
+    pub fn next_change(&self) -> Option<i64> {
+        let expiry = self
+            .devices
+            .iter()
+            .filter_map(|(_, d)| d.expiry_after(self.now))
+            .min();
+        let next = expiry.map_or(self.next_reset, |e| e.min(self.next_reset));
+        (next != i64::MAX).then_some(next)
+    }
+
+    /// Integrates the signal up to `until`, emitting segments.
+    pub fn advance(&mut self, until: i64, sink: &mut impl SignalSink) {
+        while self.now < until {
+            if self.now >= self.next_reset {
+                self.last_residual = Some((self.next_reset, self.door_n));
+                self.door_n = 0;
+                self.next_reset = self.reset_after(self.now);
+            }
+            let v = self.value_at(self.now);
+            let next = self.next_change().map_or(until, |n| n.min(until));
+            sink.segment(self.now, next, v);
+            self.now = next;
+        }
+        if self.now >= self.next_reset {
+            self.last_residual = Some((self.next_reset, self.door_n));
+            self.door_n = 0;
+            self.next_reset = self.reset_after(self.now);
+        }
+    }
+
+    /// Applies a reading; the signal is first advanced to its time.
+    pub fn apply(&mut self, reading: &Reading, sink: &mut impl SignalSink) {
+        let t = reading.time_s();
+        if t < self.now {
+            return;
+        }
+        self.advance(t, sink);
+        let Some((_, dev)) = self.devices.iter_mut().find(|(d, _)| *d == reading.device) else {
+            return;
+        };
+        dev.last_seen = Some(t);
+        match &reading.value {
+            Value::Count(n) => dev.value = Some((*n, t)),
+            Value::Presence(p) => dev.value = Some((u32::from(*p), t)),
+            Value::Door { inn, out } => {
+                self.door_n =
+                    (i64::from(self.door_n) + i64::from(*inn) - i64::from(*out)).max(0) as u32;
+                sink.door_in(t, u64::from(*inn));
+            }
+            Value::DoorTotal {
+                in_total,
+                out_total,
+            } => {
+                let (din, dout) = match dev.totals {
+                    None => (0, 0),
+                    Some((pi, po)) => (
+                        if *in_total >= pi {
+                            in_total - pi
+                        } else {
+                            *in_total
+                        },
+                        if *out_total >= po {
+                            out_total - po
+                        } else {
+                            *out_total
+                        },
+                    ),
+                };
+                dev.totals = Some((*in_total, *out_total));
+                let n = i128::from(self.door_n) + i128::from(din) - i128::from(dout);
+                self.door_n = n.clamp(0, i128::from(u32::MAX)) as u32;
+                sink.door_in(t, din);
+            }
+            Value::Status(s) => {
+                if let Some(i) = s.interval_s {
+                    dev.interval_s = i;
+                }
+            }
+        }
+    }
+
+    /// When the current value stops being valid if nothing else arrives.
+    pub fn valid_until(&self) -> Option<i64> {
+        self.value()?;
+        self.devices
+            .iter()
+            .filter_map(|(_, d)| d.expiry_after(self.now))
+            .max()
+    }
+}
