@@ -1,32 +1,26 @@
 //! One room followed through time: its signal feeding consecutive hour windows.
 
 use crate::signal::{RoomSignal, SignalSink};
-use crate::window::{WindowAcc, hour_end, hour_start};
+use crate::window::{RoomShape, WindowAcc, hour_end, hour_start};
 use chrono_tz::Tz;
 use devices::{Reading, Registry, RoomIdx, RoomWindow, Schedule, VisitsMethod};
 
 /// What a room's windows need from the registry.
 #[derive(Debug, Clone)]
 struct RoomInfo {
-    room: RoomIdx,
+    shape: RoomShape,
     tz: Tz,
     schedule: Schedule,
-    capacity: u32,
-    presence_only: bool,
-    method: VisitsMethod,
 }
 
 impl RoomInfo {
     fn window(&self, start: i64, prev: Option<u32>) -> WindowAcc {
         let end = hour_end(self.tz, start);
         WindowAcc::new(
-            self.room,
+            &self.shape,
             start,
             end,
             self.schedule.open_spans(self.tz, start, end),
-            self.capacity,
-            self.presence_only,
-            self.method,
             prev,
         )
     }
@@ -80,16 +74,18 @@ impl RoomTracker {
     pub fn new(registry: &Registry, room: RoomIdx, origin: i64, reset_hour: u32) -> RoomTracker {
         let r = registry.room(room);
         let info = RoomInfo {
-            room,
+            shape: RoomShape {
+                room,
+                capacity: r.capacity,
+                presence_only: r.sensors.presence_only(),
+                method: if r.sensors.door {
+                    VisitsMethod::Door
+                } else {
+                    VisitsMethod::Transitions
+                },
+            },
             tz: registry.site_of(room).timezone,
             schedule: r.schedule.clone(),
-            capacity: r.capacity,
-            presence_only: r.sensors.presence_only(),
-            method: if r.sensors.door {
-                VisitsMethod::Door
-            } else {
-                VisitsMethod::Transitions
-            },
         };
         let acc = info.window(hour_start(info.tz, origin), None);
         RoomTracker {

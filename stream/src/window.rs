@@ -20,6 +20,19 @@ pub fn hour_end(tz: Tz, start: i64) -> i64 {
     if end > start { end } else { start + 3600 }
 }
 
+/// What a window needs to know about its room.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomShape {
+    /// The room.
+    pub room: RoomIdx,
+    /// Its capacity.
+    pub capacity: u32,
+    /// Watched by presence devices only (capacity metrics are null).
+    pub presence_only: bool,
+    /// How visits are counted.
+    pub method: VisitsMethod,
+}
+
 /// The running sums of one room over `[start, end)`.
 #[derive(Debug, Clone)]
 pub struct WindowAcc {
@@ -36,19 +49,16 @@ pub struct WindowAcc {
 impl WindowAcc {
     /// A window with its opening spans; `prev` is n just before `start`.
     pub fn new(
-        room: RoomIdx,
+        shape: &RoomShape,
         start: i64,
         end: i64,
         spans: Vec<OpenSpan>,
-        capacity: u32,
-        presence_only: bool,
-        method: VisitsMethod,
         prev: Option<u32>,
     ) -> WindowAcc {
         let open: i64 = spans.iter().map(|s| s.end - s.start).sum();
         WindowAcc {
             row: RoomWindow {
-                room,
+                room: shape.room,
                 start,
                 end,
                 open_seconds: open as u32,
@@ -57,14 +67,14 @@ impl WindowAcc {
                 person_seconds: 0,
                 peak_occupancy: None,
                 visits: 0,
-                visits_method: method,
+                visits_method: shape.method,
                 longest_idle_seconds: 0,
                 after_hours_occupied_seconds: 0,
                 over_capacity_seconds: 0,
-                capacity: (!presence_only).then_some(capacity),
+                capacity: (!shape.presence_only).then_some(shape.capacity),
             },
             spans,
-            capacity,
+            capacity: shape.capacity,
             prev,
             idle_run: None,
         }
@@ -176,14 +186,17 @@ mod tests {
     #[test]
     fn sums_an_hour_by_hand() {
         // Open 0-1800 (opening 0) and 2400-3600 (opening 1) of a 3600 s window, capacity 2.
+        let shape = RoomShape {
+            room: RoomIdx(0),
+            capacity: 2,
+            presence_only: false,
+            method: VisitsMethod::Transitions,
+        };
         let mut w = WindowAcc::new(
-            RoomIdx(0),
+            &shape,
             0,
             3600,
             vec![span(0, 1800, 0), span(2400, 3600, 1)],
-            2,
-            false,
-            VisitsMethod::Transitions,
             Some(0),
         );
         w.segment(0, 600, Some(0)); // idle 600
