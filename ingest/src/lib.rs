@@ -1,1 +1,80 @@
-//! ingest
+//! MQTT ingest for doorstep: the embedded broker (rumqttd), the subscriber
+//! that validates device messages against the registry, and a publisher for
+//! simulated devices.
+//!
+//! ```no_run
+//! # async fn run(validator: devices::Validator) -> Result<(), ingest::Error> {
+//! let broker = ingest::EmbeddedBroker::start("127.0.0.1:1883".parse().unwrap())?;
+//! let stats = std::sync::Arc::new(ingest::IngestStats::default());
+//! let sub = ingest::Subscriber::connect(&broker.url(), "doorstep", validator, devices::Clock::wall(), stats).await?;
+//! let (tx, mut rx) = tokio::sync::mpsc::channel(10_000);
+//! tokio::spawn(sub.run(tx));
+//! while let Some(item) = rx.recv().await {
+//!     match item {
+//!         Ok(reading) => println!("{:?}", reading.value),
+//!         Err(rejected) => println!("rejected: {}", rejected.reason.as_str()),
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+mod broker;
+mod publisher;
+mod subscriber;
+mod url;
+
+pub use broker::EmbeddedBroker;
+pub use publisher::Publisher;
+pub use subscriber::{Incoming, Subscriber, TOPIC_FILTER};
+pub use url::BrokerUrl;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+/// Counters of the ingest stage.
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    /// Messages received from the broker.
+    pub received: AtomicU64,
+    /// Messages accepted.
+    pub accepted: AtomicU64,
+    /// Messages rejected, per [`devices::Reason`] (indexed by `reason as usize`).
+    pub rejected: [AtomicU64; devices::Reason::ALL.len()],
+    /// Connected to the broker now.
+    pub connected: AtomicBool,
+}
+
+/// Errors of the ingest stage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The embedded broker's port is taken.
+    #[error(
+        "cannot listen for MQTT on {addr} ({source}); is another broker running? Choose another address with --mqtt-listen, or use it with --broker mqtt://HOST:PORT"
+    )]
+    PortInUse {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The embedded broker did not come up.
+    #[error("the embedded MQTT broker did not start listening on {addr}")]
+    BrokerDidNotStart {
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// The broker cannot be reached.
+    #[error("cannot reach the MQTT broker at {url}: {cause}; is it running? Check --broker (or [mqtt] broker in the config)")]
+    Unreachable {
+        /// The broker URL.
+        url: String,
+        /// Why.
+        cause: String,
+    },
+    /// The MQTT client refused a request.
+    #[error("MQTT client: {0}")]
+    Client(String),
+    /// A thread could not be started.
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+}

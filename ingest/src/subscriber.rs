@@ -1,0 +1,127 @@
+//! The subscriber: receives device messages from the broker, validates them
+//! against the registry and hands readings and rejections on.
+
+use crate::{BrokerUrl, Error, IngestStats};
+use devices::{Clock, Reading, Rejection, Validator};
+use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The topic filter doorstep subscribes to.
+pub const TOPIC_FILTER: &str = "doorstep/v1/#";
+
+/// What the subscriber hands on for each message.
+pub type Incoming = Result<Reading, Rejection>;
+
+/// A subscriber connected to its broker.
+pub struct Subscriber {
+    client: AsyncClient,
+    events: EventLoop,
+    url: BrokerUrl,
+    validator: Validator,
+    clock: Clock,
+    stats: Arc<IngestStats>,
+}
+
+impl Subscriber {
+    /// Connects to `url` as `client_id` and subscribes; fails if the broker cannot be reached.
+    pub async fn connect(
+        url: &BrokerUrl,
+        client_id: &str,
+        validator: Validator,
+        clock: Clock,
+        stats: Arc<IngestStats>,
+    ) -> Result<Subscriber, Error> {
+        let mut options = MqttOptions::new(client_id, url.host.clone(), url.port);
+        options
+            .set_keep_alive(Duration::from_secs(30))
+            .set_clean_session(false)
+            .set_max_packet_size(64 * 1024, 64 * 1024);
+        let (client, mut events) = AsyncClient::new(options, 64);
+        let first = tokio::time::timeout(Duration::from_secs(10), events.poll()).await;
+        match first {
+            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {}
+            Ok(Ok(other)) => {
+                return Err(Error::Unreachable {
+                    url: url.to_string(),
+                    cause: format!("unexpected first packet {other:?}"),
+                });
+            }
+            Ok(Err(e)) => {
+                return Err(Error::Unreachable {
+                    url: url.to_string(),
+                    cause: describe(&e),
+                });
+            }
+            Err(_) => {
+                return Err(Error::Unreachable {
+                    url: url.to_string(),
+                    cause: "no answer within 10 s".into(),
+                });
+            }
+        }
+        client
+            .try_subscribe(TOPIC_FILTER, QoS::AtLeastOnce)
+            .map_err(|e| Error::Client(e.to_string()))?;
+        stats.connected.store(true, Ordering::Relaxed);
+        tracing::info!(broker = %url, filter = TOPIC_FILTER, "subscribed");
+        Ok(Subscriber {
+            client,
+            events,
+            url: url.clone(),
+            validator,
+            clock,
+            stats,
+        })
+    }
+
+    /// Receives until `out` is closed. Reconnects with capped exponential backoff
+    /// and subscribes again on every reconnection.
+    pub async fn run(mut self, out: mpsc::Sender<Incoming>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.events.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    backoff = Duration::from_millis(100);
+                    self.stats.received.fetch_add(1, Ordering::Relaxed);
+                    let item = self.validator.check(&p.topic, &p.payload, self.clock.now_ms());
+                    match &item {
+                        Ok(_) => self.stats.accepted.fetch_add(1, Ordering::Relaxed),
+                        Err(r) => self.stats.rejected[r.reason as usize].fetch_add(1, Ordering::Relaxed),
+                    };
+                    if out.send(item).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    self.stats.connected.store(true, Ordering::Relaxed);
+                    tracing::info!(broker = %self.url, "reconnected; subscribing again");
+                    if let Err(e) = self.client.try_subscribe(TOPIC_FILTER, QoS::AtLeastOnce) {
+                        tracing::error!(error = %e, "cannot subscribe");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if out.is_closed() {
+                        return;
+                    }
+                    if self.stats.connected.swap(false, Ordering::Relaxed) {
+                        tracing::warn!(broker = %self.url, error = %describe(&e), "lost the broker; reconnecting");
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+}
+
+fn describe(e: &ConnectionError) -> String {
+    match e {
+        ConnectionError::Io(io) => io.to_string(),
+        ConnectionError::ConnectionRefused(code) => format!("the broker refused the connection ({code:?})"),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,222 @@
+//! The subcommands.
+
+use crate::cli::{ClockArgs, Cli, Command, DemoArgs, InitArgs, RunArgs, SimulateArgs};
+use crate::config::{Config, SAMPLE_CONFIG, SAMPLE_REGISTRY};
+use crate::pipeline::{self, Broker, Spec};
+use anyhow::{Context, bail};
+use chrono::TimeZone;
+use devices::{Clock, Registry};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Init(args) = &cli.command {
+        return init(args);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Demo(args) => demo(args).await,
+            Command::Run(args) => run_config(args).await,
+            Command::Simulate(args) => simulate(args).await,
+            Command::Init(_) => Ok(()),
+        }
+    })
+}
+
+fn parse_time_ms(text: &str) -> anyhow::Result<i64> {
+    devices::codec::parse_rfc3339_ms(text)
+        .with_context(|| format!("{text:?} is not an RFC 3339 time such as 2026-11-23T08:00:00+08:00"))
+}
+
+fn ms_to_rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.with_timezone(&chrono_tz::Asia::Shanghai).to_rfc3339())
+        .unwrap_or_default()
+}
+
+fn clock_from(start: Option<&str>, speed: Option<f64>) -> anyhow::Result<Clock> {
+    let speed = speed.unwrap_or(1.0);
+    if !(speed.is_finite() && speed > 0.0) {
+        bail!("--speed must be a positive number, not {speed}");
+    }
+    Ok(match start {
+        Some(s) => Clock::simulated(parse_time_ms(s)?, speed),
+        None => Clock::simulated(Clock::wall().now_ms(), speed),
+    })
+}
+
+fn clock_args(args: &ClockArgs, config: &crate::config::ClockSection) -> anyhow::Result<Clock> {
+    let start = args.start.as_deref().or(config.start.as_deref());
+    clock_from(start, args.speed.or(config.speed))
+}
+
+fn load_registry(path: &Path) -> anyhow::Result<Arc<Registry>> {
+    Ok(Arc::new(Registry::load(path)?))
+}
+
+async fn wait_for_stop(running: &pipeline::Running) {
+    let mut status = tokio::time::interval(Duration::from_secs(10));
+    status.tick().await;
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = status.tick() => tracing::info!("{}", running.status()),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    let registry = match &args.registry {
+        Some(path) => load_registry(path)?,
+        None => Arc::new(Registry::from_toml(SAMPLE_REGISTRY, Path::new("config/registry.toml (bundled)"))?),
+    };
+    let start_ms = match &args.start {
+        Some(s) => parse_time_ms(s)?,
+        None => {
+            let tz = chrono_tz::Asia::Shanghai;
+            let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+            let at = today.and_hms_opt(7, 55, 0).unwrap_or_default();
+            tz.from_local_datetime(&at).earliest().map_or(0, |t| t.timestamp_millis())
+        }
+    };
+    let clock = clock_from(Some(&ms_to_rfc3339(start_ms)), Some(args.speed))?;
+    let spec = Spec {
+        registry: Arc::clone(&registry),
+        data_dir: args.data_dir.clone(),
+        broker: Broker::Embedded(args.mqtt_listen),
+        client_id: "doorstep".into(),
+        web: args.web,
+        stream: stream::StreamConfig::default(),
+        clock,
+        flush: Duration::from_secs(5),
+    };
+    let running = pipeline::start(spec).await?;
+    let publisher = ingest::Publisher::connect(&running.broker_url, "doorstep-simulator").await?;
+    let fleet = devices::sim::Fleet::new(Arc::clone(&registry), args.seed, clock.now_ms());
+    let sim = tokio::spawn(async move {
+        let result = crate::sim::publish_fleet(&publisher, fleet, clock, None).await;
+        publisher.close().await;
+        result
+    });
+    let rooms = registry.rooms.len();
+    let devices = registry.devices.len();
+    println!("doorstep demo: {} sites, {rooms} rooms, {devices} simulated devices", registry.sites.len());
+    println!("  live page     http://{}/", running.web_addr);
+    println!("  live API      http://{}/api/live", running.web_addr);
+    println!("  MQTT broker   {} (topic doorstep/v1/{{site_id}}/{{device_id}})", running.broker_url);
+    println!("  Parquet data  {}/ (raw_events, room_hour)", running.data_dir.display());
+    println!(
+        "  clock         starts {} and runs {}x real time",
+        ms_to_rfc3339(start_ms),
+        args.speed
+    );
+    println!("Press Ctrl-C to stop.");
+    wait_for_stop(&running).await;
+    println!("stopping: writing what is buffered ...");
+    sim.abort();
+    let _ = sim.await;
+    running.stop().await?;
+    println!("stopped.");
+    Ok(())
+}
+
+async fn run_config(args: RunArgs) -> anyhow::Result<()> {
+    let config = Config::load(&args.config)?;
+    let registry = load_registry(&config.registry)?;
+    let broker_text = args.broker.as_deref().unwrap_or(&config.mqtt.broker);
+    let broker = if broker_text == "embedded" {
+        Broker::Embedded(config.mqtt.listen)
+    } else {
+        Broker::External(broker_text.parse().map_err(anyhow::Error::msg)?)
+    };
+    let clock = clock_args(&args.clock, &config.clock)?;
+    let spec = Spec {
+        registry,
+        data_dir: config.data_dir.clone(),
+        broker,
+        client_id: config.mqtt.client_id.clone(),
+        web: config.web.listen,
+        stream: config.stream.clone(),
+        clock,
+        flush: Duration::from_secs(config.store.flush_s.max(1).into()),
+    };
+    let running = pipeline::start(spec).await?;
+    tracing::info!(
+        web = %format!("http://{}/", running.web_addr),
+        broker = %running.broker_url,
+        data = %running.data_dir.display(),
+        "doorstep is running"
+    );
+    wait_for_stop(&running).await;
+    tracing::info!("stopping");
+    running.stop().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    let registry = load_registry(&args.registry)?;
+    let url: ingest::BrokerUrl = args.broker.parse().map_err(anyhow::Error::msg)?;
+    let clock = clock_from(args.clock.start.as_deref(), args.clock.speed)?;
+    let publisher = ingest::Publisher::connect(&url, &format!("doorstep-sim-{}", std::process::id())).await?;
+    let fleet = devices::sim::Fleet::new(Arc::clone(&registry), args.seed, clock.now_ms());
+    let until = args.hours.map(|h| clock.now_ms() + (h * 3_600_000.0) as i64);
+    tracing::info!(broker = %url, devices = registry.devices.len(), speed = clock.speed(), "simulating");
+    let sent = tokio::select! {
+        r = crate::sim::publish_fleet(&publisher, fleet, clock, until) => Some(r?),
+        _ = shutdown_signal() => None,
+    };
+    publisher.close().await;
+    if let Some(n) = sent {
+        tracing::info!(messages = n, "simulation done");
+    }
+    Ok(())
+}
+
+fn init(args: &InitArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.dir).with_context(|| format!("cannot create {}", args.dir.display()))?;
+    for (name, text) in [("doorstep.toml", SAMPLE_CONFIG), ("registry.toml", SAMPLE_REGISTRY)] {
+        let path = args.dir.join(name);
+        if path.exists() && !args.force {
+            bail!("{} exists already; use --force to overwrite it", path.display());
+        }
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    println!(
+        "next: edit registry.toml for your sites, then run: doorstep run --config {}",
+        args.dir.join("doorstep.toml").display()
+    );
+    Ok(())
+}

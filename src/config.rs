@@ -1,0 +1,156 @@
+//! The config file of `doorstep run` (TOML). `doorstep init` writes a commented one.
+
+use anyhow::Context;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The registry of sites, rooms and devices; relative to the config file.
+    pub registry: PathBuf,
+    /// Where the Parquet tables go; relative to the config file.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// MQTT.
+    #[serde(default)]
+    pub mqtt: MqttSection,
+    /// The web page and API.
+    #[serde(default)]
+    pub web: WebSection,
+    /// The stream stage.
+    #[serde(default)]
+    pub stream: stream::StreamConfig,
+    /// Parquet output.
+    #[serde(default)]
+    pub store: StoreSection,
+    /// A simulated clock, for replays and demos.
+    #[serde(default)]
+    pub clock: ClockSection,
+}
+
+/// `[mqtt]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttSection {
+    /// `"embedded"` for the built-in broker, or `mqtt://host:port` of an external one.
+    #[serde(default = "default_broker")]
+    pub broker: String,
+    /// Address of the embedded broker.
+    #[serde(default = "default_mqtt_listen")]
+    pub listen: SocketAddr,
+    /// Client id of doorstep's subscriber (fixed, so the broker keeps its session).
+    #[serde(default = "default_client_id")]
+    pub client_id: String,
+}
+
+/// `[web]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSection {
+    /// Address of the web page and API.
+    #[serde(default = "default_web_listen")]
+    pub listen: SocketAddr,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// Seconds between Parquet flushes.
+    #[serde(default = "default_flush_s")]
+    pub flush_s: u32,
+}
+
+/// `[clock]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockSection {
+    /// Start the clock at this RFC 3339 time instead of now.
+    pub start: Option<String>,
+    /// Times faster than real time.
+    pub speed: Option<f64>,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("doorstep-data")
+}
+fn default_broker() -> String {
+    "embedded".into()
+}
+fn default_mqtt_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 1883))
+}
+fn default_client_id() -> String {
+    "doorstep".into()
+}
+fn default_web_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_flush_s() -> u32 {
+    5
+}
+
+impl Default for MqttSection {
+    fn default() -> Self {
+        MqttSection {
+            broker: default_broker(),
+            listen: default_mqtt_listen(),
+            client_id: default_client_id(),
+        }
+    }
+}
+
+impl Default for WebSection {
+    fn default() -> Self {
+        WebSection {
+            listen: default_web_listen(),
+        }
+    }
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            flush_s: default_flush_s(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a config file; relative paths in it are taken from its folder.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {}",
+                path.display(),
+                e.to_string().trim_end().replace('\n', " ")
+            )
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.registry = base.join(&config.registry);
+        config.data_dir = base.join(&config.data_dir);
+        Ok(config)
+    }
+}
+
+/// The sample config written by `doorstep init`.
+pub const SAMPLE_CONFIG: &str = include_str!("../config/doorstep.toml");
+/// The sample registry written by `doorstep init` and used by the demo.
+pub const SAMPLE_REGISTRY: &str = include_str!("../config/registry.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_config_parses() {
+        let c: Config = toml::from_str(SAMPLE_CONFIG).expect("sample config");
+        assert_eq!(c.mqtt.broker, "embedded");
+        assert_eq!(c.stream.allowed_lateness_s, 120);
+    }
+}

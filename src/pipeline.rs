@@ -1,0 +1,250 @@
+//! Wires the stages: MQTT ingest -> raw_events + stream -> room_hour + live page.
+
+use anyhow::Context;
+use dashboards::LiveBoard;
+use devices::{Clock, Reason, Reading, Registry, Rejection};
+use ingest::{BrokerUrl, EmbeddedBroker, IngestStats, Subscriber};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use stream::{Output, Stream, StreamConfig, StreamStats};
+
+/// Which broker to use.
+#[derive(Debug, Clone)]
+pub enum Broker {
+    /// Start the embedded broker on this address.
+    Embedded(SocketAddr),
+    /// Connect to an external broker.
+    External(BrokerUrl),
+}
+
+/// Everything the pipeline needs to start.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub registry: Arc<Registry>,
+    pub data_dir: PathBuf,
+    pub broker: Broker,
+    pub client_id: String,
+    pub web: SocketAddr,
+    pub stream: StreamConfig,
+    pub clock: Clock,
+    pub flush: Duration,
+}
+
+/// A running pipeline.
+pub struct Running {
+    pub broker_url: BrokerUrl,
+    pub web_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub ingest_stats: Arc<IngestStats>,
+    pub stream_stats: Arc<StreamStats>,
+    web_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    web_task: tokio::task::JoinHandle<Result<(), dashboards::Error>>,
+    subscriber: tokio::task::JoinHandle<()>,
+    ingest: JoinHandle<anyhow::Result<()>>,
+    sink: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts every stage; errors say what to do.
+pub async fn start(spec: Spec) -> anyhow::Result<Running> {
+    let web = tokio::net::TcpListener::bind(spec.web).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot serve the web page on {} ({e}); is doorstep already running? Choose another address with --web (or [web] listen)",
+            spec.web
+        )
+    })?;
+    let web_addr = web.local_addr()?;
+    let broker_url = match &spec.broker {
+        Broker::Embedded(addr) => EmbeddedBroker::start(*addr)?.url(),
+        Broker::External(url) => url.clone(),
+    };
+    let store = Arc::new(
+        analytics::Store::open(&spec.data_dir, Arc::clone(&spec.registry))
+            .with_context(|| format!("cannot use the data directory {}", spec.data_dir.display()))?,
+    );
+    let ingest_stats = Arc::new(IngestStats::default());
+    let validator = devices::Validator::new(Arc::clone(&spec.registry), devices::Limits::default());
+    let subscriber = Subscriber::connect(
+        &broker_url,
+        &spec.client_id,
+        validator,
+        spec.clock,
+        Arc::clone(&ingest_stats),
+    )
+    .await?;
+
+    let board = LiveBoard::new(Arc::clone(&spec.registry), spec.clock);
+    let (out_tx, out_rx) = std::sync::mpsc::channel();
+    let stream = Stream::start(Arc::clone(&spec.registry), spec.clock, &spec.stream, out_tx)?;
+    let stream_stats = stream.stats();
+
+    let (in_tx, in_rx) = tokio::sync::mpsc::channel(16_384);
+    let subscriber = tokio::spawn(subscriber.run(in_tx));
+    let rt = tokio::runtime::Handle::current();
+    let flush = spec.flush;
+    let ingest = {
+        let store = Arc::clone(&store);
+        std::thread::Builder::new()
+            .name("ingest".into())
+            .spawn(move || ingest_loop(rt, in_rx, stream, &store, flush))?
+    };
+    let sink = {
+        let board = Arc::clone(&board);
+        std::thread::Builder::new()
+            .name("sink".into())
+            .spawn(move || sink_loop(out_rx, &store, &board, flush))?
+    };
+    let (web_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let web_task = tokio::spawn(dashboards::serve(web, board, async {
+        let _ = stopped.await;
+    }));
+    Ok(Running {
+        broker_url,
+        web_addr,
+        data_dir: spec.data_dir,
+        ingest_stats,
+        stream_stats,
+        web_stop: Some(web_stop),
+        web_task,
+        subscriber,
+        ingest,
+        sink,
+    })
+}
+
+impl Running {
+    /// A one-line summary of the counters.
+    pub fn status(&self) -> String {
+        let i = &self.ingest_stats;
+        let rejected: u64 = i.rejected.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        let wm = self.stream_stats.watermark.load(Ordering::Relaxed);
+        let wm = chrono::DateTime::from_timestamp(wm, 0)
+            .map(|t| t.with_timezone(&chrono_tz::Asia::Shanghai).format("%m-%d %H:%M").to_string())
+            .unwrap_or_else(|| "-".into());
+        format!(
+            "received {} accepted {} rejected {} late {} watermark {wm}",
+            i.received.load(Ordering::Relaxed),
+            i.accepted.load(Ordering::Relaxed),
+            rejected,
+            self.stream_stats.late.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Stops taking messages, writes what is buffered, and stops the web server.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.subscriber.abort();
+        let _ = self.subscriber.await;
+        let ingest = self.ingest;
+        let sink = self.sink;
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            ingest.join().map_err(|_| anyhow::anyhow!("the ingest thread panicked"))??;
+            sink.join().map_err(|_| anyhow::anyhow!("the sink thread panicked"))??;
+            Ok(())
+        })
+        .await??;
+        if let Some(stop) = self.web_stop.take() {
+            let _ = stop.send(());
+        }
+        self.web_task.await??;
+        Ok(())
+    }
+}
+
+/// Logs rejected messages: the first of each reason at once, then a count per minute.
+struct RejectLog {
+    last: HashMap<Reason, (Instant, u64)>,
+}
+
+impl RejectLog {
+    fn note(&mut self, r: &Rejection) {
+        let now = Instant::now();
+        let entry = self.last.entry(r.reason).or_insert((now - Duration::from_secs(61), 0));
+        entry.1 += 1;
+        if now.duration_since(entry.0) >= Duration::from_secs(60) {
+            tracing::warn!(
+                reason = r.reason.as_str(),
+                topic = %r.topic,
+                detail = %r.detail,
+                count = entry.1,
+                "rejected device message"
+            );
+            *entry = (now, 0);
+        }
+    }
+}
+
+fn ingest_loop(
+    rt: tokio::runtime::Handle,
+    mut rx: tokio::sync::mpsc::Receiver<ingest::Incoming>,
+    stream: Stream,
+    store: &analytics::Store,
+    flush: Duration,
+) -> anyhow::Result<()> {
+    let mut items = Vec::with_capacity(4096);
+    let mut raw: Vec<Reading> = Vec::new();
+    let mut last_flush = Instant::now();
+    let mut rejects = RejectLog { last: HashMap::new() };
+    loop {
+        items.clear();
+        let got = rt.block_on(async {
+            tokio::time::timeout(Duration::from_millis(200), rx.recv_many(&mut items, 4096)).await
+        });
+        if got == Ok(0) {
+            break;
+        }
+        let mut batch = Vec::with_capacity(items.len());
+        for item in items.drain(..) {
+            match item {
+                Ok(r) => batch.push(r),
+                Err(rej) => rejects.note(&rej),
+            }
+        }
+        raw.extend(batch.iter().cloned());
+        stream.send(batch)?;
+        if last_flush.elapsed() >= flush && !raw.is_empty() {
+            store.write_raw_events(&raw)?;
+            raw.clear();
+            last_flush = Instant::now();
+        }
+    }
+    if !raw.is_empty() {
+        store.write_raw_events(&raw)?;
+    }
+    stream.shutdown()?;
+    Ok(())
+}
+
+fn sink_loop(
+    rx: std::sync::mpsc::Receiver<Output>,
+    store: &analytics::Store,
+    board: &LiveBoard,
+    flush: Duration,
+) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    let mut last_flush = Instant::now();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(Output::Window(w)) => rows.push(w),
+            Ok(Output::Live(l)) => board.update(l),
+            Ok(Output::Late(r)) => {
+                tracing::debug!(room = r.room.0, time_ms = r.time_ms, "late reading kept in raw_events only");
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if last_flush.elapsed() >= flush && !rows.is_empty() {
+            store.write_room_hours(&rows)?;
+            tracing::info!(rows = rows.len(), "room_hour written");
+            rows.clear();
+            last_flush = Instant::now();
+        }
+    }
+    if !rows.is_empty() {
+        store.write_room_hours(&rows)?;
+    }
+    Ok(())
+}
