@@ -1,6 +1,6 @@
 //! The subcommands.
 
-use crate::cli::{ClockArgs, Cli, Command, DemoArgs, InitArgs, RunArgs, SimulateArgs};
+use crate::cli::{Cli, ClockArgs, Command, DemoArgs, InitArgs, RunArgs, SimulateArgs};
 use crate::config::{Config, SAMPLE_CONFIG, SAMPLE_REGISTRY};
 use crate::pipeline::{self, Broker, Spec};
 use anyhow::{Context, bail};
@@ -31,8 +31,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn parse_time_ms(text: &str) -> anyhow::Result<i64> {
-    devices::codec::parse_rfc3339_ms(text)
-        .with_context(|| format!("{text:?} is not an RFC 3339 time such as 2026-11-23T08:00:00+08:00"))
+    devices::codec::parse_rfc3339_ms(text).with_context(|| {
+        format!("{text:?} is not an RFC 3339 time such as 2026-11-23T08:00:00+08:00")
+    })
 }
 
 fn ms_to_rfc3339(ms: i64) -> String {
@@ -78,13 +79,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -99,7 +101,10 @@ async fn shutdown_signal() {
 async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let registry = match &args.registry {
         Some(path) => load_registry(path)?,
-        None => Arc::new(Registry::from_toml(SAMPLE_REGISTRY, Path::new("config/registry.toml (bundled)"))?),
+        None => Arc::new(Registry::from_toml(
+            SAMPLE_REGISTRY,
+            Path::new("config/registry.toml (bundled)"),
+        )?),
     };
     let start_ms = match &args.start {
         Some(s) => parse_time_ms(s)?,
@@ -107,7 +112,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             let tz = chrono_tz::Asia::Shanghai;
             let today = chrono::Utc::now().with_timezone(&tz).date_naive();
             let at = today.and_hms_opt(7, 55, 0).unwrap_or_default();
-            tz.from_local_datetime(&at).earliest().map_or(0, |t| t.timestamp_millis())
+            tz.from_local_datetime(&at)
+                .earliest()
+                .map_or(0, |t| t.timestamp_millis())
         }
     };
     let clock = clock_from(Some(&ms_to_rfc3339(start_ms)), Some(args.speed))?;
@@ -131,11 +138,20 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     });
     let rooms = registry.rooms.len();
     let devices = registry.devices.len();
-    println!("doorstep demo: {} sites, {rooms} rooms, {devices} simulated devices", registry.sites.len());
+    println!(
+        "doorstep demo: {} sites, {rooms} rooms, {devices} simulated devices",
+        registry.sites.len()
+    );
     println!("  live page     http://{}/", running.web_addr);
     println!("  live API      http://{}/api/live", running.web_addr);
-    println!("  MQTT broker   {} (topic doorstep/v1/{{site_id}}/{{device_id}})", running.broker_url);
-    println!("  Parquet data  {}/ (raw_events, room_hour)", running.data_dir.display());
+    println!(
+        "  MQTT broker   {} (topic doorstep/v1/{{site_id}}/{{device_id}})",
+        running.broker_url
+    );
+    println!(
+        "  Parquet data  {}/ (raw_events, room_hour)",
+        running.data_dir.display()
+    );
     println!(
         "  clock         starts {} and runs {}x real time",
         ms_to_rfc3339(start_ms),
@@ -189,9 +205,12 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let registry = load_registry(&args.registry)?;
     let url: ingest::BrokerUrl = args.broker.parse().map_err(anyhow::Error::msg)?;
     let clock = clock_from(args.clock.start.as_deref(), args.clock.speed)?;
-    let publisher = ingest::Publisher::connect(&url, &format!("doorstep-sim-{}", std::process::id())).await?;
+    let publisher =
+        ingest::Publisher::connect(&url, &format!("doorstep-sim-{}", std::process::id())).await?;
     let fleet = devices::sim::Fleet::new(Arc::clone(&registry), args.seed, clock.now_ms());
-    let until = args.hours.map(|h| clock.now_ms() + (h * 3_600_000.0) as i64);
+    let until = args
+        .hours
+        .map(|h| clock.now_ms() + (h * 3_600_000.0) as i64);
     tracing::info!(broker = %url, devices = registry.devices.len(), speed = clock.speed(), "simulating");
     let sent = tokio::select! {
         r = crate::sim::publish_fleet(&publisher, fleet, clock, until) => Some(r?),
@@ -205,11 +224,18 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
 }
 
 fn init(args: &InitArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.dir).with_context(|| format!("cannot create {}", args.dir.display()))?;
-    for (name, text) in [("doorstep.toml", SAMPLE_CONFIG), ("registry.toml", SAMPLE_REGISTRY)] {
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    for (name, text) in [
+        ("doorstep.toml", SAMPLE_CONFIG),
+        ("registry.toml", SAMPLE_REGISTRY),
+    ] {
         let path = args.dir.join(name);
         if path.exists() && !args.force {
-            bail!("{} exists already; use --force to overwrite it", path.display());
+            bail!(
+                "{} exists already; use --force to overwrite it",
+                path.display()
+            );
         }
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
         println!("wrote {}", path.display());

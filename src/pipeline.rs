@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use dashboards::LiveBoard;
-use devices::{Clock, Reason, Reading, Registry, Rejection};
+use devices::{Clock, Reading, Reason, Registry, Rejection};
 use ingest::{BrokerUrl, EmbeddedBroker, IngestStats, Subscriber};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -63,8 +63,9 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         Broker::External(url) => url.clone(),
     };
     let store = Arc::new(
-        analytics::Store::open(&spec.data_dir, Arc::clone(&spec.registry))
-            .with_context(|| format!("cannot use the data directory {}", spec.data_dir.display()))?,
+        analytics::Store::open(&spec.data_dir, Arc::clone(&spec.registry)).with_context(|| {
+            format!("cannot use the data directory {}", spec.data_dir.display())
+        })?,
     );
     let ingest_stats = Arc::new(IngestStats::default());
     let validator = devices::Validator::new(Arc::clone(&spec.registry), devices::Limits::default());
@@ -123,7 +124,11 @@ impl Running {
         let rejected: u64 = i.rejected.iter().map(|c| c.load(Ordering::Relaxed)).sum();
         let wm = self.stream_stats.watermark.load(Ordering::Relaxed);
         let wm = chrono::DateTime::from_timestamp(wm, 0)
-            .map(|t| t.with_timezone(&chrono_tz::Asia::Shanghai).format("%m-%d %H:%M").to_string())
+            .map(|t| {
+                t.with_timezone(&chrono_tz::Asia::Shanghai)
+                    .format("%m-%d %H:%M")
+                    .to_string()
+            })
             .unwrap_or_else(|| "-".into());
         format!(
             "received {} accepted {} rejected {} late {} watermark {wm}",
@@ -141,8 +146,11 @@ impl Running {
         let ingest = self.ingest;
         let sink = self.sink;
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            ingest.join().map_err(|_| anyhow::anyhow!("the ingest thread panicked"))??;
-            sink.join().map_err(|_| anyhow::anyhow!("the sink thread panicked"))??;
+            ingest
+                .join()
+                .map_err(|_| anyhow::anyhow!("the ingest thread panicked"))??;
+            sink.join()
+                .map_err(|_| anyhow::anyhow!("the sink thread panicked"))??;
             Ok(())
         })
         .await??;
@@ -162,7 +170,10 @@ struct RejectLog {
 impl RejectLog {
     fn note(&mut self, r: &Rejection) {
         let now = Instant::now();
-        let entry = self.last.entry(r.reason).or_insert((now - Duration::from_secs(61), 0));
+        let entry = self
+            .last
+            .entry(r.reason)
+            .or_insert((now - Duration::from_secs(61), 0));
         entry.1 += 1;
         if now.duration_since(entry.0) >= Duration::from_secs(60) {
             tracing::warn!(
@@ -187,7 +198,9 @@ fn ingest_loop(
     let mut items = Vec::with_capacity(4096);
     let mut raw: Vec<Reading> = Vec::new();
     let mut last_flush = Instant::now();
-    let mut rejects = RejectLog { last: HashMap::new() };
+    let mut rejects = RejectLog {
+        last: HashMap::new(),
+    };
     loop {
         items.clear();
         let got = rt.block_on(async {
@@ -231,7 +244,11 @@ fn sink_loop(
             Ok(Output::Window(w)) => rows.push(w),
             Ok(Output::Live(l)) => board.update(l),
             Ok(Output::Late(r)) => {
-                tracing::debug!(room = r.room.0, time_ms = r.time_ms, "late reading kept in raw_events only");
+                tracing::debug!(
+                    room = r.room.0,
+                    time_ms = r.time_ms,
+                    "late reading kept in raw_events only"
+                );
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,

@@ -15,7 +15,12 @@ impl EmbeddedBroker {
     /// Starts rumqttd on `listen` (MQTT 3.1.1) and waits until it accepts connections.
     pub fn start(listen: SocketAddr) -> Result<EmbeddedBroker, Error> {
         // rumqttd only logs a failed bind from its own thread; check first so the user gets a clear error.
-        drop(TcpListener::bind(listen).map_err(|source| Error::PortInUse { addr: listen, source })?);
+        drop(
+            TcpListener::bind(listen).map_err(|source| Error::PortInUse {
+                addr: listen,
+                source,
+            })?,
+        );
         let connections = rumqttd::ConnectionSettings {
             connection_timeout_ms: 60_000,
             max_payload_size: 64 * 1024,

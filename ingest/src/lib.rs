@@ -64,7 +64,9 @@ pub enum Error {
         addr: SocketAddr,
     },
     /// The broker cannot be reached.
-    #[error("cannot reach the MQTT broker at {url}: {cause}; is it running? Check --broker (or [mqtt] broker in the config)")]
+    #[error(
+        "cannot reach the MQTT broker at {url}: {cause}; is it running? Check --broker (or [mqtt] broker in the config)"
+    )]
     Unreachable {
         /// The broker URL.
         url: String,

@@ -14,7 +14,9 @@ impl Publisher {
     /// Connects to `url` as `client_id`; fails if the broker cannot be reached.
     pub async fn connect(url: &BrokerUrl, client_id: &str) -> Result<Publisher, Error> {
         let mut options = MqttOptions::new(client_id, url.host.clone(), url.port);
-        options.set_keep_alive(Duration::from_secs(30)).set_inflight(200);
+        options
+            .set_keep_alive(Duration::from_secs(30))
+            .set_inflight(200);
         let (client, mut events) = AsyncClient::new(options, 1024);
         match tokio::time::timeout(Duration::from_secs(10), events.poll()).await {
             Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {}

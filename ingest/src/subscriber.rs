@@ -86,10 +86,14 @@ impl Subscriber {
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     backoff = Duration::from_millis(100);
                     self.stats.received.fetch_add(1, Ordering::Relaxed);
-                    let item = self.validator.check(&p.topic, &p.payload, self.clock.now_ms());
+                    let item = self
+                        .validator
+                        .check(&p.topic, &p.payload, self.clock.now_ms());
                     match &item {
                         Ok(_) => self.stats.accepted.fetch_add(1, Ordering::Relaxed),
-                        Err(r) => self.stats.rejected[r.reason as usize].fetch_add(1, Ordering::Relaxed),
+                        Err(r) => {
+                            self.stats.rejected[r.reason as usize].fetch_add(1, Ordering::Relaxed)
+                        }
                     };
                     if out.send(item).await.is_err() {
                         return;
@@ -121,7 +125,9 @@ impl Subscriber {
 fn describe(e: &ConnectionError) -> String {
     match e {
         ConnectionError::Io(io) => io.to_string(),
-        ConnectionError::ConnectionRefused(code) => format!("the broker refused the connection ({code:?})"),
+        ConnectionError::ConnectionRefused(code) => {
+            format!("the broker refused the connection ({code:?})")
+        }
         other => other.to_string(),
     }
 }
