@@ -38,7 +38,9 @@ pub mod codec;
 pub mod model;
 pub mod reading;
 pub mod registry;
+pub mod registry_csv;
 pub mod schedule;
+pub mod sim;
 pub mod validate;
 
 pub use category::Category;
@@ -48,5 +50,7 @@ pub use model::{
 };
 pub use reading::{LiveRoom, Reading, RoomWindow, Status, Value, VisitsMethod};
 pub use registry::{RegistryError, RegistryFile};
+pub use registry_csv::registry_from_csv;
 pub use schedule::{OpenSpan, Opening, Schedule};
+pub use sim::{Fleet, Publish};
 pub use validate::{Limits, Reason, Rejection, Validator};

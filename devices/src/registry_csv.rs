@@ -1,0 +1,632 @@
+//! Bulk registries from two spreadsheets: one row per room, one row per device.
+//!
+//! A district rolling out counters to hundreds of communities keeps its rooms
+//! in a spreadsheet; [`registry_from_csv`] reads the two sheets saved as CSV
+//! into a [`RegistryFile`], and [`RegistryFile::to_toml`] writes the registry
+//! file the pipeline loads.
+//!
+//! `rooms.csv` (site fields repeat on each room of the site):
+//!
+//! ```text
+//! site_id,site_name,city,district,timezone,room_id,room_name,floor,capacity,area_m2,schedule,open_on_holidays
+//! sh-xh-tianping,天平街道社区综合体,上海市,徐汇区,,canteen,长者食堂,1,40,135,daily 10:30-13:00 meal_aid; daily 16:30-18:30 meal_aid,true
+//! ```
+//!
+//! `devices.csv`:
+//!
+//! ```text
+//! site_id,device_id,room_id,kind,interval_s
+//! sh-xh-tianping,tp-canteen-door,canteen,door,30
+//! ```
+//!
+//! Empty `timezone`, `floor`, `open_on_holidays` and `interval_s` mean
+//! Asia/Shanghai, no floor, false and 60 s. `rooms.csv` may also have a
+//! `popularity` column (the simulator's `sim.popularity`). Files may start with
+//! a UTF-8 byte order mark and use CRLF line ends, as spreadsheets save them.
+//! Errors name the file, the row (the header is row 1, as in a spreadsheet)
+//! and the column.
+
+use crate::model::{Codec, DeviceKind, SimHints};
+use crate::registry::{DeviceEntry, RegistryError, RegistryFile, RoomEntry, SiteEntry, valid_id};
+use crate::schedule::{Opening, Schedule};
+use chrono_tz::Tz;
+use csv::StringRecord;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+const ROOM_COLUMNS: [&str; 12] = [
+    "site_id",
+    "site_name",
+    "city",
+    "district",
+    "timezone",
+    "room_id",
+    "room_name",
+    "floor",
+    "capacity",
+    "area_m2",
+    "schedule",
+    "open_on_holidays",
+];
+const ROOM_OPTIONAL: [&str; 1] = ["popularity"];
+const DEVICE_COLUMNS: [&str; 5] = ["site_id", "device_id", "room_id", "kind", "interval_s"];
+
+/// Reads a rooms CSV (one row per room) and a devices CSV (one row per device) into a registry file.
+///
+/// Each row is checked as it is read, so that a mistake is reported with its
+/// row and column; [`RegistryFile::build`] then checks the whole.
+pub fn registry_from_csv(rooms: &Path, devices: &Path) -> Result<RegistryFile, RegistryError> {
+    let rooms_table = Table::read(rooms, &ROOM_COLUMNS, &ROOM_OPTIONAL)?;
+    let devices_table = Table::read(devices, &DEVICE_COLUMNS, &[])?;
+    let mut file = RegistryFile::default();
+    // Site id -> (position in `file.site`, row it first appeared on).
+    let mut sites: HashMap<String, (usize, u64)> = HashMap::new();
+    for row in rooms_table.rows() {
+        let (site, room) = room_row(&row)?;
+        let (at, first_row) = match sites.get(&site.id) {
+            Some(&known) => known,
+            None => {
+                sites.insert(site.id.clone(), (file.site.len(), row.line));
+                file.site.push(site.clone());
+                (file.site.len() - 1, row.line)
+            }
+        };
+        let known = &mut file.site[at];
+        let fields = [
+            ("site_name", &known.name, &site.name),
+            ("city", &known.city, &site.city),
+            ("district", &known.district, &site.district),
+            ("timezone", &known.timezone, &site.timezone),
+        ];
+        for (column, before, now) in fields {
+            if before != now {
+                return Err(row.invalid(
+                    column,
+                    format!(
+                        "site {:?} has {column} {before:?} on row {first_row} but {now:?} here; a site's fields must agree on all its rows",
+                        site.id
+                    ),
+                ));
+            }
+        }
+        if known.room.iter().any(|r| r.id == room.id) {
+            return Err(row.invalid(
+                "room_id",
+                format!("room {:?} appears twice in site {:?}", room.id, site.id),
+            ));
+        }
+        known.room.push(room);
+    }
+    let mut device_rows: HashMap<String, u64> = HashMap::new();
+    // (site position, room id) -> (has a count device, has a presence device).
+    let mut sensors: HashMap<(usize, String), (bool, bool)> = HashMap::new();
+    for row in devices_table.rows() {
+        let site_id = row.id("site_id")?;
+        let &(at, _) = sites.get(site_id).ok_or_else(|| {
+            row.invalid(
+                "site_id",
+                format!("site {site_id:?} has no rooms in {}", rooms.display()),
+            )
+        })?;
+        let device_id = row.id("device_id")?;
+        if let Some(first) = device_rows.insert(device_id.to_owned(), row.line) {
+            return Err(row.invalid(
+                "device_id",
+                format!("device {device_id:?} is also on row {first}; device ids must be unique"),
+            ));
+        }
+        let room_id = row.id("room_id")?;
+        if !file.site[at].room.iter().any(|r| r.id == room_id) {
+            return Err(row.invalid(
+                "room_id",
+                format!("room {room_id:?} is not a room of site {site_id:?}"),
+            ));
+        }
+        let kind = match row.get("kind").to_ascii_lowercase().as_str() {
+            "count" => DeviceKind::Count,
+            "presence" => DeviceKind::Presence,
+            "door" => DeviceKind::Door,
+            other => {
+                return Err(row.invalid(
+                    "kind",
+                    format!("{other:?} is not a device kind (count, presence or door)"),
+                ));
+            }
+        };
+        let seen = sensors.entry((at, room_id.to_owned())).or_default();
+        let twice = match kind {
+            DeviceKind::Count => std::mem::replace(&mut seen.0, true),
+            DeviceKind::Presence => std::mem::replace(&mut seen.1, true),
+            DeviceKind::Door => false,
+        };
+        if twice {
+            return Err(row.invalid(
+                "kind",
+                format!(
+                    "room {room_id:?} already has a {} device; a room takes one count and one presence device (any number of door devices)",
+                    kind.as_str()
+                ),
+            ));
+        }
+        let interval_s = match row.get("interval_s") {
+            "" => 60,
+            text => text
+                .parse::<u32>()
+                .ok()
+                .filter(|s| (1..=86_400).contains(s))
+                .ok_or_else(|| {
+                    row.invalid(
+                        "interval_s",
+                        format!("{text:?} is not a whole number of seconds from 1 to 86400"),
+                    )
+                })?,
+        };
+        file.site[at].device.push(DeviceEntry {
+            id: device_id.to_owned(),
+            room: room_id.to_owned(),
+            kind,
+            interval_s,
+            codec: Codec::default(),
+        });
+    }
+    Ok(file)
+}
+
+/// Reads the site and room of one row of `rooms.csv`; the site has no rooms yet.
+fn room_row(row: &Row) -> Result<(SiteEntry, RoomEntry), RegistryError> {
+    let site_name = row.required("site_name")?;
+    let timezone = match row.get("timezone") {
+        "" => "Asia/Shanghai".to_owned(),
+        tz => {
+            tz.parse::<Tz>().map_err(|_| {
+                row.invalid(
+                    "timezone",
+                    format!("{tz:?} is not an IANA name such as Asia/Shanghai"),
+                )
+            })?;
+            tz.to_owned()
+        }
+    };
+    let site = SiteEntry {
+        id: row.id("site_id")?.to_owned(),
+        name: site_name.to_owned(),
+        city: row.get("city").to_owned(),
+        district: row.get("district").to_owned(),
+        timezone,
+        room: Vec::new(),
+        device: Vec::new(),
+    };
+    let floor = match row.get("floor") {
+        "" => None,
+        text => Some(
+            text.parse::<i32>()
+                .map_err(|_| row.invalid("floor", format!("{text:?} is not a whole number")))?,
+        ),
+    };
+    let capacity = row.get("capacity");
+    let capacity = capacity
+        .parse::<u32>()
+        .ok()
+        .filter(|c| *c >= 1)
+        .ok_or_else(|| {
+            row.invalid(
+                "capacity",
+                format!("{capacity:?} is not a number of persons of at least 1"),
+            )
+        })?;
+    let area = row.get("area_m2");
+    let area_m2 = area
+        .parse::<f64>()
+        .ok()
+        .filter(|a| a.is_finite() && *a > 0.0)
+        .ok_or_else(|| {
+            row.invalid(
+                "area_m2",
+                format!("{area:?} is not a positive number of square metres"),
+            )
+        })?;
+    let open_on_holidays = match row.get("open_on_holidays").to_ascii_lowercase().as_str() {
+        "" | "false" | "no" | "n" | "0" | "否" => false,
+        "true" | "yes" | "y" | "1" | "是" => true,
+        other => {
+            return Err(row.invalid(
+                "open_on_holidays",
+                format!("{other:?} is not true or false"),
+            ));
+        }
+    };
+    let schedule: Vec<String> = row
+        .get("schedule")
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let mut openings = Vec::with_capacity(schedule.len());
+    for (i, line) in schedule.iter().enumerate() {
+        let o = Opening::parse(line)
+            .map_err(|e| row.invalid("schedule", format!("opening {}: {e}", i + 1)))?;
+        openings.push(o);
+    }
+    Schedule {
+        openings,
+        open_on_holidays,
+    }
+    .check_overlaps()
+    .map_err(|e| row.invalid("schedule", e))?;
+    let sim = match row.get("popularity") {
+        "" => None,
+        text => Some(SimHints {
+            popularity: text
+                .parse::<f64>()
+                .ok()
+                .filter(|p| p.is_finite() && *p >= 0.0)
+                .ok_or_else(|| {
+                    row.invalid(
+                        "popularity",
+                        format!("{text:?} is not a number of at least 0"),
+                    )
+                })?,
+        }),
+    };
+    let room = RoomEntry {
+        id: row.id("room_id")?.to_owned(),
+        name: row.required("room_name")?.to_owned(),
+        floor,
+        capacity,
+        area_m2,
+        schedule,
+        open_on_holidays,
+        sim,
+    };
+    Ok((site, room))
+}
+
+/// A CSV file read whole, with its columns found by name.
+struct Table {
+    file: PathBuf,
+    /// Column name -> position in the records.
+    columns: HashMap<&'static str, usize>,
+    /// Records with the row number they start on.
+    records: Vec<(u64, StringRecord)>,
+}
+
+impl Table {
+    fn read(
+        path: &Path,
+        required: &[&'static str],
+        optional: &[&'static str],
+    ) -> Result<Table, RegistryError> {
+        let invalid = |entry: String, problem: String| RegistryError::Invalid {
+            file: path.to_owned(),
+            entry,
+            problem,
+        };
+        let bytes = std::fs::read(path).map_err(|source| RegistryError::Io {
+            file: path.to_owned(),
+            source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            invalid(
+                "file".into(),
+                format!(
+                    "is not UTF-8 text (byte {}); save the sheet as \"CSV UTF-8\", not GBK",
+                    e.utf8_error().valid_up_to()
+                ),
+            )
+        })?;
+        // csv counts a record's line from where its terminator began, which
+        // puts CRLF rows one line early; plain line feeds number them right.
+        let text = text
+            .strip_prefix('\u{feff}')
+            .unwrap_or(&text)
+            .replace("\r\n", "\n");
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        let csv_error = |e: csv::Error| {
+            let entry = match e.position() {
+                Some(p) => format!("row {}", p.line()),
+                None => "file".into(),
+            };
+            invalid(entry, e.to_string())
+        };
+        let headers = reader.headers().map_err(csv_error)?.clone();
+        let mut columns = HashMap::new();
+        for (i, name) in headers.iter().enumerate() {
+            let known = required.iter().chain(optional).find(|c| **c == name);
+            let Some(&column) = known else {
+                let optional = match optional {
+                    [] => String::new(),
+                    some => format!(" (and optionally {})", some.join(",")),
+                };
+                return Err(invalid(
+                    "row 1".into(),
+                    format!(
+                        "unknown column {name:?}; the columns are {}{optional}",
+                        required.join(",")
+                    ),
+                ));
+            };
+            if columns.insert(column, i).is_some() {
+                return Err(invalid(
+                    "row 1".into(),
+                    format!("column {name:?} appears twice"),
+                ));
+            }
+        }
+        if let Some(missing) = required.iter().find(|c| !columns.contains_key(*c)) {
+            return Err(invalid(
+                "row 1".into(),
+                format!(
+                    "column {missing:?} is missing; the columns are {}",
+                    required.join(",")
+                ),
+            ));
+        }
+        let mut records = Vec::new();
+        for record in reader.records() {
+            let record = record.map_err(csv_error)?;
+            let line = record.position().map_or(0, |p| p.line());
+            records.push((line, record));
+        }
+        Ok(Table {
+            file: path.to_owned(),
+            columns,
+            records,
+        })
+    }
+
+    fn rows(&self) -> impl Iterator<Item = Row<'_>> {
+        self.records.iter().map(|(line, record)| Row {
+            table: self,
+            line: *line,
+            record,
+        })
+    }
+}
+
+/// One record of a [`Table`].
+struct Row<'a> {
+    table: &'a Table,
+    line: u64,
+    record: &'a StringRecord,
+}
+
+impl Row<'_> {
+    /// The trimmed cell of `column`, empty when the column is absent.
+    fn get(&self, column: &str) -> &str {
+        self.table
+            .columns
+            .get(column)
+            .and_then(|i| self.record.get(*i))
+            .unwrap_or("")
+    }
+
+    /// A cell that must not be empty.
+    fn required(&self, column: &'static str) -> Result<&str, RegistryError> {
+        match self.get(column) {
+            "" => Err(self.invalid(column, "is empty".into())),
+            text => Ok(text),
+        }
+    }
+
+    /// A cell holding an id of DEVICES.md.
+    fn id(&self, column: &'static str) -> Result<&str, RegistryError> {
+        let id = self.required(column)?;
+        if !valid_id(id) {
+            return Err(self.invalid(column, format!("{id:?} must be 1-64 of A-Z a-z 0-9 _ -")));
+        }
+        Ok(id)
+    }
+
+    fn invalid(&self, column: &str, problem: String) -> RegistryError {
+        RegistryError::Invalid {
+            file: self.table.file.clone(),
+            entry: format!("row {} column {column:?}", self.line),
+            problem,
+        }
+    }
+}
+
+impl RegistryFile {
+    /// The registry as pretty TOML that [`crate::Registry::from_toml`] reads back.
+    pub fn to_toml(&self) -> String {
+        // Every field is a string, number, boolean or table, which TOML can always hold.
+        toml::to_string_pretty(self).expect("a registry file is plain TOML data")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Registry;
+    use std::collections::HashSet;
+
+    const ROOMS: &str = "\u{feff}site_id,site_name,city,district,timezone,room_id,room_name,floor,capacity,area_m2,schedule,open_on_holidays\r\n\
+        bj-cy-jinsong,劲松街道社区嵌入式服务综合体,北京市,朝阳区,,kids-hall,儿童活动大厅（错时共享）,1,40,150,mon-fri 08:30-11:30 infant_care cap=20; mon-fri 14:00-17:00 elderly_care; mon-fri 18:00-20:30 child_care,\r\n\
+        bj-cy-jinsong,劲松街道社区嵌入式服务综合体,北京市,朝阳区,,gym,社区健身房,-1,20,80.5,daily 06:30-09:00 fitness;daily 17:30-21:30 fitness,true\r\n\
+        \"hz-gs-hemu\",\"和睦社区, 长者服务中心\",杭州市,拱墅区,Asia/Shanghai,canteen,长者食堂,,60,135,daily 10:30-13:00 meal_aid; daily 16:30-18:30 meal_aid,yes\r\n";
+
+    const DEVICES: &str = "site_id,device_id,room_id,kind,interval_s\r\n\
+        bj-cy-jinsong,js-hall-count,kids-hall,count,\r\n\
+        bj-cy-jinsong,js-gym-presence,gym,presence,30\r\n\
+        hz-gs-hemu,hm-door-east,canteen,door,30\r\n\
+        hz-gs-hemu,hm-door-west,canteen,Door,30\r\n";
+
+    fn files(rooms: &str, devices: &str) -> (tempdir::Dir, PathBuf, PathBuf) {
+        let dir = tempdir::Dir::new();
+        let (r, d) = (dir.0.join("rooms.csv"), dir.0.join("devices.csv"));
+        std::fs::write(&r, rooms).expect("write rooms");
+        std::fs::write(&d, devices).expect("write devices");
+        (dir, r, d)
+    }
+
+    /// A directory removed on drop, without a dev-dependency.
+    mod tempdir {
+        use std::path::PathBuf;
+        use std::sync::atomic::{AtomicU32, Ordering};
+
+        pub struct Dir(pub PathBuf);
+
+        impl Dir {
+            pub fn new() -> Dir {
+                static N: AtomicU32 = AtomicU32::new(0);
+                let path = std::env::temp_dir().join(format!(
+                    "doorstep-csv-{}-{}",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::Relaxed)
+                ));
+                std::fs::create_dir_all(&path).expect("temp dir");
+                Dir(path)
+            }
+        }
+
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn error(rooms: &str, devices: &str) -> (String, RegistryError) {
+        let (_dir, r, d) = files(rooms, devices);
+        let e = registry_from_csv(&r, &d).expect_err("should be refused");
+        (e.to_string(), e)
+    }
+
+    #[test]
+    fn csv_round_trips_through_toml() {
+        let (_dir, r, d) = files(ROOMS, DEVICES);
+        let file = registry_from_csv(&r, &d).expect("valid CSV");
+        let built = file.build(&r).expect("a valid registry");
+        let text = file.to_toml();
+        let reg = Registry::from_toml(&text, Path::new("out.toml")).expect("reads back");
+        assert_eq!(reg.sites.len(), 2);
+        assert_eq!(reg.rooms.len(), 3);
+        assert_eq!(reg.devices.len(), 4);
+        assert_eq!(reg.sites[0].name, "劲松街道社区嵌入式服务综合体");
+        assert_eq!(reg.sites[1].name, "和睦社区, 长者服务中心");
+        assert_eq!(reg.sites[1].district, "拱墅区");
+        let hall = reg.room(reg.room_by_ids("bj-cy-jinsong", "kids-hall").expect("hall"));
+        assert_eq!(hall.name, "儿童活动大厅（错时共享）");
+        assert_eq!(hall.schedule.openings.len(), 3);
+        assert_eq!(hall.schedule.openings[0].capacity, Some(20));
+        assert_eq!(hall.floor, Some(1));
+        assert!(!hall.schedule.open_on_holidays);
+        let gym = reg.room(reg.room_by_ids("bj-cy-jinsong", "gym").expect("gym"));
+        assert_eq!((gym.floor, gym.area_m2), (Some(-1), 80.5));
+        assert!(gym.sensors.presence_only());
+        let canteen = reg.room(reg.room_by_ids("hz-gs-hemu", "canteen").expect("canteen"));
+        assert_eq!(canteen.floor, None);
+        assert!(canteen.schedule.open_on_holidays);
+        assert_eq!(canteen.devices.len(), 2);
+        let count = reg.device(reg.device_by_id("js-hall-count").expect("device"));
+        assert_eq!(count.interval_s, 60);
+        for (a, b) in built.rooms.iter().zip(&reg.rooms) {
+            assert_eq!((&a.id, &a.name, &a.schedule), (&b.id, &b.name, &b.schedule));
+        }
+        // Written and read again, the text is stable.
+        let again: RegistryFile = toml::from_str(&text).expect("parses");
+        assert_eq!(again.to_toml(), text);
+    }
+
+    #[test]
+    fn errors_name_file_row_and_column() {
+        let bad = ROOMS.replace(",80.5,", ",many,");
+        let (text, e) = error(&bad, DEVICES);
+        match e {
+            RegistryError::Invalid { file, entry, .. } => {
+                assert!(file.ends_with("rooms.csv"), "{}", file.display());
+                assert_eq!(entry, "row 3 column \"area_m2\"");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            text.contains("rooms.csv: row 3 column \"area_m2\": \"many\""),
+            "{text}"
+        );
+        let (text, _) = error(&bad.replace("\r\n", "\n"), DEVICES);
+        assert!(
+            text.contains("rooms.csv: row 3 column \"area_m2\""),
+            "{text}"
+        );
+
+        let bad = ROOMS.replace("daily 06:30-09:00 fitness", "daily 06:30-09:00 gym");
+        let (text, _) = error(&bad, DEVICES);
+        assert!(
+            text.contains("row 3 column \"schedule\": opening 1:"),
+            "{text}"
+        );
+
+        let bad = ROOMS.replace(",北京市,朝阳区,,gym", ",北京市,东城区,,gym");
+        let (text, _) = error(&bad, DEVICES);
+        assert!(text.contains("row 3 column \"district\""), "{text}");
+        assert!(text.contains("on row 2"), "{text}");
+
+        let (text, _) = error(ROOMS, &DEVICES.replace(",gym,", ",attic,"));
+        assert!(
+            text.contains("devices.csv: row 3 column \"room_id\""),
+            "{text}"
+        );
+        let (text, _) = error(ROOMS, &DEVICES.replace("presence,30", "presence,0"));
+        assert!(text.contains("row 3 column \"interval_s\""), "{text}");
+        let (text, _) = error(ROOMS, &DEVICES.replace("presence", "camera"));
+        assert!(text.contains("row 3 column \"kind\""), "{text}");
+        let (text, _) = error(ROOMS, &DEVICES.replace("hm-door-west", "hm-door-east"));
+        assert!(text.contains("row 5 column \"device_id\": "), "{text}");
+        assert!(text.contains("also on row 4"), "{text}");
+        let (text, _) = error(
+            ROOMS,
+            &DEVICES.replace("js-gym-presence,gym,presence", "js-x,kids-hall,count"),
+        );
+        assert!(text.contains("already has a count device"), "{text}");
+        let (text, _) = error(&ROOMS.replace("area_m2", "area"), DEVICES);
+        assert!(
+            text.contains("row 1") && text.contains("\"area\""),
+            "{text}"
+        );
+        let (text, _) = error(ROOMS, &format!("{DEVICES}x,y\r\n"));
+        assert!(text.contains("devices.csv: row 6"), "{text}");
+
+        let missing = Path::new("/nonexistent/rooms.csv");
+        let e = registry_from_csv(missing, missing).expect_err("no file");
+        assert!(matches!(e, RegistryError::Io { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn gbk_files_are_refused_with_a_hint() {
+        let mut bytes = ROOMS.as_bytes().to_vec();
+        bytes.extend_from_slice(&[0xb3, 0xa4]);
+        let (_dir, r, d) = files("", DEVICES);
+        std::fs::write(&r, bytes).expect("write");
+        let text = registry_from_csv(&r, &d)
+            .expect_err("not UTF-8")
+            .to_string();
+        assert!(text.contains("CSV UTF-8"), "{text}");
+    }
+
+    #[test]
+    fn the_sample_registry_has_what_the_demo_shows() {
+        let text = include_str!("../../config/registry.toml");
+        let reg = Registry::from_toml(text, Path::new("config/registry.toml")).expect("valid");
+        assert!(reg.sites.len() >= 5);
+        assert!((15..=25).contains(&reg.rooms.len()), "{}", reg.rooms.len());
+        let time_shared = reg.rooms.iter().any(|r| {
+            let cats: HashSet<_> = r.schedule.openings.iter().map(|o| o.category).collect();
+            cats.len() >= 3
+        });
+        assert!(time_shared, "no room hosts 3 categories");
+        assert!(reg.rooms.iter().any(|r| r.sensors.presence_only()));
+        let doors = |r: &crate::model::Room| {
+            r.devices
+                .iter()
+                .filter(|d| reg.device(**d).kind == DeviceKind::Door)
+                .count()
+        };
+        assert!(reg.rooms.iter().any(|r| doors(r) >= 2));
+        assert!(reg.rooms.iter().any(|r| r.sim.popularity < 0.1));
+        assert!(reg.rooms.iter().all(|r| !r.devices.is_empty()));
+        assert!(reg.sites.iter().all(|s| !s.name.is_ascii()));
+    }
+}
