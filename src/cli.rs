@@ -32,6 +32,34 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Write a commented sample config and registry to start from.
     Init(InitArgs),
+    /// Check a registry, or build one from spreadsheets (CSV).
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+/// `doorstep registry ...`.
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Check a registry file and summarise it.
+    Check {
+        /// The registry (TOML).
+        file: PathBuf,
+    },
+    /// Build a registry from rooms.csv (one row per room) and devices.csv (one row per device).
+    ///
+    /// rooms.csv columns: site_id, site_name, city, district, timezone, room_id, room_name,
+    /// floor, capacity, area_m2, schedule (openings separated by ';', e.g.
+    /// "mon-fri 08:30-11:30 infant_care; daily 14:00-17:00 elderly_care"), open_on_holidays.
+    /// devices.csv columns: site_id, device_id, room_id, kind (count|presence|door), interval_s.
+    Csv {
+        /// The rooms sheet saved as CSV (UTF-8).
+        rooms: PathBuf,
+        /// The devices sheet saved as CSV (UTF-8).
+        devices: PathBuf,
+        /// Write the registry here instead of standard output.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// A simulated clock.

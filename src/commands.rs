@@ -1,6 +1,6 @@
 //! The subcommands.
 
-use crate::cli::{Cli, ClockArgs, Command, DemoArgs, InitArgs, RunArgs, SimulateArgs};
+use crate::cli::{Cli, ClockArgs, Command, DemoArgs, InitArgs, RegistryCommand, RunArgs, SimulateArgs};
 use crate::config::{Config, SAMPLE_CONFIG, SAMPLE_REGISTRY};
 use crate::pipeline::{self, Broker, Spec};
 use anyhow::{Context, bail};
@@ -12,8 +12,10 @@ use std::time::Duration;
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Init(args) = &cli.command {
-        return init(args);
+    match &cli.command {
+        Command::Init(args) => return init(args),
+        Command::Registry(cmd) => return registry(cmd),
+        _ => {}
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -25,7 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Demo(args) => demo(args).await,
             Command::Run(args) => run_config(args).await,
             Command::Simulate(args) => simulate(args).await,
-            Command::Init(_) => Ok(()),
+            Command::Init(_) | Command::Registry(_) => Ok(()),
         }
     })
 }
@@ -245,4 +247,47 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
         args.dir.join("doorstep.toml").display()
     );
     Ok(())
+}
+
+fn registry(cmd: &RegistryCommand) -> anyhow::Result<()> {
+    match cmd {
+        RegistryCommand::Check { file } => {
+            let reg = Registry::load(file)?;
+            let count = |k| reg.devices.iter().filter(|d| d.kind == k).count();
+            println!(
+                "{}: {} sites, {} rooms, {} devices ({} count, {} presence, {} door): ok",
+                file.display(),
+                reg.sites.len(),
+                reg.rooms.len(),
+                reg.devices.len(),
+                count(devices::DeviceKind::Count),
+                count(devices::DeviceKind::Presence),
+                count(devices::DeviceKind::Door),
+            );
+            for room in reg.rooms.iter().filter(|r| r.devices.is_empty()) {
+                println!("  note: room {:?} of site {:?} has no device", room.id, reg.site(room.site).id);
+            }
+            Ok(())
+        }
+        RegistryCommand::Csv { rooms, devices, out } => {
+            let file = devices::registry_from_csv(rooms, devices)?;
+            let name = out.clone().unwrap_or_else(|| "registry.toml".into());
+            let reg = file.build(&name)?;
+            let text = file.to_toml();
+            match out {
+                Some(path) => {
+                    std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!(
+                        "wrote {}: {} sites, {} rooms, {} devices",
+                        path.display(),
+                        reg.sites.len(),
+                        reg.rooms.len(),
+                        reg.devices.len()
+                    );
+                }
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+    }
 }

@@ -187,3 +187,41 @@ fn init_writes_a_config_and_registry_that_load() {
     let forced = doorstep(&["init", "--force", &target.to_string_lossy()]);
     assert!(forced.status.success());
 }
+
+#[test]
+fn registry_from_spreadsheets_then_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rooms = dir.path().join("rooms.csv");
+    let devices = dir.path().join("devices.csv");
+    std::fs::write(
+        &rooms,
+        "\u{feff}site_id,site_name,city,district,timezone,room_id,room_name,floor,capacity,area_m2,schedule,open_on_holidays\r\n\
+         gz-th-01,天河区示范社区,广州市,天河区,,canteen,长者饭堂,1,40,135,daily 10:30-13:00 meal_aid; daily 16:30-18:30 meal_aid,true\r\n\
+         gz-th-01,天河区示范社区,广州市,天河区,,hall,多功能厅,2,60,200,mon-fri 08:30-11:30 infant_care; daily 14:00-17:00 elderly_care,\r\n",
+    )
+    .expect("rooms.csv");
+    std::fs::write(
+        &devices,
+        "site_id,device_id,room_id,kind,interval_s\r\ngz-th-01,th-door-a,canteen,door,30\r\ngz-th-01,th-hall,hall,count,\r\n",
+    )
+    .expect("devices.csv");
+    let out = dir.path().join("registry.toml");
+    let built = doorstep(&[
+        "registry",
+        "csv",
+        &rooms.to_string_lossy(),
+        &devices.to_string_lossy(),
+        "-o",
+        &out.to_string_lossy(),
+    ]);
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let text = std::fs::read_to_string(&out).expect("registry written");
+    assert!(text.contains("长者饭堂") && text.contains("16:30-18:30 meal_aid"), "{text}");
+    let checked = doorstep(&["registry", "check", &out.to_string_lossy()]);
+    let summary = String::from_utf8_lossy(&checked.stdout);
+    assert!(summary.contains("1 sites, 2 rooms, 2 devices (1 count, 0 presence, 1 door): ok"), "{summary}");
+
+    std::fs::write(&devices, "site_id,device_id,room_id,kind,interval_s\ngz-th-01,x,attic,door,30\n").expect("csv");
+    let bad = doorstep(&["registry", "csv", &rooms.to_string_lossy(), &devices.to_string_lossy()]);
+    assert_one_line_error(&bad, &["devices.csv", "row 2", "attic"]);
+}
