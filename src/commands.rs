@@ -1,6 +1,8 @@
 //! The subcommands.
 
-use crate::cli::{Cli, ClockArgs, Command, DemoArgs, InitArgs, RegistryCommand, RunArgs, SimulateArgs};
+use crate::cli::{
+    Cli, ClockArgs, Command, DemoArgs, InitArgs, RegistryCommand, RunArgs, SimulateArgs,
+};
 use crate::config::{Config, SAMPLE_CONFIG, SAMPLE_REGISTRY};
 use crate::pipeline::{self, Broker, Spec};
 use anyhow::{Context, bail};
@@ -265,18 +267,27 @@ fn registry(cmd: &RegistryCommand) -> anyhow::Result<()> {
                 count(devices::DeviceKind::Door),
             );
             for room in reg.rooms.iter().filter(|r| r.devices.is_empty()) {
-                println!("  note: room {:?} of site {:?} has no device", room.id, reg.site(room.site).id);
+                println!(
+                    "  note: room {:?} of site {:?} has no device",
+                    room.id,
+                    reg.site(room.site).id
+                );
             }
             Ok(())
         }
-        RegistryCommand::Csv { rooms, devices, out } => {
+        RegistryCommand::Csv {
+            rooms,
+            devices,
+            out,
+        } => {
             let file = devices::registry_from_csv(rooms, devices)?;
             let name = out.clone().unwrap_or_else(|| "registry.toml".into());
             let reg = file.build(&name)?;
             let text = file.to_toml();
             match out {
                 Some(path) => {
-                    std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+                    std::fs::write(path, &text)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
                     eprintln!(
                         "wrote {}: {} sites, {} rooms, {} devices",
                         path.display(),

@@ -214,14 +214,33 @@ fn registry_from_spreadsheets_then_check() {
         "-o",
         &out.to_string_lossy(),
     ]);
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
     let text = std::fs::read_to_string(&out).expect("registry written");
-    assert!(text.contains("长者饭堂") && text.contains("16:30-18:30 meal_aid"), "{text}");
+    assert!(
+        text.contains("长者饭堂") && text.contains("16:30-18:30 meal_aid"),
+        "{text}"
+    );
     let checked = doorstep(&["registry", "check", &out.to_string_lossy()]);
     let summary = String::from_utf8_lossy(&checked.stdout);
-    assert!(summary.contains("1 sites, 2 rooms, 2 devices (1 count, 0 presence, 1 door): ok"), "{summary}");
+    assert!(
+        summary.contains("1 sites, 2 rooms, 2 devices (1 count, 0 presence, 1 door): ok"),
+        "{summary}"
+    );
 
-    std::fs::write(&devices, "site_id,device_id,room_id,kind,interval_s\ngz-th-01,x,attic,door,30\n").expect("csv");
-    let bad = doorstep(&["registry", "csv", &rooms.to_string_lossy(), &devices.to_string_lossy()]);
+    std::fs::write(
+        &devices,
+        "site_id,device_id,room_id,kind,interval_s\ngz-th-01,x,attic,door,30\n",
+    )
+    .expect("csv");
+    let bad = doorstep(&[
+        "registry",
+        "csv",
+        &rooms.to_string_lossy(),
+        &devices.to_string_lossy(),
+    ]);
     assert_one_line_error(&bad, &["devices.csv", "row 2", "attic"]);
 }

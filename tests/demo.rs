@@ -34,7 +34,13 @@ fn demo_serves_live_counts_and_writes_parquet() {
     let demo = Proc::spawn(
         "doorstep demo",
         Command::new(env!("CARGO_BIN_EXE_doorstep"))
-            .args(["demo", "--speed", "600", "--start", "2026-11-23T07:55:00+08:00"])
+            .args([
+                "demo",
+                "--speed",
+                "600",
+                "--start",
+                "2026-11-23T07:55:00+08:00",
+            ])
             .args(["--web", &web.to_string(), "--mqtt-listen", &mqtt])
             .arg("--data-dir")
             .arg(&data),
@@ -52,14 +58,32 @@ fn demo_serves_live_counts_and_writes_parquet() {
     assert_eq!(status, 200);
     assert!(page.contains("zh-CN"), "a Chinese page");
 
-    wait_for(Duration::from_secs(60), "raw_events and room_hour files", || {
-        (!table_files(&data, "raw_events").is_empty() && !table_files(&data, "room_hour").is_empty()).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(60),
+        "raw_events and room_hour files",
+        || {
+            (!table_files(&data, "raw_events").is_empty()
+                && !table_files(&data, "room_hour").is_empty())
+            .then_some(())
+        },
+    );
     let (status, out, err) = demo.terminate();
     assert!(status.success(), "demo exited with {status}: {err}");
     assert!(out.contains("http://") && out.contains("stopped."), "{out}");
     assert!(!err.contains("panicked") && !err.contains("ERROR"), "{err}");
     // Everything buffered was written on the way out: the files read back whole.
-    assert!(read_table(&data, "raw_events").iter().map(|b| b.num_rows()).sum::<usize>() > 0);
-    assert!(read_table(&data, "room_hour").iter().map(|b| b.num_rows()).sum::<usize>() >= 19);
+    assert!(
+        read_table(&data, "raw_events")
+            .iter()
+            .map(|b| b.num_rows())
+            .sum::<usize>()
+            > 0
+    );
+    assert!(
+        read_table(&data, "room_hour")
+            .iter()
+            .map(|b| b.num_rows())
+            .sum::<usize>()
+            >= 19
+    );
 }
