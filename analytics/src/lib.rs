@@ -36,6 +36,7 @@
 //!
 //! // 2026-11-10 09:00-10:00 in Shanghai, half of it with 6 people in the room.
 //! let hour = RoomWindow {
+//!     kind: devices::WindowKind::Hour,
 //!     room: RoomIdx(0),
 //!     start: 1_794_272_400,
 //!     end: 1_794_276_000,
@@ -50,6 +51,7 @@
 //!     after_hours_occupied_seconds: 0,
 //!     over_capacity_seconds: 0,
 //!     capacity: Some(30),
+//!     door_residual: None,
 //! };
 //! let files = store.write_room_hours(&[hour]).unwrap();
 //! assert!(files[0].parent().unwrap().ends_with("room_hour/date=2026-11-10"));

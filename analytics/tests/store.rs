@@ -614,6 +614,7 @@ fn an_empty_window_is_refused() {
 fn window(room: RoomIdx, utc: &str) -> RoomWindow {
     let start = secs(utc);
     RoomWindow {
+        kind: devices::WindowKind::Hour,
         room,
         start,
         end: start + 3600,
@@ -628,6 +629,7 @@ fn window(room: RoomIdx, utc: &str) -> RoomWindow {
         after_hours_occupied_seconds: 0,
         over_capacity_seconds: 0,
         capacity: Some(30),
+        door_residual: None,
     }
 }
 
@@ -734,6 +736,7 @@ fn hour_cases() -> (Vec<RoomWindow>, BTreeMap<String, Vec<Hour>>) {
     };
     // A count room at 23:00 local, partly measured and partly used.
     let hall_late = RoomWindow {
+        kind: devices::WindowKind::Hour,
         measured_seconds: 3000,
         occupied_seconds: 1200,
         person_seconds: 6000,
@@ -765,6 +768,7 @@ fn hour_cases() -> (Vec<RoomWindow>, BTreeMap<String, Vec<Hour>>) {
     };
     // The next hour is 00:00 local on 11 November: closed, yet someone stayed.
     let hall_night = RoomWindow {
+        kind: devices::WindowKind::Hour,
         open_seconds: 0,
         measured_seconds: 0,
         peak_occupancy: None,
@@ -787,6 +791,7 @@ fn hour_cases() -> (Vec<RoomWindow>, BTreeMap<String, Vec<Hour>>) {
     };
     // Presence-only: every capacity-based column is null, never 0.
     let nap = RoomWindow {
+        kind: devices::WindowKind::Hour,
         occupied_seconds: 1800,
         person_seconds: 1800,
         peak_occupancy: Some(1),
@@ -813,6 +818,7 @@ fn hour_cases() -> (Vec<RoomWindow>, BTreeMap<String, Vec<Hour>>) {
     };
     // A door room at lunch, crowded for five minutes.
     let canteen = RoomWindow {
+        kind: devices::WindowKind::Hour,
         occupied_seconds: 3600,
         person_seconds: 72_000,
         peak_occupancy: Some(45),
@@ -865,6 +871,7 @@ fn hour_cases() -> (Vec<RoomWindow>, BTreeMap<String, Vec<Hour>>) {
         ..base(site, room, utc, local_hour)
     };
     let kiez = |utc| RoomWindow {
+        kind: devices::WindowKind::Hour,
         capacity: Some(20),
         ..window(KIEZ, utc)
     };

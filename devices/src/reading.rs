@@ -1,5 +1,6 @@
 //! Plain data passed between the stages: validated readings, window rows, live state.
 
+use crate::category::Category;
 use crate::model::{DeviceIdx, RoomIdx};
 use serde::{Deserialize, Serialize};
 
@@ -104,9 +105,25 @@ impl VisitsMethod {
     }
 }
 
+/// Which window a [`RoomWindow`] covers.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub enum WindowKind {
+    /// A local hour (`room_hour`).
+    #[default]
+    Hour,
+    /// A local day (`room_day`).
+    Day,
+    /// The part of a local day whose opening intervals host one service category (`room_slot_day`).
+    SlotDay(Category),
+}
+
 /// Sums of one room over one window; the ratios of METRICS.md derive from them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomWindow {
+    /// Which window.
+    pub kind: WindowKind,
     /// The room.
     pub room: RoomIdx,
     /// Window start, Unix seconds.
@@ -135,6 +152,8 @@ pub struct RoomWindow {
     pub over_capacity_seconds: u32,
     /// Room capacity used for the capacity metrics; `None` for presence-only rooms.
     pub capacity: Option<u32>,
+    /// Day windows of door rooms: n just before the next morning's reset.
+    pub door_residual: Option<u32>,
 }
 
 fn ratio(num: f64, den: f64) -> Option<f64> {

@@ -1,10 +1,10 @@
 //! Runs the dataflow on its own threads and feeds it batches of readings.
 
-use crate::dataflow::{Input, build};
+use crate::dataflow::build;
+use crate::feeder::Feeder;
 use crate::watermark::Watermark;
 use crate::{Error, Output, StreamConfig, StreamStats};
 use devices::{Clock, Reading, Registry};
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,10 +43,8 @@ impl Stream {
             let (input, probe) = build(worker, Arc::clone(&registry), reset_hour, out.clone());
             let taken = rx.lock().ok().and_then(|mut r| r.take());
             if let Some(rx) = taken {
-                let wm = Watermark::new(lateness, idle_after);
-                drive(
-                    worker, input, &probe, rx, wm, clock, workers, &out, &stats_in,
-                );
+                let feeder = Feeder::new(input, Watermark::new(lateness, idle_after), workers);
+                drive(worker, feeder, &probe, rx, clock, &out, &stats_in);
             }
         })
         .map_err(Error::Timely)?;
@@ -95,61 +93,24 @@ impl Drop for Stream {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn drive(
     worker: &mut timely::worker::Worker,
-    mut input: timely::dataflow::InputHandleVec<u64, Input>,
+    mut feeder: Feeder,
     probe: &timely::dataflow::ProbeHandle<u64>,
     rx: Receiver<Command>,
-    mut wm: Watermark,
     clock: Clock,
-    workers: usize,
     out: &Sender<Output>,
     stats: &StreamStats,
 ) {
-    let mut started = false;
-    let start = |input: &mut timely::dataflow::InputHandleVec<u64, Input>, at: i64| {
-        input.advance_to(at.max(0) as u64);
-        for w in 0..workers as u32 {
-            input.send(Input::Origin { worker: w, at });
-        }
-    };
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(Command::Batch(batch)) => {
-                let Some(max_t) = batch.iter().map(Reading::time_s).max() else {
-                    continue;
-                };
-                if !started {
-                    let min_t = batch.iter().map(Reading::time_s).min().unwrap_or(max_t);
-                    start(&mut input, min_t);
-                    started = true;
-                }
-                for r in batch {
-                    if wm.is_late(r.time_s()) {
-                        stats.late.fetch_add(1, Ordering::Relaxed);
-                        let _ = out.send(Output::Late(r));
-                    } else {
-                        stats.readings.fetch_add(1, Ordering::Relaxed);
-                        input.send(Input::Reading(r));
-                    }
-                }
-                wm.observe(max_t);
-            }
+            Ok(Command::Batch(batch)) => feeder.feed(batch, stats, |o| {
+                let _ = out.send(o);
+            }),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        wm.tick(clock.now_ms().div_euclid(1000));
-        if let Some(w) = wm.get() {
-            if !started {
-                start(&mut input, w);
-                started = true;
-            }
-            if w as u64 > *input.time() {
-                input.advance_to(w as u64);
-                stats.watermark.store(w, Ordering::Relaxed);
-            }
-        }
-        worker.step_while(|| probe.less_than(input.time()));
+        feeder.advance(Some(clock.now_ms().div_euclid(1000)), stats);
+        worker.step_while(|| probe.less_than(feeder.time()));
     }
 }

@@ -25,12 +25,15 @@
 
 mod dataflow;
 mod driver;
+mod feeder;
+mod replay;
 pub mod room;
 pub mod signal;
 pub mod watermark;
 pub mod window;
 
 pub use driver::Stream;
+pub use replay::{Replayed, replay};
 
 use devices::{LiveRoom, Reading, RoomWindow};
 use serde::{Deserialize, Serialize};

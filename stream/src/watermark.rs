@@ -53,6 +53,11 @@ impl Watermark {
         }
     }
 
+    /// Raises the watermark to `to` (never lowers it).
+    pub fn raise_to(&mut self, to: i64) {
+        self.raise(to);
+    }
+
     fn raise(&mut self, to: i64) {
         self.current = Some(self.current.map_or(to, |c| c.max(to)));
     }

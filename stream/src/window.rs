@@ -58,6 +58,7 @@ impl WindowAcc {
         let open: i64 = spans.iter().map(|s| s.end - s.start).sum();
         WindowAcc {
             row: RoomWindow {
+                kind: devices::WindowKind::Hour,
                 room: shape.room,
                 start,
                 end,
@@ -72,6 +73,7 @@ impl WindowAcc {
                 after_hours_occupied_seconds: 0,
                 over_capacity_seconds: 0,
                 capacity: (!shape.presence_only).then_some(shape.capacity),
+                door_residual: None,
             },
             spans,
             capacity: shape.capacity,

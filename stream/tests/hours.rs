@@ -99,3 +99,34 @@ fn count_room_hour_worked_by_hand() {
     shuffled.reverse();
     assert_eq!(run(2, shuffled), rows);
 }
+
+#[test]
+fn replay_gives_the_same_rows_as_the_live_driver() {
+    let reg = Arc::new(Registry::from_toml(REGISTRY, Path::new("t.toml")).expect("registry"));
+    let batch = vec![
+        count(0, 0),
+        count(2, 2),
+        count(4, 2),
+        count(6, 0),
+        count(20, 1),
+        count(22, 0),
+    ];
+    let live = run(1, batch.clone());
+    for workers in [1, 2, 4] {
+        let config = StreamConfig {
+            workers,
+            ..StreamConfig::default()
+        };
+        // The driver closed the windows up to 11:58 (clock 12:00 minus 120 s lateness).
+        let replayed = stream::replay(
+            Arc::clone(&reg),
+            &config,
+            batch.clone(),
+            2,
+            NINE + 3 * 3600 - 120,
+        )
+        .expect("replay");
+        assert_eq!(replayed.windows, live, "{workers} workers");
+        assert!(replayed.late.is_empty());
+    }
+}

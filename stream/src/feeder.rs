@@ -1,0 +1,88 @@
+//! Feeds readings into the dataflow's input at the watermark.
+
+use crate::dataflow::Input;
+use crate::watermark::Watermark;
+use crate::{Output, StreamStats};
+use devices::Reading;
+use std::sync::atomic::Ordering;
+use timely::dataflow::InputHandleVec;
+
+/// The input handle of worker 0 with its watermark.
+pub(crate) struct Feeder {
+    input: InputHandleVec<u64, Input>,
+    wm: Watermark,
+    started: bool,
+    workers: u32,
+}
+
+impl Feeder {
+    pub(crate) fn new(input: InputHandleVec<u64, Input>, wm: Watermark, workers: usize) -> Feeder {
+        Feeder {
+            input,
+            wm,
+            started: false,
+            workers: workers as u32,
+        }
+    }
+
+    /// Rooms are followed from `at`: the first batch's earliest reading, or the first watermark.
+    fn start(&mut self, at: i64) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.input.advance_to(at.max(0) as u64);
+        for w in 0..self.workers {
+            self.input.send(Input::Origin { worker: w, at });
+        }
+    }
+
+    /// Sends a batch at the current input time; readings behind the watermark go to `late`.
+    pub(crate) fn feed(
+        &mut self,
+        batch: Vec<Reading>,
+        stats: &StreamStats,
+        mut late: impl FnMut(Output),
+    ) {
+        let Some(max_t) = batch.iter().map(Reading::time_s).max() else {
+            return;
+        };
+        let min_t = batch.iter().map(Reading::time_s).min().unwrap_or(max_t);
+        self.start(min_t);
+        for r in batch {
+            if self.wm.is_late(r.time_s()) {
+                stats.late.fetch_add(1, Ordering::Relaxed);
+                late(Output::Late(r));
+            } else {
+                stats.readings.fetch_add(1, Ordering::Relaxed);
+                self.input.send(Input::Reading(r));
+            }
+        }
+        self.wm.observe(max_t);
+    }
+
+    /// Moves the input frontier up to the watermark (after `tick`ing it with the clock).
+    pub(crate) fn advance(&mut self, clock_now_s: Option<i64>, stats: &StreamStats) {
+        if let Some(now) = clock_now_s {
+            self.wm.tick(now);
+        }
+        let Some(w) = self.wm.get() else {
+            return;
+        };
+        self.start(w);
+        if w.max(0) as u64 > *self.input.time() {
+            self.input.advance_to(w as u64);
+            stats.watermark.store(w, Ordering::Relaxed);
+        }
+    }
+
+    /// Raises the watermark to `t` (end of a replay).
+    pub(crate) fn finish_at(&mut self, t: i64, stats: &StreamStats) {
+        self.wm.raise_to(t);
+        self.advance(None, stats);
+    }
+
+    pub(crate) fn time(&self) -> &u64 {
+        self.input.time()
+    }
+}
