@@ -41,6 +41,8 @@ struct Rooms {
     reset_hour: u32,
     trackers: HashMap<RoomIdx, RoomTracker>,
     live: HashMap<RoomIdx, RoomSignal>,
+    /// Last (time, seq) applied to the live view per device, to skip redeliveries.
+    live_last: HashMap<devices::DeviceIdx, (i64, Option<u64>)>,
     pending: Vec<Reading>,
     /// (end of open window, room), to close windows of rooms with no readings.
     ends: BTreeSet<(i64, RoomIdx)>,
@@ -67,6 +69,7 @@ impl Rooms {
             reset_hour,
             trackers: HashMap::new(),
             live: HashMap::new(),
+            live_last: HashMap::new(),
             pending: Vec::new(),
             ends: BTreeSet::new(),
             origin: None,
@@ -108,6 +111,10 @@ impl Rooms {
         if r.time_s() < sig.now() {
             return;
         }
+        let key = (r.time_ms, r.seq);
+        if r.seq.is_some() && self.live_last.insert(r.device, key) == Some(key) {
+            return;
+        }
         sig.apply(r, &mut NoSink);
         out.push(Output::Live(LiveRoom {
             room: r.room,
@@ -123,9 +130,17 @@ impl Rooms {
             return;
         }
         self.frontier = f;
-        self.pending.sort_unstable_by_key(|r| r.order_key());
+        // Stable: among equal keys the first to arrive comes first, and is the one kept.
+        self.pending.sort_by_key(|r| r.order_key());
         let ready = self.pending.partition_point(|r| r.time_s() < f);
+        let mut last_key = None;
         for r in self.pending.drain(..ready) {
+            // A redelivered message repeats (time, device, seq): apply it once.
+            let key = r.order_key();
+            if key.2.is_some() && last_key == Some(key) {
+                continue;
+            }
+            last_key = Some(key);
             let Some(t) = self.trackers.get_mut(&r.room) else {
                 continue;
             };

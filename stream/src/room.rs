@@ -1,9 +1,18 @@
-//! One room followed through time: its signal feeding consecutive hour windows.
+//! One room followed through time: its signal feeding consecutive hour
+//! windows, and day windows with one slot per service category.
+//!
+//! Hour rows are emitted as soon as the signal passes their end. Day rows (and
+//! their slot rows) wait for the next morning's reset hour, because a door
+//! room's `door_residual` is the count just before that reset.
 
 use crate::signal::{RoomSignal, SignalSink};
-use crate::window::{RoomShape, WindowAcc, hour_end, hour_start};
+use crate::window::{
+    RoomShape, WindowAcc, day_end, day_start, hour_end, hour_start, next_local_hour,
+};
 use chrono_tz::Tz;
-use devices::{Reading, Registry, RoomIdx, RoomWindow, Schedule, VisitsMethod};
+use devices::{
+    Category, Reading, Registry, RoomIdx, RoomWindow, Schedule, VisitsMethod, WindowKind,
+};
 
 /// What a room's windows need from the registry.
 #[derive(Debug, Clone)]
@@ -11,58 +20,141 @@ struct RoomInfo {
     shape: RoomShape,
     tz: Tz,
     schedule: Schedule,
+    reset_hour: u32,
 }
 
 impl RoomInfo {
-    fn window(&self, start: i64, prev: Option<u32>) -> WindowAcc {
+    fn hour(&self, start: i64, prev: Option<u32>) -> WindowAcc {
         let end = hour_end(self.tz, start);
-        WindowAcc::new(
-            &self.shape,
-            start,
-            end,
-            self.schedule.open_spans(self.tz, start, end),
-            prev,
-        )
+        let spans = self.schedule.open_spans(self.tz, start, end);
+        WindowAcc::new(&self.shape, WindowKind::Hour, (start, end), spans, prev)
     }
+
+    /// The day window starting at `start` and one slot window per category open that day.
+    fn day(&self, start: i64, prev: Option<u32>) -> Vec<WindowAcc> {
+        let end = day_end(self.tz, start);
+        let spans = self.schedule.open_spans(self.tz, start, end);
+        let mut categories: Vec<Category> = spans.iter().map(|s| s.category).collect();
+        categories.sort();
+        categories.dedup();
+        let mut accs = Vec::with_capacity(1 + categories.len());
+        for c in categories {
+            let mine = spans.iter().filter(|s| s.category == c).copied().collect();
+            accs.push(WindowAcc::new(
+                &self.shape,
+                WindowKind::SlotDay(c),
+                (start, end),
+                mine,
+                prev,
+            ));
+        }
+        accs.insert(
+            0,
+            WindowAcc::new(&self.shape, WindowKind::Day, (start, end), spans, prev),
+        );
+        accs
+    }
+}
+
+/// A finished day waiting for the next morning's reset.
+#[derive(Debug, Clone)]
+struct PendingDay {
+    release: i64,
+    accs: Vec<WindowAcc>,
+    residual: Option<u32>,
 }
 
 /// Splits the signal at window boundaries and keeps the finished rows.
 #[derive(Debug, Clone)]
 struct Windows {
     info: RoomInfo,
-    acc: WindowAcc,
+    hour: WindowAcc,
+    /// The day window first, then its slots.
+    day: Vec<WindowAcc>,
+    day_end: i64,
+    pending: Vec<PendingDay>,
     done: Vec<RoomWindow>,
 }
 
 impl Windows {
-    fn roll(&mut self) {
-        let next = self.info.window(self.acc.end(), self.acc.last_value());
-        let old = std::mem::replace(&mut self.acc, next);
+    fn roll_hour(&mut self) {
+        let next = self.info.hour(self.hour.end(), self.hour.last_value());
+        let old = std::mem::replace(&mut self.hour, next);
         self.done.push(old.finish());
+    }
+
+    fn roll_day(&mut self) {
+        let prev = self.day.first().and_then(WindowAcc::last_value);
+        let next = self.info.day(self.day_end, prev);
+        let old = std::mem::replace(&mut self.day, next);
+        self.pending.push(PendingDay {
+            release: next_local_hour(self.info.tz, self.info.reset_hour, self.day_end),
+            accs: old,
+            residual: None,
+        });
+        self.day_end = day_end(self.info.tz, self.day_end);
+    }
+
+    /// Emits the days whose reset has passed by `t`.
+    fn release(&mut self, t: i64) {
+        let door = self.info.shape.method == VisitsMethod::Door;
+        while self.pending.first().is_some_and(|p| p.release <= t) {
+            let p = self.pending.remove(0);
+            for mut acc in p.accs {
+                if door && acc.row_mut().kind == WindowKind::Day {
+                    acc.row_mut().door_residual = Some(p.residual.unwrap_or(0));
+                }
+                self.done.push(acc.finish());
+            }
+        }
     }
 }
 
 impl SignalSink for Windows {
-    fn segment(&mut self, mut a: i64, b: i64, value: Option<u32>) {
-        while a < b {
-            let e = b.min(self.acc.end());
-            self.acc.segment(a, e, value);
-            a = e;
-            if a >= self.acc.end() {
-                self.roll();
+    fn segment(&mut self, a: i64, b: i64, value: Option<u32>) {
+        let mut x = a;
+        while x < b {
+            let e = b.min(self.hour.end());
+            self.hour.segment(x, e, value);
+            x = e;
+            if x >= self.hour.end() {
+                self.roll_hour();
+            }
+        }
+        let mut x = a;
+        while x < b {
+            let e = b.min(self.day_end);
+            for acc in &mut self.day {
+                acc.segment(x, e, value);
+            }
+            x = e;
+            if x >= self.day_end {
+                self.roll_day();
             }
         }
     }
 
     fn door_in(&mut self, t: i64, inn: u64) {
-        while t >= self.acc.end() {
-            self.roll();
+        while t >= self.hour.end() {
+            self.roll_hour();
         }
-        self.acc.door_in(t, inn);
+        while t >= self.day_end {
+            self.roll_day();
+        }
+        self.hour.door_in(t, inn);
+        for acc in &mut self.day {
+            acc.door_in(t, inn);
+        }
+    }
+
+    fn reset(&mut self, t: i64, residual: u32) {
+        if let Some(p) = self.pending.iter_mut().find(|p| p.release == t) {
+            p.residual = Some(residual);
+        }
     }
 }
 
-/// A room's signal and its hour windows.
+/// A room's signal and its windows.
 #[derive(Debug, Clone)]
 pub struct RoomTracker {
     signal: RoomSignal,
@@ -70,7 +162,7 @@ pub struct RoomTracker {
 }
 
 impl RoomTracker {
-    /// Follows `room` from `origin` (Unix seconds); the hour containing it is the first window.
+    /// Follows `room` from `origin` (Unix seconds); the hour and the day containing it are the first windows.
     pub fn new(registry: &Registry, room: RoomIdx, origin: i64, reset_hour: u32) -> RoomTracker {
         let r = registry.room(room);
         let info = RoomInfo {
@@ -86,31 +178,39 @@ impl RoomTracker {
             },
             tz: registry.site_of(room).timezone,
             schedule: r.schedule.clone(),
+            reset_hour,
         };
-        let acc = info.window(hour_start(info.tz, origin), None);
+        let hour = info.hour(hour_start(info.tz, origin), None);
+        let first_day = day_start(info.tz, origin);
+        let day = info.day(first_day, None);
         RoomTracker {
             signal: RoomSignal::new(registry, room, origin, reset_hour),
             windows: Windows {
+                day_end: day_end(info.tz, first_day),
                 info,
-                acc,
+                hour,
+                day,
+                pending: Vec::new(),
                 done: Vec::new(),
             },
         }
     }
 
-    /// End of the window now open.
+    /// End of the hour window now open.
     pub fn window_end(&self) -> i64 {
-        self.windows.acc.end()
+        self.windows.hour.end()
     }
 
     /// Applies a reading in event-time order.
     pub fn apply(&mut self, reading: &Reading) {
         self.signal.apply(reading, &mut self.windows);
+        self.windows.release(self.signal.now());
     }
 
     /// Integrates the signal up to `until`, closing the windows that end by then.
     pub fn advance(&mut self, until: i64) {
         self.signal.advance(until, &mut self.windows);
+        self.windows.release(until);
     }
 
     /// Takes the windows closed so far.

@@ -52,6 +52,8 @@ pub trait SignalSink {
     fn segment(&mut self, from: i64, to: i64, value: Option<u32>);
     /// `inn` people came in through a door at `t`.
     fn door_in(&mut self, t: i64, inn: u64);
+    /// The daily reset of a door room at `t`; `residual` is the door count just before.
+    fn reset(&mut self, _t: i64, _residual: u32) {}
 }
 
 /// The state of one room's occupancy signal.
@@ -110,19 +112,10 @@ impl RoomSignal {
     }
 
     fn reset_after(&self, t: i64) -> i64 {
-        let Some((tz, hour)) = self.reset_rule else {
-            return i64::MAX;
-        };
-        let date = devices::schedule::local_date(tz, t);
-        for days in 0..3 {
-            let day = date + chrono::Duration::days(days);
-            let at = day.and_hms_opt(hour, 0, 0).unwrap_or_default();
-            let r = devices::schedule::local_to_utc(tz, at);
-            if r > t {
-                return r;
-            }
+        match self.reset_rule {
+            Some((tz, hour)) => crate::window::next_local_hour(tz, hour, t),
+            None => i64::MAX,
         }
-        i64::MAX
     }
 
     /// n(t) at the current time, by device priority: count, then door, then presence.
@@ -163,18 +156,19 @@ impl RoomSignal {
     /// Integrates the signal up to `until`, emitting segments.
     pub fn advance(&mut self, until: i64, sink: &mut impl SignalSink) {
         while self.now < until {
-            if self.now >= self.next_reset {
-                self.last_residual = Some((self.next_reset, self.door_n));
-                self.door_n = 0;
-                self.next_reset = self.reset_after(self.now);
-            }
+            self.reset_if_due(sink);
             let v = self.value_at(self.now);
             let next = self.next_change().map_or(until, |n| n.min(until));
             sink.segment(self.now, next, v);
             self.now = next;
         }
+        self.reset_if_due(sink);
+    }
+
+    fn reset_if_due(&mut self, sink: &mut impl SignalSink) {
         if self.now >= self.next_reset {
             self.last_residual = Some((self.next_reset, self.door_n));
+            sink.reset(self.next_reset, self.door_n);
             self.door_n = 0;
             self.next_reset = self.reset_after(self.now);
         }

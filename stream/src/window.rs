@@ -3,7 +3,7 @@
 use crate::signal::SignalSink;
 use chrono::{Offset, TimeZone};
 use chrono_tz::Tz;
-use devices::{OpenSpan, RoomIdx, RoomWindow, VisitsMethod};
+use devices::{OpenSpan, RoomIdx, RoomWindow, VisitsMethod, WindowKind};
 
 /// Start of the local hour containing Unix second `t`.
 pub fn hour_start(tz: Tz, t: i64) -> i64 {
@@ -12,6 +12,32 @@ pub fn hour_start(tz: Tz, t: i64) -> i64 {
         .naive_utc();
     let off = i64::from(tz.offset_from_utc_datetime(&utc).fix().local_minus_utc());
     (t + off).div_euclid(3600) * 3600 - off
+}
+
+/// Start of the local day containing Unix second `t`.
+pub fn day_start(tz: Tz, t: i64) -> i64 {
+    let date = devices::schedule::local_date(tz, t);
+    devices::schedule::local_to_utc(tz, date.and_hms_opt(0, 0, 0).unwrap_or_default())
+}
+
+/// Start of the next local day after the one starting at `start`.
+pub fn day_end(tz: Tz, start: i64) -> i64 {
+    let date = devices::schedule::local_date(tz, start) + chrono::Duration::days(1);
+    devices::schedule::local_to_utc(tz, date.and_hms_opt(0, 0, 0).unwrap_or_default())
+}
+
+/// The first local `hour`:00 strictly after `t`.
+pub fn next_local_hour(tz: Tz, hour: u32, t: i64) -> i64 {
+    let date = devices::schedule::local_date(tz, t);
+    for days in -1..3 {
+        let day = date + chrono::Duration::days(days);
+        let r =
+            devices::schedule::local_to_utc(tz, day.and_hms_opt(hour, 0, 0).unwrap_or_default());
+        if r > t {
+            return r;
+        }
+    }
+    i64::MAX
 }
 
 /// End of the local hour that starts at `start`.
@@ -50,15 +76,15 @@ impl WindowAcc {
     /// A window with its opening spans; `prev` is n just before `start`.
     pub fn new(
         shape: &RoomShape,
-        start: i64,
-        end: i64,
+        kind: WindowKind,
+        (start, end): (i64, i64),
         spans: Vec<OpenSpan>,
         prev: Option<u32>,
     ) -> WindowAcc {
         let open: i64 = spans.iter().map(|s| s.end - s.start).sum();
         WindowAcc {
             row: RoomWindow {
-                kind: devices::WindowKind::Hour,
+                kind,
                 room: shape.room,
                 start,
                 end,
@@ -92,8 +118,17 @@ impl WindowAcc {
         self.prev
     }
 
+    /// The row so far.
+    pub fn row_mut(&mut self) -> &mut RoomWindow {
+        &mut self.row
+    }
+
     /// The finished row.
-    pub fn finish(self) -> RoomWindow {
+    pub fn finish(mut self) -> RoomWindow {
+        if matches!(self.row.kind, WindowKind::SlotDay(_)) {
+            // A slot has no "after hours" of its own: outside its O the room may host another slot.
+            self.row.after_hours_occupied_seconds = 0;
+        }
         self.row
     }
 
@@ -154,8 +189,12 @@ impl SignalSink for WindowAcc {
         self.prev = v;
     }
 
-    fn door_in(&mut self, _t: i64, inn: u64) {
-        if self.row.visits_method == VisitsMethod::Door {
+    fn door_in(&mut self, t: i64, inn: u64) {
+        let counts = match self.row.kind {
+            WindowKind::SlotDay(_) => self.spans.iter().any(|s| s.start <= t && t < s.end),
+            _ => true,
+        };
+        if self.row.visits_method == VisitsMethod::Door && counts {
             self.row.visits += inn;
         }
     }
@@ -196,8 +235,8 @@ mod tests {
         };
         let mut w = WindowAcc::new(
             &shape,
-            0,
-            3600,
+            WindowKind::Hour,
+            (0, 3600),
             vec![span(0, 1800, 0), span(2400, 3600, 1)],
             Some(0),
         );
