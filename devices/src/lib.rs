@@ -41,6 +41,7 @@ pub mod registry;
 pub mod registry_csv;
 pub mod schedule;
 pub mod sim;
+pub mod tables;
 pub mod validate;
 
 pub use category::Category;
@@ -53,4 +54,5 @@ pub use registry::{RegistryError, RegistryFile};
 pub use registry_csv::registry_from_csv;
 pub use schedule::{OpenSpan, Opening, Schedule};
 pub use sim::{Fleet, Publish};
+pub use tables::{Flag, FlagKind, SiteDay};
 pub use validate::{Limits, Reason, Rejection, Validator};
