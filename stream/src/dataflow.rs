@@ -1,9 +1,10 @@
 //! The timely dataflow: readings exchanged to the worker that owns their room,
 //! windows closed as the event-time frontier passes them.
 
-use crate::Output;
 use crate::room::RoomTracker;
 use crate::signal::RoomSignal;
+use crate::site::{Sites, site_of};
+use crate::{Output, StreamConfig};
 use devices::{LiveRoom, Reading, Registry, RoomIdx};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
@@ -38,7 +39,7 @@ fn route(x: &Input) -> u64 {
 struct Rooms {
     registry: Arc<Registry>,
     owned: Vec<RoomIdx>,
-    reset_hour: u32,
+    config: Arc<StreamConfig>,
     trackers: HashMap<RoomIdx, RoomTracker>,
     live: HashMap<RoomIdx, RoomSignal>,
     /// Last (time, seq) applied to the live view per device, to skip redeliveries.
@@ -58,7 +59,12 @@ impl crate::signal::SignalSink for NoSink {
 }
 
 impl Rooms {
-    fn new(registry: Arc<Registry>, index: usize, peers: usize, reset_hour: u32) -> Rooms {
+    fn new(
+        registry: Arc<Registry>,
+        index: usize,
+        peers: usize,
+        config: Arc<StreamConfig>,
+    ) -> Rooms {
         let owned = (0..registry.rooms.len() as u32)
             .map(RoomIdx)
             .filter(|r| r.0 as usize % peers == index)
@@ -66,7 +72,7 @@ impl Rooms {
         Rooms {
             registry,
             owned,
-            reset_hour,
+            config,
             trackers: HashMap::new(),
             live: HashMap::new(),
             live_last: HashMap::new(),
@@ -93,12 +99,12 @@ impl Rooms {
         }
         self.origin = Some(origin);
         for &room in &self.owned {
-            let t = RoomTracker::new(&self.registry, room, origin, self.reset_hour);
+            let t = RoomTracker::new(&self.registry, room, origin, &self.config);
             self.ends.insert((t.window_end(), room));
             self.trackers.insert(room, t);
             self.live.insert(
                 room,
-                RoomSignal::new(&self.registry, room, origin, self.reset_hour),
+                RoomSignal::new(&self.registry, room, origin, self.config.door_reset_hour),
             );
         }
     }
@@ -106,7 +112,12 @@ impl Rooms {
     /// Applies a reading to the live view at once, in arrival order.
     fn live_update(&mut self, r: &Reading, out: &mut Vec<Output>) {
         let sig = self.live.entry(r.room).or_insert_with(|| {
-            RoomSignal::new(&self.registry, r.room, r.time_s(), self.reset_hour)
+            RoomSignal::new(
+                &self.registry,
+                r.room,
+                r.time_s(),
+                self.config.door_reset_hour,
+            )
         });
         if r.time_s() < sig.now() {
             return;
@@ -146,7 +157,7 @@ impl Rooms {
             };
             let before = t.window_end();
             t.apply(&r);
-            out.extend(t.take_closed().map(Output::Window));
+            t.drain_into(out);
             let after = t.window_end();
             if after != before {
                 self.ends.remove(&(before, r.room));
@@ -160,7 +171,7 @@ impl Rooms {
             self.ends.pop_first();
             if let Some(t) = self.trackers.get_mut(&room) {
                 t.advance(f);
-                out.extend(t.take_closed().map(Output::Window));
+                t.drain_into(out);
                 self.ends.insert((t.window_end(), room));
             }
         }
@@ -171,19 +182,20 @@ impl Rooms {
 pub(crate) fn build(
     worker: &mut timely::worker::Worker,
     registry: Arc<Registry>,
-    reset_hour: u32,
+    config: Arc<StreamConfig>,
     out: std::sync::mpsc::Sender<Output>,
 ) -> (InputHandleVec<u64, Input>, ProbeHandle<u64>) {
     let index = worker.index();
     let peers = worker.peers();
     let mut input = InputHandleVec::new();
     let probe = ProbeHandle::new();
+    let site_registry = Arc::clone(&registry);
     worker.dataflow::<u64, _, _>(|scope| {
         let rooms = scope
             .input_from(&mut input)
             .unary_frontier(Exchange::new(route), "Rooms", move |cap, _info| {
                 let mut cap = Some(cap);
-                let mut rooms = Rooms::new(registry, index, peers, reset_hour);
+                let mut rooms = Rooms::new(registry, index, peers, config);
                 let mut buf = Vec::new();
                 move |(input, frontier), output| {
                     input.for_each(|_, data| {
@@ -215,9 +227,32 @@ pub(crate) fn build(
                     }
                 }
             })
+            .container::<Vec<Output>>();
+        let reg = Arc::clone(&site_registry);
+        let sites = rooms
+            .unary(
+                Exchange::new(move |o: &Output| site_of(&reg, o)),
+                "Sites",
+                move |_cap, _info| {
+                    let mut sites = Sites::new(site_registry);
+                    let mut extra = Vec::new();
+                    move |input, output| {
+                        input.for_each(|cap, data| {
+                            let mut session = output.session(&cap);
+                            for o in data.drain(..) {
+                                sites.receive(&o, &mut extra);
+                                session.give(o);
+                                for e in extra.drain(..) {
+                                    session.give(e);
+                                }
+                            }
+                        });
+                    }
+                },
+            )
             .container::<Vec<Output>>()
             .probe_with(&probe);
-        rooms.sink(Pipeline, "Out", move |(input, _frontier)| {
+        sites.sink(Pipeline, "Out", move |(input, _frontier)| {
             input.for_each(|_, data| {
                 for o in data.drain(..) {
                     // The receiver is gone only when the pipeline shuts down.

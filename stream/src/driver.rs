@@ -34,13 +34,18 @@ impl Stream {
         let workers = config.workers.max(1);
         let lateness = i64::from(config.allowed_lateness_s);
         let idle_after = Duration::from_secs(config.idle_after_s.into());
-        let reset_hour = config.door_reset_hour;
+        let shared = Arc::new(config.clone());
         let out = Mutex::new(out);
         let stats_in = Arc::clone(&stats);
         let guards = timely::execute(timely::Config::process(workers), move |worker| {
             let out = out.lock().map(|o| o.clone());
             let Ok(out) = out else { return };
-            let (input, probe) = build(worker, Arc::clone(&registry), reset_hour, out.clone());
+            let (input, probe) = build(
+                worker,
+                Arc::clone(&registry),
+                Arc::clone(&shared),
+                out.clone(),
+            );
             let taken = rx.lock().ok().and_then(|mut r| r.take());
             if let Some(rx) = taken {
                 let feeder = Feeder::new(input, Watermark::new(lateness, idle_after), workers);

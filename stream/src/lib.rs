@@ -26,24 +26,32 @@
 mod dataflow;
 mod driver;
 mod feeder;
+pub mod flags;
 mod replay;
 pub mod room;
 pub mod signal;
+mod site;
 pub mod watermark;
 pub mod window;
 
 pub use driver::Stream;
 pub use replay::{Replayed, replay};
 
-use devices::{LiveRoom, Reading, RoomWindow};
+use devices::{Flag, LiveRoom, Reading, RoomWindow, SiteDay};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI64, AtomicU64};
 
 /// What the stage produces.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Output {
-    /// A closed hour of one room.
+    /// A closed hour, day or slot-day of one room.
     Window(RoomWindow),
+    /// A flag raised for a room on a day.
+    Flag(Flag),
+    /// A site's day, once every room of the site has closed it.
+    SiteDay(SiteDay),
+    /// What a room's day means for its site (used inside the dataflow).
+    Status(flags::RoomDayStatus),
     /// A room's live occupancy changed.
     Live(LiveRoom),
     /// A reading behind the watermark; it is in `raw_events` but not yet in the windows.
@@ -64,6 +72,8 @@ pub struct StreamConfig {
     pub door_reset_hour: u32,
     /// Batches that may wait for the dataflow before ingest is held back.
     pub queue_batches: usize,
+    /// Thresholds of the daily flags.
+    pub flags: flags::FlagConfig,
 }
 
 impl Default for StreamConfig {
@@ -74,6 +84,7 @@ impl Default for StreamConfig {
             idle_after_s: 10,
             door_reset_hour: 4,
             queue_batches: 64,
+            flags: flags::FlagConfig::default(),
         }
     }
 }

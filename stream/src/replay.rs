@@ -5,7 +5,7 @@ use crate::dataflow::build;
 use crate::feeder::Feeder;
 use crate::watermark::Watermark;
 use crate::{Error, Output, StreamConfig, StreamStats};
-use devices::{LiveRoom, Reading, Registry, RoomWindow};
+use devices::{Flag, LiveRoom, Reading, Registry, RoomWindow, SiteDay};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +18,10 @@ pub struct Replayed {
     pub late: Vec<Reading>,
     /// Live updates, sorted by (room, time).
     pub live: Vec<LiveRoom>,
+    /// Flags, sorted by (room, day, kind).
+    pub flags: Vec<Flag>,
+    /// Site days, sorted by (site, start).
+    pub site_days: Vec<SiteDay>,
 }
 
 /// Feeds `readings` in the given (arrival) order, `batch` at a time, each batch
@@ -35,13 +39,18 @@ pub fn replay(
     let tx = Mutex::new(tx);
     let feed = Mutex::new(Some(readings));
     let lateness = i64::from(config.allowed_lateness_s);
-    let reset_hour = config.door_reset_hour;
+    let shared = Arc::new(config.clone());
     let batch = batch.max(1);
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let Ok(out) = tx.lock().map(|t| t.clone()) else {
             return;
         };
-        let (input, probe) = build(worker, Arc::clone(&registry), reset_hour, out.clone());
+        let (input, probe) = build(
+            worker,
+            Arc::clone(&registry),
+            Arc::clone(&shared),
+            out.clone(),
+        );
         let Some(readings) = feed.lock().ok().and_then(|mut f| f.take()) else {
             return;
         };
@@ -70,9 +79,14 @@ pub fn replay(
             Output::Window(w) => done.windows.push(w),
             Output::Live(l) => done.live.push(l),
             Output::Late(r) => done.late.push(r),
+            Output::Flag(f) => done.flags.push(f),
+            Output::SiteDay(d) => done.site_days.push(d),
+            Output::Status(_) => {}
         }
     }
     done.windows.sort_by_key(|w| (w.kind, w.room, w.start));
     done.live.sort_by_key(|l| (l.room, l.updated_ms));
+    done.flags.sort_by_key(|f| (f.room, f.day, f.kind));
+    done.site_days.sort_by_key(|d| (d.site, d.start));
     Ok(done)
 }

@@ -5,14 +5,17 @@
 //! their slot rows) wait for the next morning's reset hour, because a door
 //! room's `door_residual` is the count just before that reset.
 
+use crate::flags::{FlagConfig, RoomFlags};
 use crate::signal::{RoomSignal, SignalSink};
 use crate::window::{
     RoomShape, WindowAcc, day_end, day_start, hour_end, hour_start, next_local_hour,
 };
+use crate::{Output, StreamConfig};
 use chrono_tz::Tz;
 use devices::{
     Category, Reading, Registry, RoomIdx, RoomWindow, Schedule, VisitsMethod, WindowKind,
 };
+use std::sync::Arc;
 
 /// What a room's windows need from the registry.
 #[derive(Debug, Clone)]
@@ -100,7 +103,8 @@ impl Windows {
         let door = self.info.shape.method == VisitsMethod::Door;
         while self.pending.first().is_some_and(|p| p.release <= t) {
             let p = self.pending.remove(0);
-            for mut acc in p.accs {
+            // Slots first, the day row last: the site sums know a room is complete at its day row.
+            for mut acc in p.accs.into_iter().rev() {
                 if door && acc.row_mut().kind == WindowKind::Day {
                     acc.row_mut().door_residual = Some(p.residual.unwrap_or(0));
                 }
@@ -154,16 +158,24 @@ impl SignalSink for Windows {
     }
 }
 
-/// A room's signal and its windows.
+/// A room's signal, its windows and its flags.
 #[derive(Debug, Clone)]
 pub struct RoomTracker {
     signal: RoomSignal,
     windows: Windows,
+    flags: RoomFlags,
+    flag_config: Arc<FlagConfig>,
 }
 
 impl RoomTracker {
     /// Follows `room` from `origin` (Unix seconds); the hour and the day containing it are the first windows.
-    pub fn new(registry: &Registry, room: RoomIdx, origin: i64, reset_hour: u32) -> RoomTracker {
+    pub fn new(
+        registry: &Registry,
+        room: RoomIdx,
+        origin: i64,
+        config: &Arc<StreamConfig>,
+    ) -> RoomTracker {
+        let reset_hour = config.door_reset_hour;
         let r = registry.room(room);
         let info = RoomInfo {
             shape: RoomShape {
@@ -185,6 +197,8 @@ impl RoomTracker {
         let day = info.day(first_day, None);
         RoomTracker {
             signal: RoomSignal::new(registry, room, origin, reset_hour),
+            flags: RoomFlags::default(),
+            flag_config: Arc::new(config.flags.clone()),
             windows: Windows {
                 day_end: day_end(info.tz, first_day),
                 info,
@@ -213,8 +227,15 @@ impl RoomTracker {
         self.windows.release(until);
     }
 
-    /// Takes the windows closed so far.
-    pub fn take_closed(&mut self) -> std::vec::Drain<'_, RoomWindow> {
-        self.windows.done.drain(..)
+    /// Moves the windows closed so far to `out`; each day comes with its flags.
+    pub fn drain_into(&mut self, out: &mut Vec<Output>) {
+        for row in self.windows.done.drain(..) {
+            if row.kind == WindowKind::Day {
+                let (flags, status) = self.flags.on_day(&self.flag_config, &row);
+                out.extend(flags.into_iter().map(Output::Flag));
+                out.push(Output::Status(status));
+            }
+            out.push(Output::Window(row));
+        }
     }
 }

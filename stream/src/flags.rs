@@ -1,0 +1,198 @@
+//! The daily flags of one room over its lookback (METRICS.md "Flags").
+
+use devices::{Flag, FlagKind, RoomIdx, RoomWindow};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// Thresholds of the flags (`[stream.flags]` in the config file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlagConfig {
+    /// Days the flags look back over (L).
+    pub lookback_days: u16,
+    /// Consecutive open days with no use that make a room IDLE (D).
+    pub idle_days: u16,
+    /// Coverage under which a room is LOW_COVERAGE and never idle or underused.
+    pub min_coverage: f64,
+    /// Time utilization under which a room is UNDERUSED.
+    pub underused_below: f64,
+    /// Seconds over capacity in a day that make a room OVERCROWDED.
+    pub overcrowded_seconds: u32,
+    /// Occupied seconds outside opening hours in a day that raise AFTER_HOURS_USE.
+    pub after_hours_seconds: u32,
+}
+
+impl Default for FlagConfig {
+    fn default() -> Self {
+        FlagConfig {
+            lookback_days: 28,
+            idle_days: 7,
+            min_coverage: 0.8,
+            underused_below: 0.25,
+            overcrowded_seconds: 900,
+            after_hours_seconds: 3600,
+        }
+    }
+}
+
+/// What the flags need of one day.
+#[derive(Debug, Clone, Copy)]
+struct DayFacts {
+    start: i64,
+    open: u64,
+    measured: u64,
+    occupied: u64,
+    over_capacity: Option<u32>,
+    after_hours: u32,
+}
+
+/// What a room's day means for its site's figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomDayStatus {
+    /// The room.
+    pub room: RoomIdx,
+    /// Day start, Unix seconds.
+    pub day: i64,
+    /// Coverage over the lookback is at least the minimum.
+    pub covered: bool,
+    /// Flagged UNDERUSED or IDLE.
+    pub underused: bool,
+}
+
+/// The lookback of one room.
+#[derive(Debug, Clone, Default)]
+pub struct RoomFlags {
+    days: VecDeque<DayFacts>,
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.0}%", x * 100.0)
+}
+
+impl RoomFlags {
+    /// Adds the day row `day` and evaluates the flags over the lookback ending with it.
+    pub fn on_day(&mut self, cfg: &FlagConfig, day: &RoomWindow) -> (Vec<Flag>, RoomDayStatus) {
+        self.days.push_back(DayFacts {
+            start: day.start,
+            open: day.open_seconds.into(),
+            measured: day.measured_seconds.into(),
+            occupied: day.occupied_seconds.into(),
+            over_capacity: day.over_capacity(),
+            after_hours: day.after_hours_occupied_seconds,
+        });
+        while self.days.len() > usize::from(cfg.lookback_days.max(1)) {
+            self.days.pop_front();
+        }
+        let n = self.days.len() as u16;
+        let open: u64 = self.days.iter().map(|d| d.open).sum();
+        let measured: u64 = self.days.iter().map(|d| d.measured).sum();
+        let occupied: u64 = self.days.iter().map(|d| d.occupied).sum();
+        let coverage = (open > 0).then(|| measured as f64 / open as f64);
+        let utilization = (measured > 0).then(|| occupied as f64 / measured as f64);
+        let covered = coverage.is_some_and(|c| c >= cfg.min_coverage);
+        let flag = |kind, reason_en: String, reason_zh: String| Flag {
+            room: day.room,
+            day: day.start,
+            kind,
+            lookback_days: n,
+            coverage,
+            time_utilization: utilization,
+            idle_days: None,
+            worst_seconds: None,
+            worst_day: None,
+            reason_en,
+            reason_zh,
+        };
+        let mut flags = Vec::new();
+        if let Some(c) = coverage.filter(|c| *c < cfg.min_coverage) {
+            flags.push(flag(
+                FlagKind::LowCoverage,
+                format!(
+                    "devices measured {} of the opening time over the last {n} days (needs {}); missing data is not counted as idle",
+                    pct(c),
+                    pct(cfg.min_coverage)
+                ),
+                format!("近{n}天开放时间中仅{}有设备数据（要求{}），数据缺失不计为闲置", pct(c), pct(cfg.min_coverage)),
+            ));
+        }
+        let mut underused = false;
+        if covered {
+            let idle_run = self
+                .days
+                .iter()
+                .rev()
+                .filter(|d| d.open > 0)
+                .take_while(|d| d.occupied == 0)
+                .count();
+            let open_days = self.days.iter().filter(|d| d.open > 0).count();
+            let d = usize::from(cfg.idle_days);
+            if d > 0 && idle_run >= d && open_days >= d {
+                underused = true;
+                let mut f = flag(
+                    FlagKind::Idle,
+                    format!("nobody used it on any of the last {idle_run} open days"),
+                    format!("最近{idle_run}个开放日无人使用（建而不用）"),
+                );
+                f.idle_days = Some(idle_run as u16);
+                flags.push(f);
+            }
+            if let Some(u) = utilization.filter(|u| *u < cfg.underused_below) {
+                underused = true;
+                flags.push(flag(
+                    FlagKind::Underused,
+                    format!(
+                        "used {} of its measured opening time over the last {n} days (below {})",
+                        pct(u),
+                        pct(cfg.underused_below)
+                    ),
+                    format!(
+                        "近{n}天开放时间使用率{}，低于{}",
+                        pct(u),
+                        pct(cfg.underused_below)
+                    ),
+                ));
+            }
+        }
+        let worst = |f: fn(&DayFacts) -> u32| {
+            self.days
+                .iter()
+                .map(|d| (f(d), d.start))
+                .max_by_key(|(s, t)| (*s, -t))
+        };
+        if let Some((s, t)) =
+            worst(|d| d.over_capacity.unwrap_or(0)).filter(|(s, _)| *s >= cfg.overcrowded_seconds)
+        {
+            let mut f = flag(
+                FlagKind::Overcrowded,
+                format!(
+                    "over capacity for {} min on one day of the last {n} days",
+                    s / 60
+                ),
+                format!("近{n}天内有一天超员{}分钟", s / 60),
+            );
+            (f.worst_seconds, f.worst_day) = (Some(s), Some(t));
+            flags.push(f);
+        }
+        if let Some((s, t)) =
+            worst(|d| d.after_hours).filter(|(s, _)| *s >= cfg.after_hours_seconds)
+        {
+            let mut f = flag(
+                FlagKind::AfterHoursUse,
+                format!(
+                    "used for {} min outside opening hours on one day of the last {n} days",
+                    s / 60
+                ),
+                format!("近{n}天内有一天在开放时间外使用{}分钟", s / 60),
+            );
+            (f.worst_seconds, f.worst_day) = (Some(s), Some(t));
+            flags.push(f);
+        }
+        let status = RoomDayStatus {
+            room: day.room,
+            day: day.start,
+            covered,
+            underused,
+        };
+        (flags, status)
+    }
+}
