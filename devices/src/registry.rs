@@ -115,6 +115,9 @@ pub struct RoomEntry {
     /// Opens on public holidays.
     #[serde(default)]
     pub open_on_holidays: bool,
+    /// Per-date exceptions: `YYYY-MM-DD closed` or `YYYY-MM-DD HH:MM-HH:MM CATEGORY [cap=N]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
     /// Simulator hints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sim: Option<SimHints>,
@@ -308,10 +311,12 @@ fn build_room(r: &RoomEntry, site: SiteIdx) -> Result<Room, String> {
         let o = Opening::parse(line).map_err(|e| format!("schedule line {}: {e}", i + 1))?;
         openings.push(o);
     }
-    let schedule = Schedule {
+    let mut schedule = Schedule {
         openings,
         open_on_holidays: r.open_on_holidays,
+        overrides: Default::default(),
     };
+    schedule.add_overrides(&r.overrides)?;
     schedule
         .check_overlaps()
         .map_err(|e| format!("schedule: {e}"))?;
@@ -391,6 +396,25 @@ kind = "count"
         assert!(e.contains("camera"), "{e}");
         let e = err(&format!("{GOOD}\ncolour = \"red\"\n"));
         assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn overrides_are_checked() {
+        let good = GOOD.replace(
+            "schedule = [",
+            "overrides = [\"2026-12-24 closed\", \"2026-12-26 09:00-12:00 culture\"]\nschedule = [",
+        );
+        let reg = Registry::from_toml(&good, Path::new("reg.toml")).expect("valid");
+        assert_eq!(reg.rooms[0].schedule.overrides.len(), 2);
+        let bad = GOOD.replace(
+            "schedule = [",
+            "overrides = [\"24.12.2026 closed\"]\nschedule = [",
+        );
+        let e = err(&bad);
+        assert!(
+            e.starts_with("reg.toml: site \"s1\" room \"hall\": override line 1:"),
+            "{e}"
+        );
     }
 
     #[test]

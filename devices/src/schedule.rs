@@ -8,6 +8,7 @@ use crate::category::Category;
 use chrono::{Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A set of weekdays, Monday = bit 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +131,23 @@ pub struct Schedule {
     pub openings: Vec<Opening>,
     /// Whether the room opens on public holidays (then with that weekday's hours).
     pub open_on_holidays: bool,
+    /// Dates with their own openings instead of the weekly ones (none: closed that day).
+    pub overrides: BTreeMap<NaiveDate, Vec<Opening>>,
+}
+
+/// Parses a per-date override: `YYYY-MM-DD closed` or `YYYY-MM-DD HH:MM-HH:MM CATEGORY [cap=N]`.
+pub fn parse_override(line: &str) -> Result<(NaiveDate, Option<Opening>), String> {
+    let (date, rest) = line.trim().split_once(char::is_whitespace).ok_or_else(|| {
+        format!("{line:?} should read YYYY-MM-DD closed, or YYYY-MM-DD HH:MM-HH:MM CATEGORY")
+    })?;
+    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d")
+        .map_err(|_| format!("{date:?} is not a date YYYY-MM-DD"))?;
+    let rest = rest.trim();
+    if rest == "closed" {
+        return Ok((date, None));
+    }
+    let opening = Opening::parse(&format!("daily {rest}"))?;
+    Ok((date, Some(opening)))
 }
 
 /// Converts a local wall-clock time to Unix seconds. A time that falls in a
@@ -178,6 +196,24 @@ impl Schedule {
         Ok(())
     }
 
+    /// Adds per-date override lines (see [`parse_override`]); a date may have several openings.
+    pub fn add_overrides(&mut self, lines: &[String]) -> Result<(), String> {
+        for (i, line) in lines.iter().enumerate() {
+            let (date, opening) =
+                parse_override(line).map_err(|e| format!("override line {}: {e}", i + 1))?;
+            let day = self.overrides.entry(date).or_default();
+            day.extend(opening);
+            day.sort_by_key(|o| o.start);
+            if day.windows(2).any(|p| p[1].start < p[0].end) {
+                return Err(format!(
+                    "override line {}: openings on {date} overlap",
+                    i + 1
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The weekday whose hours apply on `date`, or `None` when closed all day.
     fn hours_of(&self, date: NaiveDate) -> Option<Weekday> {
         match day_kind(date) {
@@ -197,12 +233,25 @@ impl Schedule {
         let mut date = local_date(tz, from) - Duration::days(1);
         let last = local_date(tz, to);
         while date <= last {
-            if let Some(wd) = self.hours_of(date) {
+            let day: Vec<(usize, &Opening)> = match (self.overrides.get(&date), self.hours_of(date))
+            {
+                // An override's openings are numbered after the weekly ones.
+                (Some(list), _) => list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, o)| (self.openings.len() + i, o))
+                    .collect(),
+                (None, Some(wd)) => self
+                    .openings
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, o)| o.days.contains(wd))
+                    .collect(),
+                (None, None) => Vec::new(),
+            };
+            {
                 let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
-                for (i, o) in self.openings.iter().enumerate() {
-                    if !o.days.contains(wd) {
-                        continue;
-                    }
+                for (i, o) in day {
                     let s = local_to_utc(tz, midnight + Duration::seconds(o.start.into()));
                     let e = local_to_utc(tz, midnight + Duration::seconds(o.end.into()));
                     let (s, e) = (s.max(from), e.min(to));
@@ -268,6 +317,7 @@ mod tests {
         let sched = Schedule {
             openings: vec![Opening::parse("mon-fri 09:00-11:00 elderly_care").expect("valid")],
             open_on_holidays: false,
+            overrides: BTreeMap::new(),
         };
         let tz = chrono_tz::Asia::Shanghai;
         // Monday 2026-11-23, Shanghai: open 01:00-03:00 UTC.
@@ -292,6 +342,40 @@ mod tests {
     }
 
     #[test]
+    fn overrides_replace_the_week_on_their_date() {
+        let mut sched = Schedule {
+            openings: vec![Opening::parse("mon-fri 09:00-11:00 elderly_care").expect("valid")],
+            ..Schedule::default()
+        };
+        sched
+            .add_overrides(&[
+                "2026-11-23 closed".into(),
+                "2026-11-28 14:00-16:00 culture".into(),
+            ])
+            .expect("valid");
+        let tz = chrono_tz::Asia::Shanghai;
+        // Monday 11-23 closed by override; Saturday 11-28 opens 14:00-16:00 (06:00-08:00 UTC).
+        assert!(
+            sched
+                .open_spans(tz, t("2026-11-23T00:00:00Z"), t("2026-11-24T00:00:00Z"))
+                .is_empty()
+        );
+        let spans = sched.open_spans(tz, t("2026-11-27T16:00:00Z"), t("2026-11-28T16:00:00Z"));
+        assert_eq!(spans.len(), 1);
+        assert_eq!(
+            (spans[0].start, spans[0].category),
+            (t("2026-11-28T06:00:00Z"), Category::Culture)
+        );
+        assert_eq!(spans[0].opening, 1);
+        assert!(sched.add_overrides(&["2026-13-01 closed".into()]).is_err());
+        assert!(
+            sched
+                .add_overrides(&["2026-11-28 15:00-17:00 culture".into()])
+                .is_err()
+        );
+    }
+
+    #[test]
     fn overlapping_openings_are_found() {
         let sched = Schedule {
             openings: vec![
@@ -299,6 +383,7 @@ mod tests {
                 Opening::parse("fri 10:00-12:00 culture").expect("valid"),
             ],
             open_on_holidays: false,
+            overrides: BTreeMap::new(),
         };
         let err = sched.check_overlaps().expect_err("overlap");
         assert!(err.contains("fri"), "{err}");

@@ -251,6 +251,7 @@ fn room_row(row: &Row) -> Result<(SiteEntry, RoomEntry), RegistryError> {
     Schedule {
         openings,
         open_on_holidays,
+        overrides: Default::default(),
     }
     .check_overlaps()
     .map_err(|e| row.invalid("schedule", e))?;
@@ -277,6 +278,7 @@ fn room_row(row: &Row) -> Result<(SiteEntry, RoomEntry), RegistryError> {
         area_m2,
         schedule,
         open_on_holidays,
+        overrides: Vec::new(),
         sim,
     };
     Ok((site, room))
