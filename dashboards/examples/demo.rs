@@ -136,6 +136,8 @@ fn feed(board: &LiveBoard, clock: Clock, rooms: u32) {
                 occupancy: Some(n),
                 updated_ms: now - i64::from(next(20)) * 1000,
                 valid_until: Some(now / 1000 + 120),
+                idle_since_ms: None,
+                over_capacity_since_ms: None,
             });
         }
         board.update(LiveRoom {
@@ -143,6 +145,8 @@ fn feed(board: &LiveBoard, clock: Clock, rooms: u32) {
             occupancy: Some(3),
             updated_ms: now - 900_000,
             valid_until: Some(now / 1000 - 300),
+            idle_since_ms: None,
+            over_capacity_since_ms: None,
         });
         std::thread::sleep(Duration::from_secs(2));
     }

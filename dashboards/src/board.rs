@@ -101,6 +101,10 @@ pub struct RoomView {
     pub category_now: Option<Category>,
     /// The same in Chinese, e.g. `社区助餐`.
     pub category_now_zh: Option<&'static str>,
+    /// Empty since (RFC 3339), while the value is fresh: the live idle streak.
+    pub idle_since: Option<String>,
+    /// Over capacity since (RFC 3339), while the value is fresh: a live OVERCROWDED alert.
+    pub over_capacity_since: Option<String>,
 }
 
 /// What `/api/live/events` sends for one change: the room and its site.
@@ -267,6 +271,14 @@ fn room_view(room: &Room, site: &Site, live: Option<&LiveRoom>, now_ms: i64) -> 
         presence_only: room.sensors.presence_only(),
         category_now: span.map(|s| s.category),
         category_now_zh: span.map(|s| s.category.zh()),
+        idle_since: live
+            .and_then(|l| l.idle_since_ms)
+            .filter(|_| fresh)
+            .map(rfc3339_ms),
+        over_capacity_since: live
+            .and_then(|l| l.over_capacity_since_ms)
+            .filter(|_| fresh)
+            .map(rfc3339_ms),
     }
 }
 
@@ -318,6 +330,8 @@ mod tests {
             occupancy: n,
             updated_ms: MONDAY_10H_MS - 5_000,
             valid_until,
+            idle_since_ms: None,
+            over_capacity_since_ms: None,
         }
     }
 

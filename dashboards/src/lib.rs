@@ -30,7 +30,7 @@
 //! "#, Path::new("example.toml"))?;
 //! let board = LiveBoard::new(Arc::new(registry), Clock::wall());
 //! // From any thread, with or without a runtime:
-//! board.update(LiveRoom { room: RoomIdx(0), occupancy: Some(4), updated_ms: 0, valid_until: None });
+//! board.update(LiveRoom { room: RoomIdx(0), occupancy: Some(4), updated_ms: 0, valid_until: None, idle_since_ms: None, over_capacity_since_ms: None });
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! dashboards::serve(listener, board, async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # Ok(())

@@ -148,6 +148,7 @@ async fn snapshot_shows_nothing_before_updates_and_the_value_after() -> anyhow::
         &json!({
             "id": "canteen", "name": "长者食堂", "floor": 1, "capacity": 40, "area_m2": 135.0,
             "occupancy": null, "last_occupancy": null, "updated": null, "valid_until": null,
+            "idle_since": null, "over_capacity_since": null,
             "stale": true, "load": null, "open_now": true, "presence_only": false,
             "category_now": "meal_aid", "category_now_zh": "社区助餐"
         })
@@ -171,6 +172,8 @@ async fn snapshot_shows_nothing_before_updates_and_the_value_after() -> anyhow::
             occupancy: Some(12),
             updated_ms: MONDAY_10H_MS - 10_000,
             valid_until: Some(MONDAY_10H_MS / 1000 + 900),
+            idle_since_ms: None,
+            over_capacity_since_ms: None,
         },
     );
     let snap = live(server.addr).await?;
@@ -201,6 +204,8 @@ async fn a_room_goes_stale_after_valid_until() -> anyhow::Result<()> {
             occupancy: Some(9),
             updated_ms: now_s * 1000,
             valid_until: Some(now_s + 60),
+            idle_since_ms: None,
+            over_capacity_since_ms: None,
         },
     );
     // Already expired when it arrives (a late backlog, say).
@@ -211,6 +216,8 @@ async fn a_room_goes_stale_after_valid_until() -> anyhow::Result<()> {
             occupancy: Some(4),
             updated_ms: MONDAY_10H_MS - 600_000,
             valid_until: Some(MONDAY_10H_MS / 1000 - 300),
+            idle_since_ms: None,
+            over_capacity_since_ms: None,
         },
     );
     let snap = live(server.addr).await?;
@@ -248,6 +255,8 @@ async fn an_update_arrives_as_an_event_within_a_second() -> anyhow::Result<()> {
             occupancy: Some(7),
             updated_ms: MONDAY_10H_MS,
             valid_until: Some(MONDAY_10H_MS / 1000 + 900),
+            idle_since_ms: None,
+            over_capacity_since_ms: None,
         },
     );
     let ev = events
@@ -277,6 +286,8 @@ async fn an_update_arrives_as_an_event_within_a_second() -> anyhow::Result<()> {
             occupancy: Some(41),
             updated_ms: MONDAY_10H_MS,
             valid_until: Some(MONDAY_10H_MS / 1000 + 900),
+            idle_since_ms: None,
+            over_capacity_since_ms: None,
         },
     );
     let ev = events
@@ -380,6 +391,8 @@ async fn router_serves_the_api() -> anyhow::Result<()> {
             occupancy: Some(3),
             updated_ms: MONDAY_10H_MS,
             valid_until: Some(MONDAY_10H_MS / 1000 + 900),
+            idle_since_ms: None,
+            over_capacity_since_ms: None,
         },
     );
     let ev = events

@@ -210,4 +210,8 @@ pub struct LiveRoom {
     pub updated_ms: i64,
     /// When the value goes stale if nothing more arrives, Unix seconds.
     pub valid_until: Option<i64>,
+    /// Since when the room has been empty (event time, Unix ms); `None` while occupied or unknown.
+    pub idle_since_ms: Option<i64>,
+    /// Since when more people than its capacity have been in the room (Unix ms): raised live.
+    pub over_capacity_since_ms: Option<i64>,
 }

@@ -44,6 +44,8 @@ struct Rooms {
     live: HashMap<RoomIdx, RoomSignal>,
     /// Last (time, seq) applied to the live view per device, to skip redeliveries.
     live_last: HashMap<devices::DeviceIdx, (i64, Option<u64>)>,
+    /// Per room: empty since, over capacity since (Unix ms).
+    live_since: HashMap<RoomIdx, (Option<i64>, Option<i64>)>,
     pending: Vec<Reading>,
     /// (end of open window, room), to close windows of rooms with no readings.
     ends: BTreeSet<(i64, RoomIdx)>,
@@ -76,6 +78,7 @@ impl Rooms {
             trackers: HashMap::new(),
             live: HashMap::new(),
             live_last: HashMap::new(),
+            live_since: HashMap::new(),
             pending: Vec::new(),
             ends: BTreeSet::new(),
             origin: None,
@@ -127,11 +130,27 @@ impl Rooms {
             return;
         }
         sig.apply(r, &mut NoSink);
+        let n = sig.value();
+        let room = self.registry.room(r.room);
+        let over = n.is_some_and(|n| n > room.capacity) && !room.sensors.presence_only();
+        let since = self.live_since.entry(r.room).or_default();
+        since.0 = if n == Some(0) {
+            since.0.or(Some(r.time_ms))
+        } else {
+            None
+        };
+        since.1 = if over {
+            since.1.or(Some(r.time_ms))
+        } else {
+            None
+        };
         out.push(Output::Live(LiveRoom {
             room: r.room,
-            occupancy: sig.value(),
+            occupancy: n,
             updated_ms: r.time_ms,
             valid_until: sig.valid_until(),
+            idle_since_ms: since.0,
+            over_capacity_since_ms: since.1,
         }));
     }
 

@@ -130,3 +130,38 @@ fn replay_gives_the_same_rows_as_the_live_driver() {
         assert!(replayed.late.is_empty());
     }
 }
+
+#[test]
+fn live_idle_streak_and_over_capacity_alert() {
+    let reg = Arc::new(Registry::from_toml(REGISTRY, Path::new("t.toml")).expect("registry"));
+    // Capacity 10: empty from 09:00, 2 people at 09:02, empty again at 09:06,
+    // 12 at 09:10 and 13 at 09:12 (over capacity since 09:10), 4 at 09:14.
+    let batch = vec![
+        count(0, 0),
+        count(1, 0),
+        count(2, 2),
+        count(6, 0),
+        count(10, 12),
+        count(12, 13),
+        count(14, 4),
+    ];
+    let out = stream::replay(reg, &StreamConfig::default(), batch, 1, NINE + 3600).expect("replay");
+    let at = |min: i64| (NINE + min * 60) * 1000;
+    let seen: Vec<_> = out
+        .live
+        .iter()
+        .map(|l| (l.occupancy, l.idle_since_ms, l.over_capacity_since_ms))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some(0), Some(at(0)), None),
+            (Some(0), Some(at(0)), None),
+            (Some(2), None, None),
+            (Some(0), Some(at(6)), None),
+            (Some(12), None, Some(at(10))),
+            (Some(13), None, Some(at(10))),
+            (Some(4), None, None),
+        ]
+    );
+}
