@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use dashboards::LiveBoard;
-use devices::{Clock, Reading, Reason, Registry, Rejection};
+use devices::{Clock, Reading, Reason, Registry, Rejection, RoomWindow};
 use ingest::{BrokerUrl, EmbeddedBroker, IngestStats, Subscriber};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -231,17 +231,51 @@ fn ingest_loop(
     Ok(())
 }
 
+/// Rows waiting for the next flush.
+#[derive(Default)]
+struct Tables {
+    windows: Vec<RoomWindow>,
+    flags: Vec<devices::Flag>,
+    site_days: Vec<devices::SiteDay>,
+}
+
+impl Tables {
+    fn is_empty(&self) -> bool {
+        self.windows.is_empty() && self.flags.is_empty() && self.site_days.is_empty()
+    }
+
+    fn flush(&mut self, store: &analytics::Store) -> anyhow::Result<()> {
+        if !self.windows.is_empty() {
+            // room_hour, room_day and room_slot_day in one atomic write.
+            store.write_windows(&self.windows)?;
+            tracing::info!(rows = self.windows.len(), "room windows written");
+        }
+        if !self.flags.is_empty() {
+            store.write_flags(&self.flags)?;
+            tracing::info!(rows = self.flags.len(), "flags written");
+        }
+        if !self.site_days.is_empty() {
+            store.write_site_days(&self.site_days)?;
+        }
+        *self = Tables::default();
+        Ok(())
+    }
+}
+
 fn sink_loop(
     rx: std::sync::mpsc::Receiver<Output>,
     store: &analytics::Store,
     board: &LiveBoard,
     flush: Duration,
 ) -> anyhow::Result<()> {
-    let mut rows = Vec::new();
+    let mut tables = Tables::default();
     let mut last_flush = Instant::now();
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(Output::Window(w)) => rows.push(w),
+            Ok(Output::Window(w)) => tables.windows.push(w),
+            Ok(Output::Flag(f)) => tables.flags.push(f),
+            Ok(Output::SiteDay(d)) => tables.site_days.push(d),
+            Ok(Output::Status(_)) => {}
             Ok(Output::Live(l)) => board.update(l),
             Ok(Output::Late(r)) => {
                 tracing::debug!(
@@ -253,15 +287,10 @@ fn sink_loop(
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        if last_flush.elapsed() >= flush && !rows.is_empty() {
-            store.write_room_hours(&rows)?;
-            tracing::info!(rows = rows.len(), "room_hour written");
-            rows.clear();
+        if last_flush.elapsed() >= flush && !tables.is_empty() {
+            tables.flush(store)?;
             last_flush = Instant::now();
         }
     }
-    if !rows.is_empty() {
-        store.write_room_hours(&rows)?;
-    }
-    Ok(())
+    tables.flush(store)
 }

@@ -48,18 +48,48 @@ pub enum Error {
         /// The value as given (ms for readings, s for windows).
         value: i64,
     },
-    /// A `room_hour` window that ends before it starts.
-    #[error("room_hour: window of site {site:?} room {room:?} is empty: start {start}, end {end}")]
+    /// A window that does not end after it starts.
+    #[error(
+        "{table}: window of {} is empty: start {start}, end {end}",
+        place(.site, .room.as_deref())
+    )]
     EmptyWindow {
+        /// The table.
+        table: &'static str,
+        /// Site id.
+        site: String,
+        /// Room id; `None` for a site's window.
+        room: Option<String>,
+        /// Window start, Unix seconds.
+        start: i64,
+        /// Window end, Unix seconds.
+        end: i64,
+    },
+    /// A room window handed to the writer of another kind's table (a day to
+    /// `room_hour`, an hour to `room_day`, ...); `Store::write_windows` routes
+    /// each kind to its table.
+    #[error(
+        "{table}: window of site {site:?} room {room:?} starting {start} is a {kind:?} window, not one of this table"
+    )]
+    WrongWindowKind {
+        /// The table written to.
+        table: &'static str,
         /// Site id.
         site: String,
         /// Room id.
         room: String,
         /// Window start, Unix seconds.
         start: i64,
-        /// Window end, Unix seconds.
-        end: i64,
+        /// The window's kind.
+        kind: devices::WindowKind,
     },
+}
+
+fn place(site: &str, room: Option<&str>) -> String {
+    match room {
+        Some(room) => format!("site {site:?} room {room:?}"),
+        None => format!("site {site:?}"),
+    }
 }
 
 /// A `Result` with this crate's [`Error`].

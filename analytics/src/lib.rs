@@ -1,5 +1,6 @@
-//! The doorstep data store: accepted readings and closed room windows, written
-//! as Hive-partitioned Parquet that DuckDB, Polars or Spark read directly.
+//! The doorstep data store: accepted readings, closed room windows (hours,
+//! days, service-category slots), flags and site days, written as
+//! Hive-partitioned Parquet that DuckDB, Polars or Spark read directly.
 //!
 //! Each table lives in `<root>/<table>/date=YYYY-MM-DD/part-*.parquet`, where
 //! the date is the **local date of the row's site** (so a Shanghai evening and a
@@ -67,16 +68,28 @@
 //! assert_eq!(utilization.as_primitive::<Float64Type>().value(0), 0.5);
 //! ```
 
+mod columns;
 mod error;
+pub mod flags;
 mod partition;
 pub mod raw_events;
+pub mod room_day;
 pub mod room_hour;
+pub mod room_slot_day;
+pub mod site_day;
+mod window;
 
 pub use error::{Error, Result};
 
-use devices::{Reading, Registry, RoomIdx, RoomWindow};
+use arrow::array::RecordBatch;
+use chrono::NaiveDate;
+use devices::{Flag, Reading, Registry, RoomIdx, RoomWindow, SiteDay, WindowKind};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// One table's batches, one per date partition.
+type Batches = BTreeMap<NaiveDate, RecordBatch>;
 
 /// The version of METRICS.md that the stored numbers follow; every row carries it.
 pub const METRICS_VERSION: u16 = 1;
@@ -119,32 +132,82 @@ impl Store {
     /// failed rename). An empty slice writes nothing.
     pub fn write_raw_events(&self, readings: &[Reading]) -> Result<Vec<PathBuf>> {
         let batches = raw_events::batches(&self.registry, readings)?;
-        self.write(&raw_events::SPEC, batches)
+        self.write(vec![(&raw_events::SPEC, batches)])
     }
 
-    /// Appends closed windows to `room_hour`; returns the files written.
+    /// Appends closed hour windows to `room_hour`; returns the files written.
     ///
     /// The partition is the local date of the window start at the room's site.
-    /// Windows must have `start < end`; they are written as given (the stream
-    /// stage closes them on whole hours).
+    /// Windows must have `start < end` and kind [`WindowKind::Hour`]
+    /// ([`Error::WrongWindowKind`] otherwise; nothing is written then).
     pub fn write_room_hours(&self, rows: &[RoomWindow]) -> Result<Vec<PathBuf>> {
         let batches = room_hour::batches(&self.registry, rows)?;
-        self.write(&room_hour::SPEC, batches)
+        self.write(vec![(&room_hour::LAYOUT.spec, batches)])
     }
 
-    fn write(
-        &self,
-        table: &partition::Table,
-        batches: std::collections::BTreeMap<chrono::NaiveDate, arrow::array::RecordBatch>,
-    ) -> Result<Vec<PathBuf>> {
-        let mut staged = Vec::with_capacity(batches.len());
-        for (date, batch) in &batches {
-            staged.push(partition::stage(&self.root, table, *date, batch)?);
+    /// Appends closed day windows ([`WindowKind::Day`]) to `room_day`; returns the files written.
+    ///
+    /// The partition is the local date of the day's start at the room's site.
+    pub fn write_room_days(&self, rows: &[RoomWindow]) -> Result<Vec<PathBuf>> {
+        let batches = room_day::batches(&self.registry, rows)?;
+        self.write(vec![(&room_day::LAYOUT.spec, batches)])
+    }
+
+    /// Appends closed slot-day windows ([`WindowKind::SlotDay`]) to `room_slot_day`;
+    /// returns the files written.
+    pub fn write_room_slot_days(&self, rows: &[RoomWindow]) -> Result<Vec<PathBuf>> {
+        let batches = room_slot_day::batches(&self.registry, rows)?;
+        self.write(vec![(&room_slot_day::LAYOUT.spec, batches)])
+    }
+
+    /// Appends closed windows of any kind, each to its table (`room_hour`,
+    /// `room_day`, `room_slot_day`); returns the files written.
+    ///
+    /// Every file of every table is staged before any is renamed, so a failed
+    /// write leaves nothing behind.
+    pub fn write_windows(&self, rows: &[RoomWindow]) -> Result<Vec<PathBuf>> {
+        let of = |f: fn(WindowKind) -> bool| rows.iter().filter(move |w| f(w.kind));
+        let hours = room_hour::batches(&self.registry, of(room_hour::LAYOUT.accepts))?;
+        let days = room_day::batches(&self.registry, of(room_day::LAYOUT.accepts))?;
+        let slots = room_slot_day::batches(&self.registry, of(room_slot_day::LAYOUT.accepts))?;
+        self.write(vec![
+            (&room_hour::LAYOUT.spec, hours),
+            (&room_day::LAYOUT.spec, days),
+            (&room_slot_day::LAYOUT.spec, slots),
+        ])
+    }
+
+    /// Appends flags to `flags`; returns the files written.
+    ///
+    /// The partition is the flag's local day at the room's site.
+    pub fn write_flags(&self, rows: &[Flag]) -> Result<Vec<PathBuf>> {
+        let batches = flags::batches(&self.registry, rows)?;
+        self.write(vec![(&flags::SPEC, batches)])
+    }
+
+    /// Appends site days to `site_day`; returns the files written.
+    ///
+    /// The partition is the local date of the day's start at the site.
+    pub fn write_site_days(&self, rows: &[SiteDay]) -> Result<Vec<PathBuf>> {
+        let batches = site_day::batches(&self.registry, rows)?;
+        self.write(vec![(&site_day::SPEC, batches)])
+    }
+
+    /// Stages every batch of every table, then renames them all.
+    fn write(&self, tables: Vec<(&partition::Table, Batches)>) -> Result<Vec<PathBuf>> {
+        let mut staged = Vec::new();
+        for (table, batches) in &tables {
+            for (date, batch) in batches {
+                staged.push(partition::stage(&self.root, table, *date, batch)?);
+            }
         }
         let files = partition::commit(staged)?;
-        for (file, batch) in files.iter().zip(batches.values()) {
+        let written = tables
+            .iter()
+            .flat_map(|(table, batches)| batches.values().map(move |b| (table.name, b)));
+        for (file, (table, batch)) in files.iter().zip(written) {
             tracing::debug!(
-                table = table.name,
+                table,
                 rows = batch.num_rows(),
                 file = %file.display(),
                 "wrote parquet file"

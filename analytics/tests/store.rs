@@ -638,6 +638,8 @@ fn window(room: RoomIdx, utc: &str) -> RoomWindow {
 struct Hour {
     site_id: Option<String>,
     room_id: Option<String>,
+    site_name: Option<String>,
+    room_name: Option<String>,
     hour_start: Option<i64>,
     hour_end: Option<i64>,
     local_hour: Option<u8>,
@@ -665,6 +667,7 @@ struct Hour {
 fn hour_rows(b: &RecordBatch) -> Vec<Hour> {
     let f = |name| prim!(b, name, Float64Type);
     let u = |name| prim!(b, name, UInt32Type);
+    let names = (strs(b, "site_name"), strs(b, "room_name"));
     let c = (
         strs(b, "site_id"),
         strs(b, "room_id"),
@@ -697,6 +700,8 @@ fn hour_rows(b: &RecordBatch) -> Vec<Hour> {
         .map(|i| Hour {
             site_id: c.0[i].clone(),
             room_id: c.1[i].clone(),
+            site_name: names.0[i].clone(),
+            room_name: names.1[i].clone(),
             hour_start: c.2[i],
             hour_end: c.3[i],
             local_hour: c.4[i],
@@ -723,11 +728,30 @@ fn hour_rows(b: &RecordBatch) -> Vec<Hour> {
         .collect()
 }
 
+/// The Chinese display names of the registry, which every window row carries.
+fn site_name(id: &str) -> &'static str {
+    match id {
+        "sh-pudong" => "浦东新区塘桥社区综合体",
+        _ => "柏林试点社区",
+    }
+}
+
+fn room_name(id: &str) -> &'static str {
+    match id {
+        "hall" => "多功能活动厅",
+        "nap" => "托育午休室",
+        "canteen" => "长者食堂",
+        _ => "邻里客厅",
+    }
+}
+
 /// The windows of the room_hour test and, written out by hand, the rows they must give.
 fn hour_cases() -> (Vec<RoomWindow>, BTreeMap<String, Vec<Hour>>) {
     let base = |site: &str, room: &str, utc: &str, local_hour: u8| Hour {
         site_id: Some(site.into()),
         room_id: Some(room.into()),
+        site_name: Some(site_name(site).into()),
+        room_name: Some(room_name(room).into()),
         hour_start: Some(ms(utc)),
         hour_end: Some(ms(utc) + 3_600_000),
         local_hour: Some(local_hour),
