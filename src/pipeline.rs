@@ -236,12 +236,16 @@ fn ingest_loop(
 struct Tables {
     windows: Vec<RoomWindow>,
     flags: Vec<devices::Flag>,
+    idle_slots: Vec<devices::IdleSlot>,
     site_days: Vec<devices::SiteDay>,
 }
 
 impl Tables {
     fn is_empty(&self) -> bool {
-        self.windows.is_empty() && self.flags.is_empty() && self.site_days.is_empty()
+        self.windows.is_empty()
+            && self.flags.is_empty()
+            && self.idle_slots.is_empty()
+            && self.site_days.is_empty()
     }
 
     fn flush(&mut self, store: &analytics::Store) -> anyhow::Result<()> {
@@ -253,6 +257,9 @@ impl Tables {
         if !self.flags.is_empty() {
             store.write_flags(&self.flags)?;
             tracing::info!(rows = self.flags.len(), "flags written");
+        }
+        if !self.idle_slots.is_empty() {
+            store.write_idle_slots(&self.idle_slots)?;
         }
         if !self.site_days.is_empty() {
             store.write_site_days(&self.site_days)?;
@@ -275,6 +282,7 @@ fn sink_loop(
             Ok(Output::Window(w)) => tables.windows.push(w),
             Ok(Output::Flag(f)) => tables.flags.push(f),
             Ok(Output::SiteDay(d)) => tables.site_days.push(d),
+            Ok(Output::IdleSlot(s)) => tables.idle_slots.push(s),
             Ok(Output::Status(_)) => {}
             Ok(Output::Live(l)) => board.update(l),
             Ok(Output::Late(r)) => {

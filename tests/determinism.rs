@@ -67,6 +67,7 @@ fn run(
     store.write_windows(&out.windows).expect("windows");
     store.write_flags(&out.flags).expect("flags");
     store.write_site_days(&out.site_days).expect("site days");
+    store.write_idle_slots(&out.idle_slots).expect("idle slots");
     tables(dir.path())
 }
 

@@ -71,6 +71,7 @@
 mod columns;
 mod error;
 pub mod flags;
+pub mod idle_slots;
 mod partition;
 pub mod raw_events;
 pub mod room_day;
@@ -83,7 +84,7 @@ pub use error::{Error, Result};
 
 use arrow::array::RecordBatch;
 use chrono::NaiveDate;
-use devices::{Flag, Reading, Registry, RoomIdx, RoomWindow, SiteDay, WindowKind};
+use devices::{Flag, IdleSlot, Reading, Registry, RoomIdx, RoomWindow, SiteDay, WindowKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -183,6 +184,14 @@ impl Store {
     pub fn write_flags(&self, rows: &[Flag]) -> Result<Vec<PathBuf>> {
         let batches = flags::batches(&self.registry, rows)?;
         self.write(vec![(&flags::SPEC, batches)])
+    }
+
+    /// Appends idle slots to `idle_slots`; returns the files written.
+    ///
+    /// The partition is the local date the slots were evaluated for.
+    pub fn write_idle_slots(&self, rows: &[IdleSlot]) -> Result<Vec<PathBuf>> {
+        let batches = idle_slots::batches(&self.registry, rows)?;
+        self.write(vec![(&idle_slots::SPEC, batches)])
     }
 
     /// Appends site days to `site_day`; returns the files written.

@@ -135,3 +135,42 @@ impl SiteDay {
             && self.functions_in_use.iter().filter(|c| c.is_core()).count() >= 2
     }
 }
+
+/// An idle block (错时 candidate): contiguous weekday hours inside opening
+/// hours that were measured but barely used over the lookback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdleSlot {
+    /// The room.
+    pub room: RoomIdx,
+    /// Start of the local day it was evaluated for (the last day of the lookback), Unix seconds.
+    pub day: i64,
+    /// Local weekday, 1 = Monday ... 7 = Sunday.
+    pub weekday: u8,
+    /// First local hour of the block.
+    pub start_hour: u8,
+    /// Local hour after the block (at most 24).
+    pub end_hour: u8,
+    /// Days of room data in the lookback.
+    pub lookback_days: u16,
+    /// Opening seconds of the block's cells over the lookback.
+    pub open_seconds: u64,
+    /// Measured seconds of the block's cells over the lookback.
+    pub measured_seconds: u64,
+    /// Occupied seconds of the block's cells over the lookback.
+    pub occupied_seconds: u64,
+}
+
+impl IdleSlot {
+    /// occupied / measured over the block.
+    pub fn time_utilization(&self) -> Option<f64> {
+        ratio(self.occupied_seconds as f64, self.measured_seconds as f64)
+    }
+    /// measured / open over the block.
+    pub fn coverage(&self) -> Option<f64> {
+        ratio(self.measured_seconds as f64, self.open_seconds as f64)
+    }
+    /// Length in hours.
+    pub fn hours(&self) -> u8 {
+        self.end_hour - self.start_hour
+    }
+}

@@ -20,6 +20,10 @@ pub struct FlagConfig {
     pub overcrowded_seconds: u32,
     /// Occupied seconds outside opening hours in a day that raise AFTER_HOURS_USE.
     pub after_hours_seconds: u32,
+    /// A weekday-hour cell is idle below this time utilization (idle slots).
+    pub idle_slot_below: f64,
+    /// Contiguous idle hours that make an idle slot.
+    pub idle_slot_min_hours: u8,
 }
 
 impl Default for FlagConfig {
@@ -31,6 +35,8 @@ impl Default for FlagConfig {
             underused_below: 0.25,
             overcrowded_seconds: 900,
             after_hours_seconds: 3600,
+            idle_slot_below: 0.05,
+            idle_slot_min_hours: 2,
         }
     }
 }

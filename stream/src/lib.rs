@@ -31,13 +31,14 @@ mod replay;
 pub mod room;
 pub mod signal;
 mod site;
+pub mod slots;
 pub mod watermark;
 pub mod window;
 
 pub use driver::Stream;
 pub use replay::{Replayed, replay};
 
-use devices::{Flag, LiveRoom, Reading, RoomWindow, SiteDay};
+use devices::{Flag, IdleSlot, LiveRoom, Reading, RoomWindow, SiteDay};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI64, AtomicU64};
 
@@ -48,6 +49,8 @@ pub enum Output {
     Window(RoomWindow),
     /// A flag raised for a room on a day.
     Flag(Flag),
+    /// An idle block of a room over the lookback ending on a day.
+    IdleSlot(IdleSlot),
     /// A site's day, once every room of the site has closed it.
     SiteDay(SiteDay),
     /// What a room's day means for its site (used inside the dataflow).

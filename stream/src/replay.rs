@@ -5,7 +5,7 @@ use crate::dataflow::build;
 use crate::feeder::Feeder;
 use crate::watermark::Watermark;
 use crate::{Error, Output, StreamConfig, StreamStats};
-use devices::{Flag, LiveRoom, Reading, Registry, RoomWindow, SiteDay};
+use devices::{Flag, IdleSlot, LiveRoom, Reading, Registry, RoomWindow, SiteDay};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ pub struct Replayed {
     pub flags: Vec<Flag>,
     /// Site days, sorted by (site, start).
     pub site_days: Vec<SiteDay>,
+    /// Idle slots, sorted by (room, day, weekday, start hour).
+    pub idle_slots: Vec<IdleSlot>,
 }
 
 /// Feeds `readings` in the given (arrival) order, `batch` at a time, each batch
@@ -81,6 +83,7 @@ pub fn replay(
             Output::Late(r) => done.late.push(r),
             Output::Flag(f) => done.flags.push(f),
             Output::SiteDay(d) => done.site_days.push(d),
+            Output::IdleSlot(s) => done.idle_slots.push(s),
             Output::Status(_) => {}
         }
     }
@@ -88,5 +91,7 @@ pub fn replay(
     done.live.sort_by_key(|l| (l.room, l.updated_ms));
     done.flags.sort_by_key(|f| (f.room, f.day, f.kind));
     done.site_days.sort_by_key(|d| (d.site, d.start));
+    done.idle_slots
+        .sort_by_key(|s| (s.room, s.day, s.weekday, s.start_hour));
     Ok(done)
 }

@@ -7,6 +7,7 @@
 
 use crate::flags::{FlagConfig, RoomFlags};
 use crate::signal::{RoomSignal, SignalSink};
+use crate::slots::RoomSlots;
 use crate::window::{
     RoomShape, WindowAcc, day_end, day_start, hour_end, hour_start, next_local_hour,
 };
@@ -164,6 +165,7 @@ pub struct RoomTracker {
     signal: RoomSignal,
     windows: Windows,
     flags: RoomFlags,
+    slots: RoomSlots,
     flag_config: Arc<FlagConfig>,
 }
 
@@ -198,6 +200,7 @@ impl RoomTracker {
         RoomTracker {
             signal: RoomSignal::new(registry, room, origin, reset_hour),
             flags: RoomFlags::default(),
+            slots: RoomSlots::default(),
             flag_config: Arc::new(config.flags.clone()),
             windows: Windows {
                 day_end: day_end(info.tz, first_day),
@@ -229,10 +232,16 @@ impl RoomTracker {
 
     /// Moves the windows closed so far to `out`; each day comes with its flags.
     pub fn drain_into(&mut self, out: &mut Vec<Output>) {
+        let tz = self.windows.info.tz;
         for row in self.windows.done.drain(..) {
+            if row.kind == WindowKind::Hour {
+                self.slots.on_hour(tz, &row);
+            }
             if row.kind == WindowKind::Day {
                 let (flags, status) = self.flags.on_day(&self.flag_config, &row);
                 out.extend(flags.into_iter().map(Output::Flag));
+                let slots = self.slots.on_day(tz, &self.flag_config, &row);
+                out.extend(slots.into_iter().map(Output::IdleSlot));
                 out.push(Output::Status(status));
             }
             out.push(Output::Window(row));

@@ -10,6 +10,7 @@ pub(crate) fn site_of(registry: &Registry, o: &Output) -> u64 {
     let room = match o {
         Output::Window(w) => w.room,
         Output::Flag(f) => f.room,
+        Output::IdleSlot(s) => s.room,
         Output::Status(s) => s.room,
         Output::Live(l) => l.room,
         Output::Late(r) => r.room,

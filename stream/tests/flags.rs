@@ -56,7 +56,7 @@ interval_s = 900
 "#;
 
 /// 2026-11-02 (Monday) 00:00 in Shanghai, Unix seconds.
-const D1: i64 = 1_792_166_400;
+const D1: i64 = 1_793_548_800;
 const DAY: i64 = 86_400;
 
 /// Every device reports every 15 minutes (valid for 900 s, so rooms are measured without gaps).
