@@ -237,6 +237,7 @@ struct Tables {
     windows: Vec<RoomWindow>,
     flags: Vec<devices::Flag>,
     idle_slots: Vec<devices::IdleSlot>,
+    device_days: Vec<devices::DeviceDay>,
     site_days: Vec<devices::SiteDay>,
 }
 
@@ -245,6 +246,7 @@ impl Tables {
         self.windows.is_empty()
             && self.flags.is_empty()
             && self.idle_slots.is_empty()
+            && self.device_days.is_empty()
             && self.site_days.is_empty()
     }
 
@@ -260,6 +262,9 @@ impl Tables {
         }
         if !self.idle_slots.is_empty() {
             store.write_idle_slots(&self.idle_slots)?;
+        }
+        if !self.device_days.is_empty() {
+            store.write_device_days(&self.device_days)?;
         }
         if !self.site_days.is_empty() {
             store.write_site_days(&self.site_days)?;
@@ -283,6 +288,7 @@ fn sink_loop(
             Ok(Output::Flag(f)) => tables.flags.push(f),
             Ok(Output::SiteDay(d)) => tables.site_days.push(d),
             Ok(Output::IdleSlot(s)) => tables.idle_slots.push(s),
+            Ok(Output::DeviceDay(d)) => tables.device_days.push(d),
             Ok(Output::Status(_)) => {}
             Ok(Output::Live(l)) => board.update(l),
             Ok(Output::Late(r)) => {

@@ -68,6 +68,9 @@ fn run(
     store.write_flags(&out.flags).expect("flags");
     store.write_site_days(&out.site_days).expect("site days");
     store.write_idle_slots(&out.idle_slots).expect("idle slots");
+    store
+        .write_device_days(&out.device_days)
+        .expect("device days");
     tables(dir.path())
 }
 
@@ -82,7 +85,14 @@ fn byte_identical_tables_for_any_worker_count_and_arrival_order() {
     assert!(readings.len() > 10_000, "{}", readings.len());
 
     let reference = run(&registry, readings.clone(), 1);
-    for table in ["room_hour", "room_day", "room_slot_day", "site_day"] {
+    for table in [
+        "room_hour",
+        "room_day",
+        "room_slot_day",
+        "site_day",
+        "device_day",
+        "idle_slots",
+    ] {
         assert!(
             reference.keys().any(|k| k.starts_with(table)),
             "{table} written"

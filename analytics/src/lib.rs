@@ -69,6 +69,7 @@
 //! ```
 
 mod columns;
+pub mod device_day;
 mod error;
 pub mod flags;
 pub mod idle_slots;
@@ -84,7 +85,9 @@ pub use error::{Error, Result};
 
 use arrow::array::RecordBatch;
 use chrono::NaiveDate;
-use devices::{Flag, IdleSlot, Reading, Registry, RoomIdx, RoomWindow, SiteDay, WindowKind};
+use devices::{
+    DeviceDay, Flag, IdleSlot, Reading, Registry, RoomIdx, RoomWindow, SiteDay, WindowKind,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -184,6 +187,14 @@ impl Store {
     pub fn write_flags(&self, rows: &[Flag]) -> Result<Vec<PathBuf>> {
         let batches = flags::batches(&self.registry, rows)?;
         self.write(vec![(&flags::SPEC, batches)])
+    }
+
+    /// Appends device days to `device_day`; returns the files written.
+    ///
+    /// The partition is the local date of the day at the device's site.
+    pub fn write_device_days(&self, rows: &[DeviceDay]) -> Result<Vec<PathBuf>> {
+        let batches = device_day::batches(&self.registry, rows)?;
+        self.write(vec![(&device_day::SPEC, batches)])
     }
 
     /// Appends idle slots to `idle_slots`; returns the files written.

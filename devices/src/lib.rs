@@ -54,5 +54,5 @@ pub use registry::{RegistryError, RegistryFile};
 pub use registry_csv::registry_from_csv;
 pub use schedule::{OpenSpan, Opening, Schedule};
 pub use sim::{Fleet, Publish};
-pub use tables::{Flag, FlagKind, IdleSlot, SiteDay};
+pub use tables::{DeviceDay, Flag, FlagKind, IdleSlot, SiteDay};
 pub use validate::{Limits, Reason, Rejection, Validator};

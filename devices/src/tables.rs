@@ -174,3 +174,39 @@ impl IdleSlot {
         self.end_hour - self.start_hour
     }
 }
+
+/// A device over one local day: how much of its room's opening time it covered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceDay {
+    /// The device.
+    pub device: crate::model::DeviceIdx,
+    /// Its room.
+    pub room: RoomIdx,
+    /// Day start, Unix seconds.
+    pub start: i64,
+    /// Day end (exclusive), Unix seconds.
+    pub end: i64,
+    /// The room's opening seconds that day.
+    pub open_seconds: u32,
+    /// Opening seconds with no fresh report from this device (offline: silent for 3 x interval).
+    pub offline_seconds: u32,
+    /// Messages of any type that day.
+    pub reports: u32,
+    /// Lowest battery level reported that day.
+    pub min_battery_pct: Option<u8>,
+    /// Count devices: the value every count inside opening hours had, when there were
+    /// at least two and the device was offline for at most a fifth of the opening time.
+    pub constant_count: Option<u32>,
+    /// `constant_count` while another room of the site changed that day: probably stuck.
+    pub stuck: bool,
+}
+
+impl DeviceDay {
+    /// offline_seconds / open_seconds.
+    pub fn offline_share(&self) -> Option<f64> {
+        ratio(
+            f64::from(self.offline_seconds),
+            f64::from(self.open_seconds),
+        )
+    }
+}

@@ -259,8 +259,9 @@ pub(crate) fn build(
                         input.for_each(|cap, data| {
                             let mut session = output.session(&cap);
                             for o in data.drain(..) {
-                                sites.receive(&o, &mut extra);
-                                session.give(o);
+                                if sites.receive(&o, &mut extra) {
+                                    session.give(o);
+                                }
                                 for e in extra.drain(..) {
                                     session.give(e);
                                 }

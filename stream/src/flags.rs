@@ -42,7 +42,7 @@ impl Default for FlagConfig {
 }
 
 /// What the flags need of one day.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct DayFacts {
     start: i64,
     open: u64,
@@ -50,6 +50,8 @@ struct DayFacts {
     occupied: u64,
     over_capacity: Option<u32>,
     after_hours: u32,
+    /// Per device of the room: offline seconds in opening time, lowest battery.
+    devices: Vec<(u32, Option<u8>)>,
 }
 
 /// What a room's day means for its site's figures.
@@ -69,15 +71,69 @@ pub struct RoomDayStatus {
 #[derive(Debug, Clone, Default)]
 pub struct RoomFlags {
     days: VecDeque<DayFacts>,
+    /// Ids of the room's devices, for the reasons.
+    device_ids: Vec<String>,
 }
+
+/// Battery level under which a device is reported as low.
+const LOW_BATTERY_PCT: u8 = 20;
 
 fn pct(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
 }
 
 impl RoomFlags {
-    /// Adds the day row `day` and evaluates the flags over the lookback ending with it.
-    pub fn on_day(&mut self, cfg: &FlagConfig, day: &RoomWindow) -> (Vec<Flag>, RoomDayStatus) {
+    /// The flags of a room with these devices.
+    pub fn new(device_ids: Vec<String>) -> RoomFlags {
+        RoomFlags {
+            days: VecDeque::new(),
+            device_ids,
+        }
+    }
+
+    /// What the devices say about missing data over the lookback, in English and Chinese.
+    fn device_reasons(&self) -> (String, String) {
+        let (mut en, mut zh) = (Vec::new(), Vec::new());
+        for (i, id) in self.device_ids.iter().enumerate() {
+            let open: u64 = self.days.iter().map(|d| d.open).sum();
+            let offline: u64 = self
+                .days
+                .iter()
+                .filter_map(|d| d.devices.get(i))
+                .map(|x| u64::from(x.0))
+                .sum();
+            let battery = self.days.iter().filter_map(|d| d.devices.get(i)?.1).min();
+            let mut parts = (Vec::new(), Vec::new());
+            if open > 0 && offline * 5 >= open {
+                let share = pct(offline as f64 / open as f64);
+                parts.0.push(format!("offline {share} of opening time"));
+                parts.1.push(format!("开放时间内离线{share}"));
+            }
+            if let Some(b) = battery.filter(|b| *b < LOW_BATTERY_PCT) {
+                parts.0.push(format!("battery {b}%"));
+                parts.1.push(format!("电量{b}%"));
+            }
+            if !parts.0.is_empty() {
+                en.push(format!("{id} {}", parts.0.join(", ")));
+                zh.push(format!("{id}{}", parts.1.join("，")));
+            }
+        }
+        if en.is_empty() {
+            return (String::new(), String::new());
+        }
+        (
+            format!("; devices: {}", en.join("; ")),
+            format!("；设备：{}", zh.join("；")),
+        )
+    }
+
+    /// Adds the day row `day` (with its devices' days) and evaluates the flags over the lookback ending with it.
+    pub fn on_day(
+        &mut self,
+        cfg: &FlagConfig,
+        day: &RoomWindow,
+        devices: &[devices::DeviceDay],
+    ) -> (Vec<Flag>, RoomDayStatus) {
         self.days.push_back(DayFacts {
             start: day.start,
             open: day.open_seconds.into(),
@@ -85,6 +141,10 @@ impl RoomFlags {
             occupied: day.occupied_seconds.into(),
             over_capacity: day.over_capacity(),
             after_hours: day.after_hours_occupied_seconds,
+            devices: devices
+                .iter()
+                .map(|d| (d.offline_seconds, d.min_battery_pct))
+                .collect(),
         });
         while self.days.len() > usize::from(cfg.lookback_days.max(1)) {
             self.days.pop_front();
@@ -111,14 +171,19 @@ impl RoomFlags {
         };
         let mut flags = Vec::new();
         if let Some(c) = coverage.filter(|c| *c < cfg.min_coverage) {
+            let (why_en, why_zh) = self.device_reasons();
             flags.push(flag(
                 FlagKind::LowCoverage,
                 format!(
-                    "devices measured {} of the opening time over the last {n} days (needs {}); missing data is not counted as idle",
+                    "devices measured {} of the opening time over the last {n} days (needs {}); missing data is not counted as idle{why_en}",
                     pct(c),
                     pct(cfg.min_coverage)
                 ),
-                format!("近{n}天开放时间中仅{}有设备数据（要求{}），数据缺失不计为闲置", pct(c), pct(cfg.min_coverage)),
+                format!(
+                    "近{n}天开放时间中仅{}有设备数据（要求{}），数据缺失不计为闲置{why_zh}",
+                    pct(c),
+                    pct(cfg.min_coverage)
+                ),
             ));
         }
         let mut underused = false;

@@ -38,7 +38,7 @@ pub mod window;
 pub use driver::Stream;
 pub use replay::{Replayed, replay};
 
-use devices::{Flag, IdleSlot, LiveRoom, Reading, RoomWindow, SiteDay};
+use devices::{DeviceDay, Flag, IdleSlot, LiveRoom, Reading, RoomWindow, SiteDay};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI64, AtomicU64};
 
@@ -51,6 +51,8 @@ pub enum Output {
     Flag(Flag),
     /// An idle block of a room over the lookback ending on a day.
     IdleSlot(IdleSlot),
+    /// A device's day: offline time, battery, a count that never changed.
+    DeviceDay(DeviceDay),
     /// A site's day, once every room of the site has closed it.
     SiteDay(SiteDay),
     /// What a room's day means for its site (used inside the dataflow).

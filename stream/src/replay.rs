@@ -5,7 +5,7 @@ use crate::dataflow::build;
 use crate::feeder::Feeder;
 use crate::watermark::Watermark;
 use crate::{Error, Output, StreamConfig, StreamStats};
-use devices::{Flag, IdleSlot, LiveRoom, Reading, Registry, RoomWindow, SiteDay};
+use devices::{DeviceDay, Flag, IdleSlot, LiveRoom, Reading, Registry, RoomWindow, SiteDay};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,6 +24,8 @@ pub struct Replayed {
     pub site_days: Vec<SiteDay>,
     /// Idle slots, sorted by (room, day, weekday, start hour).
     pub idle_slots: Vec<IdleSlot>,
+    /// Device days, sorted by (device, start).
+    pub device_days: Vec<DeviceDay>,
 }
 
 /// Feeds `readings` in the given (arrival) order, `batch` at a time, each batch
@@ -84,6 +86,7 @@ pub fn replay(
             Output::Flag(f) => done.flags.push(f),
             Output::SiteDay(d) => done.site_days.push(d),
             Output::IdleSlot(s) => done.idle_slots.push(s),
+            Output::DeviceDay(d) => done.device_days.push(d),
             Output::Status(_) => {}
         }
     }

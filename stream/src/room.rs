@@ -14,7 +14,7 @@ use crate::window::{
 use crate::{Output, StreamConfig};
 use chrono_tz::Tz;
 use devices::{
-    Category, Reading, Registry, RoomIdx, RoomWindow, Schedule, VisitsMethod, WindowKind,
+    Category, DeviceDay, Reading, Registry, RoomIdx, RoomWindow, Schedule, VisitsMethod, WindowKind,
 };
 use std::sync::Arc;
 
@@ -60,12 +60,25 @@ impl RoomInfo {
     }
 }
 
+/// What one device did during one day.
+#[derive(Debug, Clone, Default)]
+struct DeviceTally {
+    offline: u32,
+    reports: u32,
+    min_battery: Option<u8>,
+    /// First count inside opening hours, whether another value came, and how many.
+    first_count: Option<u32>,
+    count_changed: bool,
+    counts_in_open: u32,
+}
+
 /// A finished day waiting for the next morning's reset.
 #[derive(Debug, Clone)]
 struct PendingDay {
     release: i64,
     accs: Vec<WindowAcc>,
     residual: Option<u32>,
+    devices: Vec<DeviceTally>,
 }
 
 /// Splits the signal at window boundaries and keeps the finished rows.
@@ -78,6 +91,13 @@ struct Windows {
     day_end: i64,
     pending: Vec<PendingDay>,
     done: Vec<RoomWindow>,
+    /// Devices of the room, in the signal's order.
+    device_ids: Vec<devices::DeviceIdx>,
+    /// This day's tally per device.
+    tallies: Vec<DeviceTally>,
+    /// Devices without a fresh report on the segment about to come.
+    stale_mask: u64,
+    done_devices: Vec<DeviceDay>,
 }
 
 impl Windows {
@@ -91,12 +111,37 @@ impl Windows {
         let prev = self.day.first().and_then(WindowAcc::last_value);
         let next = self.info.day(self.day_end, prev);
         let old = std::mem::replace(&mut self.day, next);
+        let fresh = vec![DeviceTally::default(); self.device_ids.len()];
         self.pending.push(PendingDay {
             release: next_local_hour(self.info.tz, self.info.reset_hour, self.day_end),
             accs: old,
             residual: None,
+            devices: std::mem::replace(&mut self.tallies, fresh),
         });
         self.day_end = day_end(self.info.tz, self.day_end);
+    }
+
+    fn device_rows(&self, day: &WindowAcc, tallies: &[DeviceTally]) -> Vec<DeviceDay> {
+        let (start, end) = day.bounds();
+        let open = day.open_within(start, end);
+        self.device_ids
+            .iter()
+            .zip(tallies)
+            .map(|(&device, t)| DeviceDay {
+                device,
+                room: self.info.shape.room,
+                start,
+                end,
+                open_seconds: open,
+                offline_seconds: t.offline,
+                reports: t.reports,
+                min_battery_pct: t.min_battery,
+                constant_count: t
+                    .first_count
+                    .filter(|_| !t.count_changed && t.counts_in_open >= 2 && t.offline * 5 <= open),
+                stuck: false,
+            })
+            .collect()
     }
 
     /// Emits the days whose reset has passed by `t`.
@@ -104,6 +149,9 @@ impl Windows {
         let door = self.info.shape.method == VisitsMethod::Door;
         while self.pending.first().is_some_and(|p| p.release <= t) {
             let p = self.pending.remove(0);
+            if let Some(day) = p.accs.first() {
+                self.done_devices.extend(self.device_rows(day, &p.devices));
+            }
             // Slots first, the day row last: the site sums know a room is complete at its day row.
             for mut acc in p.accs.into_iter().rev() {
                 if door && acc.row_mut().kind == WindowKind::Day {
@@ -129,6 +177,16 @@ impl SignalSink for Windows {
         let mut x = a;
         while x < b {
             let e = b.min(self.day_end);
+            if self.stale_mask != 0
+                && let Some(day) = self.day.first()
+            {
+                let open = day.open_within(x, e);
+                for (i, t) in self.tallies.iter_mut().enumerate().take(64) {
+                    if self.stale_mask & (1 << i) != 0 {
+                        t.offline += open;
+                    }
+                }
+            }
             for acc in &mut self.day {
                 acc.segment(x, e, value);
             }
@@ -149,6 +207,37 @@ impl SignalSink for Windows {
         self.hour.door_in(t, inn);
         for acc in &mut self.day {
             acc.door_in(t, inn);
+        }
+    }
+
+    fn stale_devices(&mut self, _from: i64, _to: i64, stale: u64) {
+        self.stale_mask = stale;
+    }
+
+    fn report(&mut self, t: i64, pos: usize, value: &devices::Value) {
+        while t >= self.day_end {
+            self.roll_day();
+        }
+        let open = self.day.first().is_some_and(|d| d.is_open(t));
+        let Some(tally) = self.tallies.get_mut(pos) else {
+            return;
+        };
+        tally.reports += 1;
+        match value {
+            devices::Value::Status(s) => {
+                if let Some(b) = s.battery_pct {
+                    tally.min_battery = Some(tally.min_battery.map_or(b, |m| m.min(b)));
+                }
+            }
+            devices::Value::Count(n) if open => {
+                tally.counts_in_open += 1;
+                match tally.first_count {
+                    None => tally.first_count = Some(*n),
+                    Some(f) if f != *n => tally.count_changed = true,
+                    Some(_) => {}
+                }
+            }
+            _ => {}
         }
     }
 
@@ -199,7 +288,12 @@ impl RoomTracker {
         let day = info.day(first_day, None);
         RoomTracker {
             signal: RoomSignal::new(registry, room, origin, reset_hour),
-            flags: RoomFlags::default(),
+            flags: RoomFlags::new(
+                r.devices
+                    .iter()
+                    .map(|d| registry.device(*d).id.clone())
+                    .collect(),
+            ),
             slots: RoomSlots::default(),
             flag_config: Arc::new(config.flags.clone()),
             windows: Windows {
@@ -209,6 +303,10 @@ impl RoomTracker {
                 day,
                 pending: Vec::new(),
                 done: Vec::new(),
+                tallies: vec![DeviceTally::default(); r.devices.len()],
+                device_ids: r.devices.clone(),
+                stale_mask: 0,
+                done_devices: Vec::new(),
             },
         }
     }
@@ -238,7 +336,15 @@ impl RoomTracker {
                 self.slots.on_hour(tz, &row);
             }
             if row.kind == WindowKind::Day {
-                let (flags, status) = self.flags.on_day(&self.flag_config, &row);
+                let start = row.start;
+                let (mine, rest): (Vec<_>, Vec<_>) = self
+                    .windows
+                    .done_devices
+                    .drain(..)
+                    .partition(|d| d.start == start);
+                self.windows.done_devices = rest;
+                let (flags, status) = self.flags.on_day(&self.flag_config, &row, &mine);
+                out.extend(mine.into_iter().map(Output::DeviceDay));
                 out.extend(flags.into_iter().map(Output::Flag));
                 let slots = self.slots.on_day(tz, &self.flag_config, &row);
                 out.extend(slots.into_iter().map(Output::IdleSlot));

@@ -54,6 +54,11 @@ pub trait SignalSink {
     fn door_in(&mut self, t: i64, inn: u64);
     /// The daily reset of a door room at `t`; `residual` is the door count just before.
     fn reset(&mut self, _t: i64, _residual: u32) {}
+    /// On `[from, to)` the devices whose bit is set in `stale` (positions in the room's
+    /// device list) have no fresh report; called before the matching `segment`.
+    fn stale_devices(&mut self, _from: i64, _to: i64, _stale: u64) {}
+    /// Device number `pos` of the room reported `value` at `t`.
+    fn report(&mut self, _t: i64, _pos: usize, _value: &Value) {}
 }
 
 /// The state of one room's occupancy signal.
@@ -159,10 +164,26 @@ impl RoomSignal {
             self.reset_if_due(sink);
             let v = self.value_at(self.now);
             let next = self.next_change().map_or(until, |n| n.min(until));
+            sink.stale_devices(self.now, next, self.stale_mask(self.now));
             sink.segment(self.now, next, v);
             self.now = next;
         }
         self.reset_if_due(sink);
+    }
+
+    /// Bit i set: device i of the room has no fresh report at `t`.
+    fn stale_mask(&self, t: i64) -> u64 {
+        let mut mask = 0u64;
+        for (i, (_, d)) in self.devices.iter().enumerate().take(64) {
+            let fresh = match d.kind {
+                DeviceKind::Door => d.last_seen.is_some_and(|s| s <= t && t < s + d.stale()),
+                _ => d.fresh_value(t).is_some(),
+            };
+            if !fresh {
+                mask |= 1 << i;
+            }
+        }
+        mask
     }
 
     fn reset_if_due(&mut self, sink: &mut impl SignalSink) {
@@ -181,9 +202,11 @@ impl RoomSignal {
             return;
         }
         self.advance(t, sink);
-        let Some((_, dev)) = self.devices.iter_mut().find(|(d, _)| *d == reading.device) else {
+        let Some(pos) = self.devices.iter().position(|(d, _)| *d == reading.device) else {
             return;
         };
+        sink.report(t, pos, &reading.value);
+        let dev = &mut self.devices[pos].1;
         dev.last_seen = Some(t);
         match &reading.value {
             Value::Count(n) => dev.value = Some((*n, t)),

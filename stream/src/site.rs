@@ -1,8 +1,8 @@
 //! Site days: the rows of every room of a site for a day, summed (METRICS.md site metrics).
 
 use crate::Output;
-use devices::{Category, Registry, SiteDay, SiteIdx, WindowKind};
-use std::collections::{BTreeMap, HashMap};
+use devices::{Category, DeviceDay, Registry, RoomIdx, SiteDay, SiteIdx, WindowKind};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// The site an output belongs to, for the exchange.
@@ -11,6 +11,7 @@ pub(crate) fn site_of(registry: &Registry, o: &Output) -> u64 {
         Output::Window(w) => w.room,
         Output::Flag(f) => f.room,
         Output::IdleSlot(s) => s.room,
+        Output::DeviceDay(d) => d.room,
         Output::Status(s) => s.room,
         Output::Live(l) => l.room,
         Output::Late(r) => r.room,
@@ -25,6 +26,10 @@ struct Acc {
     days: u32,
     statuses: u32,
     slots: BTreeMap<Category, (u64, u64)>,
+    /// Device days held until the site is complete, to tell which counts are stuck.
+    devices: Vec<DeviceDay>,
+    /// Rooms whose numbers changed during the day.
+    changed: BTreeSet<RoomIdx>,
 }
 
 /// Sums the day rows of the sites one worker owns.
@@ -65,13 +70,21 @@ impl Sites {
             days: 0,
             statuses: 0,
             slots: BTreeMap::new(),
+            devices: Vec::new(),
+            changed: BTreeSet::new(),
         })
     }
 
-    /// Takes in one output; a room's slot rows, flags and status come before its day row.
-    pub(crate) fn receive(&mut self, o: &Output, out: &mut Vec<Output>) {
+    /// Takes in one output; a room's slot rows, device days, flags and status come before
+    /// its day row. Returns false for outputs it keeps (device days, passed on with the site day).
+    pub(crate) fn receive(&mut self, o: &Output, out: &mut Vec<Output>) -> bool {
         let registry = Arc::clone(&self.registry);
         match o {
+            Output::DeviceDay(d) => {
+                let site = registry.room(d.room).site;
+                self.acc(site, d.start, d.end).devices.push(d.clone());
+                return false;
+            }
             Output::Window(w) if w.kind != WindowKind::Hour => {
                 let room = registry.room(w.room);
                 let acc = self.acc(room.site, w.start, w.end);
@@ -79,7 +92,13 @@ impl Sites {
                     let e = acc.slots.entry(c).or_default();
                     e.0 += u64::from(w.occupied_seconds);
                     e.1 += u64::from(w.measured_seconds);
-                    return;
+                    return true;
+                }
+                // Something happened in the room: people came, or it was used part of the time.
+                if w.visits > 0
+                    || (w.occupied_seconds > 0 && w.occupied_seconds < w.measured_seconds)
+                {
+                    acc.changed.insert(w.room);
                 }
                 let d = &mut acc.day;
                 d.rooms += 1;
@@ -106,6 +125,7 @@ impl Sites {
             }
             _ => {}
         }
+        true
     }
 
     fn emit_if_complete(&mut self, site: SiteIdx, start: i64, out: &mut Vec<Output>) {
@@ -126,6 +146,10 @@ impl Sites {
                 })
                 .map(|(c, _)| *c)
                 .collect();
+            for mut d in acc.devices {
+                d.stuck = d.constant_count.is_some() && acc.changed.iter().any(|r| *r != d.room);
+                out.push(Output::DeviceDay(d));
+            }
             out.push(Output::SiteDay(acc.day));
         }
     }

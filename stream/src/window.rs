@@ -118,6 +118,24 @@ impl WindowAcc {
         self.prev
     }
 
+    /// `(start, end)` of the window.
+    pub fn bounds(&self) -> (i64, i64) {
+        (self.row.start, self.row.end)
+    }
+
+    /// Opening seconds of this window within `[a, b)`.
+    pub fn open_within(&self, a: i64, b: i64) -> u32 {
+        self.spans
+            .iter()
+            .map(|s| (s.end.min(b) - s.start.max(a)).max(0) as u32)
+            .sum()
+    }
+
+    /// Whether `t` is inside this window's opening time.
+    pub fn is_open(&self, t: i64) -> bool {
+        self.spans.iter().any(|s| s.start <= t && t < s.end)
+    }
+
     /// The row so far.
     pub fn row_mut(&mut self) -> &mut RoomWindow {
         &mut self.row

@@ -240,3 +240,53 @@ fn site_day_sums_its_rooms() {
     assert_eq!(d.visits, 1);
     assert_eq!(d.visits_per_100m2_day(), Some(1.0 / 2.0));
 }
+
+#[test]
+fn device_health_feeds_the_reasons() {
+    let out = run();
+    let last = D1 + 7 * DAY;
+    let day = |device: u32| {
+        out.device_days
+            .iter()
+            .find(|d| d.device == DeviceIdx(device) && d.start == last)
+            .cloned()
+            .expect("device day")
+    };
+    // c has been silent since day 1: offline all 7200 s of opening time.
+    let c = day(2);
+    assert_eq!(
+        (
+            c.open_seconds,
+            c.offline_seconds,
+            c.reports,
+            c.constant_count
+        ),
+        (7200, 7200, 0, None)
+    );
+    // Over the 8-day lookback c was offline 7 x 7200 of 8 x 7200 s: 87.5%, said in the reason.
+    let low = out
+        .flags
+        .iter()
+        .find(|f| f.room == RoomIdx(2) && f.day == last)
+        .expect("low coverage");
+    assert!(
+        low.reason_en
+            .ends_with("; devices: c offline 88% of opening time"),
+        "{}",
+        low.reason_en
+    );
+    assert!(
+        low.reason_zh.ends_with("；设备：c开放时间内离线88%"),
+        "{}",
+        low.reason_zh
+    );
+    // a reported 0 all day (9 counts in opening time) while b's room changed (0 -> 3 at 09:00):
+    // possibly stuck. b's count was 3 all through its opening time, but no other room changed.
+    let a = day(0);
+    assert_eq!(
+        (a.offline_seconds, a.reports, a.constant_count, a.stuck),
+        (0, 96, Some(0), true)
+    );
+    let b = day(1);
+    assert_eq!((b.constant_count, b.stuck), (Some(3), false));
+}
