@@ -111,6 +111,12 @@ pub(crate) fn version<'f, R: 'f>() -> Column<'f, R> {
     req::<R, UInt16Type>("metrics_version", |_| METRICS_VERSION)
 }
 
+/// `revision`: 0 when a row is first written, raised each time a late reading
+/// rewrites it; readers keep the highest revision of each key.
+pub(crate) fn revision<'f, R: 'f>(f: fn(&R) -> u16) -> Column<'f, R> {
+    req::<R, UInt16Type>("revision", f)
+}
+
 /// The schema of a table made of `columns`.
 pub(crate) fn schema<R>(columns: &[Column<'_, R>]) -> SchemaRef {
     Arc::new(Schema::new(

@@ -39,6 +39,7 @@ type Key<'a> = (
     Option<u8>,
     Option<u32>,
     bool,
+    u16,
 );
 
 impl Row<'_> {
@@ -55,6 +56,7 @@ impl Row<'_> {
             d.min_battery_pct,
             d.constant_count,
             d.stuck,
+            d.revision,
         )
     }
 }
@@ -76,6 +78,7 @@ fn columns<'a>() -> Vec<Column<'a, Row<'a>>> {
         opt::<Row, UInt32Type>("constant_count", |r| r.d.constant_count),
         boolean("stuck", |r: &Row| r.d.stuck),
         columns::version(),
+        columns::revision(|r: &Row| r.d.revision),
     ]
 }
 

@@ -33,7 +33,7 @@ struct Row<'a> {
 
 /// Every written value but the floats, then the floats' bits: a total order.
 type Key<'a> = (
-    (&'a str, &'a str, NaiveDate, &'static str, i64),
+    (&'a str, &'a str, NaiveDate, &'static str, i64, u16),
     (u16, Option<u16>, Option<u32>, Option<NaiveDate>),
     (Option<u64>, Option<u64>, &'a str, &'a str),
 );
@@ -48,6 +48,7 @@ impl Row<'_> {
                 self.day,
                 f.kind.as_str(),
                 f.day,
+                f.revision,
             ),
             (
                 f.lookback_days,
@@ -80,6 +81,7 @@ fn columns<'a>() -> Vec<Column<'a, Row<'a>>> {
         utf8("reason_en", |r: &Row| &r.f.reason_en),
         utf8("reason_zh", |r: &Row| &r.f.reason_zh),
         columns::version(),
+        columns::revision(|r: &Row| r.f.revision),
     ]
 }
 

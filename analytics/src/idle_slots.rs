@@ -28,7 +28,19 @@ struct Row<'a> {
     s: &'a IdleSlot,
 }
 
-type Key<'a> = (&'a str, &'a str, NaiveDate, u8, u8, u8, u16, u64, u64, u64);
+type Key<'a> = (
+    &'a str,
+    &'a str,
+    NaiveDate,
+    u8,
+    u8,
+    u8,
+    u16,
+    u64,
+    u64,
+    u64,
+    u16,
+);
 
 impl Row<'_> {
     fn key(&self) -> Key<'_> {
@@ -44,6 +56,7 @@ impl Row<'_> {
             s.open_seconds,
             s.measured_seconds,
             s.occupied_seconds,
+            s.revision,
         )
     }
 }
@@ -66,6 +79,7 @@ fn columns<'a>() -> Vec<Column<'a, Row<'a>>> {
         opt::<Row, Float64Type>("coverage", |r| r.s.coverage()),
         opt::<Row, Float64Type>("time_utilization", |r| r.s.time_utilization()),
         columns::version(),
+        columns::revision(|r: &Row| r.s.revision),
     ]
 }
 

@@ -53,6 +53,7 @@
 //!     over_capacity_seconds: 0,
 //!     capacity: Some(30),
 //!     door_residual: None,
+//!     revision: 0,
 //! };
 //! let files = store.write_room_hours(&[hour]).unwrap();
 //! assert!(files[0].parent().unwrap().ends_with("room_hour/date=2026-11-10"));

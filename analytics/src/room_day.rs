@@ -34,6 +34,7 @@ fn columns<'a>() -> Vec<Column<'a, Row<'a>>> {
         r.w.door_residual
     }));
     c.push(columns::version());
+    c.push(columns::revision(|r: &Row| r.w.revision));
     c
 }
 

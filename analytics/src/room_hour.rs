@@ -33,6 +33,7 @@ fn columns<'a>() -> Vec<Column<'a, Row<'a>>> {
     }));
     c.extend(window::metrics(AfterHours::Own));
     c.push(columns::version());
+    c.push(columns::revision(|r: &Row| r.w.revision));
     c
 }
 

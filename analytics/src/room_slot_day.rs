@@ -35,6 +35,7 @@ fn columns<'a>() -> Vec<Column<'a, Row<'a>>> {
     c.push(weekday());
     c.extend(window::metrics(AfterHours::None));
     c.push(columns::version());
+    c.push(columns::revision(|r: &Row| r.w.revision));
     c
 }
 

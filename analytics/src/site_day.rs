@@ -29,7 +29,7 @@ struct Row<'a> {
 
 /// Every written value, floats by their bits: a total order.
 type Key<'a> = (
-    (&'a str, i64, i64, u32),
+    (&'a str, i64, i64, u32, u16),
     (u64, u64, u64, u64, u64, u64, u64),
     (u64, u32, u32, &'a str),
 );
@@ -38,7 +38,7 @@ impl Row<'_> {
     fn key(&self) -> Key<'_> {
         let d = self.d;
         (
-            (&self.site.id, d.start, d.end, d.rooms),
+            (&self.site.id, d.start, d.end, d.rooms, d.revision),
             (
                 d.open_seconds,
                 d.measured_seconds,
@@ -90,6 +90,7 @@ fn columns<'a>() -> Vec<Column<'a, Row<'a>>> {
         utf8("functions", |r: &Row| &r.functions),
         boolean("meets_function_mix", |r: &Row| r.d.meets_function_mix()),
         columns::version(),
+        columns::revision(|r: &Row| r.d.revision),
     ]
 }
 

@@ -34,7 +34,7 @@ pub(crate) struct Row<'a> {
 
 /// The integer fields of a window, for a total order that needs no float compare.
 type Key<'a> = (
-    (&'a str, &'a str, i64, Option<&'static str>, i64),
+    (&'a str, &'a str, i64, Option<&'static str>, i64, u16),
     (u32, u32, u32, u64, Option<u32>, u64, &'static str),
     (u32, u32, u32, Option<u32>, Option<u32>),
 );
@@ -58,6 +58,7 @@ impl Row<'_> {
                 w.start,
                 self.category(),
                 w.end,
+                w.revision,
             ),
             (
                 w.open_seconds,

@@ -26,6 +26,7 @@ fn device_days_read_back() {
         min_battery_pct: Some(15),
         constant_count: None,
         stuck: false,
+        revision: 0,
     };
     let written = store.write_device_days(&[row]).expect("write");
     assert_eq!(partition(&written[0]), "date=2026-11-10");

@@ -26,6 +26,7 @@ fn flag(room: RoomIdx, day: &str, kind: FlagKind) -> Flag {
         worst_day: None,
         reason_en: format!("{} test reason", kind.as_str()),
         reason_zh: "测试原因：连续七天无人使用".to_owned(),
+        revision: 0,
     }
 }
 
@@ -58,6 +59,7 @@ fn flag_row(
         ("reason_en", s(&format!("{kind} test reason"))),
         ("reason_zh", s("测试原因：连续七天无人使用")),
         ("metrics_version", U16(METRICS_VERSION)),
+        ("revision", U16(0)),
     ])
 }
 

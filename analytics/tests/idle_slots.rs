@@ -20,6 +20,7 @@ fn slot(weekday: u8, start_hour: u8, end_hour: u8, occupied: u64) -> IdleSlot {
         open_seconds: 28_800,
         measured_seconds: 25_200,
         occupied_seconds: occupied,
+        revision: 0,
     }
 }
 

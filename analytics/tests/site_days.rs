@@ -31,6 +31,7 @@ fn site_day(site: SiteIdx, start: &str) -> SiteDay {
         rooms_covered: 0,
         rooms_underused: 0,
         functions_in_use: Vec::new(),
+        revision: 0,
     }
 }
 
@@ -71,7 +72,10 @@ fn site_row(site: usize, start: &str, numbers: [Cell; 20]) -> Row {
         ("day_end", Ts((secs(start) + 86_400) * 1000)),
     ]);
     r.extend(row(names.into_iter().zip(numbers).collect()));
-    r.extend(row(vec![("metrics_version", U16(METRICS_VERSION))]));
+    r.extend(row(vec![
+        ("metrics_version", U16(METRICS_VERSION)),
+        ("revision", U16(0)),
+    ]));
     r
 }
 

@@ -630,6 +630,7 @@ fn window(room: RoomIdx, utc: &str) -> RoomWindow {
         over_capacity_seconds: 0,
         capacity: Some(30),
         door_residual: None,
+        revision: 0,
     }
 }
 

@@ -154,6 +154,8 @@ pub struct RoomWindow {
     pub capacity: Option<u32>,
     /// Day windows of door rooms: n just before the next morning's reset.
     pub door_residual: Option<u32>,
+    /// 0 when first written; raised each time a late reading rewrites the window.
+    pub revision: u16,
 }
 
 fn ratio(num: f64, den: f64) -> Option<f64> {

@@ -57,6 +57,8 @@ pub struct Flag {
     pub reason_en: String,
     /// The reason in Chinese.
     pub reason_zh: String,
+    /// The revision of the room's day this flag belongs to (see `RoomWindow::revision`).
+    pub revision: u16,
 }
 
 /// A site over one local day (METRICS.md site metrics), from its rooms' day and slot rows.
@@ -92,6 +94,8 @@ pub struct SiteDay {
     pub rooms_underused: u32,
     /// Service categories whose slots reach time utilization >= 0.10 on this day, sorted.
     pub functions_in_use: Vec<Category>,
+    /// 0 when first written; raised each time a room's day of the site is rewritten.
+    pub revision: u16,
 }
 
 fn ratio(num: f64, den: f64) -> Option<f64> {
@@ -158,6 +162,8 @@ pub struct IdleSlot {
     pub measured_seconds: u64,
     /// Occupied seconds of the block's cells over the lookback.
     pub occupied_seconds: u64,
+    /// The revision of the room's day it was evaluated with.
+    pub revision: u16,
 }
 
 impl IdleSlot {
@@ -199,6 +205,8 @@ pub struct DeviceDay {
     pub constant_count: Option<u32>,
     /// `constant_count` while another room of the site changed that day: probably stuck.
     pub stuck: bool,
+    /// The revision of the site's day it was written with.
+    pub revision: u16,
 }
 
 impl DeviceDay {

@@ -1,6 +1,7 @@
 //! The timely dataflow: readings exchanged to the worker that owns their room,
 //! windows closed as the event-time frontier passes them.
 
+use crate::correct::RoomState;
 use crate::room::RoomTracker;
 use crate::signal::RoomSignal;
 use crate::site::{Sites, site_of};
@@ -26,12 +27,14 @@ pub enum Input {
     },
     /// A validated reading.
     Reading(Reading),
+    /// A reading behind the watermark, for the correction path.
+    Late(Reading),
 }
 
 fn route(x: &Input) -> u64 {
     match x {
         Input::Origin { worker, .. } => u64::from(*worker),
-        Input::Reading(r) => u64::from(r.room.0),
+        Input::Reading(r) | Input::Late(r) => u64::from(r.room.0),
     }
 }
 
@@ -40,7 +43,9 @@ struct Rooms {
     registry: Arc<Registry>,
     owned: Vec<RoomIdx>,
     config: Arc<StreamConfig>,
-    trackers: HashMap<RoomIdx, RoomTracker>,
+    rooms: HashMap<RoomIdx, RoomState>,
+    /// Late readings waiting for the next frontier.
+    late: Vec<Reading>,
     live: HashMap<RoomIdx, RoomSignal>,
     /// Last (time, seq) applied to the live view per device, to skip redeliveries.
     live_last: HashMap<devices::DeviceIdx, (i64, Option<u64>)>,
@@ -75,7 +80,8 @@ impl Rooms {
             registry,
             owned,
             config,
-            trackers: HashMap::new(),
+            rooms: HashMap::new(),
+            late: Vec::new(),
             live: HashMap::new(),
             live_last: HashMap::new(),
             live_since: HashMap::new(),
@@ -93,6 +99,7 @@ impl Rooms {
                 self.live_update(&r, out);
                 self.pending.push(r);
             }
+            Input::Late(r) => self.late.push(r),
         }
     }
 
@@ -104,7 +111,8 @@ impl Rooms {
         for &room in &self.owned {
             let t = RoomTracker::new(&self.registry, room, origin, &self.config);
             self.ends.insert((t.window_end(), room));
-            self.trackers.insert(room, t);
+            self.rooms
+                .insert(room, RoomState::new(t, self.config.correction_days));
             self.live.insert(
                 room,
                 RoomSignal::new(&self.registry, room, origin, self.config.door_reset_hour),
@@ -171,16 +179,16 @@ impl Rooms {
                 continue;
             }
             last_key = Some(key);
-            let Some(t) = self.trackers.get_mut(&r.room) else {
+            let room = r.room;
+            let Some(state) = self.rooms.get_mut(&room) else {
                 continue;
             };
-            let before = t.window_end();
-            t.apply(&r);
-            t.drain_into(out);
-            let after = t.window_end();
+            let before = state.tracker.window_end();
+            state.apply(r, out);
+            let after = state.tracker.window_end();
             if after != before {
-                self.ends.remove(&(before, r.room));
-                self.ends.insert((after, r.room));
+                self.ends.remove(&(before, room));
+                self.ends.insert((after, room));
             }
         }
         while let Some(&(end, room)) = self.ends.first() {
@@ -188,10 +196,40 @@ impl Rooms {
                 break;
             }
             self.ends.pop_first();
-            if let Some(t) = self.trackers.get_mut(&room) {
-                t.advance(f);
-                t.drain_into(out);
-                self.ends.insert((t.window_end(), room));
+            if let Some(state) = self.rooms.get_mut(&room) {
+                state.advance(f, out);
+                self.ends.insert((state.tracker.window_end(), room));
+            }
+        }
+        self.correct(f, out);
+    }
+
+    /// Puts the late readings in their place, room by room.
+    fn correct(&mut self, f: i64, out: &mut Vec<Output>) {
+        if self.late.is_empty() {
+            return;
+        }
+        let mut by_room: std::collections::BTreeMap<RoomIdx, Vec<Reading>> = Default::default();
+        for r in self.late.drain(..) {
+            by_room.entry(r.room).or_default().push(r);
+        }
+        for (room, late) in by_room {
+            let Some(state) = self.rooms.get_mut(&room) else {
+                continue;
+            };
+            let before = state.tracker.window_end();
+            for r in state.correct(late, f, out) {
+                tracing::debug!(
+                    room = room.0,
+                    time_ms = r.time_ms,
+                    "late reading too old to correct"
+                );
+                out.push(Output::Late(r));
+            }
+            let after = state.tracker.window_end();
+            if after != before {
+                self.ends.remove(&(before, room));
+                self.ends.insert((after, room));
             }
         }
     }

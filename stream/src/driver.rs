@@ -49,7 +49,7 @@ impl Stream {
             let taken = rx.lock().ok().and_then(|mut r| r.take());
             if let Some(rx) = taken {
                 let feeder = Feeder::new(input, Watermark::new(lateness, idle_after), workers);
-                drive(worker, feeder, &probe, rx, clock, &out, &stats_in);
+                drive(worker, feeder, &probe, rx, clock, &stats_in);
             }
         })
         .map_err(Error::Timely)?;
@@ -104,14 +104,11 @@ fn drive(
     probe: &timely::dataflow::ProbeHandle<u64>,
     rx: Receiver<Command>,
     clock: Clock,
-    out: &Sender<Output>,
     stats: &StreamStats,
 ) {
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(Command::Batch(batch)) => feeder.feed(batch, stats, |o| {
-                let _ = out.send(o);
-            }),
+            Ok(Command::Batch(batch)) => feeder.feed(batch, stats),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }

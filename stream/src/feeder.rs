@@ -1,8 +1,8 @@
 //! Feeds readings into the dataflow's input at the watermark.
 
+use crate::StreamStats;
 use crate::dataflow::Input;
 use crate::watermark::Watermark;
-use crate::{Output, StreamStats};
 use devices::Reading;
 use std::sync::atomic::Ordering;
 use timely::dataflow::InputHandleVec;
@@ -37,13 +37,8 @@ impl Feeder {
         }
     }
 
-    /// Sends a batch at the current input time; readings behind the watermark go to `late`.
-    pub(crate) fn feed(
-        &mut self,
-        batch: Vec<Reading>,
-        stats: &StreamStats,
-        mut late: impl FnMut(Output),
-    ) {
+    /// Sends a batch at the current input time; readings behind the watermark go to the correction path.
+    pub(crate) fn feed(&mut self, batch: Vec<Reading>, stats: &StreamStats) {
         let Some(max_t) = batch.iter().map(Reading::time_s).max() else {
             return;
         };
@@ -52,7 +47,7 @@ impl Feeder {
         for r in batch {
             if self.wm.is_late(r.time_s()) {
                 stats.late.fetch_add(1, Ordering::Relaxed);
-                late(Output::Late(r));
+                self.input.send(Input::Late(r));
             } else {
                 stats.readings.fetch_add(1, Ordering::Relaxed);
                 self.input.send(Input::Reading(r));

@@ -65,6 +65,8 @@ pub struct RoomDayStatus {
     pub covered: bool,
     /// Flagged UNDERUSED or IDLE.
     pub underused: bool,
+    /// The revision of the room's day.
+    pub revision: u16,
 }
 
 /// The lookback of one room.
@@ -168,6 +170,7 @@ impl RoomFlags {
             worst_day: None,
             reason_en,
             reason_zh,
+            revision: 0,
         };
         let mut flags = Vec::new();
         if let Some(c) = coverage.filter(|c| *c < cfg.min_coverage) {
@@ -263,6 +266,7 @@ impl RoomFlags {
             day: day.start,
             covered,
             underused,
+            revision: 0,
         };
         (flags, status)
     }

@@ -23,6 +23,7 @@
 //! # }
 //! ```
 
+mod correct;
 mod dataflow;
 mod driver;
 mod feeder;
@@ -59,7 +60,7 @@ pub enum Output {
     Status(flags::RoomDayStatus),
     /// A room's live occupancy changed.
     Live(LiveRoom),
-    /// A reading behind the watermark; it is in `raw_events` but not yet in the windows.
+    /// A reading too late to correct (before the oldest kept day); it is only in `raw_events`.
     Late(Reading),
 }
 
@@ -77,6 +78,8 @@ pub struct StreamConfig {
     pub door_reset_hour: u32,
     /// Batches that may wait for the dataflow before ingest is held back.
     pub queue_batches: usize,
+    /// Local days back that a late reading is still corrected (snapshots kept per room).
+    pub correction_days: usize,
     /// Thresholds of the daily flags.
     pub flags: flags::FlagConfig,
 }
@@ -89,6 +92,7 @@ impl Default for StreamConfig {
             idle_after_s: 10,
             door_reset_hour: 4,
             queue_batches: 64,
+            correction_days: 2,
             flags: flags::FlagConfig::default(),
         }
     }

@@ -5,16 +5,20 @@ use crate::dataflow::build;
 use crate::feeder::Feeder;
 use crate::watermark::Watermark;
 use crate::{Error, Output, StreamConfig, StreamStats};
-use devices::{DeviceDay, Flag, IdleSlot, LiveRoom, Reading, Registry, RoomWindow, SiteDay};
+use devices::{
+    DeviceDay, Flag, IdleSlot, LiveRoom, Reading, Registry, RoomIdx, RoomWindow, SiteDay,
+    WindowKind,
+};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What a replay produced.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Replayed {
-    /// Closed windows, sorted by (kind, room, start).
+    /// Closed windows at their latest revision, sorted by (kind, room, start).
     pub windows: Vec<RoomWindow>,
-    /// Readings that came behind the watermark, in arrival order.
+    /// Readings too late to correct (before the oldest kept day), in arrival order.
     pub late: Vec<Reading>,
     /// Live updates, sorted by (room, time).
     pub live: Vec<LiveRoom>,
@@ -26,6 +30,56 @@ pub struct Replayed {
     pub idle_slots: Vec<IdleSlot>,
     /// Device days, sorted by (device, start).
     pub device_days: Vec<DeviceDay>,
+    /// Windows that were rewritten by late readings (rows with a revision above 0 written).
+    pub revised: usize,
+}
+
+impl Replayed {
+    /// Keeps the latest revision of every row, as a reader of the tables would: windows,
+    /// device days and site days by key; flags and idle slots of the latest revision of
+    /// their room's day (a rewrite may have dropped a flag).
+    fn latest_only(&mut self) {
+        fn keep<T, K: std::hash::Hash + Eq>(
+            rows: &mut Vec<T>,
+            key: impl Fn(&T) -> K,
+            rev: impl Fn(&T) -> u16,
+        ) {
+            let mut best: HashMap<K, u16> = HashMap::new();
+            for r in rows.iter() {
+                let b = best.entry(key(r)).or_insert(0);
+                *b = (*b).max(rev(r));
+            }
+            rows.retain(|r| best.get(&key(r)) == Some(&rev(r)));
+        }
+        self.revised = self.windows.iter().filter(|w| w.revision > 0).count();
+        keep(
+            &mut self.windows,
+            |w| (w.kind, w.room, w.start),
+            |w| w.revision,
+        );
+        keep(
+            &mut self.device_days,
+            |d| (d.device, d.start),
+            |d| d.revision,
+        );
+        keep(&mut self.site_days, |d| (d.site, d.start), |d| d.revision);
+        let day_rev: HashMap<(RoomIdx, i64), u16> = self
+            .windows
+            .iter()
+            .filter(|w| w.kind == WindowKind::Day)
+            .map(|w| ((w.room, w.start), w.revision))
+            .collect();
+        self.flags.retain(|f| {
+            day_rev
+                .get(&(f.room, f.day))
+                .is_none_or(|r| *r == f.revision)
+        });
+        self.idle_slots.retain(|s| {
+            day_rev
+                .get(&(s.room, s.day))
+                .is_none_or(|r| *r == s.revision)
+        });
+    }
 }
 
 /// Feeds `readings` in the given (arrival) order, `batch` at a time, each batch
@@ -64,9 +118,7 @@ pub fn replay(
         let mut rest = readings.into_iter().peekable();
         while rest.peek().is_some() {
             let chunk: Vec<Reading> = rest.by_ref().take(batch).collect();
-            feeder.feed(chunk, &stats, |o| {
-                let _ = out.send(o);
-            });
+            feeder.feed(chunk, &stats);
             feeder.advance(None, &stats);
             worker.step_while(|| probe.less_than(feeder.time()));
         }
@@ -90,11 +142,13 @@ pub fn replay(
             Output::Status(_) => {}
         }
     }
+    done.latest_only();
     done.windows.sort_by_key(|w| (w.kind, w.room, w.start));
     done.live.sort_by_key(|l| (l.room, l.updated_ms));
     done.flags.sort_by_key(|f| (f.room, f.day, f.kind));
     done.site_days.sort_by_key(|d| (d.site, d.start));
     done.idle_slots
         .sort_by_key(|s| (s.room, s.day, s.weekday, s.start_hour));
+    done.device_days.sort_by_key(|d| (d.device, d.start));
     Ok(done)
 }

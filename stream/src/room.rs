@@ -140,6 +140,7 @@ impl Windows {
                     .first_count
                     .filter(|_| !t.count_changed && t.counts_in_open >= 2 && t.offline * 5 <= open),
                 stuck: false,
+                revision: 0,
             })
             .collect()
     }
@@ -314,6 +315,16 @@ impl RoomTracker {
     /// End of the hour window now open.
     pub fn window_end(&self) -> i64 {
         self.windows.hour.end()
+    }
+
+    /// Where the signal stands now (its origin before anything was applied).
+    pub fn origin(&self) -> i64 {
+        self.signal.now()
+    }
+
+    /// End of the day window now open (the next local midnight).
+    pub fn day_end(&self) -> i64 {
+        self.windows.day_end
     }
 
     /// Applies a reading in event-time order.

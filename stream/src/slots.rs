@@ -95,6 +95,7 @@ impl RoomSlots {
                 open_seconds: 0,
                 measured_seconds: 0,
                 occupied_seconds: 0,
+                revision: 0,
             });
             r.end_hour = hour + 1;
             r.open_seconds += sums.0;

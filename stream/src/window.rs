@@ -100,6 +100,7 @@ impl WindowAcc {
                 over_capacity_seconds: 0,
                 capacity: (!shape.presence_only).then_some(shape.capacity),
                 door_residual: None,
+                revision: 0,
             },
             spans,
             capacity: shape.capacity,

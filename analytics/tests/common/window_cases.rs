@@ -30,6 +30,7 @@ pub fn win(kind: WindowKind, room: RoomIdx, (start, end): (&str, &str)) -> RoomW
         over_capacity_seconds: 0,
         capacity: Some(30),
         door_residual: None,
+        revision: 0,
     }
 }
 
@@ -96,10 +97,10 @@ pub fn want(
     if let Some(d) = door_residual {
         r.extend(row(vec![("door_residual", d)]));
     }
-    r.extend(row(vec![(
-        "metrics_version",
-        U16(analytics::METRICS_VERSION),
-    )]));
+    r.extend(row(vec![
+        ("metrics_version", U16(analytics::METRICS_VERSION)),
+        ("revision", U16(0)),
+    ]));
     r
 }
 

@@ -1,0 +1,174 @@
+//! The correction path: a reading later than the allowed lateness is put in
+//! its place by replaying the room from the last local midnight before it.
+//!
+//! Each room keeps its tracker as it stood at the start of each of the last
+//! `correction_days` local days (snapshots) and the readings it applied since
+//! the oldest. A late reading rebuilds the room from the snapshot of its day:
+//! the snapshot, the kept readings and the late ones, in event-time order,
+//! give exactly the state a run that had the reading on time would have. The
+//! windows that closed again are emitted with their revision raised.
+
+use crate::Output;
+use crate::room::RoomTracker;
+use devices::{Reading, WindowKind};
+use std::collections::{HashMap, VecDeque};
+
+/// A room's tracker with what a correction needs.
+#[derive(Debug, Clone)]
+pub(crate) struct RoomState {
+    pub(crate) tracker: RoomTracker,
+    /// (local day start, the tracker at that instant), oldest first.
+    snapshots: VecDeque<(i64, RoomTracker)>,
+    /// Readings applied since the oldest snapshot, in the order applied.
+    history: Vec<Reading>,
+    keep_days: usize,
+    /// Revisions already written: hour windows by start, days (and all that hangs on them) by start.
+    hour_revisions: HashMap<i64, u16>,
+    day_revisions: HashMap<i64, u16>,
+}
+
+impl RoomState {
+    /// Follows a room from the tracker's origin, which is the first snapshot.
+    pub(crate) fn new(tracker: RoomTracker, keep_days: usize) -> RoomState {
+        let mut snapshots = VecDeque::new();
+        if keep_days > 0 {
+            snapshots.push_back((tracker.origin(), tracker.clone()));
+        }
+        RoomState {
+            tracker,
+            snapshots,
+            history: Vec::new(),
+            keep_days,
+            hour_revisions: HashMap::new(),
+            day_revisions: HashMap::new(),
+        }
+    }
+
+    /// Takes a snapshot at every local midnight up to `until`.
+    fn cross_days(&mut self, until: i64, out: &mut Vec<Output>) {
+        if self.keep_days == 0 {
+            return;
+        }
+        while self.tracker.day_end() <= until {
+            let midnight = self.tracker.day_end();
+            self.tracker.advance(midnight);
+            self.tracker.drain_into(out);
+            self.snapshots.push_back((midnight, self.tracker.clone()));
+            while self.snapshots.len() > self.keep_days {
+                self.snapshots.pop_front();
+            }
+            if let Some((oldest, _)) = self.snapshots.front() {
+                let oldest = *oldest;
+                self.history.retain(|r| r.time_s() >= oldest);
+                // Rows from before the oldest snapshot can no longer be revised.
+                self.hour_revisions.retain(|t, _| *t >= oldest - 86_400);
+                self.day_revisions.retain(|t, _| *t >= oldest - 2 * 86_400);
+            }
+        }
+    }
+
+    /// Applies a reading in event-time order.
+    pub(crate) fn apply(&mut self, r: Reading, out: &mut Vec<Output>) {
+        self.cross_days(r.time_s(), out);
+        self.tracker.apply(&r);
+        self.tracker.drain_into(out);
+        if self.keep_days > 0 {
+            self.history.push(r);
+        }
+    }
+
+    /// Integrates up to `until`, closing what ends by then.
+    pub(crate) fn advance(&mut self, until: i64, out: &mut Vec<Output>) {
+        self.cross_days(until, out);
+        self.tracker.advance(until);
+        self.tracker.drain_into(out);
+    }
+
+    /// Puts late readings in their place; the frontier is at `f`. Returns the
+    /// readings too old to correct (before the oldest snapshot).
+    pub(crate) fn correct(
+        &mut self,
+        mut late: Vec<Reading>,
+        f: i64,
+        out: &mut Vec<Output>,
+    ) -> Vec<Reading> {
+        let oldest = self.snapshots.front().map(|(t, _)| *t);
+        let (fixable, too_old): (Vec<Reading>, Vec<Reading>) = late
+            .drain(..)
+            .partition(|r| oldest.is_some_and(|o| r.time_s() >= o));
+        let Some(t0) = fixable.iter().map(Reading::time_s).min() else {
+            return too_old;
+        };
+        // The latest snapshot at or before the earliest late reading.
+        let Some(pos) = self.snapshots.iter().rposition(|(t, _)| *t <= t0) else {
+            return too_old;
+        };
+        let start = self.snapshots[pos].0;
+        self.tracker = self.snapshots[pos].1.clone();
+        self.snapshots.truncate(pos + 1);
+        let mut again: Vec<Reading> = self
+            .history
+            .iter()
+            .filter(|r| r.time_s() >= start)
+            .cloned()
+            .collect();
+        self.history.retain(|r| r.time_s() < start);
+        again.extend(fixable);
+        // Stable: among equal keys the first applied (or first to arrive) is kept.
+        again.sort_by_key(Reading::order_key);
+        again.dedup_by(|b, a| a.seq.is_some() && a.order_key() == b.order_key());
+        let mut rebuilt = Vec::new();
+        for r in again {
+            self.apply(r, &mut rebuilt);
+        }
+        self.advance(f, &mut rebuilt);
+        self.revise(t0, rebuilt, out);
+        too_old
+    }
+
+    /// Emits what closed again, with revisions raised; hours that ended before the
+    /// earliest late reading cannot have changed and are left out.
+    fn revise(&mut self, t0: i64, rows: Vec<Output>, out: &mut Vec<Output>) {
+        let mut days_seen: HashMap<i64, u16> = HashMap::new();
+        let mut day_rev = |revs: &mut HashMap<i64, u16>, day: i64| {
+            *days_seen.entry(day).or_insert_with(|| {
+                let r = revs.entry(day).or_insert(0);
+                *r += 1;
+                *r
+            })
+        };
+        for o in rows {
+            match o {
+                Output::Window(mut w) => {
+                    match w.kind {
+                        WindowKind::Hour if w.end <= t0 => continue,
+                        WindowKind::Hour => {
+                            let r = self.hour_revisions.entry(w.start).or_insert(0);
+                            *r += 1;
+                            w.revision = *r;
+                        }
+                        _ => w.revision = day_rev(&mut self.day_revisions, w.start),
+                    }
+                    out.push(Output::Window(w));
+                }
+                Output::Flag(mut f) => {
+                    f.revision = day_rev(&mut self.day_revisions, f.day);
+                    out.push(Output::Flag(f));
+                }
+                Output::IdleSlot(mut s) => {
+                    s.revision = day_rev(&mut self.day_revisions, s.day);
+                    out.push(Output::IdleSlot(s));
+                }
+                Output::DeviceDay(mut d) => {
+                    d.revision = day_rev(&mut self.day_revisions, d.start);
+                    out.push(Output::DeviceDay(d));
+                }
+                Output::Status(mut s) => {
+                    s.revision = day_rev(&mut self.day_revisions, s.day);
+                    out.push(Output::Status(s));
+                }
+                other => out.push(other),
+            }
+        }
+    }
+}

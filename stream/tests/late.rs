@@ -1,0 +1,139 @@
+//! The correction path: readings later than the allowed lateness rewrite the
+//! affected rows to the values a run that had them on time produces.
+
+use devices::{Limits, Reading, Registry, Validator};
+use std::path::Path;
+use std::sync::Arc;
+use stream::{Replayed, StreamConfig};
+
+/// 2026-11-23 (Monday) 06:00 in Shanghai, Unix ms.
+const START_MS: i64 = 1_795_384_800_000;
+
+fn setup() -> (Arc<Registry>, Vec<Reading>) {
+    let text = include_str!("../../config/registry.toml");
+    let registry =
+        Arc::new(Registry::from_toml(text, Path::new("config/registry.toml")).expect("registry"));
+    let mut fleet = devices::sim::Fleet::new(Arc::clone(&registry), 11, START_MS);
+    let validator = Validator::new(Arc::clone(&registry), Limits::default());
+    let readings = fleet
+        .step(START_MS + 2 * 86_400_000)
+        .into_iter()
+        .map(|p| {
+            validator
+                .check(&p.topic, &p.payload, p.time_ms)
+                .expect("valid")
+        })
+        .collect();
+    (registry, readings)
+}
+
+fn run(registry: &Arc<Registry>, readings: Vec<Reading>, workers: usize) -> Replayed {
+    let config = StreamConfig {
+        workers,
+        ..StreamConfig::default()
+    };
+    stream::replay(
+        Arc::clone(registry),
+        &config,
+        readings,
+        32,
+        START_MS / 1000 + 2 * 86_400,
+    )
+    .expect("replay")
+}
+
+fn assert_same_tables(got: &Replayed, want: &Replayed) {
+    assert_eq!(got.windows.len(), want.windows.len());
+    for (g, w) in got.windows.iter().zip(&want.windows) {
+        let mut g = g.clone();
+        g.revision = 0;
+        assert_eq!(&g, w, "window of room {} at {}", w.room.0, w.start);
+    }
+    let strip_flags = |r: &Replayed| {
+        r.flags
+            .iter()
+            .cloned()
+            .map(|mut f| {
+                f.revision = 0;
+                f
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip_flags(got), strip_flags(want));
+    let strip_sites = |r: &Replayed| {
+        r.site_days
+            .iter()
+            .cloned()
+            .map(|mut d| {
+                d.revision = 0;
+                d
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip_sites(got), strip_sites(want));
+    let strip_devices = |r: &Replayed| {
+        r.device_days
+            .iter()
+            .cloned()
+            .map(|mut d| {
+                d.revision = 0;
+                d
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip_devices(got), strip_devices(want));
+    let strip_slots = |r: &Replayed| {
+        r.idle_slots
+            .iter()
+            .cloned()
+            .map(|mut s| {
+                s.revision = 0;
+                s
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip_slots(got), strip_slots(want));
+}
+
+#[test]
+fn late_readings_rewrite_rows_to_the_on_time_values() {
+    let (registry, readings) = setup();
+    let on_time = run(&registry, readings.clone(), 1);
+    assert_eq!(on_time.revised, 0);
+
+    // Every 37th message arrives 400 messages later: about 20 minutes, far beyond
+    // the 120 s of allowed lateness. The first message stays first.
+    let mut delayed: Vec<(usize, Reading)> = readings
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, r)| {
+            let at = if i > 0 && i % 37 == 0 { i + 400 } else { i };
+            (at, r)
+        })
+        .collect();
+    delayed.sort_by_key(|(at, _)| *at);
+    let arrival: Vec<Reading> = delayed.into_iter().map(|(_, r)| r).collect();
+
+    for workers in [1, 2] {
+        let corrected = run(&registry, arrival.clone(), workers);
+        assert!(
+            corrected.late.is_empty(),
+            "every late reading was corrected"
+        );
+        assert!(corrected.revised > 0, "rows were rewritten");
+        assert_same_tables(&corrected, &on_time);
+    }
+}
+
+#[test]
+fn readings_older_than_the_kept_days_stay_uncorrected() {
+    let (registry, readings) = setup();
+    // One reading from the first morning arrives at the very end, two days later:
+    // with 2 kept days it is too old to correct, and is reported as such.
+    let mut arrival = readings.clone();
+    let old = arrival.remove(1000);
+    arrival.push(old.clone());
+    let out = run(&registry, arrival, 1);
+    assert_eq!(out.late, [old]);
+}
