@@ -292,10 +292,11 @@ fn sink_loop(
             Ok(Output::Status(_)) => {}
             Ok(Output::Live(l)) => board.update(l),
             Ok(Output::Late(r)) => {
-                tracing::debug!(
+                // Older than the correction path reaches: in raw_events, not in the windows.
+                tracing::warn!(
                     room = r.room.0,
                     time_ms = r.time_ms,
-                    "late reading kept in raw_events only"
+                    "reading too late to correct; kept in raw_events only"
                 );
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
