@@ -1,8 +1,8 @@
 //! The daily flags of one room over its lookback (METRICS.md "Flags").
 
-use devices::{Flag, FlagKind, RoomIdx, RoomWindow};
+use devices::{Category, Flag, FlagKind, Registry, RoomIdx, RoomWindow};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Thresholds of the flags (`[stream.flags]` in the config file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +24,83 @@ pub struct FlagConfig {
     pub idle_slot_below: f64,
     /// Contiguous idle hours that make an idle slot.
     pub idle_slot_min_hours: u8,
+    /// Thresholds for rooms whose main service (most weekly opening time) is a
+    /// category: `[stream.flags.category.meal_aid]`.
+    pub category: BTreeMap<Category, FlagOverrides>,
+    /// Thresholds for the rooms of a site, `[stream.flags.site.SITE_ID]`; they win
+    /// over the category ones.
+    pub site: BTreeMap<String, FlagOverrides>,
+}
+
+/// Thresholds that replace the defaults for some rooms; a missing one keeps the default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlagOverrides {
+    /// See [`FlagConfig::lookback_days`].
+    pub lookback_days: Option<u16>,
+    /// See [`FlagConfig::idle_days`].
+    pub idle_days: Option<u16>,
+    /// See [`FlagConfig::min_coverage`].
+    pub min_coverage: Option<f64>,
+    /// See [`FlagConfig::underused_below`].
+    pub underused_below: Option<f64>,
+    /// See [`FlagConfig::overcrowded_seconds`].
+    pub overcrowded_seconds: Option<u32>,
+    /// See [`FlagConfig::after_hours_seconds`].
+    pub after_hours_seconds: Option<u32>,
+    /// See [`FlagConfig::idle_slot_below`].
+    pub idle_slot_below: Option<f64>,
+    /// See [`FlagConfig::idle_slot_min_hours`].
+    pub idle_slot_min_hours: Option<u8>,
+}
+
+impl FlagConfig {
+    fn apply(&mut self, o: &FlagOverrides) {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if let Some(v) = o.$f { self.$f = v; } )* };
+        }
+        take!(
+            lookback_days,
+            idle_days,
+            min_coverage,
+            underused_below,
+            overcrowded_seconds,
+            after_hours_seconds,
+            idle_slot_below,
+            idle_slot_min_hours
+        );
+    }
+
+    /// The thresholds for `room`: defaults, then its main category's, then its site's.
+    pub fn for_room(&self, registry: &Registry, room: RoomIdx) -> FlagConfig {
+        let mut c = FlagConfig {
+            category: BTreeMap::new(),
+            site: BTreeMap::new(),
+            ..self.clone()
+        };
+        let r = registry.room(room);
+        if let Some(o) = main_category(&r.schedule).and_then(|cat| self.category.get(&cat)) {
+            c.apply(o);
+        }
+        if let Some(o) = self.site.get(&registry.site(r.site).id) {
+            c.apply(o);
+        }
+        c
+    }
+}
+
+/// The category with the most weekly opening time (ties: the first in METRICS.md order).
+pub fn main_category(schedule: &devices::Schedule) -> Option<Category> {
+    let mut time: BTreeMap<Category, u64> = BTreeMap::new();
+    for o in &schedule.openings {
+        let days = (0..7u8)
+            .filter(|d| chrono::Weekday::try_from(*d).is_ok_and(|wd| o.days.contains(wd)))
+            .count() as u64;
+        *time.entry(o.category).or_default() += u64::from(o.end - o.start) * days;
+    }
+    time.iter()
+        .max_by_key(|(c, t)| (**t, std::cmp::Reverse(**c)))
+        .map(|(c, _)| *c)
 }
 
 impl Default for FlagConfig {
@@ -37,6 +114,8 @@ impl Default for FlagConfig {
             after_hours_seconds: 3600,
             idle_slot_below: 0.05,
             idle_slot_min_hours: 2,
+            category: BTreeMap::new(),
+            site: BTreeMap::new(),
         }
     }
 }
@@ -269,5 +348,67 @@ impl RoomFlags {
             revision: 0,
         };
         (flags, status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn thresholds_by_main_category_then_site() {
+        let reg = Registry::from_toml(
+            r#"
+            [[site]]
+            id = "a"
+            name = "甲社区"
+            [[site.room]]
+            id = "shared"
+            name = "共享厅"
+            capacity = 30
+            area_m2 = 100
+            # 5 x 3 h of infant care against 7 x 2 h of elderly care: infant care is the main one.
+            schedule = ["mon-fri 08:00-11:00 infant_care", "daily 14:00-16:00 elderly_care"]
+            [[site]]
+            id = "b"
+            name = "乙社区"
+            [[site.room]]
+            id = "canteen"
+            name = "食堂"
+            capacity = 40
+            area_m2 = 135
+            schedule = ["daily 11:00-13:00 infant_care"]
+            "#,
+            Path::new("t.toml"),
+        )
+        .expect("registry");
+        assert_eq!(
+            main_category(&reg.rooms[0].schedule),
+            Some(Category::InfantCare)
+        );
+        let config: FlagConfig = toml::from_str(
+            r#"
+            underused_below = 0.3
+            [category.infant_care]
+            underused_below = 0.1
+            idle_days = 5
+            [site.b]
+            underused_below = 0.2
+            "#,
+        )
+        .expect("config");
+        let a = config.for_room(&reg, RoomIdx(0));
+        assert_eq!(
+            (a.underused_below, a.idle_days, a.lookback_days),
+            (0.1, 5, 28)
+        );
+        let b = config.for_room(&reg, RoomIdx(1));
+        assert_eq!(
+            (b.underused_below, b.idle_days),
+            (0.2, 5),
+            "the site wins over the category"
+        );
+        assert!(toml::from_str::<FlagConfig>("[site.b]\nunderused = 0.2").is_err());
     }
 }

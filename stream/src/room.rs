@@ -296,7 +296,7 @@ impl RoomTracker {
                     .collect(),
             ),
             slots: RoomSlots::default(),
-            flag_config: Arc::new(config.flags.clone()),
+            flag_config: Arc::new(config.flags.for_room(registry, room)),
             windows: Windows {
                 day_end: day_end(info.tz, first_day),
                 info,
