@@ -117,6 +117,25 @@ pub(crate) fn revision<'f, R: 'f>(f: fn(&R) -> u16) -> Column<'f, R> {
     req::<R, UInt16Type>("revision", f)
 }
 
+/// One batch per local date, the rows of each sorted by `order` so the bytes written
+/// do not depend on the order rows came in.
+pub(crate) fn dated_batches<'r, R>(
+    table: &'static str,
+    schema: SchemaRef,
+    columns: &[Column<'r, R>],
+    by_date: std::collections::BTreeMap<chrono::NaiveDate, Vec<R>>,
+    order: impl Fn(&R, &R) -> std::cmp::Ordering,
+) -> crate::error::Result<std::collections::BTreeMap<chrono::NaiveDate, arrow::array::RecordBatch>>
+{
+    by_date
+        .into_iter()
+        .map(|(date, mut rows)| {
+            rows.sort_unstable_by(&order);
+            Ok((date, batch(table, schema.clone(), columns, &rows)?))
+        })
+        .collect()
+}
+
 /// The schema of a table made of `columns`.
 pub(crate) fn schema<R>(columns: &[Column<'_, R>]) -> SchemaRef {
     Arc::new(Schema::new(

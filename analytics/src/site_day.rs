@@ -141,15 +141,7 @@ pub(crate) fn batches(
             d,
         });
     }
-    let (schema, columns) = (schema(), columns());
-    by_date
-        .into_iter()
-        .map(|(date, mut rows)| {
-            rows.sort_unstable_by(|a, b| a.key().cmp(&b.key()));
-            Ok((
-                date,
-                columns::batch(TABLE, schema.clone(), &columns, &rows)?,
-            ))
-        })
-        .collect()
+    columns::dated_batches(TABLE, schema(), &columns(), by_date, |a, b| {
+        a.key().cmp(&b.key())
+    })
 }
