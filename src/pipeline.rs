@@ -131,10 +131,11 @@ impl Running {
             })
             .unwrap_or_else(|| "-".into());
         format!(
-            "received {} accepted {} rejected {} late {} watermark {wm}",
+            "received {} accepted {} rejected {} duplicates {} late {} watermark {wm}",
             i.received.load(Ordering::Relaxed),
             i.accepted.load(Ordering::Relaxed),
             rejected,
+            self.stream_stats.duplicates.load(Ordering::Relaxed),
             self.stream_stats.late.load(Ordering::Relaxed),
         )
     }
@@ -197,6 +198,7 @@ fn ingest_loop(
 ) -> anyhow::Result<()> {
     let mut items = Vec::with_capacity(4096);
     let mut raw: Vec<Reading> = Vec::new();
+    let mut rejected: Vec<Rejection> = Vec::new();
     let mut last_flush = Instant::now();
     let mut rejects = RejectLog {
         last: HashMap::new(),
@@ -213,20 +215,20 @@ fn ingest_loop(
         for item in items.drain(..) {
             match item {
                 Ok(r) => batch.push(r),
-                Err(rej) => rejects.note(&rej),
+                Err(rej) => {
+                    rejects.note(&rej);
+                    rejected.push(rej);
+                }
             }
         }
         raw.extend(batch.iter().cloned());
         stream.send(batch)?;
-        if last_flush.elapsed() >= flush && !raw.is_empty() {
-            store.write_raw_events(&raw)?;
-            raw.clear();
+        if last_flush.elapsed() >= flush && !(raw.is_empty() && rejected.is_empty()) {
+            write_ingested(store, &mut raw, &mut rejected)?;
             last_flush = Instant::now();
         }
     }
-    if !raw.is_empty() {
-        store.write_raw_events(&raw)?;
-    }
+    write_ingested(store, &mut raw, &mut rejected)?;
     stream.shutdown()?;
     Ok(())
 }
@@ -272,6 +274,23 @@ impl Tables {
         *self = Tables::default();
         Ok(())
     }
+}
+
+/// Writes accepted readings to `raw_events` and rejected messages to `quarantine`.
+fn write_ingested(
+    store: &analytics::Store,
+    raw: &mut Vec<Reading>,
+    rejected: &mut Vec<Rejection>,
+) -> anyhow::Result<()> {
+    if !raw.is_empty() {
+        store.write_raw_events(raw)?;
+        raw.clear();
+    }
+    if !rejected.is_empty() {
+        store.write_quarantine(rejected)?;
+        rejected.clear();
+    }
+    Ok(())
 }
 
 fn sink_loop(

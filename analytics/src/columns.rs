@@ -55,6 +55,43 @@ pub(crate) fn utf8<'f, R: 'f>(name: &str, f: fn(&R) -> &str) -> Column<'f, R> {
     }
 }
 
+/// A nullable string column.
+pub(crate) fn opt_utf8<'f, R: 'f>(name: &str, f: fn(&R) -> Option<&str>) -> Column<'f, R> {
+    Column {
+        field: Field::new(name, DataType::Utf8, true),
+        build: Box::new(move |rows| Arc::new(StringArray::from_iter(rows.iter().map(f)))),
+    }
+}
+
+/// A non-null byte-string column (kept as received, valid UTF-8 or not).
+pub(crate) fn binary<'f, R: 'f>(name: &str, f: fn(&R) -> &[u8]) -> Column<'f, R> {
+    Column {
+        field: Field::new(name, DataType::Binary, false),
+        build: Box::new(move |rows| {
+            Arc::new(arrow::array::BinaryArray::from_iter_values(
+                rows.iter().map(f),
+            ))
+        }),
+    }
+}
+
+/// A non-null instant given in Unix milliseconds, stored as `Timestamp(ms, "UTC")`.
+pub(crate) fn instant_ms<'f, R: 'f>(name: &str, f: fn(&R) -> i64) -> Column<'f, R> {
+    Column {
+        field: Field::new(
+            name,
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        build: Box::new(move |rows| {
+            Arc::new(
+                arrow::array::TimestampMillisecondArray::from_iter_values(rows.iter().map(f))
+                    .with_timezone("UTC"),
+            )
+        }),
+    }
+}
+
 /// A non-null boolean column.
 pub(crate) fn boolean<'f, R: 'f>(name: &str, f: fn(&R) -> bool) -> Column<'f, R> {
     Column {

@@ -75,6 +75,7 @@ mod error;
 pub mod flags;
 pub mod idle_slots;
 mod partition;
+pub mod quarantine;
 pub mod raw_events;
 pub mod room_day;
 pub mod room_hour;
@@ -87,7 +88,8 @@ pub use error::{Error, Result};
 use arrow::array::RecordBatch;
 use chrono::NaiveDate;
 use devices::{
-    DeviceDay, Flag, IdleSlot, Reading, Registry, RoomIdx, RoomWindow, SiteDay, WindowKind,
+    DeviceDay, Flag, IdleSlot, Reading, Registry, Rejection, RoomIdx, RoomWindow, SiteDay,
+    WindowKind,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -138,6 +140,14 @@ impl Store {
     pub fn write_raw_events(&self, readings: &[Reading]) -> Result<Vec<PathBuf>> {
         let batches = raw_events::batches(&self.registry, readings)?;
         self.write(vec![(&raw_events::SPEC, batches)])
+    }
+
+    /// Appends rejected messages to `quarantine`; returns the files written.
+    ///
+    /// The partition is the UTC date of receipt (a rejected message may name no known site).
+    pub fn write_quarantine(&self, rows: &[Rejection]) -> Result<Vec<PathBuf>> {
+        let batches = quarantine::batches(rows)?;
+        self.write(vec![(&quarantine::SPEC, batches)])
     }
 
     /// Appends closed hour windows to `room_hour`; returns the files written.

@@ -5,7 +5,7 @@ use crate::correct::RoomState;
 use crate::room::RoomTracker;
 use crate::signal::RoomSignal;
 use crate::site::{Sites, site_of};
-use crate::{Output, StreamConfig};
+use crate::{Output, StreamConfig, StreamStats};
 use devices::{LiveRoom, Reading, Registry, RoomIdx};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
@@ -43,6 +43,7 @@ struct Rooms {
     registry: Arc<Registry>,
     owned: Vec<RoomIdx>,
     config: Arc<StreamConfig>,
+    stats: Arc<StreamStats>,
     rooms: HashMap<RoomIdx, RoomState>,
     /// Late readings waiting for the next frontier.
     late: Vec<Reading>,
@@ -71,6 +72,7 @@ impl Rooms {
         index: usize,
         peers: usize,
         config: Arc<StreamConfig>,
+        stats: Arc<StreamStats>,
     ) -> Rooms {
         let owned = (0..registry.rooms.len() as u32)
             .map(RoomIdx)
@@ -80,6 +82,7 @@ impl Rooms {
             registry,
             owned,
             config,
+            stats,
             rooms: HashMap::new(),
             late: Vec::new(),
             live: HashMap::new(),
@@ -176,6 +179,9 @@ impl Rooms {
             // A redelivered message repeats (time, device, seq): apply it once.
             let key = r.order_key();
             if key.2.is_some() && last_key == Some(key) {
+                self.stats
+                    .duplicates
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 continue;
             }
             last_key = Some(key);
@@ -241,6 +247,7 @@ pub(crate) fn build(
     registry: Arc<Registry>,
     config: Arc<StreamConfig>,
     out: std::sync::mpsc::Sender<Output>,
+    stats: Arc<StreamStats>,
 ) -> (InputHandleVec<u64, Input>, ProbeHandle<u64>) {
     let index = worker.index();
     let peers = worker.peers();
@@ -252,7 +259,7 @@ pub(crate) fn build(
             .input_from(&mut input)
             .unary_frontier(Exchange::new(route), "Rooms", move |cap, _info| {
                 let mut cap = Some(cap);
-                let mut rooms = Rooms::new(registry, index, peers, config);
+                let mut rooms = Rooms::new(registry, index, peers, config, stats);
                 let mut buf = Vec::new();
                 move |(input, frontier), output| {
                     input.for_each(|_, data| {

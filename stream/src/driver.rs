@@ -45,6 +45,7 @@ impl Stream {
                 Arc::clone(&registry),
                 Arc::clone(&shared),
                 out.clone(),
+                Arc::clone(&stats_in),
             );
             let taken = rx.lock().ok().and_then(|mut r| r.take());
             if let Some(rx) = taken {

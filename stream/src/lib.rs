@@ -103,8 +103,10 @@ impl Default for StreamConfig {
 pub struct StreamStats {
     /// Readings sent into the dataflow.
     pub readings: AtomicU64,
-    /// Readings that came behind the watermark.
+    /// Readings that came behind the watermark (sent to the correction path).
     pub late: AtomicU64,
+    /// Redelivered readings dropped (same device, seq and time).
+    pub duplicates: AtomicU64,
     /// Current watermark, Unix seconds.
     pub watermark: AtomicI64,
 }

@@ -32,6 +32,8 @@ pub struct Replayed {
     pub device_days: Vec<DeviceDay>,
     /// Windows that were rewritten by late readings (rows with a revision above 0 written).
     pub revised: usize,
+    /// Redelivered readings dropped.
+    pub duplicates: u64,
 }
 
 impl Replayed {
@@ -99,6 +101,8 @@ pub fn replay(
     let lateness = i64::from(config.allowed_lateness_s);
     let shared = Arc::new(config.clone());
     let batch = batch.max(1);
+    let stats = Arc::new(StreamStats::default());
+    let stats_out = Arc::clone(&stats);
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let Ok(out) = tx.lock().map(|t| t.clone()) else {
             return;
@@ -108,11 +112,11 @@ pub fn replay(
             Arc::clone(&registry),
             Arc::clone(&shared),
             out.clone(),
+            Arc::clone(&stats),
         );
         let Some(readings) = feed.lock().ok().and_then(|mut f| f.take()) else {
             return;
         };
-        let stats = StreamStats::default();
         let wm = Watermark::new(lateness, Duration::MAX);
         let mut feeder = Feeder::new(input, wm, workers);
         let mut rest = readings.into_iter().peekable();
@@ -129,7 +133,12 @@ pub fn replay(
     for r in guards.join() {
         r.map_err(Error::Timely)?;
     }
-    let mut done = Replayed::default();
+    let mut done = Replayed {
+        duplicates: stats_out
+            .duplicates
+            .load(std::sync::atomic::Ordering::Relaxed),
+        ..Replayed::default()
+    };
     for o in rx.try_iter() {
         match o {
             Output::Window(w) => done.windows.push(w),

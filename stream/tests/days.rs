@@ -77,6 +77,7 @@ fn day_rows_wait_for_the_reset_and_carry_the_residual() {
         assert_eq!(d.occupied_seconds, 540);
         assert_eq!(d.person_seconds, 5 * 180 + 2 * 180 + 3 * 180);
         assert_eq!(d.visits, 6, "5 + 1 ins; the redeliveries are not counted");
+        assert_eq!(out.duplicates, 2, "both redeliveries dropped and counted");
         assert_eq!(d.peak_occupancy, Some(5));
 
         let slots: Vec<_> = out

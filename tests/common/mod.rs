@@ -222,6 +222,13 @@ pub fn cell(batch: &RecordBatch, column: &str, row: usize) -> serde_json::Value 
         DataType::Utf8 => any
             .downcast_ref::<StringArray>()
             .map(|a| a.value(row).into()),
+        DataType::Binary => any.downcast_ref::<BinaryArray>().map(|a| {
+            a.value(row)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                .into()
+        }),
         DataType::UInt8 => any
             .downcast_ref::<UInt8Array>()
             .map(|a| a.value(row).into()),
