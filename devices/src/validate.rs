@@ -38,11 +38,13 @@ pub enum Reason {
     UnknownDevice,
     /// The topic names another site than the registry.
     SiteMismatch,
+    /// The device sends far more often than its report interval (kept, not counted).
+    Flooding,
 }
 
 impl Reason {
     /// Every reason, for counters.
-    pub const ALL: [Reason; 14] = [
+    pub const ALL: [Reason; 15] = [
         Reason::BadTopic,
         Reason::Oversize,
         Reason::InvalidUtf8,
@@ -57,6 +59,7 @@ impl Reason {
         Reason::TooOld,
         Reason::UnknownDevice,
         Reason::SiteMismatch,
+        Reason::Flooding,
     ];
 
     /// The reason code.
@@ -76,6 +79,7 @@ impl Reason {
             Reason::TooOld => "too_old",
             Reason::UnknownDevice => "unknown_device",
             Reason::SiteMismatch => "site_mismatch",
+            Reason::Flooding => "flooding",
         }
     }
 }

@@ -19,11 +19,13 @@
 //! ```
 
 mod broker;
+mod flood;
 mod publisher;
 mod subscriber;
 mod url;
 
 pub use broker::EmbeddedBroker;
+pub use flood::FloodGuard;
 pub use publisher::Publisher;
 pub use subscriber::{Incoming, Subscriber, TOPIC_FILTER};
 pub use url::BrokerUrl;
@@ -42,6 +44,8 @@ pub struct IngestStats {
     pub rejected: [AtomicU64; devices::Reason::ALL.len()],
     /// Connected to the broker now.
     pub connected: AtomicBool,
+    /// Times ingest stopped reading because the pipeline was behind (backpressure).
+    pub backpressure: AtomicU64,
 }
 
 /// Errors of the ingest stage.

@@ -1,7 +1,7 @@
 //! The subscriber: receives device messages from the broker, validates them
 //! against the registry and hands readings and rejections on.
 
-use crate::{BrokerUrl, Error, IngestStats};
+use crate::{BrokerUrl, Error, FloodGuard, IngestStats};
 use devices::{Clock, Reading, Rejection, Validator};
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS};
 use std::sync::Arc;
@@ -21,6 +21,7 @@ pub struct Subscriber {
     events: EventLoop,
     url: BrokerUrl,
     validator: Validator,
+    flood: FloodGuard,
     clock: Clock,
     stats: Arc<IngestStats>,
 }
@@ -71,6 +72,7 @@ impl Subscriber {
             client,
             events,
             url: url.clone(),
+            flood: FloodGuard::new(Arc::clone(validator.registry()), 10.0, 20),
             validator,
             clock,
             stats,
@@ -88,13 +90,25 @@ impl Subscriber {
                     self.stats.received.fetch_add(1, Ordering::Relaxed);
                     let item = self
                         .validator
-                        .check(&p.topic, &p.payload, self.clock.now_ms());
+                        .check(&p.topic, &p.payload, self.clock.now_ms())
+                        .and_then(|r| self.flood.check(r, &p.topic, &p.payload));
                     match &item {
                         Ok(_) => self.stats.accepted.fetch_add(1, Ordering::Relaxed),
                         Err(r) => {
                             self.stats.rejected[r.reason as usize].fetch_add(1, Ordering::Relaxed)
                         }
                     };
+                    // When the pipeline is behind, stop reading: the broker holds the messages.
+                    let item = match out.try_send(item) {
+                        Ok(()) => continue,
+                        Err(mpsc::error::TrySendError::Closed(_)) => return,
+                        Err(mpsc::error::TrySendError::Full(item)) => item,
+                    };
+                    if self.stats.backpressure.fetch_add(1, Ordering::Relaxed) % 1000 == 0 {
+                        tracing::warn!(
+                            "the pipeline is behind: ingest paused, the broker holds the messages"
+                        );
+                    }
                     if out.send(item).await.is_err() {
                         return;
                     }

@@ -1,0 +1,104 @@
+//! Flood limiting: a device that sends far more often than its report
+//! interval is limited, so that it cannot crowd out the others. What it sends
+//! over the limit is rejected as `flooding` and kept in `quarantine`.
+
+use devices::{DeviceIdx, Reading, Reason, Registry, Rejection};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A token bucket per device, refilled at `factor` times the device's report rate.
+#[derive(Debug)]
+pub struct FloodGuard {
+    registry: Arc<Registry>,
+    factor: f64,
+    burst: f64,
+    buckets: HashMap<DeviceIdx, (f64, i64)>,
+}
+
+impl FloodGuard {
+    /// A device may send `factor` times as often as its interval says, with bursts of `burst` messages.
+    pub fn new(registry: Arc<Registry>, factor: f64, burst: u32) -> FloodGuard {
+        FloodGuard {
+            registry,
+            factor,
+            burst: f64::from(burst.max(1)),
+            buckets: HashMap::new(),
+        }
+    }
+
+    /// Whether the device may send one more message at `now_ms` (clock time).
+    pub fn allow(&mut self, device: DeviceIdx, now_ms: i64) -> bool {
+        let interval = f64::from(self.registry.device(device).interval_s.max(1));
+        let rate_per_ms = self.factor / (interval * 1000.0);
+        let burst = self.burst;
+        let (tokens, at) = self.buckets.entry(device).or_insert((burst, now_ms));
+        let elapsed = (now_ms - *at).max(0) as f64;
+        *tokens = (*tokens + elapsed * rate_per_ms).min(burst);
+        *at = now_ms.max(*at);
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Passes a reading, or turns it into a `flooding` rejection (payload rebuilt from the reading).
+    pub fn check(
+        &mut self,
+        reading: Reading,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<Reading, Rejection> {
+        if self.allow(reading.device, reading.received_ms) {
+            return Ok(reading);
+        }
+        let interval = self.registry.device(reading.device).interval_s;
+        Err(Rejection {
+            reason: Reason::Flooding,
+            detail: format!(
+                "device {} sends more than {} times its report interval of {interval} s",
+                self.registry.device(reading.device).id,
+                self.factor
+            ),
+            topic: topic.to_owned(),
+            payload: payload.to_vec(),
+            received_ms: reading.received_ms,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn guard() -> FloodGuard {
+        let reg = Registry::from_toml(
+            "[[site]]\nid = \"s\"\nname = \"社区\"\n[[site.room]]\nid = \"r\"\nname = \"厅\"\ncapacity = 5\narea_m2 = 20\n\
+             [[site.device]]\nid = \"d\"\nroom = \"r\"\nkind = \"count\"\ninterval_s = 60\n\
+             [[site.device]]\nid = \"e\"\nroom = \"r\"\nkind = \"presence\"\ninterval_s = 60\n",
+            Path::new("t.toml"),
+        )
+        .expect("registry");
+        FloodGuard::new(Arc::new(reg), 10.0, 20)
+    }
+
+    #[test]
+    fn a_flooding_device_is_limited_and_others_are_not() {
+        let mut g = guard();
+        let (d, e) = (DeviceIdx(0), DeviceIdx(1));
+        // A burst of 20 passes, the 21st in the same instant does not.
+        assert!((0..20).all(|_| g.allow(d, 0)));
+        assert!(!g.allow(d, 0));
+        // The other device is not slowed.
+        assert!(g.allow(e, 0));
+        // Refill: 10 messages a minute (10 x the 60 s interval): one every 6 s.
+        assert!(!g.allow(d, 5_999));
+        assert!(g.allow(d, 6_000));
+        assert!(!g.allow(d, 6_000));
+        // Sending at its own interval never trips the limit.
+        let mut g = guard();
+        assert!((0..1000).all(|i| g.allow(d, i * 60_000)));
+    }
+}
