@@ -104,7 +104,12 @@ impl Subscriber {
                         Err(mpsc::error::TrySendError::Closed(_)) => return,
                         Err(mpsc::error::TrySendError::Full(item)) => item,
                     };
-                    if self.stats.backpressure.fetch_add(1, Ordering::Relaxed) % 1000 == 0 {
+                    if self
+                        .stats
+                        .backpressure
+                        .fetch_add(1, Ordering::Relaxed)
+                        .is_multiple_of(1000)
+                    {
                         tracing::warn!(
                             "the pipeline is behind: ingest paused, the broker holds the messages"
                         );
