@@ -126,14 +126,21 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         registry: Arc::clone(&registry),
         data_dir: args.data_dir.clone(),
         broker: Broker::Embedded(args.mqtt_listen),
-        client_id: "doorstep".into(),
+        session: ingest::Session {
+            client_id: "doorstep".into(),
+            credentials: None,
+        },
         web: args.web,
         stream: stream::StreamConfig::default(),
         clock,
         flush: Duration::from_secs(5),
     };
     let running = pipeline::start(spec).await?;
-    let publisher = ingest::Publisher::connect(&running.broker_url, "doorstep-simulator").await?;
+    let simulator = ingest::Session {
+        client_id: "doorstep-simulator".into(),
+        credentials: None,
+    };
+    let publisher = ingest::Publisher::connect(&running.broker_url, &simulator).await?;
     let fleet = devices::sim::Fleet::new(Arc::clone(&registry), args.seed, clock.now_ms());
     let sim = tokio::spawn(async move {
         let result = crate::sim::publish_fleet(&publisher, fleet, clock, None).await;
@@ -185,7 +192,7 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
         registry,
         data_dir: config.data_dir.clone(),
         broker,
-        client_id: config.mqtt.client_id.clone(),
+        session: config.session()?,
         web: config.web.listen,
         stream: config.stream.clone(),
         clock,
@@ -209,8 +216,11 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let registry = load_registry(&args.registry)?;
     let url: ingest::BrokerUrl = args.broker.parse().map_err(anyhow::Error::msg)?;
     let clock = clock_from(args.clock.start.as_deref(), args.clock.speed)?;
-    let publisher =
-        ingest::Publisher::connect(&url, &format!("doorstep-sim-{}", std::process::id())).await?;
+    let session = ingest::Session {
+        client_id: format!("doorstep-sim-{}", std::process::id()),
+        credentials: None,
+    };
+    let publisher = ingest::Publisher::connect(&url, &session).await?;
     let fleet = devices::sim::Fleet::new(Arc::clone(&registry), args.seed, clock.now_ms());
     let until = args
         .hours

@@ -44,6 +44,12 @@ pub struct MqttSection {
     /// Client id of doorstep's subscriber (fixed, so the broker keeps its session).
     #[serde(default = "default_client_id")]
     pub client_id: String,
+    /// Username towards an external broker that asks for one.
+    pub username: Option<String>,
+    /// File holding the password (first line), relative to the config file; it must not be readable by others.
+    pub password_file: Option<PathBuf>,
+    /// The password itself; only allowed when the config file is not readable by others.
+    pub password: Option<String>,
 }
 
 /// `[web]`.
@@ -99,6 +105,9 @@ impl Default for MqttSection {
             broker: default_broker(),
             listen: default_mqtt_listen(),
             client_id: default_client_id(),
+            username: None,
+            password_file: None,
+            password: None,
         }
     }
 }
@@ -134,8 +143,63 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         config.registry = base.join(&config.registry);
         config.data_dir = base.join(&config.data_dir);
+        if let Some(f) = &config.mqtt.password_file {
+            config.mqtt.password_file = Some(base.join(f));
+        }
+        if config.mqtt.password.is_some() {
+            private(path, "holds [mqtt] password")?;
+        }
         Ok(config)
     }
+
+    /// The MQTT session: client id and, when configured, username and password.
+    pub fn session(&self) -> anyhow::Result<ingest::Session> {
+        let m = &self.mqtt;
+        let password = match (&m.password_file, &m.password) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!("[mqtt] has both password and password_file; keep one")
+            }
+            (Some(file), None) => {
+                private(file, "is the MQTT password file")?;
+                let text = std::fs::read_to_string(file).with_context(|| {
+                    format!("cannot read the MQTT password file {}", file.display())
+                })?;
+                Some(text.lines().next().unwrap_or_default().to_owned())
+            }
+            (None, password) => password.clone(),
+        };
+        let credentials = match (&m.username, password) {
+            (Some(user), Some(password)) => Some((user.clone(), ingest::Secret::new(password))),
+            (Some(user), None) => Some((user.clone(), ingest::Secret::new(""))),
+            (None, Some(_)) => anyhow::bail!("[mqtt] has a password but no username"),
+            (None, None) => None,
+        };
+        Ok(ingest::Session {
+            client_id: m.client_id.clone(),
+            credentials,
+        })
+    }
+}
+
+/// Refuses a file holding a secret that users other than its owner can read.
+fn private(path: &Path, what: &str) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "{} {what} but others can read it (mode {:o}); run: chmod 600 {}",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The sample config written by `doorstep init`.

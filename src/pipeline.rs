@@ -28,7 +28,7 @@ pub struct Spec {
     pub registry: Arc<Registry>,
     pub data_dir: PathBuf,
     pub broker: Broker,
-    pub client_id: String,
+    pub session: ingest::Session,
     pub web: SocketAddr,
     pub stream: StreamConfig,
     pub clock: Clock,
@@ -71,7 +71,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     let validator = devices::Validator::new(Arc::clone(&spec.registry), devices::Limits::default());
     let subscriber = Subscriber::connect(
         &broker_url,
-        &spec.client_id,
+        &spec.session,
         validator,
         spec.clock,
         Arc::clone(&ingest_stats),

@@ -33,6 +33,47 @@ pub use url::BrokerUrl;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
+/// A password that never shows in logs or debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How doorstep identifies itself to a broker.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Fixed client id, so the broker keeps the session.
+    pub client_id: String,
+    /// Username and password, when the broker asks for them.
+    pub credentials: Option<(String, Secret)>,
+}
+
+impl Session {
+    fn options(&self, url: &BrokerUrl) -> rumqttc::MqttOptions {
+        let mut options = rumqttc::MqttOptions::new(&self.client_id, url.host.clone(), url.port);
+        if let Some((user, password)) = &self.credentials {
+            options.set_credentials(user.clone(), password.expose());
+        }
+        options
+    }
+}
+
 /// Counters of the ingest stage.
 #[derive(Debug, Default)]
 pub struct IngestStats {
@@ -66,6 +107,16 @@ pub enum Error {
     BrokerDidNotStart {
         /// The address.
         addr: SocketAddr,
+    },
+    /// The broker refused the username or password.
+    #[error(
+        "the MQTT broker at {url} refused doorstep's credentials ({cause}); check [mqtt] username and password_file"
+    )]
+    Refused {
+        /// The broker URL.
+        url: String,
+        /// The broker's answer.
+        cause: String,
     },
     /// The broker cannot be reached.
     #[error(

@@ -1,7 +1,7 @@
 //! A publisher for simulated devices (`doorstep simulate`, the demo).
 
-use crate::{BrokerUrl, Error};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use crate::{BrokerUrl, Error, Session};
+use rumqttc::{AsyncClient, Event, Packet, QoS};
 use std::time::Duration;
 
 /// An MQTT client that publishes device messages with QoS 1.
@@ -12,8 +12,8 @@ pub struct Publisher {
 
 impl Publisher {
     /// Connects to `url` as `client_id`; fails if the broker cannot be reached.
-    pub async fn connect(url: &BrokerUrl, client_id: &str) -> Result<Publisher, Error> {
-        let mut options = MqttOptions::new(client_id, url.host.clone(), url.port);
+    pub async fn connect(url: &BrokerUrl, session: &Session) -> Result<Publisher, Error> {
+        let mut options = session.options(url);
         options
             .set_keep_alive(Duration::from_secs(30))
             .set_inflight(200);

@@ -1,9 +1,9 @@
 //! The subscriber: receives device messages from the broker, validates them
 //! against the registry and hands readings and rejections on.
 
-use crate::{BrokerUrl, Error, FloodGuard, IngestStats};
+use crate::{BrokerUrl, Error, FloodGuard, IngestStats, Session};
 use devices::{Clock, Reading, Rejection, Validator};
-use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, Packet, QoS};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -30,12 +30,12 @@ impl Subscriber {
     /// Connects to `url` as `client_id` and subscribes; fails if the broker cannot be reached.
     pub async fn connect(
         url: &BrokerUrl,
-        client_id: &str,
+        session: &Session,
         validator: Validator,
         clock: Clock,
         stats: Arc<IngestStats>,
     ) -> Result<Subscriber, Error> {
-        let mut options = MqttOptions::new(client_id, url.host.clone(), url.port);
+        let mut options = session.options(url);
         options
             .set_keep_alive(Duration::from_secs(30))
             .set_clean_session(false)
@@ -48,6 +48,12 @@ impl Subscriber {
                 return Err(Error::Unreachable {
                     url: url.to_string(),
                     cause: format!("unexpected first packet {other:?}"),
+                });
+            }
+            Ok(Err(ConnectionError::ConnectionRefused(code))) => {
+                return Err(Error::Refused {
+                    url: url.to_string(),
+                    cause: format!("{code:?}"),
                 });
             }
             Ok(Err(e)) => {
