@@ -12,7 +12,9 @@ fuzz_target!(|data: &[u8]| {
                 for room in &reg.rooms {
                     // Every schedule the registry accepts can be asked for its opening time.
                     let tz = reg.site(room.site).timezone;
-                    let _ = room.schedule.open_spans(tz, 1_795_363_200, 1_795_363_200 + 7 * 86_400);
+                    let _ = room
+                        .schedule
+                        .open_spans(tz, 1_795_363_200, 1_795_363_200 + 7 * 86_400);
                 }
             }
             Err(e) => assert!(e.to_string().starts_with("fuzz.toml")),
