@@ -2,9 +2,8 @@
 
 use anyhow::Context;
 use dashboards::LiveBoard;
-use devices::{Clock, Reading, Reason, Registry, Rejection, RoomWindow};
+use devices::{Clock, Registry, RoomWindow};
 use ingest::{BrokerUrl, EmbeddedBroker, IngestStats, Subscriber};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,6 +68,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     );
     let ingest_stats = Arc::new(IngestStats::default());
     let validator = devices::Validator::new(Arc::clone(&spec.registry), devices::Limits::default());
+    let journal = crate::intake::open_journal(&spec.data_dir, &store)?;
     let subscriber = Subscriber::connect(
         &broker_url,
         &spec.session,
@@ -82,6 +82,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     let (out_tx, out_rx) = std::sync::mpsc::channel();
     let stream = Stream::start(Arc::clone(&spec.registry), spec.clock, &spec.stream, out_tx)?;
     let stream_stats = stream.stats();
+    let acker = subscriber.acker();
 
     let (in_tx, in_rx) = tokio::sync::mpsc::channel(16_384);
     let subscriber = tokio::spawn(subscriber.run(in_tx));
@@ -91,7 +92,17 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         let store = Arc::clone(&store);
         std::thread::Builder::new()
             .name("ingest".into())
-            .spawn(move || ingest_loop(rt, in_rx, stream, &store, flush))?
+            .spawn(move || {
+                crate::intake::ingest_loop(crate::intake::Intake {
+                    rt,
+                    rx: in_rx,
+                    acker,
+                    stream,
+                    store: &store,
+                    journal,
+                    flush,
+                })
+            })?
     };
     let sink = {
         let board = Arc::clone(&board);
@@ -163,76 +174,6 @@ impl Running {
     }
 }
 
-/// Logs rejected messages: the first of each reason at once, then a count per minute.
-struct RejectLog {
-    last: HashMap<Reason, (Instant, u64)>,
-}
-
-impl RejectLog {
-    fn note(&mut self, r: &Rejection) {
-        let now = Instant::now();
-        let entry = self
-            .last
-            .entry(r.reason)
-            .or_insert((now - Duration::from_secs(61), 0));
-        entry.1 += 1;
-        if now.duration_since(entry.0) >= Duration::from_secs(60) {
-            tracing::warn!(
-                reason = r.reason.as_str(),
-                topic = %r.topic,
-                detail = %r.detail,
-                count = entry.1,
-                "rejected device message"
-            );
-            *entry = (now, 0);
-        }
-    }
-}
-
-fn ingest_loop(
-    rt: tokio::runtime::Handle,
-    mut rx: tokio::sync::mpsc::Receiver<ingest::Incoming>,
-    stream: Stream,
-    store: &analytics::Store,
-    flush: Duration,
-) -> anyhow::Result<()> {
-    let mut items = Vec::with_capacity(4096);
-    let mut raw: Vec<Reading> = Vec::new();
-    let mut rejected: Vec<Rejection> = Vec::new();
-    let mut last_flush = Instant::now();
-    let mut rejects = RejectLog {
-        last: HashMap::new(),
-    };
-    loop {
-        items.clear();
-        let got = rt.block_on(async {
-            tokio::time::timeout(Duration::from_millis(200), rx.recv_many(&mut items, 4096)).await
-        });
-        if got == Ok(0) {
-            break;
-        }
-        let mut batch = Vec::with_capacity(items.len());
-        for item in items.drain(..) {
-            match item {
-                Ok(r) => batch.push(r),
-                Err(rej) => {
-                    rejects.note(&rej);
-                    rejected.push(rej);
-                }
-            }
-        }
-        raw.extend(batch.iter().cloned());
-        stream.send(batch)?;
-        if last_flush.elapsed() >= flush && !(raw.is_empty() && rejected.is_empty()) {
-            write_ingested(store, &mut raw, &mut rejected)?;
-            last_flush = Instant::now();
-        }
-    }
-    write_ingested(store, &mut raw, &mut rejected)?;
-    stream.shutdown()?;
-    Ok(())
-}
-
 /// Rows waiting for the next flush.
 #[derive(Default)]
 struct Tables {
@@ -274,23 +215,6 @@ impl Tables {
         *self = Tables::default();
         Ok(())
     }
-}
-
-/// Writes accepted readings to `raw_events` and rejected messages to `quarantine`.
-fn write_ingested(
-    store: &analytics::Store,
-    raw: &mut Vec<Reading>,
-    rejected: &mut Vec<Rejection>,
-) -> anyhow::Result<()> {
-    if !raw.is_empty() {
-        store.write_raw_events(raw)?;
-        raw.clear();
-    }
-    if !rejected.is_empty() {
-        store.write_quarantine(rejected)?;
-        rejected.clear();
-    }
-    Ok(())
 }
 
 fn sink_loop(

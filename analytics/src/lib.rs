@@ -142,6 +142,25 @@ impl Store {
         self.write(vec![(&raw_events::SPEC, batches)])
     }
 
+    /// Writes what ingest took in, readings to `raw_events` and rejected messages
+    /// to `quarantine`, in files named after `tag` (a journal segment): writing the
+    /// same tag again replaces those files, so a replay after a crash adds nothing twice.
+    pub fn write_ingested(
+        &self,
+        readings: &[Reading],
+        rejected: &[Rejection],
+        tag: &str,
+    ) -> Result<Vec<PathBuf>> {
+        let tables = vec![
+            (
+                &raw_events::SPEC,
+                raw_events::batches(&self.registry, readings)?,
+            ),
+            (&quarantine::SPEC, quarantine::batches(rejected)?),
+        ];
+        self.write_tagged(tables, Some(tag))
+    }
+
     /// Appends rejected messages to `quarantine`; returns the files written.
     ///
     /// The partition is the UTC date of receipt (a rejected message may name no known site).
@@ -226,10 +245,18 @@ impl Store {
 
     /// Stages every batch of every table, then renames them all.
     fn write(&self, tables: Vec<(&partition::Table, Batches)>) -> Result<Vec<PathBuf>> {
+        self.write_tagged(tables, None)
+    }
+
+    fn write_tagged(
+        &self,
+        tables: Vec<(&partition::Table, Batches)>,
+        tag: Option<&str>,
+    ) -> Result<Vec<PathBuf>> {
         let mut staged = Vec::new();
         for (table, batches) in &tables {
             for (date, batch) in batches {
-                staged.push(partition::stage(&self.root, table, *date, batch)?);
+                staged.push(partition::stage(&self.root, table, *date, batch, tag)?);
             }
         }
         let files = partition::commit(staged)?;

@@ -111,10 +111,19 @@ pub(crate) fn stage(
     table: &Table,
     date: NaiveDate,
     batch: &RecordBatch,
+    tag: Option<&str>,
 ) -> Result<Staged> {
     let dir = partition_dir(root, table.name, date);
     fs::create_dir_all(&dir).map_err(io(&dir))?;
-    let name = file_name();
+    // A tagged file has a fixed name: writing it again replaces it (idempotent).
+    let name = match tag {
+        Some(tag) => {
+            let name = format!("part-{tag}.parquet");
+            let _ = fs::remove_file(dir.join(format!("{name}.tmp")));
+            name
+        }
+        None => file_name(),
+    };
     let staged = Staged {
         tmp: dir.join(format!("{name}.tmp")),
         path: dir.join(name),
@@ -218,7 +227,7 @@ mod tests {
     #[test]
     fn staged_file_is_invisible_until_commit() {
         let root = tempfile::tempdir().expect("tempdir");
-        let staged = stage(root.path(), &T, date(), &batch()).expect("staged");
+        let staged = stage(root.path(), &T, date(), &batch(), None).expect("staged");
         let dir = root.path().join("t/date=2026-11-10");
         let listing = || -> Vec<String> {
             let mut v: Vec<String> = fs::read_dir(&dir)
@@ -241,7 +250,7 @@ mod tests {
     #[test]
     fn dropping_a_staged_file_removes_the_tmp() {
         let root = tempfile::tempdir().expect("tempdir");
-        drop(stage(root.path(), &T, date(), &batch()).expect("staged"));
+        drop(stage(root.path(), &T, date(), &batch(), None).expect("staged"));
         let dir = root.path().join("t/date=2026-11-10");
         assert_eq!(fs::read_dir(&dir).expect("dir").count(), 0);
     }

@@ -85,7 +85,7 @@ impl Reason {
 }
 
 /// A rejected message, kept whole for the `quarantine` table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
     /// Why.
     pub reason: Reason,

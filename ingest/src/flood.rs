@@ -1,5 +1,5 @@
-//! Flood limiting: a device that sends far more often than its report
-//! interval is limited, so that it cannot crowd out the others. What it sends
+//! Flood limiting: a device whose readings come far more often than its report
+//! interval (in event time) is limited, so that it cannot crowd out the others. What it sends
 //! over the limit is rejected as `flooding` and kept in `quarantine`.
 
 use devices::{DeviceIdx, Reading, Reason, Registry, Rejection};
@@ -26,7 +26,9 @@ impl FloodGuard {
         }
     }
 
-    /// Whether the device may send one more message at `now_ms` (clock time).
+    /// Whether the device may send one more message with event time `now_ms`. Event
+    /// time, not arrival: a device flushing its backlog after an outage sends fast, but
+    /// its readings are as far apart as when they were measured.
     pub fn allow(&mut self, device: DeviceIdx, now_ms: i64) -> bool {
         let interval = f64::from(self.registry.device(device).interval_s.max(1));
         let rate_per_ms = self.factor / (interval * 1000.0);
@@ -50,7 +52,7 @@ impl FloodGuard {
         topic: &str,
         payload: &[u8],
     ) -> Result<Reading, Rejection> {
-        if self.allow(reading.device, reading.received_ms) {
+        if self.allow(reading.device, reading.time_ms) {
             return Ok(reading);
         }
         let interval = self.registry.device(reading.device).interval_s;

@@ -6,28 +6,34 @@
 //! # async fn run(validator: devices::Validator) -> Result<(), ingest::Error> {
 //! let broker = ingest::EmbeddedBroker::start("127.0.0.1:1883".parse().unwrap())?;
 //! let stats = std::sync::Arc::new(ingest::IngestStats::default());
-//! let sub = ingest::Subscriber::connect(&broker.url(), "doorstep", validator, devices::Clock::wall(), stats).await?;
+//! let session = ingest::Session { client_id: "doorstep".into(), credentials: None };
+//! let sub = ingest::Subscriber::connect(&broker.url(), &session, validator, devices::Clock::wall(), stats).await?;
+//! let acker = sub.acker();
 //! let (tx, mut rx) = tokio::sync::mpsc::channel(10_000);
 //! tokio::spawn(sub.run(tx));
-//! while let Some(item) = rx.recv().await {
-//!     match item {
+//! while let Some(incoming) = rx.recv().await {
+//!     match &incoming.item {
 //!         Ok(reading) => println!("{:?}", reading.value),
 //!         Err(rejected) => println!("rejected: {}", rejected.reason.as_str()),
 //!     }
+//!     // Once the message is durable (journaled), tell the broker.
+//!     acker.ack(incoming.pending).await?;
 //! }
 //! # Ok(()) }
 //! ```
 
 mod broker;
 mod flood;
+pub mod journal;
 mod publisher;
 mod subscriber;
 mod url;
 
 pub use broker::EmbeddedBroker;
 pub use flood::FloodGuard;
+pub use journal::{Entry, Journal, JournalError, Leftover};
 pub use publisher::Publisher;
-pub use subscriber::{Incoming, Subscriber, TOPIC_FILTER};
+pub use subscriber::{Acker, Incoming, Pending, Subscriber, TOPIC_FILTER};
 pub use url::BrokerUrl;
 
 use std::net::SocketAddr;

@@ -12,8 +12,36 @@ use tokio::sync::mpsc;
 /// The topic filter doorstep subscribes to.
 pub const TOPIC_FILTER: &str = "doorstep/v1/#";
 
+/// A received message, to be acknowledged to the broker once it is durable.
+#[derive(Debug)]
+pub struct Pending(Option<rumqttc::Publish>);
+
 /// What the subscriber hands on for each message.
-pub type Incoming = Result<Reading, Rejection>;
+#[derive(Debug)]
+pub struct Incoming {
+    /// The reading, or why the message was rejected.
+    pub item: Result<Reading, Rejection>,
+    /// The acknowledgement owed to the broker.
+    pub pending: Pending,
+}
+
+/// Acknowledges messages to the broker (manual acks: only once they are durable).
+#[derive(Debug, Clone)]
+pub struct Acker(AsyncClient);
+
+impl Acker {
+    /// Tells the broker the message is safe; until then it will deliver it again.
+    pub async fn ack(&self, pending: Pending) -> Result<(), Error> {
+        match pending.0 {
+            Some(p) => self
+                .0
+                .ack(&p)
+                .await
+                .map_err(|e| Error::Client(e.to_string())),
+            None => Ok(()),
+        }
+    }
+}
 
 /// A subscriber connected to its broker.
 pub struct Subscriber {
@@ -39,7 +67,9 @@ impl Subscriber {
         options
             .set_keep_alive(Duration::from_secs(30))
             .set_clean_session(false)
-            .set_max_packet_size(64 * 1024, 64 * 1024);
+            .set_max_packet_size(64 * 1024, 64 * 1024)
+            // Acknowledge only once the message is in the journal.
+            .set_manual_acks(true);
         let (client, mut events) = AsyncClient::new(options, 64);
         let first = tokio::time::timeout(Duration::from_secs(10), events.poll()).await;
         match first {
@@ -85,6 +115,11 @@ impl Subscriber {
         })
     }
 
+    /// The handle that acknowledges messages once they are durable.
+    pub fn acker(&self) -> Acker {
+        Acker(self.client.clone())
+    }
+
     /// Receives until `out` is closed. Reconnects with capped exponential backoff
     /// and subscribes again on every reconnection.
     pub async fn run(mut self, out: mpsc::Sender<Incoming>) {
@@ -98,6 +133,7 @@ impl Subscriber {
                         .validator
                         .check(&p.topic, &p.payload, self.clock.now_ms())
                         .and_then(|r| self.flood.check(r, &p.topic, &p.payload));
+                    let pending = Pending((p.qos != QoS::AtMostOnce).then_some(p));
                     match &item {
                         Ok(_) => self.stats.accepted.fetch_add(1, Ordering::Relaxed),
                         Err(r) => {
@@ -105,7 +141,7 @@ impl Subscriber {
                         }
                     };
                     // When the pipeline is behind, stop reading: the broker holds the messages.
-                    let item = match out.try_send(item) {
+                    let item = match out.try_send(Incoming { item, pending }) {
                         Ok(()) => continue,
                         Err(mpsc::error::TrySendError::Closed(_)) => return,
                         Err(mpsc::error::TrySendError::Full(item)) => item,
