@@ -79,7 +79,8 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     .await?;
 
     let board = LiveBoard::new(Arc::clone(&spec.registry), spec.clock);
-    let (out_tx, out_rx) = std::sync::mpsc::channel();
+    // Bounded: when Parquet writing falls behind, the dataflow and then ingest wait (the broker holds the messages).
+    let (out_tx, out_rx) = std::sync::mpsc::sync_channel(65_536);
     let stream = Stream::start(Arc::clone(&spec.registry), spec.clock, &spec.stream, out_tx)?;
     let stream_stats = stream.stats();
     let acker = subscriber.acker();

@@ -246,7 +246,7 @@ pub(crate) fn build(
     worker: &mut timely::worker::Worker,
     registry: Arc<Registry>,
     config: Arc<StreamConfig>,
-    out: std::sync::mpsc::Sender<Output>,
+    out: crate::OutputSender,
     stats: Arc<StreamStats>,
 ) -> (InputHandleVec<u64, Input>, ProbeHandle<u64>) {
     let index = worker.index();
@@ -321,7 +321,7 @@ pub(crate) fn build(
             input.for_each(|_, data| {
                 for o in data.drain(..) {
                     // The receiver is gone only when the pipeline shuts down.
-                    let _ = out.send(o);
+                    out.send(o);
                 }
             });
         });

@@ -5,7 +5,7 @@ use crate::feeder::Feeder;
 use crate::watermark::Watermark;
 use crate::{Error, Output, StreamConfig, StreamStats};
 use devices::{Clock, Reading, Registry};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ impl Stream {
         registry: Arc<Registry>,
         clock: Clock,
         config: &StreamConfig,
-        out: Sender<Output>,
+        out: SyncSender<Output>,
     ) -> Result<Stream, Error> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Command>(config.queue_batches.max(1));
         let rx = Arc::new(Mutex::new(Some(rx)));
@@ -35,7 +35,7 @@ impl Stream {
         let lateness = i64::from(config.allowed_lateness_s);
         let idle_after = Duration::from_secs(config.idle_after_s.into());
         let shared = Arc::new(config.clone());
-        let out = Mutex::new(out);
+        let out = Mutex::new(crate::OutputSender::Bounded(out));
         let stats_in = Arc::clone(&stats);
         let guards = timely::execute(timely::Config::process(workers), move |worker| {
             let out = out.lock().map(|o| o.clone());

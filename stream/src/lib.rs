@@ -11,7 +11,7 @@
 //! ```no_run
 //! use std::sync::{Arc, mpsc};
 //! # fn run(registry: Arc<devices::Registry>, batch: Vec<devices::Reading>) -> Result<(), stream::Error> {
-//! let (tx, rx) = mpsc::channel();
+//! let (tx, rx) = mpsc::sync_channel(10_000);
 //! let stream = stream::Stream::start(registry, devices::Clock::wall(), &stream::StreamConfig::default(), tx)?;
 //! stream.send(batch)?;
 //! for output in rx.try_iter() {
@@ -62,6 +62,24 @@ pub enum Output {
     Live(LiveRoom),
     /// A reading too late to correct (before the oldest kept day); it is only in `raw_events`.
     Late(Reading),
+}
+
+/// Where the dataflow's outputs go: a bounded channel for live use (a slow
+/// consumer holds the dataflow back, and so ingest), unbounded for replays.
+#[derive(Debug, Clone)]
+pub(crate) enum OutputSender {
+    Bounded(std::sync::mpsc::SyncSender<Output>),
+    Unbounded(std::sync::mpsc::Sender<Output>),
+}
+
+impl OutputSender {
+    /// Sends, waiting while a bounded channel is full; false once the receiver is gone.
+    pub(crate) fn send(&self, o: Output) -> bool {
+        match self {
+            OutputSender::Bounded(s) => s.send(o).is_ok(),
+            OutputSender::Unbounded(s) => s.send(o).is_ok(),
+        }
+    }
 }
 
 /// Settings of the stream stage (`[stream]` in the config file).

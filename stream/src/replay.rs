@@ -96,7 +96,7 @@ pub fn replay(
 ) -> Result<Replayed, Error> {
     let workers = config.workers.max(1);
     let (tx, rx) = std::sync::mpsc::channel::<Output>();
-    let tx = Mutex::new(tx);
+    let tx = Mutex::new(crate::OutputSender::Unbounded(tx));
     let feed = Mutex::new(Some(readings));
     let lateness = i64::from(config.allowed_lateness_s);
     let shared = Arc::new(config.clone());

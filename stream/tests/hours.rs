@@ -39,7 +39,7 @@ fn count(min: i64, n: u32) -> Reading {
 
 fn run(workers: usize, batch: Vec<Reading>) -> Vec<devices::RoomWindow> {
     let reg = Arc::new(Registry::from_toml(REGISTRY, Path::new("t.toml")).expect("registry"));
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::sync_channel(1024);
     let config = StreamConfig {
         workers,
         idle_after_s: 0,
