@@ -129,6 +129,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         session: ingest::Session {
             client_id: "doorstep".into(),
             credentials: None,
+            ca_pem: None,
         },
         web: args.web,
         stream: stream::StreamConfig::default(),
@@ -139,6 +140,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let simulator = ingest::Session {
         client_id: "doorstep-simulator".into(),
         credentials: None,
+        ca_pem: None,
     };
     let publisher = ingest::Publisher::connect(&running.broker_url, &simulator).await?;
     let fleet = devices::sim::Fleet::new(Arc::clone(&registry), args.seed, clock.now_ms());
@@ -219,6 +221,7 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let session = ingest::Session {
         client_id: format!("doorstep-sim-{}", std::process::id()),
         credentials: None,
+        ca_pem: None,
     };
     let publisher = ingest::Publisher::connect(&url, &session).await?;
     let fleet = devices::sim::Fleet::new(Arc::clone(&registry), args.seed, clock.now_ms());

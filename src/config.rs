@@ -50,6 +50,9 @@ pub struct MqttSection {
     pub password_file: Option<PathBuf>,
     /// The password itself; only allowed when the config file is not readable by others.
     pub password: Option<String>,
+    /// For `mqtts://` brokers: CA certificates (PEM) to trust, relative to the config file
+    /// (default: the system's roots).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[web]`.
@@ -108,6 +111,7 @@ impl Default for MqttSection {
             username: None,
             password_file: None,
             password: None,
+            ca_file: None,
         }
     }
 }
@@ -146,6 +150,9 @@ impl Config {
         if let Some(f) = &config.mqtt.password_file {
             config.mqtt.password_file = Some(base.join(f));
         }
+        if let Some(f) = &config.mqtt.ca_file {
+            config.mqtt.ca_file = Some(base.join(f));
+        }
         if config.mqtt.password.is_some() {
             private(path, "holds [mqtt] password")?;
         }
@@ -174,9 +181,17 @@ impl Config {
             (None, Some(_)) => anyhow::bail!("[mqtt] has a password but no username"),
             (None, None) => None,
         };
+        let ca_pem = match &m.ca_file {
+            Some(f) => Some(
+                std::fs::read(f)
+                    .with_context(|| format!("cannot read the CA file {}", f.display()))?,
+            ),
+            None => None,
+        };
         Ok(ingest::Session {
             client_id: m.client_id.clone(),
             credentials,
+            ca_pem,
         })
     }
 }

@@ -81,6 +81,7 @@ impl EmbeddedBroker {
         crate::BrokerUrl {
             host: self.addr.ip().to_string(),
             port: self.addr.port(),
+            tls: false,
         }
     }
 }

@@ -6,7 +6,7 @@
 //! # async fn run(validator: devices::Validator) -> Result<(), ingest::Error> {
 //! let broker = ingest::EmbeddedBroker::start("127.0.0.1:1883".parse().unwrap())?;
 //! let stats = std::sync::Arc::new(ingest::IngestStats::default());
-//! let session = ingest::Session { client_id: "doorstep".into(), credentials: None };
+//! let session = ingest::Session { client_id: "doorstep".into(), credentials: None, ca_pem: None };
 //! let sub = ingest::Subscriber::connect(&broker.url(), &session, validator, devices::Clock::wall(), stats).await?;
 //! let acker = sub.acker();
 //! let (tx, mut rx) = tokio::sync::mpsc::channel(10_000);
@@ -68,6 +68,9 @@ pub struct Session {
     pub client_id: String,
     /// Username and password, when the broker asks for them.
     pub credentials: Option<(String, Secret)>,
+    /// For `mqtts://`: the CA certificates (PEM) the broker's certificate must chain to;
+    /// `None` trusts the system's roots.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl Session {
@@ -75,6 +78,20 @@ impl Session {
         let mut options = rumqttc::MqttOptions::new(&self.client_id, url.host.clone(), url.port);
         if let Some((user, password)) = &self.credentials {
             options.set_credentials(user.clone(), password.expose());
+        }
+        if url.tls {
+            // rustls with ring; installing it twice is harmless.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            options.set_transport(match &self.ca_pem {
+                Some(ca) => {
+                    rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Simple {
+                        ca: ca.clone(),
+                        alpn: None,
+                        client_auth: None,
+                    })
+                }
+                None => rumqttc::Transport::tls_with_default_config(),
+            });
         }
         options
     }

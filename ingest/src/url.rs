@@ -10,14 +10,17 @@ pub struct BrokerUrl {
     pub host: String,
     /// TCP port.
     pub port: u16,
+    /// `mqtts://`: TLS (rustls).
+    pub tls: bool,
 }
 
 impl fmt::Display for BrokerUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
         if self.host.contains(':') {
-            write!(f, "mqtt://[{}]:{}", self.host, self.port)
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
         } else {
-            write!(f, "mqtt://{}:{}", self.host, self.port)
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
         }
     }
 }
@@ -26,9 +29,15 @@ impl FromStr for BrokerUrl {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let rest = s.strip_prefix("mqtt://").ok_or_else(|| {
-            format!("broker {s:?} should look like mqtt://host:port (mqtts:// and ws:// are not supported yet)")
-        })?;
+        let (rest, tls) = match (s.strip_prefix("mqtt://"), s.strip_prefix("mqtts://")) {
+            (Some(rest), _) => (rest, false),
+            (None, Some(rest)) => (rest, true),
+            (None, None) => {
+                return Err(format!(
+                    "broker {s:?} should look like mqtt://host:port or mqtts://host:port (TLS)"
+                ));
+            }
+        };
         let rest = rest.trim_end_matches('/');
         let (host, port) = match rest.strip_prefix('[') {
             Some(v6) => {
@@ -46,6 +55,7 @@ impl FromStr for BrokerUrl {
             return Err(format!("broker {s:?} has no host"));
         }
         let port = match port {
+            None if tls => 8883,
             None => 1883,
             Some(p) => p
                 .parse()
@@ -54,6 +64,7 @@ impl FromStr for BrokerUrl {
         Ok(BrokerUrl {
             host: host.to_owned(),
             port,
+            tls,
         })
     }
 }
@@ -71,6 +82,11 @@ mod tests {
         let u: BrokerUrl = "mqtt://[::1]:1999".parse().expect("valid");
         assert_eq!((u.host.as_str(), u.port), ("::1", 1999));
         assert_eq!(u.to_string(), "mqtt://[::1]:1999");
+        let u: BrokerUrl = "mqtts://broker.local".parse().expect("valid");
+        assert_eq!(
+            (u.port, u.tls, u.to_string().as_str()),
+            (8883, true, "mqtts://broker.local:8883")
+        );
         assert!("tcp://x:1".parse::<BrokerUrl>().is_err());
         assert!("mqtt://x:99999".parse::<BrokerUrl>().is_err());
         assert!("mqtt://:1883".parse::<BrokerUrl>().is_err());
