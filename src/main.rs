@@ -5,6 +5,7 @@ mod commands;
 mod config;
 mod intake;
 mod pipeline;
+mod restart;
 mod sim;
 
 use clap::Parser;

@@ -69,6 +69,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     let ingest_stats = Arc::new(IngestStats::default());
     let validator = devices::Validator::new(Arc::clone(&spec.registry), devices::Limits::default());
     let journal = crate::intake::open_journal(&spec.data_dir, &store)?;
+    let already = crate::restart::AlreadyWritten::read(&store, spec.clock.now_ms())?;
     let subscriber = Subscriber::connect(
         &broker_url,
         &spec.session,
@@ -109,7 +110,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         let board = Arc::clone(&board);
         std::thread::Builder::new()
             .name("sink".into())
-            .spawn(move || sink_loop(out_rx, &store, &board, flush))?
+            .spawn(move || sink_loop(out_rx, &store, &board, flush, already))?
     };
     let (web_stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let web_task = tokio::spawn(dashboards::serve(web, board, async {
@@ -223,11 +224,18 @@ fn sink_loop(
     store: &analytics::Store,
     board: &LiveBoard,
     flush: Duration,
+    mut already: crate::restart::AlreadyWritten,
 ) -> anyhow::Result<()> {
     let mut tables = Tables::default();
     let mut last_flush = Instant::now();
     loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
+        let next = rx.recv_timeout(Duration::from_millis(200));
+        if let Ok(o) = &next
+            && !already.keep(o)
+        {
+            continue;
+        }
+        match next {
             Ok(Output::Window(w)) => tables.windows.push(w),
             Ok(Output::Flag(f)) => tables.flags.push(f),
             Ok(Output::SiteDay(d)) => tables.site_days.push(d),

@@ -146,3 +146,79 @@ fn a_killed_doorstep_loses_nothing_and_counts_nothing_twice() {
         "every message exactly once"
     );
 }
+
+/// After a restart the stream starts empty and closes some hours again, partially.
+/// The complete rows written before the restart stay the only ones: no key appears
+/// twice at the same revision.
+#[test]
+fn rows_written_before_a_restart_are_not_written_again() {
+    require("mosquitto_pub");
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("registry.toml"), REGISTRY).expect("registry");
+    let web: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let config = dir.path().join("doorstep.toml");
+    // Quiet after 2 s: hours close by the clock (13:00 minus 120 s).
+    std::fs::write(
+        &config,
+        format!(
+            "registry = \"registry.toml\"\ndata_dir = \"data\"\n[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\n\
+             client_id = \"doorstep-restart\"\n[web]\nlisten = \"{web}\"\n[stream]\nidle_after_s = 2\n\
+             [store]\nflush_s = 1\n[clock]\nstart = \"2026-11-23T13:00:00+08:00\"\n",
+            broker.port
+        ),
+    )
+    .expect("config");
+    let data = dir.path().join("data");
+    let key_counts = |data: &Path| {
+        let mut keys = std::collections::BTreeMap::new();
+        for r in rows(data, "room_hour") {
+            *keys
+                .entry((
+                    r["room_id"].to_string(),
+                    r["hour_start"].to_string(),
+                    r["revision"].to_string(),
+                ))
+                .or_insert(0) += 1;
+        }
+        keys
+    };
+
+    let first = doorstep(&config);
+    wait_for(Duration::from_secs(30), "doorstep", || {
+        http_get(web, "/healthz").filter(|(s, _)| *s == 200)
+    });
+    publish_lines(broker.port, 1..40);
+    // 11:01 to 11:39; the hour 11:00 closes once the clock takes over (12:58).
+    wait_for(Duration::from_secs(30), "room_hour for 11:00", || {
+        (!key_counts(&data).is_empty()).then_some(())
+    });
+    let (status, _, err) = first.terminate();
+    assert!(status.success(), "{err}");
+    let before = key_counts(&data);
+
+    let second = doorstep(&config);
+    wait_for(Duration::from_secs(30), "doorstep again", || {
+        http_get(web, "/healthz").filter(|(s, _)| *s == 200)
+    });
+    publish_lines(broker.port, 40..50);
+    std::thread::sleep(Duration::from_secs(5));
+    let (status, _, err) = second.terminate();
+    assert!(status.success(), "{err}");
+    let after = key_counts(&data);
+    assert!(
+        after.values().all(|n| *n == 1),
+        "a key written twice: {after:?}"
+    );
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after
+            .keys()
+            .filter(|k| before.contains_key(*k))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        err.contains("rows written before the restart are kept"),
+        "{err}"
+    );
+}

@@ -82,6 +82,7 @@ pub mod room_hour;
 pub mod room_slot_day;
 pub mod site_day;
 mod window;
+pub mod written;
 
 pub use error::{Error, Result};
 

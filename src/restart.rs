@@ -1,0 +1,92 @@
+//! After a restart, the stream closes again some windows that were written
+//! before it stopped (its state starts empty, so they come out partial). Rows
+//! of revision 0 whose key is already in the tables are not written again:
+//! the complete row written before stays the only one.
+
+use analytics::written::Written;
+use devices::{Registry, WindowKind};
+use std::sync::Arc;
+use stream::Output;
+
+/// Decides which outputs to write.
+pub struct AlreadyWritten {
+    written: Written,
+    registry: Arc<Registry>,
+    skipped: u64,
+}
+
+impl AlreadyWritten {
+    /// Reads the keys the tables hold for the local dates around `now_ms`.
+    pub fn read(store: &analytics::Store, now_ms: i64) -> anyhow::Result<AlreadyWritten> {
+        let today = chrono::DateTime::from_timestamp_millis(now_ms)
+            .unwrap_or_default()
+            .date_naive();
+        let dates: Vec<_> = (-3..=1)
+            .map(|d| today + chrono::Duration::days(d))
+            .collect();
+        let written = Written::read(store.root(), &dates)?;
+        if !written.is_empty() {
+            tracing::info!(
+                rows = written.len(),
+                "tables already hold rows from before this start"
+            );
+        }
+        Ok(AlreadyWritten {
+            written,
+            registry: Arc::clone(store.registry()),
+            skipped: 0,
+        })
+    }
+
+    /// Whether to write `o`.
+    pub fn keep(&mut self, o: &Output) -> bool {
+        if self.written.is_empty() {
+            return true;
+        }
+        let reg = &self.registry;
+        let room_key = |room: devices::RoomIdx| {
+            let r = reg.room(room);
+            (reg.site(r.site).id.as_str(), r.id.as_str())
+        };
+        let seen = match o {
+            Output::Window(w) if w.revision == 0 => {
+                let (site, room) = room_key(w.room);
+                match w.kind {
+                    WindowKind::Hour => self.written.contains("room_hour", site, room, w.start, ""),
+                    WindowKind::Day => self.written.contains("room_day", site, room, w.start, ""),
+                    WindowKind::SlotDay(c) => {
+                        self.written
+                            .contains("room_slot_day", site, room, w.start, c.as_str())
+                    }
+                }
+            }
+            Output::Flag(f) if f.revision == 0 => {
+                let (site, room) = room_key(f.room);
+                self.written.contains("room_day", site, room, f.day, "")
+            }
+            Output::IdleSlot(s) if s.revision == 0 => {
+                let (site, room) = room_key(s.room);
+                self.written.contains("room_day", site, room, s.day, "")
+            }
+            Output::DeviceDay(d) if d.revision == 0 => {
+                let site = &reg.site(reg.device(d.device).site).id;
+                self.written
+                    .contains("device_day", site, &reg.device(d.device).id, d.start, "")
+            }
+            Output::SiteDay(d) if d.revision == 0 => {
+                let site = &reg.site(d.site).id;
+                self.written.contains("site_day", site, site, d.start, "")
+            }
+            _ => false,
+        };
+        if seen {
+            self.skipped += 1;
+            if self.skipped == 1 {
+                tracing::info!(
+                    "rows written before the restart are kept; the stream's partial repeats are not written"
+                );
+            }
+        }
+        !seen
+    }
+}
