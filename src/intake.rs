@@ -11,10 +11,15 @@ use stream::Stream;
 
 /// Opens the journal under `data_dir` and writes what a crash left in it to
 /// Parquet (under the segment's own name, so nothing is written twice).
-pub fn open_journal(data_dir: &Path, store: &analytics::Store) -> anyhow::Result<Journal> {
+/// Returns the journal and the recent readings it recovered (to recognise redeliveries).
+pub fn open_journal(
+    data_dir: &Path,
+    store: &analytics::Store,
+) -> anyhow::Result<(Journal, Redeliveries)> {
     let dir = data_dir.join("journal");
     let (journal, leftovers) = Journal::open(&dir)
         .with_context(|| format!("cannot open the journal in {}", dir.display()))?;
+    let mut recent = Redeliveries::default();
     for leftover in leftovers {
         let (mut readings, mut rejected) = (Vec::new(), Vec::new());
         for e in &leftover.entries {
@@ -32,9 +37,44 @@ pub fn open_journal(data_dir: &Path, store: &analytics::Store) -> anyhow::Result
                 "recovered messages from the journal into raw_events and quarantine"
             );
         }
+        for r in &readings {
+            recent.is_new(r);
+        }
         journal.done(leftover)?;
     }
-    Ok(journal)
+    Ok((journal, recent))
+}
+
+/// Recognises a message the broker delivers again: one journaled but not yet
+/// acknowledged when doorstep stopped comes back after the restart. Keyed by
+/// (device, seq, time); readings without `seq` cannot be told apart.
+#[derive(Debug, Default)]
+pub struct Redeliveries {
+    seen: std::collections::HashSet<(devices::DeviceIdx, u64, i64)>,
+    order: std::collections::VecDeque<(devices::DeviceIdx, u64, i64)>,
+}
+
+/// How many recent keys are remembered.
+const REMEMBERED: usize = 1 << 20;
+
+impl Redeliveries {
+    /// False when the reading was taken in before (a redelivery).
+    pub fn is_new(&mut self, r: &Reading) -> bool {
+        let Some(seq) = r.seq else {
+            return true;
+        };
+        let key = (r.device, seq, r.time_ms);
+        if !self.seen.insert(key) {
+            return false;
+        }
+        self.order.push_back(key);
+        if self.order.len() > REMEMBERED
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
+        }
+        true
+    }
 }
 
 /// Logs rejected messages: the first of each reason at once, then a count per minute.
@@ -72,7 +112,10 @@ pub struct Intake<'a> {
     pub stream: Stream,
     pub store: &'a analytics::Store,
     pub journal: Journal,
+    pub recent: Redeliveries,
     pub flush: Duration,
+    /// Redelivered messages not taken in again.
+    pub redelivered: u64,
 }
 
 /// Runs until the subscriber stops: journal, acknowledge, stream; Parquet every flush.
@@ -96,6 +139,11 @@ pub fn ingest_loop(mut i: Intake<'_>) -> anyhow::Result<()> {
         let mut pending = Vec::with_capacity(items.len());
         for incoming in items.drain(..) {
             match incoming.item {
+                // Taken in before: acknowledge it again, journal and count it once.
+                Ok(r) if !i.recent.is_new(&r) => {
+                    i.redelivered += 1;
+                    tracing::debug!(total = i.redelivered, "redelivered message taken in once");
+                }
                 Ok(r) => {
                     entries.push(Entry::Accepted(r.clone()));
                     batch.push(r);
@@ -143,4 +191,37 @@ fn flush(
     raw.clear();
     rejected.clear();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use devices::{DeviceIdx, RoomIdx, Value};
+
+    fn reading(seq: Option<u64>, t: i64) -> Reading {
+        Reading {
+            device: DeviceIdx(0),
+            room: RoomIdx(0),
+            time_ms: t,
+            received_ms: t,
+            seq,
+            clock_skew: false,
+            value: Value::Count(1),
+        }
+    }
+
+    #[test]
+    fn a_redelivered_message_is_taken_in_once() {
+        let mut r = Redeliveries::default();
+        assert!(r.is_new(&reading(Some(1), 1000)));
+        assert!(!r.is_new(&reading(Some(1), 1000)), "the same message again");
+        assert!(
+            r.is_new(&reading(Some(1), 2000)),
+            "a restarted device reusing seq 1 later"
+        );
+        assert!(
+            r.is_new(&reading(None, 1000)) && r.is_new(&reading(None, 1000)),
+            "no seq: never dropped"
+        );
+    }
 }

@@ -68,7 +68,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     );
     let ingest_stats = Arc::new(IngestStats::default());
     let validator = devices::Validator::new(Arc::clone(&spec.registry), devices::Limits::default());
-    let journal = crate::intake::open_journal(&spec.data_dir, &store)?;
+    let (journal, recent) = crate::intake::open_journal(&spec.data_dir, &store)?;
     let already = crate::restart::AlreadyWritten::read(&store, spec.clock.now_ms())?;
     let subscriber = Subscriber::connect(
         &broker_url,
@@ -102,7 +102,9 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
                     stream,
                     store: &store,
                     journal,
+                    recent,
                     flush,
+                    redelivered: 0,
                 })
             })?
     };
