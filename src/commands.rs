@@ -125,7 +125,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let spec = Spec {
         registry: Arc::clone(&registry),
         data_dir: args.data_dir.clone(),
-        broker: Broker::Embedded(args.mqtt_listen),
+        broker: Broker::Embedded(args.mqtt_listen, None),
         session: ingest::Session {
             client_id: "doorstep".into(),
             credentials: None,
@@ -185,7 +185,7 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
     let registry = load_registry(&config.registry)?;
     let broker_text = args.broker.as_deref().unwrap_or(&config.mqtt.broker);
     let broker = if broker_text == "embedded" {
-        Broker::Embedded(config.mqtt.listen)
+        Broker::Embedded(config.mqtt.listen, config.mqtt.listen_v5)
     } else {
         Broker::External(broker_text.parse().map_err(anyhow::Error::msg)?)
     };

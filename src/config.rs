@@ -38,9 +38,11 @@ pub struct MqttSection {
     /// `"embedded"` for the built-in broker, or `mqtt://host:port` of an external one.
     #[serde(default = "default_broker")]
     pub broker: String,
-    /// Address of the embedded broker.
+    /// Address of the embedded broker (MQTT 3.1.1).
     #[serde(default = "default_mqtt_listen")]
     pub listen: SocketAddr,
+    /// Address of the embedded broker for devices speaking MQTT 5 (off by default).
+    pub listen_v5: Option<SocketAddr>,
     /// Client id of doorstep's subscriber (fixed, so the broker keeps its session).
     #[serde(default = "default_client_id")]
     pub client_id: String,
@@ -107,6 +109,7 @@ impl Default for MqttSection {
         MqttSection {
             broker: default_broker(),
             listen: default_mqtt_listen(),
+            listen_v5: None,
             client_id: default_client_id(),
             username: None,
             password_file: None,

@@ -15,8 +15,8 @@ use stream::{Output, Stream, StreamConfig, StreamStats};
 /// Which broker to use.
 #[derive(Debug, Clone)]
 pub enum Broker {
-    /// Start the embedded broker on this address.
-    Embedded(SocketAddr),
+    /// Start the embedded broker on this address (MQTT 3.1.1) and, optionally, one for MQTT 5.
+    Embedded(SocketAddr, Option<SocketAddr>),
     /// Connect to an external broker.
     External(BrokerUrl),
 }
@@ -58,7 +58,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     })?;
     let web_addr = web.local_addr()?;
     let broker_url = match &spec.broker {
-        Broker::Embedded(addr) => EmbeddedBroker::start(*addr)?.url(),
+        Broker::Embedded(addr, v5) => EmbeddedBroker::start(*addr, *v5)?.url(),
         Broker::External(url) => url.clone(),
     };
     let store = Arc::new(

@@ -12,29 +12,33 @@ pub struct EmbeddedBroker {
 }
 
 impl EmbeddedBroker {
-    /// Starts rumqttd on `listen` (MQTT 3.1.1) and waits until it accepts connections.
-    pub fn start(listen: SocketAddr) -> Result<EmbeddedBroker, Error> {
+    /// Starts rumqttd on `listen` (MQTT 3.1.1) and, when given, `listen_v5` (MQTT 5),
+    /// and waits until it accepts connections.
+    pub fn start(
+        listen: SocketAddr,
+        listen_v5: Option<SocketAddr>,
+    ) -> Result<EmbeddedBroker, Error> {
+        let addrs: Vec<SocketAddr> = std::iter::once(listen).chain(listen_v5).collect();
         // rumqttd only logs a failed bind from its own thread; check first so the user gets a clear error.
-        drop(
-            TcpListener::bind(listen).map_err(|source| Error::PortInUse {
-                addr: listen,
+        for addr in &addrs {
+            drop(TcpListener::bind(addr).map_err(|source| Error::PortInUse {
+                addr: *addr,
                 source,
-            })?,
-        );
-        let connections = rumqttd::ConnectionSettings {
-            connection_timeout_ms: 60_000,
-            max_payload_size: 64 * 1024,
-            max_inflight_count: 500,
-            auth: None,
-            external_auth: None,
-            dynamic_filters: true,
-        };
-        let server = rumqttd::ServerSettings {
-            name: "doorstep-v4".into(),
+            })?);
+        }
+        let server = |name: &str, listen| rumqttd::ServerSettings {
+            name: name.into(),
             listen,
             tls: None,
             next_connection_delay_ms: 1,
-            connections,
+            connections: rumqttd::ConnectionSettings {
+                connection_timeout_ms: 60_000,
+                max_payload_size: 64 * 1024,
+                max_inflight_count: 500,
+                auth: None,
+                external_auth: None,
+                dynamic_filters: true,
+            },
         };
         let config = rumqttd::Config {
             id: 0,
@@ -45,7 +49,11 @@ impl EmbeddedBroker {
                 max_segment_count: 8,
                 ..Default::default()
             },
-            v4: Some(HashMap::from([("1".to_owned(), server)])),
+            v4: Some(HashMap::from([(
+                "1".to_owned(),
+                server("doorstep-v4", listen),
+            )])),
+            v5: listen_v5.map(|a| HashMap::from([("1".to_owned(), server("doorstep-v5", a))])),
             ..Default::default()
         };
         let mut broker = rumqttd::Broker::new(config);
@@ -61,13 +69,15 @@ impl EmbeddedBroker {
             .map_err(Error::Thread)?;
         let deadline = Instant::now() + Duration::from_secs(10);
         // Listening once the address can no longer be bound (a probe connection would make rumqttd log an error).
-        while TcpListener::bind(listen).is_ok() {
-            if Instant::now() > deadline {
-                return Err(Error::BrokerDidNotStart { addr: listen });
+        for addr in &addrs {
+            while TcpListener::bind(addr).is_ok() {
+                if Instant::now() > deadline {
+                    return Err(Error::BrokerDidNotStart { addr: *addr });
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        tracing::info!(%listen, "embedded MQTT broker listening");
+        tracing::info!(%listen, v5 = ?listen_v5, "embedded MQTT broker listening");
         Ok(EmbeddedBroker { addr: listen })
     }
 

@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! # async fn run(validator: devices::Validator) -> Result<(), ingest::Error> {
-//! let broker = ingest::EmbeddedBroker::start("127.0.0.1:1883".parse().unwrap())?;
+//! let broker = ingest::EmbeddedBroker::start("127.0.0.1:1883".parse().unwrap(), None)?;
 //! let stats = std::sync::Arc::new(ingest::IngestStats::default());
 //! let session = ingest::Session { client_id: "doorstep".into(), credentials: None, ca_pem: None };
 //! let sub = ingest::Subscriber::connect(&broker.url(), &session, validator, devices::Clock::wall(), stats).await?;
