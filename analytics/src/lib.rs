@@ -77,6 +77,7 @@ pub mod idle_slots;
 mod partition;
 pub mod quarantine;
 pub mod raw_events;
+mod raw_read;
 pub mod room_day;
 pub mod room_hour;
 pub mod room_slot_day;
@@ -160,6 +161,12 @@ impl Store {
             (&quarantine::SPEC, quarantine::batches(rejected)?),
         ];
         self.write_tagged(tables, Some(tag))
+    }
+
+    /// Every reading `raw_events` holds for the local `dates` (in file order), bound to
+    /// its device's room in the registry: what a restart replays through the stream.
+    pub fn read_raw_events(&self, dates: &[NaiveDate]) -> Result<Vec<Reading>> {
+        raw_read::read_raw_events(&self.root, &self.registry, dates)
     }
 
     /// Appends rejected messages to `quarantine`; returns the files written.
