@@ -112,6 +112,8 @@ pub struct Intake<'a> {
     pub stream: Stream,
     pub store: &'a analytics::Store,
     pub journal: Journal,
+    /// Readings from `raw_events` to rebuild the stream's state from, before anything new.
+    pub recover: Vec<Reading>,
     pub recent: Redeliveries,
     pub flush: Duration,
     /// Redelivered messages not taken in again.
@@ -120,6 +122,18 @@ pub struct Intake<'a> {
 
 /// Runs until the subscriber stops: journal, acknowledge, stream; Parquet every flush.
 pub fn ingest_loop(mut i: Intake<'_>) -> anyhow::Result<()> {
+    let mut recover = std::mem::take(&mut i.recover);
+    if !recover.is_empty() {
+        recover.sort_by_key(Reading::order_key);
+        let n = recover.len();
+        for chunk in recover.chunks(4096) {
+            for r in chunk {
+                i.recent.is_new(r);
+            }
+            i.stream.send(chunk.to_vec())?;
+        }
+        tracing::info!(readings = n, "stream state rebuilt from raw_events");
+    }
     let mut items = Vec::with_capacity(4096);
     let mut entries = Vec::with_capacity(4096);
     let mut raw: Vec<Reading> = Vec::new();

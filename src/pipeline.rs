@@ -70,6 +70,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     let validator = devices::Validator::new(Arc::clone(&spec.registry), devices::Limits::default());
     let (journal, recent) = crate::intake::open_journal(&spec.data_dir, &store)?;
     let already = crate::restart::AlreadyWritten::read(&store, spec.clock.now_ms())?;
+    let recover = recent_raw_events(&store, spec.clock.now_ms(), spec.stream.correction_days)?;
     let subscriber = Subscriber::connect(
         &broker_url,
         &spec.session,
@@ -102,6 +103,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
                     stream,
                     store: &store,
                     journal,
+                    recover,
                     recent,
                     flush,
                     redelivered: 0,
@@ -262,4 +264,25 @@ fn sink_loop(
         }
     }
     tables.flush(store)
+}
+
+/// The readings of the last days in `raw_events`, from which a restart rebuilds the
+/// stream's state: the local days the correction path still reaches, and the one before.
+fn recent_raw_events(
+    store: &analytics::Store,
+    now_ms: i64,
+    correction_days: usize,
+) -> anyhow::Result<Vec<devices::Reading>> {
+    let days = correction_days as i64 + 1;
+    let from_ms = now_ms - days * 86_400_000;
+    let today = chrono::DateTime::from_timestamp_millis(now_ms)
+        .unwrap_or_default()
+        .date_naive();
+    // Local dates differ from UTC ones by up to a day either way.
+    let dates: Vec<_> = (-(days + 1)..=1)
+        .map(|d| today + chrono::Duration::days(d))
+        .collect();
+    let mut readings = store.read_raw_events(&dates)?;
+    readings.retain(|r| r.time_ms >= from_ms && r.time_ms <= now_ms + 86_400_000);
+    Ok(readings)
 }

@@ -222,3 +222,98 @@ fn rows_written_before_a_restart_are_not_written_again() {
         "{err}"
     );
 }
+
+const REGISTRY_OPEN: &str = r#"
+[[site]]
+id = "k1"
+name = "断电社区"
+[[site.room]]
+id = "hall"
+name = "活动厅"
+capacity = 5
+area_m2 = 60
+schedule = ["daily 08:00-20:00 culture"]
+[[site.device]]
+id = "c1"
+room = "hall"
+kind = "count"
+"#;
+
+fn config_in(dir: &Path, port: u16, client: &str) -> (std::path::PathBuf, SocketAddr) {
+    std::fs::write(dir.join("registry.toml"), REGISTRY_OPEN).expect("registry");
+    let web: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let config = dir.join("doorstep.toml");
+    // Hours close by event time only (a closing reading at 13:00), never by the clock.
+    std::fs::write(
+        &config,
+        format!(
+            "registry = \"registry.toml\"\ndata_dir = \"data\"\n[mqtt]\nbroker = \"mqtt://127.0.0.1:{port}\"\n\
+             client_id = \"{client}\"\n[web]\nlisten = \"{web}\"\n[stream]\nidle_after_s = 600\n\
+             [store]\nflush_s = 1\n[clock]\nstart = \"2026-11-23T13:00:00+08:00\"\n"
+        ),
+    )
+    .expect("config");
+    (config, web)
+}
+
+fn hour_11(data: &Path) -> Option<serde_json::Map<String, serde_json::Value>> {
+    rows(data, "room_hour")
+        .into_iter()
+        .find(|r| r["hour_start"] == 1_795_402_800_000_i64)
+}
+
+/// SIGKILL in the middle of an hour: the restarted doorstep rebuilds its state from
+/// `raw_events` and closes that hour with exactly the values of an undisturbed run.
+#[test]
+fn a_restart_mid_hour_gives_the_rows_of_an_undisturbed_run() {
+    require("mosquitto_pub");
+    let broker = Mosquitto::start();
+
+    // Undisturbed: 11:01 to 12:00, then a reading at 13:00 closes 11:00-12:00.
+    let calm = tempfile::tempdir().expect("tempdir");
+    let (config, web) = config_in(calm.path(), broker.port, "doorstep-calm");
+    let run = doorstep(&config);
+    wait_for(Duration::from_secs(30), "doorstep", || {
+        http_get(web, "/healthz").filter(|(s, _)| *s == 200)
+    });
+    publish_lines(broker.port, 1..61);
+    publish_lines(broker.port, 120..121);
+    let want = wait_for(Duration::from_secs(30), "the 11:00 row", || {
+        hour_11(&calm.path().join("data"))
+    });
+    let (status, _, err) = run.terminate();
+    assert!(status.success(), "{err}");
+
+    // Disturbed: killed after 11:30, restarted, the rest of the hour arrives after.
+    let hit = tempfile::tempdir().expect("tempdir");
+    let data = hit.path().join("data");
+    let (config, web) = config_in(hit.path(), broker.port, "doorstep-hit");
+    let mut first = doorstep(&config);
+    wait_for(Duration::from_secs(30), "doorstep", || {
+        http_get(web, "/healthz").filter(|(s, _)| *s == 200)
+    });
+    publish_lines(broker.port, 1..31);
+    wait_for(Duration::from_secs(30), "30 readings in raw_events", || {
+        (rows(&data, "raw_events").len() == 30).then_some(())
+    });
+    first.child.kill().expect("SIGKILL");
+    first.child.wait().expect("reaped");
+    let second = doorstep(&config);
+    wait_for(Duration::from_secs(30), "doorstep again", || {
+        http_get(web, "/healthz").filter(|(s, _)| *s == 200)
+    });
+    publish_lines(broker.port, 31..61);
+    publish_lines(broker.port, 120..121);
+    let got = wait_for(Duration::from_secs(30), "the 11:00 row", || hour_11(&data));
+    let (status, _, err) = second.terminate();
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("stream state rebuilt from raw_events"),
+        "{err}"
+    );
+    assert_eq!(got, want, "the hour as if nothing had happened");
+    assert!(
+        got["measured_seconds"].as_u64() > Some(3000),
+        "a well-measured hour: {got:?}"
+    );
+}
