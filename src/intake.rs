@@ -149,7 +149,6 @@ pub fn ingest_loop(mut i: Intake<'_>) -> anyhow::Result<()> {
             break;
         }
         entries.clear();
-        let mut batch = Vec::with_capacity(items.len());
         let mut pending = Vec::with_capacity(items.len());
         for incoming in items.drain(..) {
             match incoming.item {
@@ -158,14 +157,10 @@ pub fn ingest_loop(mut i: Intake<'_>) -> anyhow::Result<()> {
                     i.redelivered += 1;
                     tracing::debug!(total = i.redelivered, "redelivered message taken in once");
                 }
-                Ok(r) => {
-                    entries.push(Entry::Accepted(r.clone()));
-                    batch.push(r);
-                }
+                Ok(r) => entries.push(Entry::Accepted(r)),
                 Err(rej) => {
                     rejects.note(&rej);
-                    entries.push(Entry::Rejected(rej.clone()));
-                    rejected.push(rej);
+                    entries.push(Entry::Rejected(rej));
                 }
             }
             pending.push(incoming.pending);
@@ -179,7 +174,17 @@ pub fn ingest_loop(mut i: Intake<'_>) -> anyhow::Result<()> {
             }
             Ok::<_, ingest::Error>(())
         })?;
-        raw.extend(batch.iter().cloned());
+        // The journaled messages move on to the Parquet buffers; the stream gets a copy.
+        let mut batch = Vec::with_capacity(entries.len());
+        for e in entries.drain(..) {
+            match e {
+                Entry::Accepted(r) => {
+                    batch.push(r.clone());
+                    raw.push(r);
+                }
+                Entry::Rejected(rej) => rejected.push(rej),
+            }
+        }
         i.stream.send(batch)?;
         if last_flush.elapsed() >= i.flush && !(raw.is_empty() && rejected.is_empty()) {
             flush(&mut i, &mut raw, &mut rejected)?;

@@ -66,13 +66,6 @@ fn publish(port: u16, user: &str, password: &str, topic: &str, payload: &str) ->
         .expect("mosquitto_pub")
 }
 
-fn running_as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 fn private(path: &Path) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
 }

@@ -60,13 +60,6 @@ fn ca(dir: &Path, name: &str) {
     );
 }
 
-fn running_as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 #[test]
 fn doorstep_speaks_tls_to_a_broker_it_trusts_and_only_to_one() {
     require("mosquitto");

@@ -32,6 +32,14 @@ pub fn require(program: &str) {
     );
 }
 
+/// Whether the tests run as root (Mosquitto then drops to its own user unless told `user root`).
+pub fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
 /// A child process killed when dropped.
 pub struct Proc {
     pub child: Child,
