@@ -16,6 +16,7 @@ use std::time::Duration;
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Init(args) => return init(args),
+        Command::Report(cmd) => return crate::report::run(cmd),
         Command::Registry(cmd) => return registry(cmd),
         _ => {}
     }
@@ -29,7 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Demo(args) => demo(args).await,
             Command::Run(args) => run_config(args).await,
             Command::Simulate(args) => simulate(args).await,
-            Command::Init(_) | Command::Registry(_) => Ok(()),
+            Command::Init(_) | Command::Registry(_) | Command::Report(_) => Ok(()),
         }
     })
 }
@@ -125,7 +126,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let spec = Spec {
         registry: Arc::clone(&registry),
         data_dir: args.data_dir.clone(),
-        broker: Broker::Embedded(args.mqtt_listen, None),
+        broker: Broker::Embedded(args.mqtt_listen, None, None),
         session: ingest::Session {
             client_id: "doorstep".into(),
             credentials: None,
@@ -185,7 +186,7 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
     let registry = load_registry(&config.registry)?;
     let broker_text = args.broker.as_deref().unwrap_or(&config.mqtt.broker);
     let broker = if broker_text == "embedded" {
-        Broker::Embedded(config.mqtt.listen, config.mqtt.listen_v5)
+        Broker::Embedded(config.mqtt.listen, config.mqtt.listen_v5, config.gate()?)
     } else {
         Broker::External(broker_text.parse().map_err(anyhow::Error::msg)?)
     };

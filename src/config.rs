@@ -55,6 +55,13 @@ pub struct MqttSection {
     /// For `mqtts://` brokers: CA certificates (PEM) to trust, relative to the config file
     /// (default: the system's roots).
     pub ca_file: Option<PathBuf>,
+    /// Embedded broker only: the devices' accounts, a Mosquitto password file
+    /// (`mosquitto_passwd`), relative to the config file; it must not be readable by
+    /// others. Goes with `acl_file`; without both, anyone may connect.
+    pub passwd_file: Option<PathBuf>,
+    /// Embedded broker only: what each account may publish and subscribe to, a
+    /// Mosquitto ACL file, relative to the config file. Goes with `passwd_file`.
+    pub acl_file: Option<PathBuf>,
 }
 
 /// `[web]`.
@@ -115,6 +122,8 @@ impl Default for MqttSection {
             password_file: None,
             password: None,
             ca_file: None,
+            passwd_file: None,
+            acl_file: None,
         }
     }
 }
@@ -155,6 +164,24 @@ impl Config {
         }
         if let Some(f) = &config.mqtt.ca_file {
             config.mqtt.ca_file = Some(base.join(f));
+        }
+        let m = &mut config.mqtt;
+        match (&m.passwd_file, &m.acl_file) {
+            (Some(passwd), Some(acl)) => {
+                if m.broker != "embedded" {
+                    anyhow::bail!(
+                        "{}: [mqtt] passwd_file and acl_file are for the embedded broker, not {}; give them to that broker instead (docs/SECURITY.md)",
+                        path.display(),
+                        m.broker
+                    );
+                }
+                (m.passwd_file, m.acl_file) = (Some(base.join(passwd)), Some(base.join(acl)));
+            }
+            (Some(_), None) | (None, Some(_)) => anyhow::bail!(
+                "{}: [mqtt] passwd_file and acl_file go together (the devices' accounts, and what each may publish); set both or neither",
+                path.display()
+            ),
+            (None, None) => {}
         }
         if config.mqtt.password.is_some() {
             private(path, "holds [mqtt] password")?;
@@ -197,6 +224,16 @@ impl Config {
             ca_pem,
         })
     }
+
+    /// The embedded broker's device accounts and topic ACL, when `passwd_file` and
+    /// `acl_file` are set.
+    pub fn gate(&self) -> anyhow::Result<Option<ingest::GateConfig>> {
+        let (Some(passwd), Some(acl)) = (&self.mqtt.passwd_file, &self.mqtt.acl_file) else {
+            return Ok(None);
+        };
+        private(passwd, "is the embedded broker's password file")?;
+        Ok(Some(ingest::GateConfig::load(passwd, acl)?))
+    }
 }
 
 /// Refuses a file holding a secret that users other than its owner can read.
@@ -228,6 +265,67 @@ pub const SAMPLE_REGISTRY: &str = include_str!("../config/registry.toml");
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A config file in a fresh folder, with a password and ACL file beside it.
+    fn with_gate(mqtt: &str) -> (tempfile::TempDir, anyhow::Result<Config>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::write(
+            d.join("passwd"),
+            "c1:$6$JvV7w5eW44qIP17w$GMoZdAxnsdWsMGTRTSsLcGGxIhClhMoaWmmh3mT50FOeea/DF1X3cn2GogrzVWZV2cW3XGJfXUHK71hrZ3H5DQ==\n",
+        )
+        .expect("passwd");
+        std::fs::write(d.join("acl"), "pattern write doorstep/v1/+/%u\n").expect("acl");
+        std::fs::write(
+            d.join("doorstep.toml"),
+            format!("registry = \"registry.toml\"\n[mqtt]\n{mqtt}\n"),
+        )
+        .expect("config");
+        let config = Config::load(&d.join("doorstep.toml"));
+        (dir, config)
+    }
+
+    #[test]
+    fn passwd_and_acl_files_go_together_with_the_embedded_broker() {
+        let (_d, c) = with_gate("passwd_file = \"passwd\"");
+        let e = c.expect_err("passwd_file alone").to_string();
+        assert!(e.contains("set both or neither"), "{e}");
+        let (_d, c) = with_gate("acl_file = \"acl\"");
+        assert!(c.is_err());
+        let (_d, c) = with_gate(
+            "broker = \"mqtt://10.0.0.5:1883\"\npasswd_file = \"passwd\"\nacl_file = \"acl\"",
+        );
+        let e = c.expect_err("external broker").to_string();
+        assert!(e.contains("for the embedded broker"), "{e}");
+        let (_d, c) = with_gate("");
+        assert!(c.expect("no gate").gate().expect("no gate").is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_passwd_file_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, c) = with_gate("passwd_file = \"passwd\"\nacl_file = \"acl\"");
+        let c = c.expect("config");
+        let passwd = dir.path().join("passwd");
+        std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let e = c.gate().expect_err("readable by others").to_string();
+        assert!(e.contains("chmod 600"), "{e}");
+        std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let gate = c.gate().expect("gate").expect("configured");
+        assert!(gate.passwd.verify("c1", b"hunter2"));
+        assert!(
+            gate.acl
+                .allows(Some("c1"), "c1", "doorstep/v1/s1/c1", ingest::Access::Write)
+        );
+        // A broken ACL line is named with its file and line.
+        std::fs::write(dir.path().join("acl"), "\nallow all\n").expect("acl");
+        let e = c.gate().expect_err("bad acl").to_string();
+        assert!(
+            e.ends_with("acl:2: unknown directive \"allow\"; expected user, topic or pattern"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn sample_config_parses() {

@@ -6,6 +6,7 @@ use devices::{Reading, Reason, Rejection};
 use ingest::{Acker, Entry, Incoming, Journal};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use stream::Stream;
 
@@ -45,14 +46,19 @@ pub fn open_journal(
     Ok((journal, recent))
 }
 
-/// Recognises a message the broker delivers again: one journaled but not yet
-/// acknowledged when doorstep stopped comes back after the restart. Keyed by
-/// (device, seq, time); readings without `seq` cannot be told apart.
+/// Recognises a message the broker (or a device) delivers again: one journaled but
+/// not yet acknowledged when doorstep stopped comes back after the restart; a device
+/// resends its last messages after reconnecting. Keyed by device, time and `seq`;
+/// a message without `seq` by its content, except `door` deltas: two crossings in
+/// the same instant cannot be told from one sent twice, so those are never dropped.
 #[derive(Debug, Default)]
 pub struct Redeliveries {
-    seen: std::collections::HashSet<(devices::DeviceIdx, u64, i64)>,
-    order: std::collections::VecDeque<(devices::DeviceIdx, u64, i64)>,
+    seen: std::collections::HashSet<Key>,
+    order: std::collections::VecDeque<Key>,
 }
+
+/// (device, time, seq or content fingerprint, whether it is a fingerprint).
+type Key = (devices::DeviceIdx, i64, u64, bool);
 
 /// How many recent keys are remembered.
 const REMEMBERED: usize = 1 << 20;
@@ -60,10 +66,17 @@ const REMEMBERED: usize = 1 << 20;
 impl Redeliveries {
     /// False when the reading was taken in before (a redelivery).
     pub fn is_new(&mut self, r: &Reading) -> bool {
-        let Some(seq) = r.seq else {
-            return true;
+        let key = match (r.seq, &r.value) {
+            (Some(seq), _) => (r.device, r.time_ms, seq, false),
+            (None, devices::Value::Door { .. }) => return true,
+            (None, value) => {
+                use std::hash::{BuildHasher, BuildHasherDefault};
+                let fingerprint =
+                    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                        .hash_one(value);
+                (r.device, r.time_ms, fingerprint, true)
+            }
         };
-        let key = (r.device, seq, r.time_ms);
         if !self.seen.insert(key) {
             return false;
         }
@@ -115,6 +128,10 @@ pub struct Intake<'a> {
     /// Readings from `raw_events` to rebuild the stream's state from, before anything new.
     pub recover: Vec<Reading>,
     pub recent: Redeliveries,
+    /// Limits devices that send far more often than their interval.
+    pub flood: ingest::FloodGuard,
+    /// Ingest counters (flood rejections are counted here).
+    pub stats: std::sync::Arc<ingest::IngestStats>,
     pub flush: Duration,
     /// Redelivered messages not taken in again.
     pub redelivered: u64,
@@ -157,7 +174,21 @@ pub fn ingest_loop(mut i: Intake<'_>) -> anyhow::Result<()> {
                     i.redelivered += 1;
                     tracing::debug!(total = i.redelivered, "redelivered message taken in once");
                 }
-                Ok(r) => entries.push(Entry::Accepted(r)),
+                // After the redelivery check: a device sending again what it sent is not flooding.
+                Ok(r) => {
+                    match i
+                        .flood
+                        .check(r, incoming.pending.topic(), incoming.pending.payload())
+                    {
+                        Ok(r) => entries.push(Entry::Accepted(r)),
+                        Err(rej) => {
+                            i.stats.accepted.fetch_sub(1, Ordering::Relaxed);
+                            i.stats.rejected[rej.reason as usize].fetch_add(1, Ordering::Relaxed);
+                            rejects.note(&rej);
+                            entries.push(Entry::Rejected(rej));
+                        }
+                    }
+                }
                 Err(rej) => {
                     rejects.note(&rej);
                     entries.push(Entry::Rejected(rej));
@@ -168,12 +199,17 @@ pub fn ingest_loop(mut i: Intake<'_>) -> anyhow::Result<()> {
         // Durable first, then acknowledged: a crash before the sync means the broker sends it again.
         i.journal.append(&entries)?;
         let acker = &i.acker;
-        i.rt.block_on(async {
+        let acked = i.rt.block_on(async {
             for p in pending {
                 acker.ack(p).await?;
             }
             Ok::<_, ingest::Error>(())
-        })?;
+        });
+        // Only when the subscriber has stopped (shutting down): the messages are in the
+        // journal, and a redelivery after the restart is recognised and taken in once.
+        if let Err(e) = acked {
+            tracing::debug!(error = %e, "acknowledgements not sent; the broker will deliver again");
+        }
         // The journaled messages move on to the Parquet buffers; the stream gets a copy.
         let mut batch = Vec::with_capacity(entries.len());
         for e in entries.drain(..) {
@@ -239,8 +275,20 @@ mod tests {
             "a restarted device reusing seq 1 later"
         );
         assert!(
-            r.is_new(&reading(None, 1000)) && r.is_new(&reading(None, 1000)),
-            "no seq: never dropped"
+            !r.is_new(&reading(None, 1000)) || !r.is_new(&reading(None, 1000)),
+            "no seq: the same content at the same time is the same message"
+        );
+        assert!(r.is_new(&Reading {
+            value: Value::Count(2),
+            ..reading(None, 1000)
+        }));
+        let door = Reading {
+            value: Value::Door { inn: 1, out: 0 },
+            ..reading(None, 1000)
+        };
+        assert!(
+            r.is_new(&door) && r.is_new(&door),
+            "door deltas without seq: never dropped"
         );
     }
 }

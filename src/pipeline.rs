@@ -15,8 +15,9 @@ use stream::{Output, Stream, StreamConfig, StreamStats};
 /// Which broker to use.
 #[derive(Debug, Clone)]
 pub enum Broker {
-    /// Start the embedded broker on this address (MQTT 3.1.1) and, optionally, one for MQTT 5.
-    Embedded(SocketAddr, Option<SocketAddr>),
+    /// Start the embedded broker on this address (MQTT 3.1.1) and, optionally, one for MQTT 5;
+    /// with device accounts and a topic ACL behind its auth gate, when given.
+    Embedded(SocketAddr, Option<SocketAddr>, Option<ingest::GateConfig>),
     /// Connect to an external broker.
     External(BrokerUrl),
 }
@@ -57,9 +58,17 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         )
     })?;
     let web_addr = web.local_addr()?;
-    let broker_url = match &spec.broker {
-        Broker::Embedded(addr, v5) => EmbeddedBroker::start(*addr, *v5)?.url(),
-        Broker::External(url) => url.clone(),
+    // Behind the embedded broker's auth gate, doorstep's subscriber uses an internal port and account.
+    let (broker_url, subscriber_url, session) = match &spec.broker {
+        Broker::Embedded(addr, v5, gate) => {
+            let b = EmbeddedBroker::start_with_auth(*addr, *v5, gate.clone())?;
+            (
+                b.url(),
+                b.subscriber_url(),
+                b.subscriber_session(&spec.session),
+            )
+        }
+        Broker::External(url) => (url.clone(), url.clone(), spec.session.clone()),
     };
     let store = Arc::new(
         analytics::Store::open(&spec.data_dir, Arc::clone(&spec.registry)).with_context(|| {
@@ -72,8 +81,8 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     let already = crate::restart::AlreadyWritten::read(&store, spec.clock.now_ms())?;
     let recover = recent_raw_events(&store, spec.clock.now_ms(), spec.stream.correction_days)?;
     let subscriber = Subscriber::connect(
-        &broker_url,
-        &spec.session,
+        &subscriber_url,
+        &session,
         validator,
         spec.clock,
         Arc::clone(&ingest_stats),
@@ -93,6 +102,8 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     let flush = spec.flush;
     let ingest = {
         let store = Arc::clone(&store);
+        let flood = ingest::FloodGuard::new(Arc::clone(&spec.registry), 10.0, 20);
+        let stats = Arc::clone(&ingest_stats);
         std::thread::Builder::new()
             .name("ingest".into())
             .spawn(move || {
@@ -105,6 +116,8 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
                     journal,
                     recover,
                     recent,
+                    flood,
+                    stats,
                     flush,
                     redelivered: 0,
                 })

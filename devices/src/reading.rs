@@ -5,7 +5,7 @@ use crate::model::{DeviceIdx, RoomIdx};
 use serde::{Deserialize, Serialize};
 
 /// What a device reported, decoded and checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Value {
     /// People in the room.
     Count(u32),
@@ -30,7 +30,7 @@ pub enum Value {
 }
 
 /// A device heartbeat.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Status {
     /// Battery level, percent.
     pub battery_pct: Option<u8>,

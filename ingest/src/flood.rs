@@ -13,7 +13,14 @@ pub struct FloodGuard {
     factor: f64,
     burst: f64,
     buckets: HashMap<DeviceIdx, (f64, i64)>,
+    /// Readings older than their device's latest (a backlog or a resend), per (device, event hour).
+    older: HashMap<(DeviceIdx, i64), u32>,
+    /// The latest event hour seen, for pruning `older`.
+    latest_hour: i64,
 }
+
+/// Event hours of older readings remembered: `max_age` (7 days) and a day.
+const OLDER_HOURS: i64 = 8 * 24;
 
 impl FloodGuard {
     /// A device may send `factor` times as often as its interval says, with bursts of `burst` messages.
@@ -23,16 +30,39 @@ impl FloodGuard {
             factor,
             burst: f64::from(burst.max(1)),
             buckets: HashMap::new(),
+            older: HashMap::new(),
+            latest_hour: i64::MIN,
         }
     }
 
     /// Whether the device may send one more message with event time `now_ms`. Event
     /// time, not arrival: a device flushing its backlog after an outage sends fast, but
     /// its readings are as far apart as when they were measured.
+    ///
+    /// A reading older than the device's latest (it resends, or flushes a backlog
+    /// after newer readings) does not draw on the bucket: it is counted against
+    /// its own event hour, which may hold `factor` times the hour's reports plus a burst.
     pub fn allow(&mut self, device: DeviceIdx, now_ms: i64) -> bool {
         let interval = f64::from(self.registry.device(device).interval_s.max(1));
         let rate_per_ms = self.factor / (interval * 1000.0);
         let burst = self.burst;
+        let hour = now_ms.div_euclid(3_600_000);
+        if self.buckets.get(&device).is_some_and(|b| now_ms < b.1) {
+            let cap = (self.factor * 3600.0 / interval + burst) as u32;
+            let n = self.older.entry((device, hour)).or_insert(0);
+            if *n >= cap {
+                return false;
+            }
+            *n += 1;
+            return true;
+        }
+        if hour > self.latest_hour {
+            self.latest_hour = hour;
+            if self.older.len() > 4096 + 2 * self.buckets.len() {
+                let keep_from = hour - OLDER_HOURS;
+                self.older.retain(|k, _| k.1 >= keep_from);
+            }
+        }
         let (tokens, at) = self.buckets.entry(device).or_insert((burst, now_ms));
         let elapsed = (now_ms - *at).max(0) as f64;
         *tokens = (*tokens + elapsed * rate_per_ms).min(burst);
@@ -99,6 +129,12 @@ mod tests {
         assert!(!g.allow(d, 5_999));
         assert!(g.allow(d, 6_000));
         assert!(!g.allow(d, 6_000));
+        // Older readings (a resend, a backlog) do not draw on the bucket: their own hour
+        // may hold 10 x 60 reports + 20.
+        assert!((0..620).all(|i| g.allow(d, -3_600_000 + i)));
+        assert!(!g.allow(d, -3_600_000), "that hour is full");
+        assert!(g.allow(d, -7_200_000), "another hour is not");
+        assert!(!g.allow(d, 6_000), "the bucket is as it was");
         // Sending at its own interval never trips the limit.
         let mut g = guard();
         assert!((0..1000).all(|i| g.allow(d, i * 60_000)));

@@ -1,6 +1,6 @@
-//! MQTT ingest for doorstep: the embedded broker (rumqttd), the subscriber
-//! that validates device messages against the registry, and a publisher for
-//! simulated devices.
+//! MQTT ingest for doorstep: the embedded broker (rumqttd) with its auth gate
+//! for device accounts and topic ACLs ([`gate`]), the subscriber that validates
+//! device messages against the registry, and a publisher for simulated devices.
 //!
 //! ```no_run
 //! # async fn run(validator: devices::Validator) -> Result<(), ingest::Error> {
@@ -24,6 +24,7 @@
 
 mod broker;
 mod flood;
+pub mod gate;
 pub mod journal;
 mod publisher;
 mod subscriber;
@@ -31,12 +32,14 @@ mod url;
 
 pub use broker::EmbeddedBroker;
 pub use flood::FloodGuard;
+pub use gate::{Access, Acl, GateConfig, Passwd};
 pub use journal::{Entry, Journal, JournalError, Leftover};
 pub use publisher::Publisher;
 pub use subscriber::{Acker, Incoming, Pending, Subscriber, TOPIC_FILTER};
 pub use url::BrokerUrl;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
 /// A password that never shows in logs or debug output.
@@ -157,4 +160,28 @@ pub enum Error {
     /// A thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
+    /// The auth gate of the embedded broker could not start.
+    #[error("the MQTT auth gate cannot start: {0}")]
+    Gate(std::io::Error),
+    /// A password or ACL file cannot be read.
+    #[error("cannot read {}: {source}", file.display())]
+    ReadAuthFile {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A line of a password or ACL file is wrong.
+    #[error("{}:{line}: {message}", file.display())]
+    AuthFile {
+        /// The file.
+        file: PathBuf,
+        /// Its line, from 1.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// No randomness for the internal accounts of the embedded broker.
+    #[error("cannot generate the embedded broker's internal secrets: {0}")]
+    Random(String),
 }

@@ -1,7 +1,7 @@
 //! The subscriber: receives device messages from the broker, validates them
 //! against the registry and hands readings and rejections on.
 
-use crate::{BrokerUrl, Error, FloodGuard, IngestStats, Session};
+use crate::{BrokerUrl, Error, IngestStats, Session};
 use devices::{Clock, Reading, Rejection, Validator};
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, Packet, QoS};
 use std::sync::Arc;
@@ -14,7 +14,19 @@ pub const TOPIC_FILTER: &str = "doorstep/v1/#";
 
 /// A received message, to be acknowledged to the broker once it is durable.
 #[derive(Debug)]
-pub struct Pending(Option<rumqttc::Publish>);
+pub struct Pending(rumqttc::Publish);
+
+impl Pending {
+    /// The message's topic.
+    pub fn topic(&self) -> &str {
+        &self.0.topic
+    }
+
+    /// The message's payload, as received.
+    pub fn payload(&self) -> &[u8] {
+        &self.0.payload
+    }
+}
 
 /// What the subscriber hands on for each message.
 #[derive(Debug)]
@@ -32,14 +44,13 @@ pub struct Acker(AsyncClient);
 impl Acker {
     /// Tells the broker the message is safe; until then it will deliver it again.
     pub async fn ack(&self, pending: Pending) -> Result<(), Error> {
-        match pending.0 {
-            Some(p) => self
-                .0
-                .ack(&p)
-                .await
-                .map_err(|e| Error::Client(e.to_string())),
-            None => Ok(()),
+        if pending.0.qos == QoS::AtMostOnce {
+            return Ok(());
         }
+        self.0
+            .ack(&pending.0)
+            .await
+            .map_err(|e| Error::Client(e.to_string()))
     }
 }
 
@@ -49,7 +60,6 @@ pub struct Subscriber {
     events: EventLoop,
     url: BrokerUrl,
     validator: Validator,
-    flood: FloodGuard,
     clock: Clock,
     stats: Arc<IngestStats>,
 }
@@ -70,7 +80,10 @@ impl Subscriber {
             .set_max_packet_size(64 * 1024, 64 * 1024)
             // Acknowledge only once the message is in the journal.
             .set_manual_acks(true);
-        let (client, mut events) = AsyncClient::new(options, 64);
+        // Room for an acknowledgement of every message the broker can have in flight
+        // (at most 65,535 packet ids): acking never waits on the event loop, which
+        // may itself be waiting for the intake while the pipeline is behind.
+        let (client, mut events) = AsyncClient::new(options, 65_536);
         let first = tokio::time::timeout(Duration::from_secs(10), events.poll()).await;
         match first {
             Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {}
@@ -108,7 +121,6 @@ impl Subscriber {
             client,
             events,
             url: url.clone(),
-            flood: FloodGuard::new(Arc::clone(validator.registry()), 10.0, 20),
             validator,
             clock,
             stats,
@@ -131,9 +143,8 @@ impl Subscriber {
                     self.stats.received.fetch_add(1, Ordering::Relaxed);
                     let item = self
                         .validator
-                        .check(&p.topic, &p.payload, self.clock.now_ms())
-                        .and_then(|r| self.flood.check(r, &p.topic, &p.payload));
-                    let pending = Pending((p.qos != QoS::AtMostOnce).then_some(p));
+                        .check(&p.topic, &p.payload, self.clock.now_ms());
+                    let pending = Pending(p);
                     match &item {
                         Ok(_) => self.stats.accepted.fetch_add(1, Ordering::Relaxed),
                         Err(r) => {

@@ -1,0 +1,427 @@
+//! Chaos: a simulated fleet publishes over 200,000 QoS 1 messages through a real
+//! Mosquitto with persistence on, while the test kills the broker (SIGKILL) and
+//! restarts it three times and kills doorstep (SIGKILL) and restarts it three
+//! times. Afterwards `raw_events` holds every message exactly once and
+//! `room_day` equals an undisturbed run of the same input.
+//!
+//! Mosquitto acknowledges a QoS 1 PUBLISH as soon as it has it in memory and
+//! saves its queues only every `autosave_interval`: a SIGKILL loses what it
+//! acknowledged since the last save and had not yet handed to doorstep. The
+//! simulated devices therefore do what devices with store-and-forward do: after
+//! reconnecting they send their last seconds of messages again. doorstep takes
+//! each of them in once (same device, seq and time).
+
+mod common;
+
+use common::*;
+use devices::sim::{Fleet, Publish};
+use devices::{Limits, Reading, Registry, Validator};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// 2026-11-23 (Monday) 06:00 in Shanghai, Unix ms.
+const START_MS: i64 = 1_795_384_800_000;
+/// Two days of messages, so that the first day's `room_day` closes.
+const END_MS: i64 = START_MS + 2 * 86_400_000;
+/// What the devices send again after a reconnect: longer than Mosquitto's autosave period.
+const RESEND: Duration = Duration::from_secs(5);
+/// Messages a second (the broker and doorstep both keep up; the kills are what hurts).
+const RATE: usize = 4_000;
+
+/// Six sites of three rooms, one or two devices a room, every 20 s.
+fn registry_toml() -> String {
+    let mut s = String::new();
+    for site in 0..6 {
+        s += &format!(
+            "[[site]]\nid = \"s{site}\"\nname = \"混沌社区{site}号\"\ncity = \"测试市\"\n\n\
+             [[site.room]]\nid = \"hall\"\nname = \"活动厅\"\ncapacity = 40\narea_m2 = 80\n\
+             schedule = [\"daily 08:00-20:00 culture\"]\n\n\
+             [[site.room]]\nid = \"care\"\nname = \"日间照料\"\ncapacity = 20\narea_m2 = 60\n\
+             schedule = [\"mon-fri 08:00-12:00 infant_care\", \"mon-fri 13:00-17:00 elderly_care\"]\n\n\
+             [[site.room]]\nid = \"gym\"\nname = \"健身房\"\ncapacity = 12\narea_m2 = 50\n\
+             schedule = [\"daily 06:00-22:00 fitness\"]\n\n\
+             [[site.device]]\nid = \"s{site}-hall-c\"\nroom = \"hall\"\nkind = \"count\"\ninterval_s = 20\n\n\
+             [[site.device]]\nid = \"s{site}-care-d1\"\nroom = \"care\"\nkind = \"door\"\ninterval_s = 20\n\n\
+             [[site.device]]\nid = \"s{site}-care-d2\"\nroom = \"care\"\nkind = \"door\"\ninterval_s = 20\n\n\
+             [[site.device]]\nid = \"s{site}-gym-p\"\nroom = \"gym\"\nkind = \"presence\"\ninterval_s = 20\n\n"
+        );
+    }
+    s
+}
+
+/// A Mosquitto with persistence on, killed and restarted on the same port and store.
+struct Broker {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Broker {
+    fn start(dir: &Path) -> Broker {
+        require("mosquitto");
+        let port = free_port();
+        std::fs::create_dir_all(dir.join("db")).expect("broker dir");
+        // Unbounded queues for offline sessions (the default 1000 drops messages while
+        // doorstep restarts), room for doorstep's batches in flight, saved every second.
+        std::fs::write(
+            dir.join("mosquitto.conf"),
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+                 persistence_location {}/\nautosave_interval 1\nmax_queued_messages 0\n\
+                 max_inflight_messages 1000\n{}",
+                dir.join("db").display(),
+                // As root Mosquitto would switch to its own user, who cannot write here.
+                if running_as_root() { "user root\n" } else { "" }
+            ),
+        )
+        .expect("mosquitto.conf");
+        let mut b = Broker {
+            port,
+            dir: dir.to_owned(),
+            child: None,
+        };
+        b.restart();
+        b
+    }
+
+    fn restart(&mut self) {
+        let log = File::create(self.dir.join("mosquitto.log")).expect("log");
+        self.child = Some(
+            Command::new("mosquitto")
+                .arg("-c")
+                .arg(self.dir.join("mosquitto.conf"))
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("mosquitto"),
+        );
+        let port = self.port;
+        wait_for(Duration::from_secs(10), "mosquitto to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .is_ok()
+                .then_some(())
+        });
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("SIGKILL mosquitto");
+            c.wait().expect("reaped");
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// doorstep with its log in a file (a pipe nobody reads would stall it); killed when dropped.
+struct Doorstep(Child);
+
+impl Doorstep {
+    fn start(dir: &Path, n: usize) -> Doorstep {
+        let log = File::create(dir.join(format!("doorstep-{n}.log"))).expect("log");
+        Doorstep(
+            Command::new(env!("CARGO_BIN_EXE_doorstep"))
+                .args(["run", "--config"])
+                .arg(dir.join("doorstep.toml"))
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("doorstep"),
+        )
+    }
+}
+
+impl Drop for Doorstep {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Where the publisher is, shared with the test.
+#[derive(Default)]
+struct Progress {
+    published: AtomicUsize,
+    resent: AtomicUsize,
+    done: AtomicBool,
+}
+
+/// Publishes every message with QoS 1 at about `RATE` a second; after each
+/// reconnect, goes back `RESEND` and sends from there again.
+fn publish_all(port: u16, messages: Arc<Vec<Publish>>, progress: Arc<Progress>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let mut options = rumqttc::MqttOptions::new("chaos-fleet", "127.0.0.1", port);
+        options
+            .set_keep_alive(Duration::from_secs(5))
+            .set_inflight(200);
+        let (client, mut events) = rumqttc::AsyncClient::new(options, 1000);
+        let connects = Arc::new(AtomicUsize::new(0));
+        let lost_at: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let all_acked = Arc::new(AtomicBool::new(false));
+        let task = {
+            let (connects, lost_at, all_acked) =
+                (connects.clone(), lost_at.clone(), all_acked.clone());
+            tokio::spawn(async move {
+                loop {
+                    match events.poll().await {
+                        Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
+                            connects.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Ok(_) => {}
+                        Err(rumqttc::ConnectionError::RequestsDone) => return,
+                        Err(_) => {
+                            lost_at
+                                .lock()
+                                .expect("lock")
+                                .get_or_insert_with(Instant::now);
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                    all_acked.store(events.state.inflight() == 0, Ordering::SeqCst);
+                }
+            })
+        };
+        let n = messages.len();
+        let mut sent_at = vec![Instant::now(); n];
+        let (mut i, mut seen_connects) = (0, 1);
+        let began = Instant::now();
+        while i < n {
+            let c = connects.load(Ordering::SeqCst);
+            if c > seen_connects {
+                seen_connects = c;
+                let lost = lost_at
+                    .lock()
+                    .expect("lock")
+                    .take()
+                    .unwrap_or_else(Instant::now);
+                let from = sent_at[..i].partition_point(|t| *t + RESEND < lost);
+                progress.resent.fetch_add(i - from, Ordering::SeqCst);
+                i = from;
+            }
+            let m = &messages[i];
+            client
+                .publish(
+                    m.topic.clone(),
+                    rumqttc::QoS::AtLeastOnce,
+                    false,
+                    m.payload.clone(),
+                )
+                .await
+                .expect("queue the message");
+            sent_at[i] = Instant::now();
+            i += 1;
+            progress.published.fetch_max(i, Ordering::SeqCst);
+            if i % 100 == 0 {
+                let due = began + Duration::from_secs_f64(i as f64 / RATE as f64);
+                tokio::time::sleep_until(due.max(Instant::now()).into()).await;
+            }
+        }
+        // Everything handed over and acknowledged by the broker.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !all_acked.load(Ordering::SeqCst) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = client.disconnect().await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        progress.done.store(true, Ordering::SeqCst);
+    });
+}
+
+/// The (device, seq, time) of every row of `raw_events`.
+fn raw_keys(store: &analytics::Store) -> Vec<(u32, Option<u64>, i64)> {
+    let dates: Vec<_> = (0..4)
+        .map(|d| chrono::NaiveDate::from_ymd_opt(2026, 11, 22 + d).expect("date"))
+        .collect();
+    store
+        .read_raw_events(&dates)
+        .expect("raw_events readable")
+        .iter()
+        .map(|r| (r.device.0, r.seq, r.time_ms))
+        .collect()
+}
+
+/// `room_day` rows keyed by (room, day), the highest revision of each, without `revision`.
+fn room_days(data: &Path) -> BTreeMap<String, serde_json::Map<String, serde_json::Value>> {
+    let mut out: BTreeMap<String, serde_json::Map<String, serde_json::Value>> = BTreeMap::new();
+    for mut r in rows(data, "room_day") {
+        let key = format!("{}/{}/{}", r["site_id"], r["room_id"], r["day_start"]);
+        let newer = out
+            .get(&key)
+            .is_none_or(|o| o["revision"].as_u64() < r["revision"].as_u64());
+        if newer {
+            out.insert(key, r.clone());
+        }
+        r.clear();
+    }
+    for r in out.values_mut() {
+        r.remove("revision");
+    }
+    out
+}
+
+/// The test's directory, kept (and named) when the test fails.
+struct Workdir(Option<tempfile::TempDir>);
+
+impl Workdir {
+    fn path(&self) -> &Path {
+        self.0.as_ref().expect("dir").path()
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(d) = self.0.take()
+        {
+            eprintln!("logs and tables kept in {}", d.keep().display());
+        }
+    }
+}
+
+#[test]
+fn broker_and_doorstep_killed_three_times_each_lose_and_double_nothing() {
+    require("mosquitto");
+    let dir = Workdir(Some(tempfile::tempdir().expect("tempdir")));
+    let registry_text = registry_toml();
+    std::fs::write(dir.path().join("registry.toml"), &registry_text).expect("registry");
+    let registry = Arc::new(
+        Registry::from_toml(&registry_text, Path::new("registry.toml")).expect("registry"),
+    );
+    let messages: Vec<Publish> = Fleet::new(Arc::clone(&registry), 11, START_MS).step(END_MS);
+    let n = messages.len();
+    assert!(n >= 200_000, "{n} messages");
+
+    let mut broker = Broker::start(&dir.path().join("broker"));
+    let web = format!("127.0.0.1:{}", free_port());
+    // The clock stands after the last message; windows close by event time only.
+    std::fs::write(
+        dir.path().join("doorstep.toml"),
+        format!(
+            "registry = \"registry.toml\"\ndata_dir = \"data\"\n[mqtt]\n\
+             broker = \"mqtt://127.0.0.1:{}\"\nclient_id = \"doorstep-chaos\"\n[web]\nlisten = \"{web}\"\n\
+             [stream]\nidle_after_s = 86400\n[store]\nflush_s = 1\n\
+             [clock]\nstart = \"2026-11-25T06:10:00+08:00\"\n",
+            broker.port
+        ),
+    )
+    .expect("config");
+    let web: std::net::SocketAddr = web.parse().expect("addr");
+    let data = dir.path().join("data");
+    let healthy = || {
+        wait_for(Duration::from_secs(60), "doorstep /healthz", || {
+            http_get(web, "/healthz").filter(|(s, _)| *s == 200)
+        });
+    };
+    let mut runs = 0;
+    let mut ours = Doorstep::start(dir.path(), runs);
+    healthy();
+
+    let messages = Arc::new(messages);
+    let progress = Arc::new(Progress::default());
+    let publisher = {
+        let (messages, progress, port) = (messages.clone(), progress.clone(), broker.port);
+        std::thread::spawn(move || publish_all(port, messages, progress))
+    };
+    // Kill one or the other at these shares of the input.
+    for (i, share) in [0.12, 0.26, 0.40, 0.54, 0.68, 0.82].into_iter().enumerate() {
+        let at = (n as f64 * share) as usize;
+        wait_for(Duration::from_secs(300), "the publisher to get on", || {
+            (progress.published.load(Ordering::SeqCst) >= at).then_some(())
+        });
+        if i % 2 == 0 {
+            broker.kill();
+            std::thread::sleep(Duration::from_millis(1500));
+            broker.restart();
+        } else {
+            ours.0.kill().expect("SIGKILL doorstep");
+            ours.0.wait().expect("reaped");
+            std::thread::sleep(Duration::from_millis(1500));
+            runs += 1;
+            ours = Doorstep::start(dir.path(), runs);
+            healthy();
+        }
+    }
+    publisher.join().expect("publisher");
+    assert!(progress.done.load(Ordering::SeqCst));
+    assert!(
+        progress.resent.load(Ordering::SeqCst) > 0,
+        "the broker kills made the devices send again"
+    );
+
+    let store = analytics::Store::open(&data, Arc::clone(&registry)).expect("store");
+    let validator = Validator::new(Arc::clone(&registry), Limits::default());
+    let now_ms = END_MS + 600_000;
+    let readings: Vec<Reading> = messages
+        .iter()
+        .map(|p| {
+            validator
+                .check(&p.topic, &p.payload, now_ms)
+                .expect("simulated messages are valid")
+        })
+        .collect();
+    let mut want: Vec<_> = readings
+        .iter()
+        .map(|r| (r.device.0, r.seq, r.time_ms))
+        .collect();
+    want.sort_unstable();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let have = raw_keys(&store).len();
+        if have >= n {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{have} of {n} messages in raw_events"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(ours.0.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    assert!(ours.0.wait().expect("exit").success(), "clean exit");
+
+    let mut got = raw_keys(&store);
+    got.sort_unstable();
+    assert_eq!(got.len(), n, "no message twice");
+    assert!(got == want, "every message exactly once");
+
+    // The undisturbed run: the same messages once, in order, through the same dataflow.
+    let config = stream::StreamConfig {
+        idle_after_s: 86_400,
+        ..stream::StreamConfig::default()
+    };
+    let calm = tempfile::tempdir().expect("tempdir");
+    let out = stream::replay(Arc::clone(&registry), &config, readings, 256, END_MS / 1000)
+        .expect("replay");
+    analytics::Store::open(calm.path(), Arc::clone(&registry))
+        .expect("store")
+        .write_windows(&out.windows)
+        .expect("windows");
+    let (live, reference) = (room_days(&data), room_days(calm.path()));
+    assert!(reference.len() >= 18 * 2, "{} room days", reference.len());
+    assert_eq!(
+        live.keys().collect::<Vec<_>>(),
+        reference.keys().collect::<Vec<_>>()
+    );
+    for (key, want) in &reference {
+        assert_eq!(&live[key], want, "room_day {key}");
+    }
+}
