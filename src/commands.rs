@@ -136,6 +136,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         stream: stream::StreamConfig::default(),
         clock,
         flush: Duration::from_secs(5),
+        influx: None,
     };
     let running = pipeline::start(spec).await?;
     let simulator = ingest::Session {
@@ -200,6 +201,7 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
         stream: config.stream.clone(),
         clock,
         flush: Duration::from_secs(config.store.flush_s.max(1).into()),
+        influx: config.influx()?,
     };
     let running = pipeline::start(spec).await?;
     tracing::info!(

@@ -29,6 +29,9 @@ pub struct Config {
     /// A simulated clock, for replays and demos.
     #[serde(default)]
     pub clock: ClockSection,
+    /// The InfluxDB sink (docs/INFLUX.md); off when absent.
+    #[serde(default)]
+    pub influx: Option<analytics::influx::InfluxConfig>,
 }
 
 /// `[mqtt]`.
@@ -162,6 +165,9 @@ impl Config {
         if let Some(f) = &config.mqtt.password_file {
             config.mqtt.password_file = Some(base.join(f));
         }
+        if let Some(f) = config.influx.as_mut().and_then(|i| i.token_file.as_mut()) {
+            *f = base.join(&*f);
+        }
         if let Some(f) = &config.mqtt.ca_file {
             config.mqtt.ca_file = Some(base.join(f));
         }
@@ -237,6 +243,30 @@ impl Config {
 }
 
 /// Refuses a file holding a secret that users other than its owner can read.
+impl Config {
+    /// The `[influx]` settings and the token read from `token_file` (which must be private).
+    pub fn influx(
+        &self,
+    ) -> anyhow::Result<Option<(analytics::influx::InfluxConfig, Option<ingest::Secret>)>> {
+        let Some(influx) = &self.influx else {
+            return Ok(None);
+        };
+        let token = match &influx.token_file {
+            Some(file) => {
+                private(file, "is the InfluxDB token file")?;
+                let text = std::fs::read_to_string(file).with_context(|| {
+                    format!("cannot read the InfluxDB token file {}", file.display())
+                })?;
+                Some(ingest::Secret::new(
+                    text.lines().next().unwrap_or_default().trim(),
+                ))
+            }
+            None => None,
+        };
+        Ok(Some((influx.clone(), token)))
+    }
+}
+
 fn private(path: &Path, what: &str) -> anyhow::Result<()> {
     #[cfg(unix)]
     {

@@ -33,6 +33,8 @@ pub struct Spec {
     pub stream: StreamConfig,
     pub clock: Clock,
     pub flush: Duration,
+    /// The InfluxDB sink's settings and token, when `[influx]` is configured.
+    pub influx: Option<(analytics::influx::InfluxConfig, Option<ingest::Secret>)>,
 }
 
 /// A running pipeline.
@@ -47,6 +49,7 @@ pub struct Running {
     subscriber: tokio::task::JoinHandle<()>,
     ingest: JoinHandle<anyhow::Result<()>>,
     sink: JoinHandle<anyhow::Result<()>>,
+    influx: Option<crate::influx_sink::InfluxSink>,
 }
 
 /// Starts every stage; errors say what to do.
@@ -123,11 +126,24 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
                 })
             })?
     };
+    let (influx, feed) = match &spec.influx {
+        Some((config, token)) => {
+            let token = token.as_ref().map(ingest::Secret::expose);
+            let (sink, feed) = crate::influx_sink::start(
+                config,
+                token,
+                &spec.data_dir,
+                Arc::clone(&spec.registry),
+            )?;
+            (Some(sink), Some(feed))
+        }
+        None => (None, None),
+    };
     let sink = {
         let board = Arc::clone(&board);
         std::thread::Builder::new()
             .name("sink".into())
-            .spawn(move || sink_loop(out_rx, &store, &board, flush, already))?
+            .spawn(move || sink_loop(out_rx, &store, &board, flush, already, feed))?
     };
     let (web_stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let web_task = tokio::spawn(dashboards::serve(web, board, async {
@@ -144,6 +160,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         subscriber,
         ingest,
         sink,
+        influx,
     })
 }
 
@@ -160,8 +177,20 @@ impl Running {
                     .to_string()
             })
             .unwrap_or_else(|| "-".into());
+        let influx = match &self.influx {
+            Some(sink) => {
+                let s = sink.stats();
+                format!(
+                    " influx written {} spooled {} dropped {}",
+                    s.written.load(Ordering::Relaxed),
+                    s.spooled.load(Ordering::Relaxed),
+                    s.dropped.load(Ordering::Relaxed),
+                )
+            }
+            None => String::new(),
+        };
         format!(
-            "received {} accepted {} rejected {} duplicates {} late {} watermark {wm}",
+            "received {} accepted {} rejected {} duplicates {} late {} watermark {wm}{influx}",
             i.received.load(Ordering::Relaxed),
             i.accepted.load(Ordering::Relaxed),
             rejected,
@@ -185,6 +214,10 @@ impl Running {
             Ok(())
         })
         .await??;
+        // The sink thread has ended, so nothing feeds the InfluxDB writer any more.
+        if let Some(influx) = self.influx.take() {
+            influx.stop().await?;
+        }
         if let Some(stop) = self.web_stop.take() {
             let _ = stop.send(());
         }
@@ -242,6 +275,7 @@ fn sink_loop(
     board: &LiveBoard,
     flush: Duration,
     mut already: crate::restart::AlreadyWritten,
+    influx: Option<crate::influx_sink::InfluxFeed>,
 ) -> anyhow::Result<()> {
     let mut tables = Tables::default();
     let mut last_flush = Instant::now();
@@ -251,6 +285,9 @@ fn sink_loop(
             && !already.keep(o)
         {
             continue;
+        }
+        if let (Ok(o), Some(feed)) = (&next, &influx) {
+            feed.offer(o);
         }
         match next {
             Ok(Output::Window(w)) => tables.windows.push(w),

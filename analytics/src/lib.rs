@@ -74,6 +74,7 @@ pub mod device_day;
 mod error;
 pub mod flags;
 pub mod idle_slots;
+pub mod influx;
 mod partition;
 pub mod quarantine;
 pub mod raw_events;
