@@ -137,6 +137,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         clock,
         flush: Duration::from_secs(5),
         influx: None,
+        upkeep: crate::upkeep::Upkeep::default(),
     };
     let running = pipeline::start(spec).await?;
     let simulator = ingest::Session {
@@ -202,6 +203,7 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
         clock,
         flush: Duration::from_secs(config.store.flush_s.max(1).into()),
         influx: config.influx()?,
+        upkeep: config.store.upkeep()?,
     };
     let running = pipeline::start(spec).await?;
     tracing::info!(

@@ -83,6 +83,40 @@ pub struct StoreSection {
     /// Seconds between Parquet flushes.
     #[serde(default = "default_flush_s")]
     pub flush_s: u32,
+    /// Date partitions at least this many days old have their files compacted.
+    #[serde(default = "default_compact_after_days")]
+    pub compact_after_days: u32,
+    /// Rows per compacted file, at most.
+    #[serde(default = "default_compact_rows")]
+    pub compact_rows: usize,
+    /// Days each table keeps (`[store.retention_days]`, e.g. `raw_events = 400`).
+    #[serde(default)]
+    pub retention_days: std::collections::BTreeMap<String, u32>,
+}
+
+impl StoreSection {
+    /// The upkeep settings; unknown table names are an error.
+    pub fn upkeep(&self) -> anyhow::Result<crate::upkeep::Upkeep> {
+        for table in self.retention_days.keys() {
+            anyhow::ensure!(
+                analytics::TABLES.contains(&table.as_str()),
+                "[store.retention_days] names {table:?}, which is not a table (tables: {})",
+                analytics::TABLES.join(", ")
+            );
+        }
+        Ok(crate::upkeep::Upkeep {
+            compact_after_days: self.compact_after_days,
+            compact_rows: self.compact_rows.max(1),
+            retention_days: self.retention_days.clone(),
+        })
+    }
+}
+
+fn default_compact_after_days() -> u32 {
+    2
+}
+fn default_compact_rows() -> usize {
+    1_000_000
 }
 
 /// `[clock]`.
@@ -143,6 +177,9 @@ impl Default for StoreSection {
     fn default() -> Self {
         StoreSection {
             flush_s: default_flush_s(),
+            compact_after_days: default_compact_after_days(),
+            compact_rows: default_compact_rows(),
+            retention_days: Default::default(),
         }
     }
 }

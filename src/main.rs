@@ -8,6 +8,7 @@ mod intake;
 mod pipeline;
 mod restart;
 mod sim;
+mod upkeep;
 
 use clap::Parser;
 

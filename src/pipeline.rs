@@ -35,6 +35,8 @@ pub struct Spec {
     pub flush: Duration,
     /// The InfluxDB sink's settings and token, when `[influx]` is configured.
     pub influx: Option<(analytics::influx::InfluxConfig, Option<ingest::Secret>)>,
+    /// Compaction and retention of the tables.
+    pub upkeep: crate::upkeep::Upkeep,
 }
 
 /// A running pipeline.
@@ -50,6 +52,7 @@ pub struct Running {
     ingest: JoinHandle<anyhow::Result<()>>,
     sink: JoinHandle<anyhow::Result<()>>,
     influx: Option<crate::influx_sink::InfluxSink>,
+    upkeep: Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
 /// Starts every stage; errors say what to do.
@@ -81,6 +84,8 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     let ingest_stats = Arc::new(IngestStats::default());
     let validator = devices::Validator::new(Arc::clone(&spec.registry), devices::Limits::default());
     let (journal, recent) = crate::intake::open_journal(&spec.data_dir, &store)?;
+    // The journal's lock is held: no other writer is at work in these tables.
+    store.tidy()?;
     let already = crate::restart::AlreadyWritten::read(&store, spec.clock.now_ms())?;
     let recover = recent_raw_events(&store, spec.clock.now_ms(), spec.stream.correction_days)?;
     let subscriber = Subscriber::connect(
@@ -141,9 +146,19 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     };
     let sink = {
         let board = Arc::clone(&board);
+        let store = Arc::clone(&store);
         std::thread::Builder::new()
             .name("sink".into())
             .spawn(move || sink_loop(out_rx, &store, &board, flush, already, feed))?
+    };
+    // After the tables were read for recovery: compaction may merge their files from now on.
+    let upkeep = {
+        let (stop, stopped) = std::sync::mpsc::channel();
+        let (upkeep, clock) = (spec.upkeep.clone(), spec.clock);
+        let thread = std::thread::Builder::new()
+            .name("upkeep".into())
+            .spawn(move || upkeep.run(&store, clock, Duration::from_secs(3600), &stopped))?;
+        (stop, thread)
     };
     let (web_stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let web_task = tokio::spawn(dashboards::serve(web, board, async {
@@ -161,6 +176,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         ingest,
         sink,
         influx,
+        upkeep: Some(upkeep),
     })
 }
 
@@ -201,6 +217,10 @@ impl Running {
 
     /// Stops taking messages, writes what is buffered, and stops the web server.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some((stop, thread)) = self.upkeep.take() {
+            drop(stop);
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
         self.subscriber.abort();
         let _ = self.subscriber.await;
         let ingest = self.ingest;

@@ -262,14 +262,8 @@ fn hour_11(data: &Path) -> Option<serde_json::Map<String, serde_json::Value>> {
         .find(|r| r["hour_start"] == 1_795_402_800_000_i64)
 }
 
-/// SIGKILL in the middle of an hour: the restarted doorstep rebuilds its state from
-/// `raw_events` and closes that hour with exactly the values of an undisturbed run.
-#[test]
-fn a_restart_mid_hour_gives_the_rows_of_an_undisturbed_run() {
-    require("mosquitto_pub");
-    let broker = Mosquitto::start();
-
-    // Undisturbed: 11:01 to 12:00, then a reading at 13:00 closes 11:00-12:00.
+/// The 11:00 row of an undisturbed run: 11:01 to 12:00, then a reading at 13:00 closes 11:00-12:00.
+fn undisturbed_hour_11(broker: &Mosquitto) -> serde_json::Map<String, serde_json::Value> {
     let calm = tempfile::tempdir().expect("tempdir");
     let (config, web) = config_in(calm.path(), broker.port, "doorstep-calm");
     let run = doorstep(&config);
@@ -283,6 +277,16 @@ fn a_restart_mid_hour_gives_the_rows_of_an_undisturbed_run() {
     });
     let (status, _, err) = run.terminate();
     assert!(status.success(), "{err}");
+    want
+}
+
+/// SIGKILL in the middle of an hour: the restarted doorstep rebuilds its state from
+/// `raw_events` and closes that hour with exactly the values of an undisturbed run.
+#[test]
+fn a_restart_mid_hour_gives_the_rows_of_an_undisturbed_run() {
+    require("mosquitto_pub");
+    let broker = Mosquitto::start();
+    let want = undisturbed_hour_11(&broker);
 
     // Disturbed: killed after 11:30, restarted, the rest of the hour arrives after.
     let hit = tempfile::tempdir().expect("tempdir");
@@ -316,4 +320,60 @@ fn a_restart_mid_hour_gives_the_rows_of_an_undisturbed_run() {
         got["measured_seconds"].as_u64() > Some(3000),
         "a well-measured hour: {got:?}"
     );
+}
+
+/// A crash while a flush is writing its files: the half-written file is invisible,
+/// every table stays readable, and the next start writes the rows that were lost.
+#[test]
+fn a_crash_mid_flush_leaves_every_table_readable_and_the_next_start_completes_it() {
+    require("mosquitto_pub");
+    let broker = Mosquitto::start();
+    let want = undisturbed_hour_11(&broker);
+
+    let hit = tempfile::tempdir().expect("tempdir");
+    let data = hit.path().join("data");
+    let (config, web) = config_in(hit.path(), broker.port, "doorstep-midflush");
+    // Aborts once the room_hour file is written under its temporary name, before the rename.
+    let mut first = Proc::spawn(
+        "doorstep",
+        Command::new(env!("CARGO_BIN_EXE_doorstep"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("DOORSTEP_CRASH_BEFORE_COMMIT", "room_hour"),
+    );
+    wait_for(Duration::from_secs(30), "doorstep", || {
+        http_get(web, "/healthz").filter(|(s, _)| *s == 200)
+    });
+    publish_lines(broker.port, 1..61);
+    publish_lines(broker.port, 120..121);
+    let status = wait_for(Duration::from_secs(30), "the crash", || {
+        first.child.try_wait().expect("status")
+    });
+    assert!(!status.success(), "aborted");
+    let tmp: Vec<_> = std::fs::read_dir(data.join("room_hour"))
+        .expect("room_hour")
+        .flatten()
+        .flat_map(|p| std::fs::read_dir(p.path()).expect("partition").flatten())
+        .filter(|f| f.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert_eq!(tmp.len(), 1, "the room_hour file was left half-done");
+    for table in analytics::TABLES {
+        // Panics on a file that cannot be read.
+        let _ = read_table(&data, table);
+    }
+    assert!(hour_11(&data).is_none(), "the row never landed");
+
+    let second = doorstep(&config);
+    let got = wait_for(Duration::from_secs(30), "the 11:00 row", || hour_11(&data));
+    let (status, _, err) = second.terminate();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("finished what a crash interrupted"), "{err}");
+    assert_eq!(got, want, "the hour as if nothing had happened");
+    let left = std::fs::read_dir(data.join("room_hour"))
+        .expect("room_hour")
+        .flatten()
+        .flat_map(|p| std::fs::read_dir(p.path()).expect("partition").flatten())
+        .filter(|f| f.file_name().to_string_lossy().ends_with(".tmp"))
+        .count();
+    assert_eq!(left, 0, "the half-written file is gone");
 }

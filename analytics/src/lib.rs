@@ -75,6 +75,7 @@ mod error;
 pub mod flags;
 pub mod idle_slots;
 pub mod influx;
+mod maintain;
 mod partition;
 pub mod quarantine;
 pub mod raw_events;
@@ -87,6 +88,20 @@ mod window;
 pub mod written;
 
 pub use error::{Error, Result};
+pub use maintain::Tidied;
+
+/// The names of every table, as their directories are named.
+pub const TABLES: [&str; 9] = [
+    raw_events::TABLE,
+    quarantine::TABLE,
+    room_hour::TABLE,
+    room_day::TABLE,
+    room_slot_day::TABLE,
+    flags::TABLE,
+    idle_slots::TABLE,
+    device_day::TABLE,
+    site_day::TABLE,
+];
 
 use arrow::array::RecordBatch;
 use chrono::NaiveDate;

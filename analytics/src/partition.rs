@@ -93,7 +93,15 @@ fn file_name() -> String {
 pub(crate) struct Staged {
     tmp: PathBuf,
     path: PathBuf,
+    table: &'static str,
     committed: bool,
+}
+
+impl Staged {
+    /// Where the file goes when committed.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 impl Drop for Staged {
@@ -127,6 +135,7 @@ pub(crate) fn stage(
     let staged = Staged {
         tmp: dir.join(format!("{name}.tmp")),
         path: dir.join(name),
+        table: table.name,
         committed: false,
     };
     let tmp = &staged.tmp;
@@ -164,6 +173,7 @@ pub(crate) fn stage(
 pub(crate) fn commit(staged: Vec<Staged>) -> Result<Vec<PathBuf>> {
     let mut done = Vec::with_capacity(staged.len());
     for mut s in staged {
+        crash_point(s.table);
         fs::rename(&s.tmp, &s.path).map_err(io(&s.path))?;
         s.committed = true;
         if let Some(dir) = s.path.parent() {
@@ -179,13 +189,22 @@ pub(crate) fn commit(staged: Vec<Staged>) -> Result<Vec<PathBuf>> {
 }
 
 /// Makes a rename durable: fsync the directory holding the entry.
+/// For crash tests: `DOORSTEP_CRASH_BEFORE_COMMIT=<table>` aborts the process
+/// when a file of that table is written but not yet renamed into place.
+fn crash_point(table: &str) {
+    if std::env::var_os("DOORSTEP_CRASH_BEFORE_COMMIT").is_some_and(|t| t == table) {
+        eprintln!("DOORSTEP_CRASH_BEFORE_COMMIT: aborting before a {table} file is committed");
+        std::process::abort();
+    }
+}
+
 #[cfg(unix)]
-fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
 #[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(_dir: &Path) -> Result<()> {
     // Directories cannot be opened for syncing here; NTFS journals renames.
     Ok(())
 }
