@@ -35,6 +35,9 @@ pub enum Command {
     /// Check a registry, or build one from spreadsheets (CSV).
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Reports from the stored tables: flagged rooms, a room's idle hours, sites compared.
+    #[command(subcommand)]
+    Report(ReportCommand),
 }
 
 /// `doorstep registry ...`.
@@ -140,4 +143,128 @@ pub struct InitArgs {
     /// Overwrite existing files.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `doorstep report ...`: read the Parquet tables under the data directory (docs/REPORTS.md).
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Rooms with flags (IDLE 建而不用, UNDERUSED, LOW_COVERAGE, OVERCROWDED,
+    /// AFTER_HOURS_USE): one row per room and flag, from each room's latest day
+    /// in the window, with the reason and the numbers behind it.
+    #[command(after_help = "Examples:\n  \
+        doorstep report underuse --config doorstep.toml\n  \
+        doorstep report underuse --data doorstep-data --city 上海市 --lang en\n  \
+        doorstep report underuse --data doorstep-data --site sh-xh-tianping --format csv --output flags.csv")]
+    Underuse {
+        #[command(flatten)]
+        common: ReportArgs,
+        /// Only this site (its id), e.g. --site sh-xh-tianping.
+        #[arg(long, value_name = "ID")]
+        site: Option<String>,
+        /// Only sites of this city, as written in the registry, e.g. --city 上海市.
+        #[arg(long, value_name = "NAME")]
+        city: Option<String>,
+    },
+    /// A room's use by weekday and hour over the window (time utilization and
+    /// coverage of each open cell) and its idle blocks, candidates to host another
+    /// service (错时使用).
+    #[command(after_help = "Examples:\n  \
+        doorstep report slots --data doorstep-data --site sh-xh-tianping --room f3-activity\n  \
+        doorstep report slots --config doorstep.toml --site sh-xh-tianping --room f3-activity --svg f3.svg\n  \
+        doorstep report slots --data doorstep-data --site sh-xh-tianping --room f3-activity --format json")]
+    Slots {
+        #[command(flatten)]
+        common: ReportArgs,
+        /// The site (its id), e.g. --site sh-xh-tianping.
+        #[arg(long, value_name = "ID")]
+        site: String,
+        /// The room (its id within the site), e.g. --room f3-activity.
+        #[arg(long, value_name = "ID")]
+        room: String,
+        /// Also draw the grid as an SVG heatmap into this file, e.g. --svg room.svg
+        /// (SVG only: no PNG, open the SVG in a browser).
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+    },
+    /// Sites compared for evaluators: METRICS.md site metrics over the window,
+    /// rank within the city and nationally by time utilization (ties by site id),
+    /// national percentile, and the sites left out for coverage below 0.8.
+    #[command(after_help = "Examples:\n  \
+        doorstep report compare --config doorstep.toml\n  \
+        doorstep report compare --data doorstep-data --city 成都市 --from 2026-11-01 --to 2026-11-28\n  \
+        doorstep report compare --data doorstep-data --category infant_care --format csv --output sites.csv")]
+    Compare {
+        #[command(flatten)]
+        common: ReportArgs,
+        /// Only sites of this city, e.g. --city 成都市 (ranks stay national and per city).
+        #[arg(long, value_name = "NAME")]
+        city: Option<String>,
+        /// Only sites of this district, e.g. --district 武侯区.
+        #[arg(long, value_name = "NAME")]
+        district: Option<String>,
+        /// Only sites hosting this service category in the window, e.g. --category infant_care
+        /// (elderly_care, infant_care, child_care, meal_aid, housekeeping, health, fitness,
+        /// culture, children_play, shared_space, other).
+        #[arg(long, value_name = "CATEGORY")]
+        category: Option<String>,
+    },
+}
+
+/// Options every report takes.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The config file: its data_dir and registry are used, e.g. --config doorstep.toml
+    /// (default: ./doorstep.toml when there is one).
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The data directory holding the tables, e.g. --data doorstep-data (default: the config's data_dir).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// The registry, for site names, cities, districts and services the tables lack,
+    /// e.g. --registry registry.toml (default: the config's).
+    #[arg(long, value_name = "FILE")]
+    pub registry: Option<PathBuf>,
+    /// First local date of the window, e.g. --from 2026-11-01 (default: 27 days before --to).
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub from: Option<chrono::NaiveDate>,
+    /// Last local date of the window, e.g. --to 2026-11-28 (default: the latest day in the tables).
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub to: Option<chrono::NaiveDate>,
+    /// Output: table (aligned text), csv, json, or parquet (needs --output), e.g. --format csv.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table, value_name = "FORMAT")]
+    pub format: ReportFormat,
+    /// Write to this file instead of standard output, e.g. --output sites.csv; with csv and
+    /// parquet a report's further tables go beside it (sites.left_out.csv).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Language of reasons, weekday names and table headers, e.g. --lang en.
+    #[arg(long, value_enum, default_value_t = ReportLang::Zh, value_name = "LANG")]
+    pub lang: ReportLang,
+}
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Aligned text for people.
+    Table,
+    /// Comma-separated values.
+    Csv,
+    /// One JSON object.
+    Json,
+    /// Parquet file(s).
+    Parquet,
+}
+
+/// `--lang`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportLang {
+    /// Chinese.
+    Zh,
+    /// English.
+    En,
+}
+
+fn parse_date(text: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("{text:?} is not a date YYYY-MM-DD such as 2026-11-28"))
 }

@@ -6,6 +6,7 @@ mod config;
 mod influx_sink;
 mod intake;
 mod pipeline;
+mod report;
 mod restart;
 mod sim;
 mod upkeep;

@@ -80,6 +80,7 @@ mod partition;
 pub mod quarantine;
 pub mod raw_events;
 mod raw_read;
+pub mod report;
 pub mod room_day;
 pub mod room_hour;
 pub mod room_slot_day;

@@ -1,0 +1,579 @@
+//! `compare`: sites side by side for evaluators, over a window of days.
+//!
+//! Per site, from `site_day` (highest revision of each site day), the site
+//! metrics of METRICS.md over the window: the sums of the window's days are
+//! summed, then divided (never an average of daily ratios). `functions_in_use`
+//! counts the service categories whose slots reach time utilization >= 0.10
+//! **over the window**: the `room_slot_day` rows of a category (all rooms, all
+//! days of the window) are summed, then divided, as METRICS.md says; the daily
+//! `site_day.functions_in_use` is neither averaged nor unioned. Sites whose
+//! window coverage is below 0.8 are left out of the ranking and listed apart.
+
+use super::read::{self, Interner, prim, strings};
+use super::render::{col, int};
+use super::{
+    Column, Kind, Lang, MIN_COVERAGE, Output, Result, Table, Value, Window, ratio, registry_site,
+    window_of,
+};
+use arrow::datatypes::{Float64Type, UInt32Type, UInt64Type};
+use chrono::NaiveDate;
+use devices::{Category, Registry};
+use std::path::Path;
+
+/// Which sites to show. Ranks and percentiles are over every compared site
+/// (nationally) or every compared site of the city, whatever the filters.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only sites of this city.
+    pub city: Option<String>,
+    /// Only sites of this district.
+    pub district: Option<String>,
+    /// Only sites that host this service category in the window (a slot row of
+    /// it, or a schedule line of it in the registry).
+    pub category: Option<Category>,
+}
+
+/// METRICS.md: a category is in use when its slots reach this time utilization.
+const FUNCTION_IN_USE: f64 = 0.10;
+
+/// One site's sums over the window.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Site {
+    pub id: String,
+    pub name: String,
+    pub city: String,
+    pub district: String,
+    pub days: u32,
+    pub open: u64,
+    pub measured: u64,
+    pub occupied: u64,
+    pub capacity_person_seconds: u64,
+    pub capacity_seconds: u64,
+    pub visits: u64,
+    pub area_m2: f64,
+    /// (date, rooms_covered, rooms_underused) of the latest site day.
+    pub latest: Option<(NaiveDate, u32, u32)>,
+    /// Per category (METRICS.md order): summed (occupied, measured) seconds of its slots.
+    pub slots: [(u64, u64); 11],
+    /// Categories the site hosts (bit per category).
+    pub hosts: u16,
+}
+
+impl Site {
+    pub fn coverage(&self) -> Option<f64> {
+        ratio(self.measured, self.open)
+    }
+    pub fn time_utilization(&self) -> Option<f64> {
+        ratio(self.occupied, self.measured)
+    }
+    /// Categories whose slots reach 0.10 over the window, sorted by name.
+    pub fn functions(&self) -> Vec<Category> {
+        let mut f: Vec<Category> = Category::ALL
+            .into_iter()
+            .filter(|&c| {
+                let (occ, meas) = self.slots[c as usize];
+                ratio(occ, meas).is_some_and(|u| u >= FUNCTION_IN_USE)
+            })
+            .collect();
+        f.sort_by_key(|c| c.as_str());
+        f
+    }
+    pub fn share_rooms_underused(&self) -> Option<f64> {
+        self.latest
+            .and_then(|(_, covered, under)| ratio(under.into(), covered.into()))
+    }
+    fn visits_per_day(&self) -> Option<f64> {
+        ratio(self.visits, self.days.into())
+    }
+    fn visits_per_100m2_day(&self) -> Option<f64> {
+        (self.area_m2 > 0.0).then(|| self.visits as f64 / (self.area_m2 / 100.0))
+    }
+}
+
+/// At least 3 functions in use, at least 2 of them elderly, infant or child care or meal aid.
+pub(crate) fn meets_function_mix(functions: &[Category]) -> bool {
+    functions.len() >= 3 && functions.iter().filter(|c| c.is_core()).count() >= 2
+}
+
+/// Sites compared over the window (docs/REPORTS.md, `compare`).
+pub fn run(
+    root: &Path,
+    registry: Option<&Registry>,
+    window: &Window,
+    filter: &Filter,
+    lang: Lang,
+) -> Result<Output> {
+    let (from, to) = window_of(window, root, &["site_day"])?;
+    let mut ids = Interner::default();
+    let mut sites: Vec<Site> = Vec::new();
+    read_site_days(root, from, to, &mut ids, &mut sites)?;
+    read_slots(root, from, to, &mut ids, &mut sites)?;
+    if let Some(registry) = registry {
+        for s in &registry.sites {
+            let i = ids.get(&s.id);
+            if i == sites.len() {
+                sites.push(Site {
+                    id: s.id.clone(),
+                    ..Site::default()
+                });
+            }
+            let site = &mut sites[i];
+            for room in &s.rooms {
+                for o in &registry.room(*room).schedule.openings {
+                    site.hosts |= 1 << (o.category as u16);
+                }
+            }
+        }
+    }
+    for s in &mut sites {
+        if let Some(meta) = registry_site(registry, &s.id) {
+            for (mine, theirs) in [
+                (&mut s.name, meta.name),
+                (&mut s.city, meta.city),
+                (&mut s.district, meta.district),
+            ] {
+                if mine.is_empty() {
+                    theirs.clone_into(mine);
+                }
+            }
+        }
+    }
+    // A site known only from slot rows has no site day in the window: nothing to compare.
+    sites.retain(|s| s.days > 0 || registry.is_some_and(|r| r.sites.iter().any(|x| x.id == s.id)));
+    Ok(build(sites, filter, from, to, lang))
+}
+
+fn read_site_days(
+    root: &Path,
+    from: NaiveDate,
+    to: NaiveDate,
+    ids: &mut Interner,
+    sites: &mut Vec<Site>,
+) -> Result<()> {
+    let cols = [
+        "site_id",
+        "site_name",
+        "city",
+        "district",
+        "open_seconds",
+        "measured_seconds",
+        "occupied_seconds",
+        "capacity_person_seconds",
+        "capacity_seconds",
+        "visits",
+        "area_m2",
+        "rooms_covered",
+        "rooms_underused",
+        "revision",
+    ];
+    let t = "site_day";
+    for date in read::dates_in(root, t, from, to)? {
+        let part = read::partition(root, t, date, &cols, None)?;
+        let rows = read::latest(&part, &["site_id"])?;
+        for ((path, b), rows) in part.batches.iter().zip(&rows) {
+            let text = |c| strings(path, t, b, c);
+            let (id, name, city, district) = (
+                text("site_id")?,
+                text("site_name")?,
+                text("city")?,
+                text("district")?,
+            );
+            let u64s = |c| prim::<UInt64Type>(path, t, b, c);
+            let (open, measured, occupied) = (
+                u64s("open_seconds")?,
+                u64s("measured_seconds")?,
+                u64s("occupied_seconds")?,
+            );
+            let (cap_ps, cap_s, visits) = (
+                u64s("capacity_person_seconds")?,
+                u64s("capacity_seconds")?,
+                u64s("visits")?,
+            );
+            let area = prim::<Float64Type>(path, t, b, "area_m2")?;
+            let covered = prim::<UInt32Type>(path, t, b, "rooms_covered")?;
+            let under = prim::<UInt32Type>(path, t, b, "rooms_underused")?;
+            for i in rows.iter() {
+                let ix = ids.get(id.value(i));
+                if ix == sites.len() {
+                    sites.push(Site {
+                        id: id.value(i).to_owned(),
+                        ..Site::default()
+                    });
+                }
+                let s = &mut sites[ix];
+                s.days += 1;
+                s.open += open.value(i);
+                s.measured += measured.value(i);
+                s.occupied += occupied.value(i);
+                s.capacity_person_seconds += cap_ps.value(i);
+                s.capacity_seconds += cap_s.value(i);
+                s.visits += visits.value(i);
+                s.area_m2 += area.value(i);
+                if s.latest.is_none_or(|(d, ..)| d <= date) {
+                    s.latest = Some((date, covered.value(i), under.value(i)));
+                    for (mine, theirs) in [
+                        (&mut s.name, name.value(i)),
+                        (&mut s.city, city.value(i)),
+                        (&mut s.district, district.value(i)),
+                    ] {
+                        if mine != theirs {
+                            theirs.clone_into(mine);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_slots(
+    root: &Path,
+    from: NaiveDate,
+    to: NaiveDate,
+    ids: &mut Interner,
+    sites: &mut Vec<Site>,
+) -> Result<()> {
+    let cols = [
+        "site_id",
+        "room_id",
+        "category",
+        "occupied_seconds",
+        "measured_seconds",
+        "revision",
+    ];
+    let t = "room_slot_day";
+    let mut unknown = 0usize;
+    for date in read::dates_in(root, t, from, to)? {
+        let part = read::partition(root, t, date, &cols, None)?;
+        let rows = read::latest(&part, &["site_id", "room_id", "category"])?;
+        for ((path, b), rows) in part.batches.iter().zip(&rows) {
+            let (id, category) = (
+                strings(path, t, b, "site_id")?,
+                strings(path, t, b, "category")?,
+            );
+            let occupied = prim::<UInt32Type>(path, t, b, "occupied_seconds")?;
+            let measured = prim::<UInt32Type>(path, t, b, "measured_seconds")?;
+            for i in rows.iter() {
+                let Some(c) = Category::ALL
+                    .iter()
+                    .position(|c| c.as_str() == category.value(i))
+                else {
+                    unknown += 1;
+                    continue;
+                };
+                let ix = ids.get(id.value(i));
+                if ix == sites.len() {
+                    sites.push(Site {
+                        id: id.value(i).to_owned(),
+                        ..Site::default()
+                    });
+                }
+                let s = &mut sites[ix];
+                s.slots[c].0 += u64::from(occupied.value(i));
+                s.slots[c].1 += u64::from(measured.value(i));
+                s.hosts |= 1 << c;
+            }
+        }
+    }
+    if unknown > 0 {
+        tracing::warn!(
+            rows = unknown,
+            "room_slot_day rows with an unknown category were left out"
+        );
+    }
+    Ok(())
+}
+
+/// A compared site's ranks: national, within its city, and the national percentile.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Rank {
+    pub national: usize,
+    pub city: usize,
+    pub percentile: Option<f64>,
+}
+
+/// Ranks of `sites` (index-aligned), `None` for those left out for coverage.
+///
+/// Rank 1 has the highest time utilization; equal utilizations go by site id.
+/// The percentile is the share of the other compared sites with a strictly lower
+/// time utilization, x 100 (100: above all others; ties share it); none when a
+/// single site is compared.
+pub(crate) fn ranks(sites: &[Site]) -> Vec<Option<Rank>> {
+    let tu = |s: &Site| s.time_utilization().unwrap_or(0.0);
+    let mut order: Vec<usize> = (0..sites.len()).filter(|&i| compared(&sites[i])).collect();
+    order.sort_by(|&a, &b| {
+        tu(&sites[b])
+            .total_cmp(&tu(&sites[a]))
+            .then_with(|| sites[a].id.cmp(&sites[b].id))
+    });
+    let mut ascending: Vec<f64> = order.iter().map(|&i| tu(&sites[i])).collect();
+    ascending.sort_by(f64::total_cmp);
+    let n = order.len();
+    let mut out = vec![None; sites.len()];
+    let mut per_city: std::collections::HashMap<&str, usize> = Default::default();
+    for (k, &i) in order.iter().enumerate() {
+        let city = per_city.entry(sites[i].city.as_str()).or_default();
+        *city += 1;
+        let below = ascending.partition_point(|&x| x < tu(&sites[i]));
+        out[i] = Some(Rank {
+            national: k + 1,
+            city: *city,
+            percentile: (n > 1).then(|| 100.0 * below as f64 / (n - 1) as f64),
+        });
+    }
+    out
+}
+
+/// Coverage over the window reaches 0.8 (METRICS.md: sites are compared only then).
+fn compared(s: &Site) -> bool {
+    s.coverage().is_some_and(|c| c >= MIN_COVERAGE)
+}
+
+fn build(sites: Vec<Site>, filter: &Filter, from: NaiveDate, to: NaiveDate, lang: Lang) -> Output {
+    let ranks = ranks(&sites);
+    let total = ranks.iter().flatten().count();
+    let shown = |s: &Site| {
+        filter.city.as_ref().is_none_or(|c| &s.city == c)
+            && filter.district.as_ref().is_none_or(|d| &s.district == d)
+            && filter
+                .category
+                .is_none_or(|c| s.hosts & (1 << (c as u16)) != 0)
+    };
+    let mut ranked: Vec<(Rank, &Site)> = sites
+        .iter()
+        .zip(&ranks)
+        .filter_map(|(s, r)| r.map(|r| (r, s)))
+        .filter(|(_, s)| shown(s))
+        .collect();
+    ranked.sort_by_key(|(r, _)| r.national);
+    let rows = ranked
+        .iter()
+        .map(|(r, s)| {
+            let functions = s.functions();
+            let names: Vec<&str> = functions.iter().map(|c| c.as_str()).collect();
+            vec![
+                int(r.national as u64),
+                int(r.city as u64),
+                r.percentile.into(),
+                s.id.as_str().into(),
+                s.name.as_str().into(),
+                s.city.as_str().into(),
+                s.district.as_str().into(),
+                int(s.days),
+                s.coverage().into(),
+                s.time_utilization().into(),
+                ratio(s.capacity_person_seconds, s.capacity_seconds).into(),
+                s.visits_per_day().into(),
+                s.visits_per_100m2_day().into(),
+                s.share_rooms_underused().into(),
+                int(functions.len() as u64),
+                names.join(",").into(),
+                meets_function_mix(&functions).into(),
+            ]
+        })
+        .collect();
+    let mut left: Vec<&Site> = sites
+        .iter()
+        .zip(&ranks)
+        .filter(|(s, r)| r.is_none() && shown(s))
+        .map(|(s, _)| s)
+        .collect();
+    left.sort_by(|a, b| a.id.cmp(&b.id));
+    let left_rows: Vec<Vec<Value>> = left
+        .iter()
+        .map(|s| {
+            let (code, zh, en) = match (s.days, s.coverage()) {
+                (0, _) => (
+                    "no_data",
+                    "窗口内没有数据".to_owned(),
+                    "no data in the window".to_owned(),
+                ),
+                (_, None) => (
+                    "no_open_time",
+                    "窗口内没有开放时间".to_owned(),
+                    "no opening time in the window".to_owned(),
+                ),
+                (_, Some(c)) => (
+                    "low_coverage",
+                    format!("覆盖率 {:.1}% 低于 80%", c * 100.0),
+                    format!("coverage {:.1}% below 80%", c * 100.0),
+                ),
+            };
+            vec![
+                s.id.as_str().into(),
+                s.name.as_str().into(),
+                s.city.as_str().into(),
+                s.district.as_str().into(),
+                int(s.days),
+                int(s.open),
+                int(s.measured),
+                s.coverage().into(),
+                code.into(),
+                lang.pick(&zh, &en).into(),
+            ]
+        })
+        .collect();
+    let left_out = left_rows.len();
+    Output {
+        report: "compare",
+        facts: vec![
+            ("from", from.to_string()),
+            ("to", to.to_string()),
+            ("compared_nationally", total.to_string()),
+            ("shown", ranked.len().to_string()),
+            ("left_out_for_coverage", left_out.to_string()),
+        ],
+        tables: vec![
+            Table {
+                name: "sites",
+                title: lang
+                    .pick(
+                        "社区比较（按时间利用率排名，并列按社区编号）",
+                        "Sites compared (ranked by time utilization, ties by site id)",
+                    )
+                    .to_owned(),
+                columns: site_columns(),
+                rows,
+            },
+            Table {
+                name: "left_out",
+                title: lang
+                    .pick(
+                        "未参与比较的社区（覆盖率不足 80%）",
+                        "Sites left out (coverage below 80%)",
+                    )
+                    .to_owned(),
+                columns: left_columns(),
+                rows: left_rows,
+            },
+        ],
+        display: None,
+        notes: vec![match lang {
+            Lang::Zh => format!(
+                "{left_out} 个社区因覆盖率低于 80%（或窗口内没有开放时间、没有数据）未参与比较（METRICS.md）。"
+            ),
+            Lang::En => format!(
+                "{left_out} sites left out for coverage below 80% (or no opening time, or no data, in the window) (METRICS.md)."
+            ),
+        }],
+    }
+}
+
+fn site_columns() -> Vec<Column> {
+    vec![
+        col("national_rank", "全国排名", Kind::Int),
+        col("city_rank", "城市排名", Kind::Int),
+        col("percentile", "全国百分位", Kind::Float),
+        col("site_id", "社区编号", Kind::Text),
+        col("site_name", "社区", Kind::Text),
+        col("city", "城市", Kind::Text),
+        col("district", "区", Kind::Text),
+        col("days", "天数", Kind::Int),
+        col("coverage", "覆盖率", Kind::Fraction),
+        col("time_utilization", "时间利用率", Kind::Fraction),
+        col("capacity_utilization", "容量利用率", Kind::Fraction),
+        col("visits_per_day", "日均到访", Kind::Float),
+        col("visits_per_100m2_day", "每百平方米日均到访", Kind::Float),
+        col("share_rooms_underused", "低效房间占比", Kind::Fraction),
+        col("functions_in_use", "在用功能数", Kind::Int),
+        col("functions", "在用功能", Kind::Text),
+        col("meets_function_mix", "功能配置达标", Kind::Bool),
+    ]
+}
+
+fn left_columns() -> Vec<Column> {
+    vec![
+        col("site_id", "社区编号", Kind::Text),
+        col("site_name", "社区", Kind::Text),
+        col("city", "城市", Kind::Text),
+        col("district", "区", Kind::Text),
+        col("days", "天数", Kind::Int),
+        col("open_seconds", "开放秒数", Kind::Int),
+        col("measured_seconds", "测得秒数", Kind::Int),
+        col("coverage", "覆盖率", Kind::Fraction),
+        col("reason_code", "原因代码", Kind::Text),
+        col("reason", "原因", Kind::Text),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(id: &str, city: &str, open: u64, measured: u64, occupied: u64) -> Site {
+        Site {
+            id: id.into(),
+            city: city.into(),
+            days: 1,
+            open,
+            measured,
+            occupied,
+            ..Site::default()
+        }
+    }
+
+    #[test]
+    fn ranks_by_utilization_then_id_and_skip_low_coverage() {
+        let sites = vec![
+            site("b", "x", 100, 100, 40),
+            site("a", "y", 100, 100, 40),
+            site("c", "x", 100, 100, 90),
+            site("d", "x", 100, 79, 79),
+            site("e", "y", 100, 80, 8),
+        ];
+        let r = ranks(&sites);
+        let national: Vec<Option<usize>> = r.iter().map(|r| r.map(|r| r.national)).collect();
+        assert_eq!(national, [Some(3), Some(2), Some(1), None, Some(4)]);
+        let city: Vec<Option<usize>> = r.iter().map(|r| r.map(|r| r.city)).collect();
+        assert_eq!(city, [Some(2), Some(1), Some(1), None, Some(2)]);
+        // 4 compared: c is above 3 others; a and b tie above e only; e above none.
+        let pct: Vec<Option<f64>> = r.iter().map(|r| r.and_then(|r| r.percentile)).collect();
+        assert_eq!(
+            pct,
+            [
+                Some(100.0 / 3.0),
+                Some(100.0 / 3.0),
+                Some(100.0),
+                None,
+                Some(0.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn one_compared_site_has_no_percentile() {
+        let r = ranks(&[site("a", "x", 10, 10, 5)]);
+        assert_eq!(r[0].map(|r| (r.national, r.percentile)), Some((1, None)));
+    }
+
+    #[test]
+    fn functions_in_use_sum_slots_over_the_window() {
+        let mut s = Site::default();
+        // Elderly care: 0.28 on one day, 0 on two more: 3000 / 32400 = 0.093 over the window.
+        s.slots[Category::ElderlyCare as usize] = (3000, 32_400);
+        s.slots[Category::InfantCare as usize] = (10_800, 32_400);
+        s.slots[Category::MealAid as usize] = (1440 * 3, 7200 * 3);
+        s.slots[Category::Culture as usize] = (0, 0);
+        assert_eq!(s.functions(), [Category::InfantCare, Category::MealAid]);
+        assert!(!meets_function_mix(&s.functions()));
+        assert!(meets_function_mix(&[
+            Category::ChildCare,
+            Category::Culture,
+            Category::ElderlyCare
+        ]));
+        assert!(!meets_function_mix(&[
+            Category::ChildCare,
+            Category::Culture,
+            Category::Fitness
+        ]));
+    }
+
+    #[test]
+    fn share_rooms_underused_is_the_latest_days() {
+        let mut s = Site::default();
+        assert_eq!(s.share_rooms_underused(), None);
+        s.latest = Some((NaiveDate::MIN, 2, 1));
+        assert_eq!(s.share_rooms_underused(), Some(0.5));
+    }
+}

@@ -1,0 +1,603 @@
+//! Report output: an aligned text table for people, or CSV, JSON or Parquet.
+
+use super::{Error, Lang, Result};
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, RecordBatch,
+    StringBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema};
+use chrono::NaiveDate;
+use serde::ser::{SerializeMap, SerializeSeq};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use unicode_width::UnicodeWidthStr;
+
+/// How a report is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Aligned columns for a terminal (fractions shown as percentages).
+    #[default]
+    Table,
+    /// Comma-separated values with a header line, one table after another.
+    Csv,
+    /// One JSON object: the report's facts, then each table as an array of objects.
+    Json,
+    /// Parquet files (needs an output file).
+    Parquet,
+}
+
+/// What a column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Text.
+    Text,
+    /// A whole number.
+    Int,
+    /// A number.
+    Float,
+    /// A fraction (0-1, capacity-based ones may exceed 1): a percentage in the text table.
+    Fraction,
+    /// Yes or no.
+    Bool,
+    /// A local date.
+    Date,
+}
+
+/// A cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// No value (a ratio with a zero denominator, a flag without that number).
+    Null,
+    /// Text.
+    Text(String),
+    /// A whole number.
+    Int(i64),
+    /// A number.
+    Float(f64),
+    /// Yes or no.
+    Bool(bool),
+    /// A local date.
+    Date(NaiveDate),
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::Text(s.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::Text(s)
+    }
+}
+impl From<Option<f64>> for Value {
+    fn from(v: Option<f64>) -> Value {
+        v.map_or(Value::Null, Value::Float)
+    }
+}
+impl From<NaiveDate> for Value {
+    fn from(d: NaiveDate) -> Value {
+        Value::Date(d)
+    }
+}
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+
+/// Whole numbers of any unsigned or signed width.
+pub(crate) fn int<T: TryInto<i64>>(v: T) -> Value {
+    v.try_into().map_or(Value::Null, Value::Int)
+}
+
+/// A column: its name in CSV, JSON and Parquet, and its header in the Chinese table.
+#[derive(Debug, Clone)]
+pub struct Column {
+    /// `snake_case` name (the METRICS.md name where there is one).
+    pub name: String,
+    /// Header of the Chinese text table.
+    pub zh: String,
+    /// What it holds.
+    pub kind: Kind,
+}
+
+/// A column, for the report modules.
+pub(crate) fn col(name: &str, zh: &str, kind: Kind) -> Column {
+    Column {
+        name: name.to_owned(),
+        zh: zh.to_owned(),
+        kind,
+    }
+}
+
+/// A table of a report.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// Its name: the JSON key, and the suffix of its extra CSV or Parquet file.
+    pub name: &'static str,
+    /// The heading shown above it in the text table.
+    pub title: String,
+    /// The columns.
+    pub columns: Vec<Column>,
+    /// The rows, each with one value per column.
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl Table {
+    /// The index of column `name`.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+}
+
+/// A report: facts about it (window, room, ...), its data tables, and what the
+/// text table shows (the data tables unless a report draws something else).
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// `underuse`, `slots` or `compare`.
+    pub report: &'static str,
+    /// Facts about the report, in order: `from`, `to`, ...
+    pub facts: Vec<(&'static str, String)>,
+    /// The data tables; the first is the main one.
+    pub tables: Vec<Table>,
+    /// What the text table shows instead of `tables`, when set.
+    pub display: Option<Vec<Table>>,
+    /// Lines printed under the text table (e.g. how many sites were left out).
+    pub notes: Vec<String>,
+}
+
+/// Writes `out` as `format` to `dest` (standard output when `None`); returns the files written.
+///
+/// CSV and Parquet hold one table per file: the main table goes to `dest`, each
+/// other one next to it as `<stem>.<table>.<ext>`. On standard output, CSV
+/// tables follow each other, separated by an empty line.
+pub fn write(
+    out: &Output,
+    format: Format,
+    dest: Option<&Path>,
+    lang: Lang,
+) -> Result<Vec<PathBuf>> {
+    if format == Format::Parquet {
+        let Some(dest) = dest else {
+            return Err(Error::ParquetNeedsFile);
+        };
+        let mut files = Vec::new();
+        for (i, t) in out.tables.iter().enumerate() {
+            let path = table_path(dest, t, i);
+            write_parquet(t, &path)?;
+            files.push(path);
+        }
+        return Ok(files);
+    }
+    match (format, dest) {
+        (Format::Csv, Some(dest)) => {
+            let mut files = Vec::new();
+            for (i, t) in out.tables.iter().enumerate() {
+                let path = table_path(dest, t, i);
+                let mut f = create(&path)?;
+                write_csv(t, &mut f)?;
+                finish(f, &path)?;
+                files.push(path);
+            }
+            Ok(files)
+        }
+        (_, Some(dest)) => {
+            let mut f = create(dest)?;
+            write_one(out, format, lang, &mut f).map_err(|e| with_path(e, dest))?;
+            finish(f, dest)?;
+            Ok(vec![dest.to_owned()])
+        }
+        (_, None) => {
+            let mut stdout = std::io::stdout().lock();
+            write_one(out, format, lang, &mut stdout).map_err(|e| with_path(e, Path::new("-")))?;
+            Ok(Vec::new())
+        }
+    }
+}
+
+fn with_path(e: Error, path: &Path) -> Error {
+    match e {
+        Error::Io { source, .. } => Error::Io {
+            path: path.to_owned(),
+            source,
+        },
+        other => other,
+    }
+}
+
+fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
+    let f = std::fs::File::create(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(std::io::BufWriter::new(f))
+}
+
+fn finish(f: std::io::BufWriter<std::fs::File>, path: &Path) -> Result<()> {
+    f.into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_all())
+        .map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// `dest` for the main table, `<stem>.<table>.<ext>` beside it for the others.
+fn table_path(dest: &Path, t: &Table, i: usize) -> PathBuf {
+    if i == 0 {
+        return dest.to_owned();
+    }
+    let stem = dest.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let ext = dest.extension().map(|s| s.to_string_lossy().into_owned());
+    let name = match (stem, ext) {
+        (Some(stem), Some(ext)) => format!("{stem}.{}.{ext}", t.name),
+        (Some(stem), None) => format!("{stem}.{}", t.name),
+        _ => t.name.to_owned(),
+    };
+    dest.with_file_name(name)
+}
+
+fn io_err(source: std::io::Error) -> Error {
+    Error::Io {
+        path: PathBuf::new(),
+        source,
+    }
+}
+
+fn write_one(out: &Output, format: Format, lang: Lang, w: &mut dyn Write) -> Result<()> {
+    match format {
+        Format::Table => write_text(out, lang, w).map_err(io_err),
+        Format::Csv => {
+            for (i, t) in out.tables.iter().enumerate() {
+                if i > 0 {
+                    writeln!(w).map_err(io_err)?;
+                }
+                write_csv(t, w)?;
+            }
+            Ok(())
+        }
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *w, &JsonOutput(out))?;
+            writeln!(w).map_err(io_err)
+        }
+        Format::Parquet => Err(Error::ParquetNeedsFile),
+    }
+}
+
+/// A cell as text: `None` for null; fractions as fractions (CSV) or percentages (text table).
+fn text(v: &Value, kind: Kind, human: bool, lang: Lang) -> Option<String> {
+    Some(match v {
+        Value::Null => return None,
+        Value::Text(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) if human && kind == Kind::Fraction => format!("{:.1}%", f * 100.0),
+        Value::Float(f) if human => format!("{f:.2}"),
+        Value::Float(f) => f.to_string(),
+        Value::Bool(b) if human => lang
+            .pick(if *b { "是" } else { "否" }, if *b { "yes" } else { "no" })
+            .to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Date(d) => d.format("%Y-%m-%d").to_string(),
+    })
+}
+
+fn write_csv(t: &Table, w: &mut dyn Write) -> Result<()> {
+    let mut csv = csv::Writer::from_writer(w);
+    csv.write_record(t.columns.iter().map(|c| c.name.as_str()))?;
+    for row in &t.rows {
+        csv.write_record(
+            row.iter()
+                .zip(&t.columns)
+                .map(|(v, c)| text(v, c.kind, false, Lang::En).unwrap_or_default()),
+        )?;
+    }
+    csv.flush().map_err(io_err)
+}
+
+fn write_text(out: &Output, lang: Lang, w: &mut dyn Write) -> std::io::Result<()> {
+    let facts: Vec<String> = out.facts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    writeln!(w, "{}", facts.join("  "))?;
+    for t in out.display.as_ref().unwrap_or(&out.tables) {
+        writeln!(w)?;
+        writeln!(w, "{}", t.title)?;
+        if t.rows.is_empty() {
+            writeln!(w, "  {}", lang.pick("(无)", "(none)"))?;
+            continue;
+        }
+        let header: Vec<&str> = t
+            .columns
+            .iter()
+            .map(|c| match lang {
+                Lang::Zh => c.zh.as_str(),
+                Lang::En => c.name.as_str(),
+            })
+            .collect();
+        let cells: Vec<Vec<String>> = t
+            .rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .zip(&t.columns)
+                    .map(|(v, c)| text(v, c.kind, true, lang).unwrap_or_else(|| "-".into()))
+                    .collect()
+            })
+            .collect();
+        let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
+        for row in &cells {
+            for (wd, cell) in widths.iter_mut().zip(row) {
+                *wd = (*wd).max(cell.width());
+            }
+        }
+        let right: Vec<bool> = t
+            .columns
+            .iter()
+            .map(|c| matches!(c.kind, Kind::Int | Kind::Float | Kind::Fraction))
+            .collect();
+        line(w, header.iter().copied(), &widths, &right)?;
+        let rule: Vec<String> = widths.iter().map(|&n| "-".repeat(n)).collect();
+        line(w, rule.iter().map(String::as_str), &widths, &[])?;
+        for row in &cells {
+            line(w, row.iter().map(String::as_str), &widths, &right)?;
+        }
+    }
+    for note in &out.notes {
+        writeln!(w)?;
+        writeln!(w, "{note}")?;
+    }
+    Ok(())
+}
+
+/// One line of cells padded to their display width (CJK characters count 2).
+fn line<'a>(
+    w: &mut dyn Write,
+    cells: impl Iterator<Item = &'a str>,
+    widths: &[usize],
+    right: &[bool],
+) -> std::io::Result<()> {
+    let mut s = String::new();
+    for (i, (cell, &width)) in cells.zip(widths).enumerate() {
+        if i > 0 {
+            s.push_str("  ");
+        }
+        let pad = " ".repeat(width.saturating_sub(cell.width()));
+        if right.get(i).copied().unwrap_or(false) {
+            s.push_str(&pad);
+            s.push_str(cell);
+        } else {
+            s.push_str(cell);
+            s.push_str(&pad);
+        }
+    }
+    writeln!(w, "{}", s.trim_end())
+}
+
+/// The JSON form: `{"report": .., <facts>.., <table name>: [{column: value}, ..], ..}`.
+struct JsonOutput<'a>(&'a Output);
+struct JsonRows<'a>(&'a Table);
+struct JsonRow<'a>(&'a Table, &'a [Value]);
+
+impl serde::Serialize for JsonOutput<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let out = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("report", out.report)?;
+        for (k, v) in &out.facts {
+            m.serialize_entry(k, v)?;
+        }
+        for t in &out.tables {
+            m.serialize_entry(t.name, &JsonRows(t))?;
+        }
+        m.end()
+    }
+}
+
+impl serde::Serialize for JsonRows<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.rows.len()))?;
+        for row in &self.0.rows {
+            seq.serialize_element(&JsonRow(self.0, row))?;
+        }
+        seq.end()
+    }
+}
+
+impl serde::Serialize for JsonRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.1.len()))?;
+        for (c, v) in self.0.columns.iter().zip(self.1) {
+            match v {
+                Value::Null => m.serialize_entry(&c.name, &())?,
+                Value::Text(t) => m.serialize_entry(&c.name, t)?,
+                Value::Int(i) => m.serialize_entry(&c.name, i)?,
+                Value::Float(f) => m.serialize_entry(&c.name, f)?,
+                Value::Bool(b) => m.serialize_entry(&c.name, b)?,
+                Value::Date(d) => m.serialize_entry(&c.name, &d.format("%Y-%m-%d").to_string())?,
+            }
+        }
+        m.end()
+    }
+}
+
+/// The table as one Arrow batch: Utf8, Int64, Float64, Boolean and Date32 columns.
+pub fn to_batch(t: &Table) -> Result<RecordBatch> {
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for (i, c) in t.columns.iter().enumerate() {
+        let cells = t.rows.iter().map(|r| r.get(i).unwrap_or(&Value::Null));
+        let (dt, array): (DataType, ArrayRef) = match c.kind {
+            Kind::Text => {
+                let mut b = StringBuilder::new();
+                for v in cells {
+                    b.append_option(text(v, c.kind, false, Lang::En));
+                }
+                (DataType::Utf8, Arc::new(b.finish()))
+            }
+            Kind::Int => {
+                let mut b = Int64Builder::new();
+                cells.for_each(|v| {
+                    b.append_option(if let Value::Int(i) = v {
+                        Some(*i)
+                    } else {
+                        None
+                    })
+                });
+                (DataType::Int64, Arc::new(b.finish()))
+            }
+            Kind::Float | Kind::Fraction => {
+                let mut b = Float64Builder::new();
+                cells.for_each(|v| {
+                    b.append_option(match v {
+                        Value::Float(f) => Some(*f),
+                        Value::Int(i) => Some(*i as f64),
+                        _ => None,
+                    })
+                });
+                (DataType::Float64, Arc::new(b.finish()))
+            }
+            Kind::Bool => {
+                let mut b = BooleanBuilder::new();
+                cells.for_each(|v| {
+                    b.append_option(if let Value::Bool(x) = v {
+                        Some(*x)
+                    } else {
+                        None
+                    })
+                });
+                (DataType::Boolean, Arc::new(b.finish()))
+            }
+            Kind::Date => {
+                let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+                let mut b = Date32Builder::new();
+                cells.for_each(|v| {
+                    b.append_option(match v {
+                        Value::Date(d) => i32::try_from((*d - epoch).num_days()).ok(),
+                        _ => None,
+                    })
+                });
+                (DataType::Date32, Arc::new(b.finish()))
+            }
+        };
+        fields.push(Field::new(c.name.as_str(), dt, true));
+        arrays.push(array);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|source| Error::Arrow {
+        path: PathBuf::from(t.name),
+        source,
+    })
+}
+
+fn write_parquet(t: &Table, path: &Path) -> Result<()> {
+    let batch = to_batch(t)?;
+    let parquet = |source| Error::Parquet {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::create(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .build();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(parquet)?;
+    writer.write(&batch).map_err(parquet)?;
+    writer.close().map_err(parquet)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Output {
+        Output {
+            report: "test",
+            facts: vec![("from", "2026-11-01".into())],
+            tables: vec![Table {
+                name: "rooms",
+                title: "房间".into(),
+                columns: vec![
+                    col("room_name", "房间", Kind::Text),
+                    col("time_utilization", "时间利用率", Kind::Fraction),
+                    col("days", "天数", Kind::Int),
+                ],
+                rows: vec![
+                    vec!["多功能活动厅".into(), Some(0.125).into(), int(3u32)],
+                    vec!["hall".into(), None.into(), int(12u32)],
+                ],
+            }],
+            display: None,
+            notes: vec![],
+        }
+    }
+
+    fn render(format: Format, lang: Lang) -> String {
+        let mut buf = Vec::new();
+        write_one(&sample(), format, lang, &mut buf).expect("write");
+        String::from_utf8(buf).expect("utf-8")
+    }
+
+    #[test]
+    fn text_table_aligns_by_display_width() {
+        let text = render(Format::Table, Lang::Zh);
+        let lines: Vec<&str> = text.lines().skip(3).collect();
+        // Header, rule, two rows: the percentage column ends at the same display column.
+        let ends: Vec<usize> = lines
+            .iter()
+            .map(|l| {
+                let cut = l.rfind("  ").expect("columns");
+                l[..cut].trim_end().width()
+            })
+            .collect();
+        assert!(ends.windows(2).all(|w| w[0] == w[1]), "{text}");
+        assert!(text.contains("12.5%"), "{text}");
+        assert!(lines[3].contains(" - "), "null shown as -: {text}");
+    }
+
+    #[test]
+    fn csv_keeps_fractions_and_empties_nulls() {
+        let text = render(Format::Csv, Lang::Zh);
+        assert_eq!(
+            text,
+            "room_name,time_utilization,days\n多功能活动厅,0.125,3\nhall,,12\n"
+        );
+    }
+
+    #[test]
+    fn json_keeps_column_order_and_nulls() {
+        let text = render(Format::Json, Lang::Zh);
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(v["report"], "test");
+        assert_eq!(v["rooms"][0]["time_utilization"], 0.125);
+        assert!(v["rooms"][1]["time_utilization"].is_null());
+        let first = text.find("room_name").expect("name");
+        let second = text.find("time_utilization").expect("tu");
+        assert!(first < second, "column order kept");
+    }
+
+    #[test]
+    fn batch_types_follow_kinds() {
+        let b = to_batch(&sample().tables[0]).expect("batch");
+        assert_eq!(b.schema().field(0).data_type(), &DataType::Utf8);
+        assert_eq!(b.schema().field(1).data_type(), &DataType::Float64);
+        assert_eq!(b.schema().field(2).data_type(), &DataType::Int64);
+        assert_eq!(b.num_rows(), 2);
+    }
+
+    #[test]
+    fn extra_tables_go_beside_the_main_file() {
+        let t = &sample().tables[0];
+        assert_eq!(
+            table_path(Path::new("/x/out.csv"), t, 0),
+            Path::new("/x/out.csv")
+        );
+        assert_eq!(
+            table_path(Path::new("/x/out.csv"), t, 1),
+            Path::new("/x/out.rooms.csv")
+        );
+    }
+}

@@ -1,0 +1,482 @@
+//! `slots`: a room's weekday x hour use over the window, and its idle blocks.
+//!
+//! Each (local weekday, local hour) cell sums the room's `room_hour` rows of
+//! the window (highest revision of each hour): time utilization is the summed
+//! occupied over the summed measured seconds, coverage the summed measured over
+//! the summed open seconds (METRICS.md: sum the sums, then divide). Only cells
+//! with opening time are shown. The weekday is the partition date's, which is
+//! the local date of the hour. The idle blocks are the stored `idle_slots` of
+//! the room's latest day in the window, at that day's highest revision.
+
+use super::read::{self, get, prim, strings};
+use super::render::{col, int};
+use super::underuse::date32;
+use super::{
+    Column, Error, Kind, Lang, Output, Result, Table, Value, Window, or_else, ratio, registry_site,
+    weekday_name, window_of,
+};
+use arrow::datatypes::{UInt8Type, UInt16Type, UInt32Type, UInt64Type};
+use chrono::{Datelike, NaiveDate};
+use devices::Registry;
+use std::path::Path;
+
+/// The sums of one (weekday, hour) cell over the window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cell {
+    /// Summed open seconds.
+    pub open: u64,
+    /// Summed measured seconds.
+    pub measured: u64,
+    /// Summed occupied seconds.
+    pub occupied: u64,
+}
+
+impl Cell {
+    /// occupied / measured.
+    pub fn time_utilization(&self) -> Option<f64> {
+        ratio(self.occupied, self.measured)
+    }
+    /// measured / open.
+    pub fn coverage(&self) -> Option<f64> {
+        ratio(self.measured, self.open)
+    }
+    /// METRICS.md "Idle slots": inside opening hours, coverage >= 0.8 and time utilization < 0.05.
+    pub fn idle(&self) -> bool {
+        self.coverage().is_some_and(|c| c >= 0.8)
+            && self.time_utilization().is_some_and(|u| u < 0.05)
+    }
+}
+
+/// A stored idle block (`idle_slots`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// The day it was evaluated for.
+    pub day: NaiveDate,
+    /// 1 = Monday ... 7 = Sunday.
+    pub weekday: u8,
+    /// First hour.
+    pub start_hour: u8,
+    /// Hour after the block.
+    pub end_hour: u8,
+    /// Days of data in its lookback.
+    pub lookback_days: u16,
+    /// Summed open seconds of its cells over the lookback.
+    pub open: u64,
+    /// Summed measured seconds.
+    pub measured: u64,
+    /// Summed occupied seconds.
+    pub occupied: u64,
+}
+
+/// A room's grid and idle blocks.
+#[derive(Debug, Clone)]
+pub struct Grid {
+    /// Site id.
+    pub site_id: String,
+    /// Site name (Chinese).
+    pub site_name: String,
+    /// Room id.
+    pub room_id: String,
+    /// Room name (Chinese).
+    pub room_name: String,
+    /// First day of the window.
+    pub from: NaiveDate,
+    /// Last day of the window.
+    pub to: NaiveDate,
+    /// `cells[weekday - 1][hour]`.
+    pub cells: [[Cell; 24]; 7],
+    /// The stored idle blocks in force.
+    pub blocks: Vec<Block>,
+}
+
+impl Grid {
+    /// The hours from the first to the last with opening time on any weekday.
+    pub fn open_hours(&self) -> std::ops::Range<usize> {
+        let open = |h: usize| self.cells.iter().any(|d| d[h].open > 0);
+        let first = (0..24).find(|&h| open(h)).unwrap_or(0);
+        let last = (0..24).rev().find(|&h| open(h)).map_or(0, |h| h + 1);
+        first..last.max(first)
+    }
+}
+
+/// The report and the grid it shows (for the SVG heatmap).
+#[derive(Debug, Clone)]
+pub struct Slots {
+    /// The report.
+    pub output: Output,
+    /// The grid.
+    pub grid: Grid,
+}
+
+impl Slots {
+    /// Draws the grid as an SVG heatmap with Chinese (or English) labels.
+    pub fn write_svg(&self, path: &Path, lang: Lang) -> Result<()> {
+        super::svg::heatmap(&self.grid, path, lang)
+    }
+}
+
+/// The weekday x hour grid of room `room` of site `site` (docs/REPORTS.md, `slots`).
+pub fn run(
+    root: &Path,
+    registry: Option<&Registry>,
+    window: &Window,
+    site: &str,
+    room: &str,
+    lang: Lang,
+) -> Result<Slots> {
+    let (from, to) = window_of(window, root, &["room_hour"])?;
+    let mut grid = Grid {
+        site_id: site.to_owned(),
+        site_name: String::new(),
+        room_id: room.to_owned(),
+        room_name: String::new(),
+        from,
+        to,
+        cells: [[Cell::default(); 24]; 7],
+        blocks: Vec::new(),
+    };
+    let mut hours = 0usize;
+    let cols = [
+        "site_id",
+        "room_id",
+        "site_name",
+        "room_name",
+        "hour_start",
+        "local_hour",
+        "open_seconds",
+        "measured_seconds",
+        "occupied_seconds",
+        "revision",
+    ];
+    for date in read::dates_in(root, "room_hour", from, to)? {
+        let part = read::partition(root, "room_hour", date, &cols, Some(site))?;
+        let weekday = date.weekday().number_from_monday() as usize;
+        let rows = read::latest(&part, &["site_id", "room_id", "hour_start"])?;
+        for ((path, b), rows) in part.batches.iter().zip(&rows) {
+            let t = "room_hour";
+            let (sites, rooms) = (
+                strings(path, t, b, "site_id")?,
+                strings(path, t, b, "room_id")?,
+            );
+            let local_hour = prim::<UInt8Type>(path, t, b, "local_hour")?;
+            let u32s = |c| prim::<UInt32Type>(path, t, b, c);
+            let (open, measured) = (u32s("open_seconds")?, u32s("measured_seconds")?);
+            let occupied = u32s("occupied_seconds")?;
+            for i in rows.iter() {
+                if sites.value(i) != site || rooms.value(i) != room {
+                    continue;
+                }
+                let c = &mut grid.cells[weekday - 1][usize::from(local_hour.value(i)).min(23)];
+                c.open += u64::from(open.value(i));
+                c.measured += u64::from(measured.value(i));
+                c.occupied += u64::from(occupied.value(i));
+                if grid.room_name.is_empty() {
+                    grid.site_name = strings(path, t, b, "site_name")?.value(i).to_owned();
+                    grid.room_name = strings(path, t, b, "room_name")?.value(i).to_owned();
+                }
+                hours += 1;
+            }
+        }
+    }
+    if hours == 0 {
+        return Err(Error::NoRoom {
+            site: site.to_owned(),
+            room: room.to_owned(),
+            from,
+            to,
+        });
+    }
+    if let Some(reg) = registry_site(registry, site) {
+        grid.site_name = or_else(&grid.site_name, Some(reg.name)).to_owned();
+    }
+    grid.blocks = blocks(root, from, to, site, room)?;
+    let output = output(&grid, lang);
+    Ok(Slots { output, grid })
+}
+
+/// The idle blocks of the room's latest day in the window, at its highest revision.
+fn blocks(
+    root: &Path,
+    from: NaiveDate,
+    to: NaiveDate,
+    site: &str,
+    room: &str,
+) -> Result<Vec<Block>> {
+    let mut latest = (NaiveDate::MIN, 0u16);
+    for date in read::dates_in(root, "room_day", from, to)? {
+        let cols = ["site_id", "room_id", "revision"];
+        let part = read::partition(root, "room_day", date, &cols, Some(site))?;
+        for (path, b) in &part.batches {
+            let t = "room_day";
+            let (s, r) = (
+                strings(path, t, b, "site_id")?,
+                strings(path, t, b, "room_id")?,
+            );
+            let rev = prim::<UInt16Type>(path, t, b, "revision")?;
+            for i in 0..b.num_rows() {
+                if s.value(i) == site && r.value(i) == room {
+                    latest = latest.max((date, rev.value(i)));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let cols = [
+        "site_id",
+        "room_id",
+        "day",
+        "weekday",
+        "start_hour",
+        "end_hour",
+        "lookback_days",
+        "open_seconds",
+        "measured_seconds",
+        "occupied_seconds",
+        "revision",
+    ];
+    for date in read::dates_in(root, "idle_slots", from, to)? {
+        let part = read::partition(root, "idle_slots", date, &cols, Some(site))?;
+        for (path, b) in &part.batches {
+            let t = "idle_slots";
+            let (s, r) = (
+                strings(path, t, b, "site_id")?,
+                strings(path, t, b, "room_id")?,
+            );
+            let rev = prim::<UInt16Type>(path, t, b, "revision")?;
+            let u8s = |c| prim::<UInt8Type>(path, t, b, c);
+            let u64s = |c| prim::<UInt64Type>(path, t, b, c);
+            let (weekday, start, end) = (u8s("weekday")?, u8s("start_hour")?, u8s("end_hour")?);
+            let lookback = prim::<UInt16Type>(path, t, b, "lookback_days")?;
+            let (open, measured) = (u64s("open_seconds")?, u64s("measured_seconds")?);
+            let occupied = u64s("occupied_seconds")?;
+            let day = prim::<arrow::datatypes::Date32Type>(path, t, b, "day")?;
+            for i in 0..b.num_rows() {
+                if s.value(i) != site || r.value(i) != room {
+                    continue;
+                }
+                let at = (date, rev.value(i));
+                if at > latest {
+                    latest = at;
+                    out.clear();
+                } else if at < latest {
+                    continue;
+                }
+                out.push(Block {
+                    day: get(day, i).map_or(date, date32),
+                    weekday: weekday.value(i),
+                    start_hour: start.value(i),
+                    end_hour: end.value(i),
+                    lookback_days: lookback.value(i),
+                    open: open.value(i),
+                    measured: measured.value(i),
+                    occupied: occupied.value(i),
+                });
+            }
+        }
+    }
+    out.sort_by_key(|b| (b.weekday, b.start_hour));
+    out.dedup();
+    Ok(out)
+}
+
+fn output(grid: &Grid, lang: Lang) -> Output {
+    let mut cells = Vec::new();
+    for (d, day) in grid.cells.iter().enumerate() {
+        let weekday = d as u8 + 1;
+        for (h, c) in day.iter().enumerate() {
+            if c.open == 0 {
+                continue;
+            }
+            cells.push(vec![
+                int(weekday),
+                weekday_name(weekday, lang).into(),
+                int(h as u64),
+                int(c.open),
+                int(c.measured),
+                int(c.occupied),
+                c.coverage().into(),
+                c.time_utilization().into(),
+                c.idle().into(),
+            ]);
+        }
+    }
+    let blocks: Vec<Vec<Value>> = grid
+        .blocks
+        .iter()
+        .map(|b| {
+            vec![
+                b.day.into(),
+                int(b.weekday),
+                weekday_name(b.weekday, lang).into(),
+                int(b.start_hour),
+                int(b.end_hour),
+                int(b.end_hour.saturating_sub(b.start_hour)),
+                int(b.lookback_days),
+                ratio(b.measured, b.open).into(),
+                ratio(b.occupied, b.measured).into(),
+            ]
+        })
+        .collect();
+    let blocks = Table {
+        name: "idle_blocks",
+        title: lang
+            .pick(
+                "空闲时段（错时使用候选，取窗口内最新一天的评估）",
+                "Idle blocks (candidates for another service; the latest evaluation in the window)",
+            )
+            .to_owned(),
+        columns: vec![
+            col("day", "评估日", Kind::Date),
+            col("weekday", "星期", Kind::Int),
+            col("weekday_name", "星期名", Kind::Text),
+            col("start_hour", "开始", Kind::Int),
+            col("end_hour", "结束", Kind::Int),
+            col("hours", "小时数", Kind::Int),
+            col("lookback_days", "回看天数", Kind::Int),
+            col("coverage", "覆盖率", Kind::Fraction),
+            col("time_utilization", "时间利用率", Kind::Fraction),
+        ],
+        rows: blocks,
+    };
+    let cells = Table {
+        name: "cells",
+        title: lang.pick("周 x 小时", "Weekday x hour").to_owned(),
+        columns: vec![
+            col("weekday", "星期", Kind::Int),
+            col("weekday_name", "星期名", Kind::Text),
+            col("hour", "小时", Kind::Int),
+            col("open_seconds", "开放秒数", Kind::Int),
+            col("measured_seconds", "测得秒数", Kind::Int),
+            col("occupied_seconds", "使用秒数", Kind::Int),
+            col("coverage", "覆盖率", Kind::Fraction),
+            col("time_utilization", "时间利用率", Kind::Fraction),
+            col("idle", "空闲", Kind::Bool),
+        ],
+        rows: cells,
+    };
+    let display = vec![
+        matrix(grid, lang, "time_utilization", |c| c.time_utilization()),
+        matrix(grid, lang, "coverage", |c| c.coverage()),
+        blocks.clone(),
+    ];
+    Output {
+        report: "slots",
+        facts: vec![
+            ("site_id", grid.site_id.clone()),
+            ("site_name", grid.site_name.clone()),
+            ("room_id", grid.room_id.clone()),
+            ("room_name", grid.room_name.clone()),
+            ("from", grid.from.to_string()),
+            ("to", grid.to.to_string()),
+        ],
+        tables: vec![cells, blocks],
+        display: Some(display),
+        notes: vec![
+            lang.pick(
+                "- 表示该时段不开放；时间利用率 = 使用秒数之和 / 测得秒数之和。",
+                "- means closed at that hour; time utilization = summed occupied / summed measured seconds.",
+            )
+            .to_owned(),
+        ],
+    }
+}
+
+/// Weekdays down, open hours across, one value per cell (null when closed).
+fn matrix(grid: &Grid, lang: Lang, what: &'static str, f: impl Fn(&Cell) -> Option<f64>) -> Table {
+    let hours = grid.open_hours();
+    let mut columns: Vec<Column> = vec![col("weekday", "星期", Kind::Text)];
+    columns.extend(
+        hours
+            .clone()
+            .map(|h| col(&format!("{h:02}"), &format!("{h:02}"), Kind::Fraction)),
+    );
+    let rows = (1..=7u8)
+        .map(|w| {
+            let day = &grid.cells[usize::from(w - 1)];
+            let mut row = vec![Value::from(weekday_name(w, lang))];
+            row.extend(hours.clone().map(|h| {
+                if day[h].open > 0 {
+                    f(&day[h]).into()
+                } else {
+                    Value::Null
+                }
+            }));
+            row
+        })
+        .collect();
+    let title = match what {
+        "coverage" => lang.pick("覆盖率（测得 / 开放）", "Coverage (measured / open)"),
+        _ => lang.pick(
+            "时间利用率（使用 / 测得）",
+            "Time utilization (occupied / measured)",
+        ),
+    };
+    Table {
+        name: what,
+        title: title.to_owned(),
+        columns,
+        rows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(open: u64, measured: u64, occupied: u64) -> Cell {
+        Cell {
+            open,
+            measured,
+            occupied,
+        }
+    }
+
+    #[test]
+    fn idle_cells_follow_metrics() {
+        assert!(
+            cell(7200, 7200, 100).idle(),
+            "0.014 < 0.05 with full coverage"
+        );
+        assert!(!cell(7200, 7200, 360).idle(), "exactly 0.05 is not idle");
+        assert!(
+            !cell(7200, 5000, 0).idle(),
+            "coverage 0.69: unknown, not idle"
+        );
+        assert!(cell(10_000, 8000, 0).idle(), "coverage exactly 0.8 counts");
+        assert!(!cell(0, 0, 0).idle(), "closed");
+    }
+
+    #[test]
+    fn cells_sum_before_dividing() {
+        // Two Mondays at 10:00: 900 of 1800 measured, then 0 of 3600.
+        let mut c = Cell::default();
+        for (o, m, u) in [(3600, 1800, 900), (3600, 3600, 0)] {
+            c.open += o;
+            c.measured += m;
+            c.occupied += u;
+        }
+        assert_eq!(
+            c.time_utilization(),
+            Some(900.0 / 5400.0),
+            "not (0.5 + 0) / 2"
+        );
+        assert_eq!(c.coverage(), Some(0.75));
+    }
+
+    #[test]
+    fn open_hours_span_the_opening() {
+        let mut g = Grid {
+            site_id: "s".into(),
+            site_name: String::new(),
+            room_id: "r".into(),
+            room_name: String::new(),
+            from: NaiveDate::MIN,
+            to: NaiveDate::MIN,
+            cells: [[Cell::default(); 24]; 7],
+            blocks: vec![],
+        };
+        g.cells[0][9].open = 1;
+        g.cells[4][16].open = 1;
+        assert_eq!(g.open_hours(), 9..17);
+    }
+}

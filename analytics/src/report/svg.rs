@@ -1,0 +1,142 @@
+//! The `slots` heatmap as SVG: weekdays down, open hours across, colour by
+//! time utilization, grey where coverage is under 0.8, idle blocks framed.
+//! Labels are SVG `<text>` elements, so Chinese shows with the viewer's fonts.
+
+use super::slots::{Cell, Grid};
+use super::{Error, Lang, Result, weekday_name};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::path::Path;
+
+const CELL_W: i32 = 46;
+const CELL_H: i32 = 34;
+const LEFT: i32 = 64;
+const TOP: i32 = 84;
+const FONT: &str = "PingFang SC, Microsoft YaHei, Noto Sans CJK SC, sans-serif";
+
+/// White to deep blue as time utilization goes from 0 to 1.
+fn shade(u: f64) -> RGBColor {
+    let u = u.clamp(0.0, 1.0);
+    let mix = |a: f64, b: f64| (a + (b - a) * u).round() as u8;
+    RGBColor(mix(247.0, 8.0), mix(251.0, 48.0), mix(255.0, 107.0))
+}
+
+/// Draws `grid` to `path`.
+pub(crate) fn heatmap(grid: &Grid, path: &Path, lang: Lang) -> Result<()> {
+    let fail = |e: &dyn std::fmt::Display| Error::Svg {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let mut hours = grid.open_hours();
+    if hours.is_empty() {
+        hours = 0..24;
+    }
+    let cols = hours.len() as i32;
+    let width = (LEFT + cols * CELL_W + 24).max(660);
+    let height = TOP + 7 * CELL_H + 80;
+    let root = SVGBackend::new(path, (width as u32, height as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(&e))?;
+
+    let style = |size: f64, h: HPos| {
+        // plotters writes font-size as size / 1.24: undo that, so sizes are pixels.
+        TextStyle::from((FONT, size * 1.24).into_font())
+            .color(&BLACK)
+            .pos(Pos::new(h, VPos::Center))
+    };
+    let text = |s: String, at: (i32, i32), st: TextStyle| {
+        root.draw(&Text::new(s, at, st)).map_err(|e| fail(&e))
+    };
+    text(
+        format!("{} · {}", grid.site_name, grid.room_name),
+        (LEFT, 22),
+        style(20.0, HPos::Left),
+    )?;
+    text(
+        match lang {
+            Lang::Zh => format!("时间利用率（周 x 小时），{} 至 {}", grid.from, grid.to),
+            Lang::En => format!(
+                "Time utilization (weekday x hour), {} to {}",
+                grid.from, grid.to
+            ),
+        },
+        (LEFT, 48),
+        style(14.0, HPos::Left),
+    )?;
+    for (k, h) in hours.clone().enumerate() {
+        let x = LEFT + k as i32 * CELL_W + CELL_W / 2;
+        text(format!("{h:02}"), (x, TOP - 12), style(12.0, HPos::Center))?;
+    }
+    for d in 0..7u8 {
+        let y = TOP + i32::from(d) * CELL_H + CELL_H / 2;
+        text(
+            weekday_name(d + 1, lang).to_owned(),
+            (LEFT - 8, y),
+            style(13.0, HPos::Right),
+        )?;
+        for (k, h) in hours.clone().enumerate() {
+            let c: &Cell = &grid.cells[usize::from(d)][h];
+            let x0 = LEFT + k as i32 * CELL_W;
+            let y0 = TOP + i32::from(d) * CELL_H;
+            let (fill, label, dark) = match (c.open, c.coverage(), c.time_utilization()) {
+                (0, ..) => (RGBColor(238, 238, 238), String::new(), false),
+                (_, Some(cov), Some(u)) if cov >= 0.8 => {
+                    (shade(u), format!("{:.0}%", u * 100.0), u >= 0.45)
+                }
+                _ => (RGBColor(200, 200, 200), "?".to_owned(), false),
+            };
+            root.draw(&Rectangle::new(
+                [(x0 + 1, y0 + 1), (x0 + CELL_W - 1, y0 + CELL_H - 1)],
+                fill.filled(),
+            ))
+            .map_err(|e| fail(&e))?;
+            if !label.is_empty() {
+                let color = if dark { WHITE } else { BLACK };
+                let st = style(11.0, HPos::Center).color(&color);
+                root.draw(&Text::new(label, (x0 + CELL_W / 2, y0 + CELL_H / 2), st))
+                    .map_err(|e| fail(&e))?;
+            }
+        }
+    }
+    let frame = ShapeStyle {
+        color: RGBColor(230, 120, 0).to_rgba(),
+        filled: false,
+        stroke_width: 3,
+    };
+    for b in &grid.blocks {
+        let (start, end) = (
+            usize::from(b.start_hour).max(hours.start),
+            usize::from(b.end_hour).min(hours.end),
+        );
+        if start >= end || !(1..=7).contains(&b.weekday) {
+            continue;
+        }
+        let x0 = LEFT + (start - hours.start) as i32 * CELL_W;
+        let x1 = LEFT + (end - hours.start) as i32 * CELL_W;
+        let y0 = TOP + i32::from(b.weekday - 1) * CELL_H;
+        root.draw(&Rectangle::new([(x0, y0), (x1, y0 + CELL_H)], frame))
+            .map_err(|e| fail(&e))?;
+    }
+    let legend = lang.pick(
+        "颜色深浅：时间利用率；灰色 ?：覆盖率不足 80%；浅灰：不开放；橙框：空闲时段（错时使用候选）",
+        "Shade: time utilization; grey ?: coverage under 80%; light grey: closed; orange frame: idle block (room for another service)",
+    );
+    text(
+        legend.to_owned(),
+        (LEFT, TOP + 7 * CELL_H + 30),
+        style(12.0, HPos::Left),
+    )?;
+    root.present().map_err(|e| fail(&e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shade_runs_from_white_to_blue() {
+        assert_eq!(shade(0.0), RGBColor(247, 251, 255));
+        assert_eq!(shade(1.0), RGBColor(8, 48, 107));
+        assert_eq!(shade(7.0), shade(1.0));
+    }
+}

@@ -1,0 +1,104 @@
+//! `doorstep report ...`: finds the data directory and registry, runs a report
+//! of `analytics::report` and writes it where asked.
+
+use crate::cli::{ReportArgs, ReportCommand, ReportFormat, ReportLang};
+use crate::config::Config;
+use analytics::report::{self, Format, Lang, Window, compare, slots, underuse};
+use anyhow::{Context, bail};
+use devices::Registry;
+use std::path::{Path, PathBuf};
+
+/// Runs one report.
+pub fn run(cmd: &ReportCommand) -> anyhow::Result<()> {
+    let common = match cmd {
+        ReportCommand::Underuse { common, .. }
+        | ReportCommand::Slots { common, .. }
+        | ReportCommand::Compare { common, .. } => common,
+    };
+    let (data, registry) = sources(common)?;
+    let registry = registry.as_ref();
+    let window = Window {
+        from: common.from,
+        to: common.to,
+    };
+    let lang = match common.lang {
+        ReportLang::Zh => Lang::Zh,
+        ReportLang::En => Lang::En,
+    };
+    let output = match cmd {
+        ReportCommand::Underuse { site, city, .. } => {
+            let filter = underuse::Filter {
+                site: site.clone(),
+                city: city.clone(),
+            };
+            underuse::run(&data, registry, &window, &filter, lang)?
+        }
+        ReportCommand::Slots {
+            site, room, svg, ..
+        } => {
+            let slots = slots::run(&data, registry, &window, site, room, lang)?;
+            if let Some(svg) = svg {
+                slots.write_svg(svg, lang)?;
+                eprintln!("wrote {}", svg.display());
+            }
+            slots.output
+        }
+        ReportCommand::Compare {
+            city,
+            district,
+            category,
+            ..
+        } => {
+            let category = category
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let filter = compare::Filter {
+                city: city.clone(),
+                district: district.clone(),
+                category,
+            };
+            compare::run(&data, registry, &window, &filter, lang)?
+        }
+    };
+    let format = match common.format {
+        ReportFormat::Table => Format::Table,
+        ReportFormat::Csv => Format::Csv,
+        ReportFormat::Json => Format::Json,
+        ReportFormat::Parquet => Format::Parquet,
+    };
+    for file in report::render::write(&output, format, common.output.as_deref(), lang)? {
+        eprintln!("wrote {}", file.display());
+    }
+    Ok(())
+}
+
+/// The data directory and, when one is known, the registry.
+fn sources(args: &ReportArgs) -> anyhow::Result<(PathBuf, Option<Registry>)> {
+    let config_path = args.config.clone().or_else(|| {
+        let default = Path::new("doorstep.toml");
+        default.is_file().then(|| default.to_owned())
+    });
+    let config = config_path.as_deref().map(Config::load).transpose()?;
+    let Some(data) = args
+        .data
+        .clone()
+        .or_else(|| config.as_ref().map(|c| c.data_dir.clone()))
+    else {
+        bail!(
+            "which data? give --data DIR (the pipeline's data_dir) or --config FILE (see doorstep report --help)"
+        );
+    };
+    if !data.is_dir() {
+        bail!(
+            "the data directory {} does not exist (give the pipeline's data_dir with --data)",
+            data.display()
+        );
+    }
+    let registry_path = args.registry.clone().or_else(|| config.map(|c| c.registry));
+    let registry = registry_path
+        .map(|p| Registry::load(&p).with_context(|| format!("cannot load {}", p.display())))
+        .transpose()?;
+    Ok((data, registry))
+}
