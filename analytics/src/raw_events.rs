@@ -20,7 +20,13 @@ pub const TABLE: &str = "raw_events";
 pub(crate) const SPEC: Table = Table {
     name: TABLE,
     sort_by: &["site_id", "device_id", "event_time"],
-    plain: &["event_time", "received_time"],
+    plain: &[
+        "event_time",
+        "received_time",
+        "seq",
+        "in_total",
+        "out_total",
+    ],
 };
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
