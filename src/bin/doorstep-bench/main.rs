@@ -1,0 +1,61 @@
+//! `doorstep-bench`: measures doorstep on this machine and prints Markdown
+//! sections for `BENCHMARKS.md` (`scripts/bench` writes the file).
+
+mod fleet;
+mod replay;
+mod storage;
+
+use clap::Parser;
+
+/// Measures doorstep and prints the figures as Markdown.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Which figure to measure.
+    #[command(subcommand)]
+    figure: Figure,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Figure {
+    /// Bytes per event in `raw_events` and per room-day in the metric tables,
+    /// for a simulated fleet (100 sites, 30 days by default).
+    Storage {
+        /// Sites in the simulated fleet (copies of the sample registry's five).
+        #[arg(long, default_value_t = 100)]
+        sites: usize,
+        /// Days simulated, from 2026-11-01.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
+    /// Events a second through decode, validation, the dataflow and the Parquet
+    /// sinks, without a broker.
+    Replay {
+        /// Sites in the simulated fleet.
+        #[arg(long, default_value_t = 100)]
+        sites: usize,
+        /// Days simulated.
+        #[arg(long, default_value_t = 7)]
+        days: i64,
+        /// Dataflow worker threads.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Args::parse().figure {
+        Figure::Storage { sites, days } => storage::run(sites, days),
+        Figure::Replay {
+            sites,
+            days,
+            workers,
+        } => replay::run(sites, days, workers),
+    }
+}
