@@ -38,6 +38,9 @@ pub enum Command {
     /// Reports from the stored tables: flagged rooms, a room's idle hours, sites compared.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Import history (counter exports, public datasets) into a room of the registry,
+    /// through the same validation and dataflow as live messages.
+    Import(Box<crate::import::ImportArgs>),
 }
 
 /// `doorstep registry ...`.

@@ -17,6 +17,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Init(args) => return init(args),
         Command::Report(cmd) => return crate::report::run(cmd),
+        Command::Import(args) => return crate::import::run(args),
         Command::Registry(cmd) => return registry(cmd),
         _ => {}
     }
@@ -30,7 +31,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Demo(args) => demo(args).await,
             Command::Run(args) => run_config(args).await,
             Command::Simulate(args) => simulate(args).await,
-            Command::Init(_) | Command::Registry(_) | Command::Report(_) => Ok(()),
+            Command::Init(_) | Command::Registry(_) | Command::Report(_) | Command::Import(_) => {
+                Ok(())
+            }
         }
     })
 }

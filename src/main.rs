@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod config;
+mod import;
 mod influx_sink;
 mod intake;
 mod pipeline;

@@ -74,6 +74,7 @@ pub mod device_day;
 mod error;
 pub mod flags;
 pub mod idle_slots;
+pub mod imported;
 pub mod influx;
 mod maintain;
 mod partition;

@@ -190,7 +190,12 @@ fn compact_partition(
     max_rows: usize,
     done: &mut Tidied,
 ) -> Result<()> {
-    let files = parquet_files(dir)?;
+    // Imported files are replaced whole by a re-import, under the same name: left as they are.
+    let mut files = parquet_files(dir)?;
+    files.retain(|f| {
+        !f.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("part-import-"))
+    });
     if files.len() < 2 {
         return Ok(());
     }

@@ -35,6 +35,7 @@ pub mod calendar;
 pub mod category;
 pub mod clock;
 pub mod codec;
+pub mod milesight;
 pub mod model;
 pub mod reading;
 pub mod registry;

@@ -1,0 +1,469 @@
+//! `doorstep import`: history from files, through the same validation and the
+//! same dataflow as live messages.
+//!
+//! 1. The files are read into device messages (native v1 payloads; vendor lines
+//!    through their codec), bound to one device of the registry, and sorted by
+//!    event time. A file that cannot be read stops the import with its file and
+//!    line, before anything is written.
+//! 2. Each message is checked by [`devices::Validator`] as if it had arrived
+//!    one second after its time (imports take any date: no `max_age`), then by
+//!    the flood guard, as live ingest does.
+//! 3. Readings and rejections go to `raw_events` and `quarantine` in files named
+//!    after a hash of the input (file contents, format, binding, mapping), so the
+//!    same import again replaces them.
+//! 4. The site's windows, flags, idle slots, device days and site days are
+//!    recomputed from all its imported `raw_events` with [`stream::replay`] (the
+//!    live dataflow, fed in event-time order) and written under a name made from
+//!    the site (`analytics::Store::write_imported`), replacing the previous
+//!    import's files: importing again changes nothing, importing another file of
+//!    the same room recomputes the days both touch.
+//!
+//! The journal's lock is held throughout: an import never runs beside a
+//! `doorstep run` on the same data directory.
+
+mod args;
+mod read;
+mod summary;
+mod time;
+
+pub use args::ImportArgs;
+
+use crate::config::Config;
+use anyhow::{Context, bail};
+use devices::{DeviceIdx, DeviceKind, Limits, Reading, Registry, Rejection, SiteIdx, Validator};
+use indicatif::{ProgressBar, ProgressStyle};
+use read::{Body, Row};
+use sha2::Digest;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use summary::Summary;
+
+/// Where an import writes and what it binds to.
+struct Target {
+    data: PathBuf,
+    registry: Arc<Registry>,
+    stream: stream::StreamConfig,
+}
+
+fn target(args: &ImportArgs) -> anyhow::Result<Target> {
+    let config_path = args.config.clone().or_else(|| {
+        let default = Path::new("doorstep.toml");
+        default.is_file().then(|| default.to_owned())
+    });
+    let config = config_path.as_deref().map(Config::load).transpose()?;
+    let Some(data) = args
+        .data
+        .clone()
+        .or_else(|| config.as_ref().map(|c| c.data_dir.clone()))
+    else {
+        bail!("where to? give --data DIR (a data directory) or --config FILE");
+    };
+    let Some(registry_path) = args
+        .registry
+        .clone()
+        .or_else(|| config.as_ref().map(|c| c.registry.clone()))
+    else {
+        bail!(
+            "which registry? give --registry FILE or --config FILE (config/datasets.toml has the public datasets' rooms)"
+        );
+    };
+    let registry = Registry::load(&registry_path)
+        .with_context(|| format!("cannot load {}", registry_path.display()))?;
+    let mut stream = config.map(|c| c.stream).unwrap_or_default();
+    stream.workers = 1;
+    Ok(Target {
+        data,
+        registry: Arc::new(registry),
+        stream,
+    })
+}
+
+/// The kinds of device the format's messages come from, in order of preference.
+fn kinds(args: &ImportArgs, mapping: Option<&read::Mapping>) -> Vec<DeviceKind> {
+    match (args.format, mapping) {
+        (args::Format::Calit2, _) => vec![DeviceKind::Door],
+        (args::Format::MilesightVs13x, _) => vec![DeviceKind::Door, DeviceKind::Count],
+        (_, Some(m)) => vec![m.value.kind()],
+        (_, None) => Vec::new(),
+    }
+}
+
+fn kind_names(kinds: &[DeviceKind]) -> String {
+    kinds
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// The device the data is bound to.
+fn bind(reg: &Registry, args: &ImportArgs, kinds: &[DeviceKind]) -> anyhow::Result<DeviceIdx> {
+    if let Some(id) = &args.device {
+        let Some(d) = reg.device_by_id(id) else {
+            bail!("device {id:?} is not in the registry");
+        };
+        let kind = reg.device(d).kind;
+        if !kinds.contains(&kind) {
+            bail!(
+                "device {id:?} is a {} device; {} data needs a {} device",
+                kind.as_str(),
+                args.format.name(),
+                kind_names(kinds)
+            );
+        }
+        return Ok(d);
+    }
+    let (Some(site), Some(room)) = (&args.site, &args.room) else {
+        bail!("bind the data to a room: --site ID --room ID, or to a device: --device ID");
+    };
+    let Some(r) = reg.room_by_ids(site, room) else {
+        bail!("room {room:?} of site {site:?} is not in the registry");
+    };
+    for kind in kinds {
+        let found: Vec<DeviceIdx> = reg
+            .room(r)
+            .devices
+            .iter()
+            .copied()
+            .filter(|d| reg.device(*d).kind == *kind)
+            .collect();
+        match found.as_slice() {
+            [] => continue,
+            [one] => return Ok(*one),
+            many => bail!(
+                "room {room:?} has {} {} devices ({}); choose one with --device",
+                many.len(),
+                kind.as_str(),
+                many.iter()
+                    .map(|d| reg.device(*d).id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+    bail!(
+        "room {room:?} of site {site:?} has no {} device in the registry for {} data; add one",
+        kind_names(kinds),
+        args.format.name()
+    )
+}
+
+fn delimiter(args: &ImportArgs) -> anyhow::Result<u8> {
+    match args.delimiter.as_deref() {
+        None => Ok(b','),
+        Some("\\t" | "tab") => Ok(b'\t'),
+        Some(d) if d.len() == 1 => Ok(d.as_bytes()[0]),
+        Some(d) => bail!("--delimiter {d:?} is not one character"),
+    }
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {human_pos}/{human_len} {eta}")
+    {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(what.to_owned());
+    pb
+}
+
+fn spinner(what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new_spinner();
+    pb.set_message(what.to_owned());
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
+/// Runs `doorstep import`.
+pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
+    let t = target(args)?;
+    let reg = Arc::clone(&t.registry);
+    let mapping = read::mapping(args)?;
+    let kinds = kinds(args, mapping.as_ref());
+    let device = bind(&reg, args, &kinds)?;
+    let dev = reg.device(device);
+    let site = dev.site;
+    let tz = match &args.timezone {
+        Some(name) => name.parse::<chrono_tz::Tz>().map_err(|_| {
+            anyhow::anyhow!("--timezone {name:?} is not an IANA timezone such as Europe/Brussels")
+        })?,
+        None => reg.site(site).timezone,
+    };
+    let delim = delimiter(args)?;
+
+    // Before anything is written: the data directory must not be in use.
+    let store = analytics::Store::open(&t.data, Arc::clone(&reg))
+        .with_context(|| format!("cannot use the data directory {}", t.data.display()))?;
+    let (journal, _) = crate::intake::open_journal(&t.data, &store).with_context(|| {
+        format!(
+            "doorstep import writes to {} only while no doorstep run uses it",
+            t.data.display()
+        )
+    })?;
+    let done = import(args, &t, &store, device, tz, delim, mapping.as_ref());
+    // The journal segment opened for the lock stays empty: remove it.
+    let segment = t
+        .data
+        .join("journal")
+        .join(format!("{}.jsonl", journal.tag()));
+    if std::fs::metadata(&segment).is_ok_and(|m| m.len() == 0) {
+        let _ = std::fs::remove_file(&segment);
+    }
+    drop(journal);
+    let summary = done?;
+    print!("{}", summary.render(&args.files));
+    Ok(())
+}
+
+fn import(
+    args: &ImportArgs,
+    t: &Target,
+    store: &analytics::Store,
+    device: DeviceIdx,
+    tz: chrono_tz::Tz,
+    delim: u8,
+    mapping: Option<&read::Mapping>,
+) -> anyhow::Result<Summary> {
+    let reg = &t.registry;
+    let dev = reg.device(device);
+    let site_id = reg.site(dev.site).id.clone();
+
+    // 1. Read every file; a bad one stops the import before anything is written.
+    let mut hash = sha2::Sha256::new();
+    hash.update(format!(
+        "{}\n{}\n{}\n{:?}\n{:?}\n{:?}\n",
+        args.format.name(),
+        site_id,
+        dev.id,
+        mapping.map(|m| (&m.time, &m.value)),
+        args.time_format,
+        tz.name(),
+    ));
+    let total_bytes: u64 = args
+        .files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let pb = bar(total_bytes, "reading");
+    let mut rows: Vec<Row> = Vec::new();
+    for (i, path) in args.files.iter().enumerate() {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(&bytes);
+        rows.extend(read::read_file(
+            i,
+            path,
+            &bytes,
+            args.format,
+            mapping,
+            tz,
+            delim,
+        )?);
+        pb.inc(bytes.len() as u64);
+    }
+    pb.finish_and_clear();
+    let digest = hash.finalize();
+    let raw_tag = format!(
+        "import-{}",
+        digest[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    if rows.is_empty() {
+        bail!(
+            "no rows in {}",
+            args.files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+
+    // Rows whose time could not be read (rejected vendor lines) are filed at the
+    // time of the row before them in the file, so that quarantine keeps them near.
+    let mut last = rows.iter().find_map(|r| r.time_ms).unwrap_or(0);
+    for r in rows.iter_mut() {
+        match r.time_ms {
+            Some(t) => last = t,
+            None => r.time_ms = Some(last),
+        }
+    }
+    rows.sort_by_key(|r| (r.time_ms, r.file, r.line));
+
+    // 2. The same validation as live messages, one second after each message's time.
+    let limits = Limits {
+        max_age_ms: None,
+        ..Limits::default()
+    };
+    let validator = Validator::new(Arc::clone(reg), limits);
+    let mut flood = ingest::FloodGuard::new(Arc::clone(reg), 10.0, 20);
+    let topic = format!("doorstep/v1/{site_id}/{}", dev.id);
+    let mut readings: Vec<Reading> = Vec::with_capacity(rows.len());
+    let mut rejected: Vec<Rejection> = Vec::new();
+    let mut summary = Summary::new(args.format.name(), &site_id, reg, device);
+    let pb = bar(rows.len() as u64, "validating");
+    for (seq, row) in rows.iter().enumerate() {
+        let time_ms = row.time_ms.unwrap_or_default();
+        let received_ms = time_ms + 1000;
+        let result = match &row.body {
+            Body::Native(fields) => {
+                let mut m = fields.clone();
+                m.insert("ts".into(), time_ms.into());
+                m.insert("seq".into(), (seq as u64).into());
+                let payload = serde_json::to_vec(&m).context("cannot encode a message")?;
+                validator
+                    .check(&topic, &payload, received_ms)
+                    .and_then(|r| flood.check(r, &topic, &payload))
+            }
+            Body::Rejected {
+                reason,
+                detail,
+                payload,
+            } => Err(Rejection {
+                reason: *reason,
+                detail: detail.clone(),
+                topic: topic.clone(),
+                payload: payload.clone(),
+                received_ms,
+            }),
+        };
+        match result {
+            Ok(r) => {
+                summary.accepted(&r);
+                readings.push(r);
+            }
+            Err(rej) => {
+                summary.rejected(&rej, row.file, row.line);
+                rejected.push(rej);
+            }
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+
+    // 3. raw_events and quarantine, under the input's tag.
+    let pb = spinner("writing raw_events");
+    store
+        .write_ingested(&readings, &rejected, &raw_tag)
+        .context("cannot write raw_events and quarantine")?;
+    pb.finish_and_clear();
+
+    // 4. The site's tables, recomputed from everything imported into it.
+    let pb = spinner("recomputing");
+    let recomputed = recompute(store, reg, dev.site, &t.stream)?;
+    pb.finish_and_clear();
+    summary.recomputed(recomputed, &raw_tag);
+    Ok(summary)
+}
+
+/// What the recomputation wrote.
+#[derive(Debug, Default)]
+pub struct Recomputed {
+    /// Readings replayed (every import into the site).
+    pub readings: usize,
+    /// Day windows (`room_day` rows) of the site.
+    pub days: usize,
+    /// Hour windows of the site.
+    pub hours: usize,
+    /// First and last local date with a day row.
+    pub span: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+    /// The tag of the window files.
+    pub tag: String,
+}
+
+fn recompute(
+    store: &analytics::Store,
+    reg: &Arc<Registry>,
+    site: SiteIdx,
+    config: &stream::StreamConfig,
+) -> anyhow::Result<Recomputed> {
+    let dates = store.tagged_raw_dates("import-")?;
+    let mut readings: Vec<Reading> = store
+        .read_raw_events(&dates)?
+        .into_iter()
+        .filter(|r| reg.device(r.device).site == site)
+        .collect();
+    readings.sort_by_key(Reading::order_key);
+    let tag = format!("import-site-{}", reg.site(site).id);
+    let Some(last) = readings.last().map(Reading::time_s) else {
+        store.write_imported(analytics::imported::ImportedRows::default(), &tag)?;
+        return Ok(Recomputed {
+            tag,
+            ..Recomputed::default()
+        });
+    };
+    let tz = reg.site(site).timezone;
+    // The day of the last reading is released at the next morning's reset.
+    let last_day = devices::schedule::local_date(tz, last);
+    let data_end = devices::schedule::local_to_utc(
+        tz,
+        (last_day + chrono::Duration::days(1))
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default(),
+    );
+    let reset_hour = config.door_reset_hour;
+    let until = stream::window::next_local_hour(tz, reset_hour, data_end) + 1;
+    let n = readings.len();
+    let out = stream::replay(Arc::clone(reg), config, readings, 4096, until)
+        .context("the dataflow failed")?;
+    let in_site = |room: devices::RoomIdx| reg.room(room).site == site;
+    // Hours after the last day are beyond the data (closed only to release that day).
+    let windows: Vec<_> = out
+        .windows
+        .into_iter()
+        .filter(|w| in_site(w.room) && w.start < data_end)
+        .collect();
+    let flags: Vec<_> = out.flags.into_iter().filter(|f| in_site(f.room)).collect();
+    let idle: Vec<_> = out
+        .idle_slots
+        .into_iter()
+        .filter(|s| in_site(s.room))
+        .collect();
+    let device_days: Vec<_> = out
+        .device_days
+        .into_iter()
+        .filter(|d| reg.device(d.device).site == site)
+        .collect();
+    let site_days: Vec<_> = out
+        .site_days
+        .into_iter()
+        .filter(|d| d.site == site)
+        .collect();
+    store.write_imported(
+        analytics::imported::ImportedRows {
+            windows: &windows,
+            flags: &flags,
+            idle_slots: &idle,
+            device_days: &device_days,
+            site_days: &site_days,
+        },
+        &tag,
+    )?;
+    let days: Vec<_> = windows
+        .iter()
+        .filter(|w| w.kind == devices::WindowKind::Day)
+        .map(|w| devices::schedule::local_date(tz, w.start))
+        .collect();
+    Ok(Recomputed {
+        readings: n,
+        days: days.len(),
+        hours: windows
+            .iter()
+            .filter(|w| w.kind == devices::WindowKind::Hour)
+            .count(),
+        span: days.first().copied().zip(days.last().copied()),
+        tag,
+    })
+}

@@ -1,0 +1,615 @@
+//! Reads the input files into rows: one device message each (native v1 fields,
+//! or a vendor payload already decoded or rejected), with where it came from.
+//!
+//! A file that cannot be read as its format says (a missing column, a time that
+//! does not parse, a row with too few fields) is an error naming file and line:
+//! nothing is imported then. A value that breaks the device rules (a negative
+//! count, a word where a number belongs) is not: it goes into the message as
+//! written, and validation rejects it with its reason code, as it would live.
+
+use super::args::{Format, ImportArgs};
+use super::time::TimeFormat;
+use anyhow::{Context, anyhow, bail};
+use chrono_tz::Tz;
+use devices::{DeviceKind, Reason};
+use serde_json::{Map, Value as Json};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What a row becomes.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// The fields of a native v1 message, without `ts` and `seq`.
+    Native(Map<String, Json>),
+    /// A vendor payload its codec rejected, kept whole.
+    Rejected {
+        /// The reason code.
+        reason: Reason,
+        /// What was wrong.
+        detail: String,
+        /// The line as read.
+        payload: Vec<u8>,
+    },
+}
+
+/// One message from an input file.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Index of the file in the command line.
+    pub file: usize,
+    /// 1-based line in the file.
+    pub line: u64,
+    /// Event time, Unix ms (`None` for a vendor line whose time could not be read).
+    pub time_ms: Option<i64>,
+    /// The message.
+    pub body: Body,
+}
+
+/// How the rows of a CSV table map to a message.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    /// Columns joined (with a space) into the time.
+    pub time: Vec<String>,
+    /// How the time is written; guessed from the first row when `None`.
+    pub format: Option<TimeFormat>,
+    /// What each row reports.
+    pub value: ValueColumns,
+    /// Subtracted from each time (ms): a row stamped at the end of its interval.
+    pub shift_ms: i64,
+}
+
+/// Which columns carry the reading.
+#[derive(Debug, Clone)]
+pub enum ValueColumns {
+    /// Crossings since the previous row.
+    Door {
+        /// People in.
+        inn: Option<String>,
+        /// People out.
+        out: Option<String>,
+    },
+    /// Cumulative counters.
+    DoorTotal {
+        /// In counter.
+        inn: Option<String>,
+        /// Out counter.
+        out: Option<String>,
+    },
+    /// People in the room.
+    Count(String),
+    /// Anyone in the room.
+    Presence(String),
+}
+
+impl ValueColumns {
+    /// The device kind these readings come from.
+    pub fn kind(&self) -> DeviceKind {
+        match self {
+            ValueColumns::Door { .. } | ValueColumns::DoorTotal { .. } => DeviceKind::Door,
+            ValueColumns::Count(_) => DeviceKind::Count,
+            ValueColumns::Presence(_) => DeviceKind::Presence,
+        }
+    }
+}
+
+/// The mapping of a format; for `csv`, from the options.
+pub fn mapping(args: &ImportArgs) -> anyhow::Result<Option<Mapping>> {
+    let m = match args.format {
+        Format::Calit2 | Format::MilesightVs13x => return Ok(None),
+        Format::UciOccupancy => Mapping {
+            time: vec!["date".into()],
+            format: Some(TimeFormat::from_option("%Y-%m-%d %H:%M:%S")),
+            value: ValueColumns::Presence("Occupancy".into()),
+            shift_ms: 0,
+        },
+        Format::UciRoomEstimation => Mapping {
+            time: vec!["Date".into(), "Time".into()],
+            format: Some(TimeFormat::from_option("%Y/%m/%d %H:%M:%S")),
+            value: ValueColumns::Count("Room_Occupancy_Count".into()),
+            shift_ms: 0,
+        },
+        Format::Csv => {
+            let Some(time) = &args.time_column else {
+                bail!("--format csv needs --time-column NAME (the column holding the time)");
+            };
+            let value = match (
+                (&args.inn, &args.out),
+                (&args.in_total, &args.out_total),
+                &args.count,
+                &args.presence,
+            ) {
+                ((i, o), (None, None), None, None) if i.is_some() || o.is_some() => {
+                    ValueColumns::Door {
+                        inn: i.clone(),
+                        out: o.clone(),
+                    }
+                }
+                ((None, None), (i, o), None, None) if i.is_some() || o.is_some() => {
+                    ValueColumns::DoorTotal {
+                        inn: i.clone(),
+                        out: o.clone(),
+                    }
+                }
+                ((None, None), (None, None), Some(c), None) => ValueColumns::Count(c.clone()),
+                ((None, None), (None, None), None, Some(p)) => ValueColumns::Presence(p.clone()),
+                _ => bail!(
+                    "--format csv needs exactly one kind of value column: --in/--out, \
+                     --in-total/--out-total, --count or --presence"
+                ),
+            };
+            Mapping {
+                time: time.split(',').map(|s| s.trim().to_owned()).collect(),
+                format: args.time_format.as_deref().map(TimeFormat::from_option),
+                value,
+                shift_ms: 0,
+            }
+        }
+    };
+    Ok(Some(m))
+}
+
+fn bad(path: &Path, line: u64, what: impl std::fmt::Display) -> anyhow::Error {
+    anyhow!("{}:{line}: {what}", path.display())
+}
+
+/// A count cell as JSON: a whole number when it is one, else the text (validation
+/// rejects it as `wrong_type`); `None` when empty (`missing_field`).
+fn count_cell(text: &str) -> Option<Json> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    if let Ok(n) = t.parse::<i64>() {
+        return Some(Json::from(n));
+    }
+    match t.parse::<f64>() {
+        Ok(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+            Some(Json::from(f as i64))
+        }
+        _ => Some(Json::from(t)),
+    }
+}
+
+/// A presence cell as JSON: a boolean for 1/0, true/false, yes/no, else the text.
+fn presence_cell(text: &str) -> Option<Json> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    let lower = t.to_ascii_lowercase();
+    Some(match lower.as_str() {
+        "1" | "1.0" | "true" | "yes" | "y" | "occupied" | "present" => Json::Bool(true),
+        "0" | "0.0" | "false" | "no" | "n" | "empty" | "vacant" | "absent" => Json::Bool(false),
+        _ => Json::from(t),
+    })
+}
+
+fn fields(kind: &str, pairs: &[(&str, Option<Json>)]) -> Map<String, Json> {
+    let mut m = Map::new();
+    m.insert("type".into(), Json::from(kind));
+    for (k, v) in pairs {
+        if let Some(v) = v {
+            m.insert((*k).into(), v.clone());
+        }
+    }
+    m
+}
+
+/// The file's text: a UTF-8 byte-order mark dropped, invalid UTF-8 an error.
+fn text_of(path: &Path, bytes: &[u8]) -> anyhow::Result<String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        // Windows line endings: the csv reader takes them, but counts lines wrongly after them.
+        Ok(t) => Ok(t.replace("\r\n", "\n")),
+        Err(e) => {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
+            Err(bad(path, line as u64, "not UTF-8 text (save it as UTF-8)"))
+        }
+    }
+}
+
+fn reader(text: &str, headers: bool, delimiter: u8) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(headers)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .delimiter(delimiter)
+        .from_reader(text.as_bytes())
+}
+
+fn line_of(r: &csv::StringRecord) -> u64 {
+    r.position().map_or(0, csv::Position::line)
+}
+
+/// A CSV table with a header, mapped by column names.
+pub fn table(
+    file: usize,
+    path: &Path,
+    bytes: &[u8],
+    m: &Mapping,
+    tz: Tz,
+    delimiter: u8,
+) -> anyhow::Result<Vec<Row>> {
+    let text = text_of(path, bytes)?;
+    let mut rd = reader(&text, true, delimiter);
+    let header = rd
+        .headers()
+        .map_err(|e| bad(path, 1, format!("cannot read the header: {e}")))?
+        .clone();
+    let names: Vec<&str> = header.iter().collect();
+    let col = |name: &str| -> anyhow::Result<usize> {
+        names
+            .iter()
+            .position(|h| *h == name)
+            .or_else(|| names.iter().position(|h| h.eq_ignore_ascii_case(name)))
+            .ok_or_else(|| {
+                bad(
+                    path,
+                    1,
+                    format!(
+                        "no column {name:?} in the header (it has {})",
+                        names.join(", ")
+                    ),
+                )
+            })
+    };
+    let time_cols = m
+        .time
+        .iter()
+        .map(|c| col(c))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let opt_col = |c: &Option<String>| c.as_deref().map(col).transpose();
+    let (kind, value_cols): (&str, Vec<(&str, Option<usize>)>) = match &m.value {
+        ValueColumns::Door { inn, out } => {
+            ("door", vec![("in", opt_col(inn)?), ("out", opt_col(out)?)])
+        }
+        ValueColumns::DoorTotal { inn, out } => (
+            "door_total",
+            vec![("in_total", opt_col(inn)?), ("out_total", opt_col(out)?)],
+        ),
+        ValueColumns::Count(c) => ("count", vec![("count", Some(col(c)?))]),
+        ValueColumns::Presence(c) => ("presence", vec![("present", Some(col(c)?))]),
+    };
+    let mut format = m.format.clone();
+    let mut rows = Vec::new();
+    for record in rd.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, csv::Position::line);
+            bad(path, line, format!("not CSV: {e}"))
+        })?;
+        let line = line_of(&record);
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        // R's write.csv: the header has no name for the leading row id.
+        let shift = usize::from(record.len() == names.len() + 1);
+        if record.len() < names.len() {
+            return Err(bad(
+                path,
+                line,
+                format!("{} fields, the header has {}", record.len(), names.len()),
+            ));
+        }
+        let cell = |i: usize| record.get(i + shift).unwrap_or("");
+        let when = time_cols
+            .iter()
+            .map(|i| cell(*i))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let f = match &format {
+            Some(f) => f,
+            None => format.insert(TimeFormat::guess(&when, tz).ok_or_else(|| {
+                bad(
+                    path,
+                    line,
+                    format!("cannot tell how the time {when:?} is written; give --time-format"),
+                )
+            })?),
+        };
+        let time_ms = f.parse(&when, tz).ok_or_else(|| {
+            bad(
+                path,
+                line,
+                format!("time {when:?} does not match {}", f.describe()),
+            )
+        })? - m.shift_ms;
+        let pairs: Vec<(&str, Option<Json>)> = value_cols
+            .iter()
+            .map(|(name, i)| {
+                let v = match i {
+                    // A door column not mapped counts nobody.
+                    None => Some(Json::from(0)),
+                    Some(i) if kind == "presence" => presence_cell(cell(*i)),
+                    Some(i) => count_cell(cell(*i)),
+                };
+                (*name, v)
+            })
+            .collect();
+        rows.push(Row {
+            file,
+            line,
+            time_ms: Some(time_ms),
+            body: Body::Native(fields(kind, &pairs)),
+        });
+    }
+    Ok(rows)
+}
+
+/// CalIt2.data: `flow,MM/DD/YY,HH:MM:SS,count`, flow 9 = in and 7 = out, each row
+/// counting the half hour before its time. The two flows of a time make one `door`
+/// message, stamped one second before the time so that its crossings fall in the
+/// hour (and before the 04:00 reset) they happened in.
+pub fn calit2(file: usize, path: &Path, bytes: &[u8], tz: Tz) -> anyhow::Result<Vec<Row>> {
+    let text = text_of(path, bytes)?;
+    let mut rd = reader(&text, false, b',');
+    // (date, time) -> (first line, in, out)
+    type Slot = (u64, Option<Json>, Option<Json>);
+    let mut slots: BTreeMap<(String, String), Slot> = BTreeMap::new();
+    let mut order = Vec::new();
+    for record in rd.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, csv::Position::line);
+            bad(path, line, format!("not CSV: {e}"))
+        })?;
+        let line = line_of(&record);
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        if record.len() != 4 {
+            return Err(bad(
+                path,
+                line,
+                format!(
+                    "{} fields; CalIt2 rows are flow,MM/DD/YY,HH:MM:SS,count",
+                    record.len()
+                ),
+            ));
+        }
+        let key = (record[1].to_owned(), record[2].to_owned());
+        let slot = slots.entry(key.clone()).or_insert_with(|| {
+            order.push(key);
+            (line, None, None)
+        });
+        let target = match &record[0] {
+            "9" => &mut slot.1,
+            "7" => &mut slot.2,
+            other => {
+                return Err(bad(
+                    path,
+                    line,
+                    format!("flow {other:?} is neither 9 (in) nor 7 (out)"),
+                ));
+            }
+        };
+        if target.is_some() {
+            return Err(bad(
+                path,
+                line,
+                format!(
+                    "flow {} at {} {} appears twice",
+                    &record[0], &record[1], &record[2]
+                ),
+            ));
+        }
+        *target = Some(count_cell(&record[3]).unwrap_or(Json::Null));
+    }
+    let format = TimeFormat::from_option("%m/%d/%y %H:%M:%S");
+    let mut rows = Vec::with_capacity(order.len());
+    for key in order {
+        let Some((line, inn, out)) = slots.remove(&key) else {
+            continue;
+        };
+        let when = format!("{} {}", key.0, key.1);
+        let time_ms = format.parse(&when, tz).ok_or_else(|| {
+            bad(
+                path,
+                line,
+                format!("time {when:?} is not MM/DD/YY HH:MM:SS"),
+            )
+        })? - 1000;
+        let nonnull = |v: Option<Json>| v.filter(|j| !j.is_null());
+        rows.push(Row {
+            file,
+            line,
+            time_ms: Some(time_ms),
+            body: Body::Native(fields(
+                "door",
+                &[("in", nonnull(inn)), ("out", nonnull(out))],
+            )),
+        });
+    }
+    Ok(rows)
+}
+
+/// Milesight VS13x payloads, one JSON object a line, decoded by the vendor codec.
+pub fn milesight(file: usize, bytes: &[u8]) -> Vec<Row> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut rows = Vec::new();
+    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let line_no = i as u64 + 1;
+        let rejected = |reason, detail| Row {
+            file,
+            line: line_no,
+            time_ms: None,
+            body: Body::Rejected {
+                reason,
+                detail,
+                payload: line.to_vec(),
+            },
+        };
+        match devices::milesight::decode_vs13x(line) {
+            Err((reason, detail)) => rows.push(rejected(reason, detail)),
+            Ok(msgs) => {
+                for msg in msgs {
+                    let Some(ts) = msg.ts_ms else {
+                        rows.push(rejected(
+                            Reason::MissingField,
+                            "no \"time\": an imported line needs its time".into(),
+                        ));
+                        continue;
+                    };
+                    let map = match serde_json::to_value(native(&msg.value)) {
+                        Ok(Json::Object(m)) => m,
+                        _ => Map::new(),
+                    };
+                    rows.push(Row {
+                        file,
+                        line: line_no,
+                        time_ms: Some(ts),
+                        body: Body::Native(map),
+                    });
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// A decoded value as v1 fields.
+fn native(v: &devices::Value) -> Map<String, Json> {
+    use devices::Value;
+    match v {
+        Value::Count(n) => fields("count", &[("count", Some(Json::from(*n)))]),
+        Value::Presence(p) => fields("presence", &[("present", Some(Json::from(*p)))]),
+        Value::Door { inn, out } => fields(
+            "door",
+            &[
+                ("in", Some(Json::from(*inn))),
+                ("out", Some(Json::from(*out))),
+            ],
+        ),
+        Value::DoorTotal {
+            in_total,
+            out_total,
+        } => fields(
+            "door_total",
+            &[
+                ("in_total", Some(Json::from(*in_total))),
+                ("out_total", Some(Json::from(*out_total))),
+            ],
+        ),
+        Value::Status(_) => fields("status", &[]),
+    }
+}
+
+/// Reads one file as `format` says.
+pub fn read_file(
+    file: usize,
+    path: &Path,
+    bytes: &[u8],
+    format: super::args::Format,
+    mapping: Option<&Mapping>,
+    tz: Tz,
+    delimiter: u8,
+) -> anyhow::Result<Vec<Row>> {
+    match (format, mapping) {
+        (Format::Calit2, _) => calit2(file, path, bytes, tz),
+        (Format::MilesightVs13x, _) => Ok(milesight(file, bytes)),
+        (_, Some(m)) => table(file, path, bytes, m, tz, delimiter),
+        (_, None) => Err(anyhow!("no column mapping for {}", format.name()))
+            .with_context(|| path.display().to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn door(rows: &[Row]) -> Vec<(i64, Json, Json)> {
+        rows.iter()
+            .map(|r| match &r.body {
+                Body::Native(m) => (
+                    r.time_ms.unwrap_or_default(),
+                    m.get("in").cloned().unwrap_or(Json::Null),
+                    m.get("out").cloned().unwrap_or(Json::Null),
+                ),
+                Body::Rejected { .. } => (0, Json::Null, Json::Null),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn calit2_pairs_the_flows_and_stamps_the_end_of_the_half_hour() {
+        let data = b"7,07/24/05,00:00:00,0\n9,07/24/05,00:00:00,2\n7,07/24/05,00:30:00,1\n9,07/24/05,00:30:00,0\n";
+        let rows = calit2(0, Path::new("c"), data, chrono_tz::America::Los_Angeles).expect("valid");
+        // 2005-07-24 00:00 PDT = 07:00 UTC.
+        assert_eq!(
+            door(&rows),
+            vec![
+                (1_122_188_400_000 - 1000, Json::from(2), Json::from(0)),
+                (1_122_190_200_000 - 1000, Json::from(0), Json::from(1)),
+            ]
+        );
+        assert_eq!((rows[0].line, rows[1].line), (1, 3));
+    }
+
+    #[test]
+    fn calit2_bad_rows_name_their_line() {
+        let e = calit2(
+            0,
+            Path::new("c.data"),
+            b"7,07/24/05,00:00:00,0\n8,07/24/05,00:00:00,2\n",
+            chrono_tz::UTC,
+        )
+        .expect_err("bad flow");
+        assert_eq!(
+            e.to_string(),
+            "c.data:2: flow \"8\" is neither 9 (in) nor 7 (out)"
+        );
+        let e = calit2(
+            0,
+            Path::new("c.data"),
+            b"7,13/44/05,00:00:00,0\n",
+            chrono_tz::UTC,
+        )
+        .expect_err("bad date");
+        assert!(e.to_string().starts_with("c.data:1: time"), "{e}");
+    }
+
+    #[test]
+    fn cells_keep_what_validation_must_judge() {
+        assert_eq!(count_cell(" 3 "), Some(Json::from(3)));
+        assert_eq!(count_cell("3.0"), Some(Json::from(3)));
+        assert_eq!(count_cell("-2"), Some(Json::from(-2)));
+        assert_eq!(count_cell("three"), Some(Json::from("three")));
+        assert_eq!(count_cell(""), None);
+        assert_eq!(presence_cell("1"), Some(Json::Bool(true)));
+        assert_eq!(presence_cell("False"), Some(Json::Bool(false)));
+        assert_eq!(presence_cell("maybe"), Some(Json::from("maybe")));
+    }
+
+    #[test]
+    fn an_unnamed_leading_row_id_column_is_skipped() {
+        let text = "\"date\",\"Light\",\"Occupancy\"\n\"1\",\"2015-02-04 17:51:00\",426,1\n\"2\",2015-02-04 17:52:00,429,0\n";
+        let m = Mapping {
+            time: vec!["date".into()],
+            format: None,
+            value: ValueColumns::Presence("Occupancy".into()),
+            shift_ms: 0,
+        };
+        let rows =
+            table(0, Path::new("t"), text.as_bytes(), &m, chrono_tz::UTC, b',').expect("valid");
+        let got: Vec<_> = rows
+            .iter()
+            .map(|r| match &r.body {
+                Body::Native(m) => (r.time_ms, m.get("present").cloned()),
+                Body::Rejected { .. } => (None, None),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some(1_423_072_260_000), Some(Json::Bool(true))),
+                (Some(1_423_072_320_000), Some(Json::Bool(false)))
+            ]
+        );
+    }
+}
