@@ -59,16 +59,15 @@ pub fn schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
-/// One row; fields in sort order, so the derived `Ord` sorts by site, device,
-/// event time and then everything else, whatever order readings came in.
+/// One row; fields in sort order, so the derived `Ord` sorts by site, device
+/// (`rank`: the device's place in (site id, device id) order), event time and
+/// then everything else, whatever order readings came in.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Row<'a> {
-    site_id: &'a str,
-    device_id: &'a str,
+    rank: u32,
     event_time: i64,
     seq: Option<u64>,
     received_time: i64,
-    room_id: &'a str,
     kind: &'static str,
     count: Option<u32>,
     present: Option<bool>,
@@ -81,10 +80,32 @@ struct Row<'a> {
     fw: Option<&'a str>,
     interval_s: Option<u32>,
     clock_skew: bool,
+    site_id: &'a str,
+    device_id: &'a str,
+    room_id: &'a str,
+}
+
+/// Each device's place when devices are sorted by (site id, device id).
+fn ranks(registry: &Registry) -> Vec<u32> {
+    let mut order: Vec<usize> = (0..registry.devices.len()).collect();
+    let key = |i: &usize| {
+        let d = &registry.devices[*i];
+        let site = registry
+            .rooms
+            .get(d.room.ix())
+            .map(|r| &registry.site(r.site).id);
+        (site, &d.id)
+    };
+    order.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
+    let mut rank = vec![0; order.len()];
+    for (place, i) in order.into_iter().enumerate() {
+        rank[i] = place as u32;
+    }
+    rank
 }
 
 impl<'a> Row<'a> {
-    fn new(registry: &'a Registry, r: &'a Reading) -> Result<(NaiveDate, Row<'a>)> {
+    fn new(registry: &'a Registry, ranks: &[u32], r: &'a Reading) -> Result<(NaiveDate, Row<'a>)> {
         let device = registry
             .devices
             .get(r.device.ix())
@@ -104,6 +125,7 @@ impl<'a> Row<'a> {
             }
         }
         let mut row = Row {
+            rank: ranks[r.device.ix()],
             site_id: &site.id,
             device_id: &device.id,
             event_time: r.time_ms,
@@ -154,22 +176,25 @@ pub(crate) fn batches(
     registry: &Registry,
     readings: &[Reading],
 ) -> Result<BTreeMap<NaiveDate, RecordBatch>> {
+    let ranks = ranks(registry);
     let mut by_date: BTreeMap<NaiveDate, Vec<Row>> = BTreeMap::new();
     for r in readings {
-        let (date, row) = Row::new(registry, r)?;
+        let (date, row) = Row::new(registry, &ranks, r)?;
         by_date.entry(date).or_default().push(row);
     }
     by_date
         .into_iter()
-        .map(|(date, mut rows)| {
-            rows.sort_unstable();
-            Ok((date, batch(&rows)?))
+        .map(|(date, rows)| {
+            // Sorting references moves 8 bytes a swap instead of a whole row.
+            let mut sorted: Vec<&Row> = rows.iter().collect();
+            sorted.sort_unstable();
+            Ok((date, batch(&sorted)?))
         })
         .collect()
 }
 
-fn batch(rows: &[Row]) -> Result<RecordBatch> {
-    let ts = |f: fn(&Row) -> i64| -> ArrayRef {
+fn batch(rows: &[&Row]) -> Result<RecordBatch> {
+    let ts = |f: fn(&&Row) -> i64| -> ArrayRef {
         Arc::new(
             TimestampMillisecondArray::from_iter_values(rows.iter().map(f)).with_timezone("UTC"),
         )
