@@ -74,6 +74,9 @@ pub struct WebSection {
     /// Address of the web page and API.
     #[serde(default = "default_web_listen")]
     pub listen: SocketAddr,
+    /// Access tokens with roles (docs/WEB.md), relative to the config file; must be
+    /// `chmod 600`. Without it the web app is open and must listen on a loopback address.
+    pub tokens_file: Option<PathBuf>,
 }
 
 /// `[store]`.
@@ -169,6 +172,7 @@ impl Default for WebSection {
     fn default() -> Self {
         WebSection {
             listen: default_web_listen(),
+            tokens_file: None,
         }
     }
 }
@@ -204,6 +208,11 @@ impl Config {
         }
         if let Some(f) = config.influx.as_mut().and_then(|i| i.token_file.as_mut()) {
             *f = base.join(&*f);
+        }
+        if let Some(f) = &config.web.tokens_file {
+            let f = base.join(f);
+            private(&f, "holds the web app's access tokens")?;
+            config.web.tokens_file = Some(f);
         }
         if let Some(f) = &config.mqtt.ca_file {
             config.mqtt.ca_file = Some(base.join(f));

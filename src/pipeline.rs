@@ -30,6 +30,8 @@ pub struct Spec {
     pub broker: Broker,
     pub session: ingest::Session,
     pub web: SocketAddr,
+    /// `[web] tokens_file`: tokens and roles of the web app; `None` leaves it open (loopback only).
+    pub web_tokens: Option<PathBuf>,
     pub stream: StreamConfig,
     pub clock: Clock,
     pub flush: Duration,
@@ -57,6 +59,11 @@ pub struct Running {
 
 /// Starts every stage; errors say what to do.
 pub async fn start(spec: Spec) -> anyhow::Result<Running> {
+    let access = match &spec.web_tokens {
+        Some(path) => dashboards::Access::load(path, &spec.registry)?,
+        None => dashboards::Access::open(),
+    };
+    access.check_listen(spec.web)?;
     let web = tokio::net::TcpListener::bind(spec.web).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot serve the web page on {} ({e}); is doorstep already running? Choose another address with --web (or [web] listen)",
@@ -161,9 +168,23 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         (stop, thread)
     };
     let (web_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let web_task = tokio::spawn(dashboards::serve(web, board, async {
+    let ready = dashboards::Readiness::new();
+    let web_app = dashboards::Web {
+        board,
+        access,
+        data_dir: Some(spec.data_dir.clone()),
+        stats: dashboards::Stats {
+            ingest: Some(Arc::clone(&ingest_stats)),
+            stream: Some(Arc::clone(&stream_stats)),
+            influx: influx.as_ref().map(crate::influx_sink::InfluxSink::stats),
+        },
+        ready: ready.clone(),
+    };
+    let web_task = tokio::spawn(dashboards::serve(web, web_app, async {
         let _ = stopped.await;
     }));
+    // The subscription is made and the stream runs; /readyz also waits for the broker connection.
+    ready.set_ready();
     Ok(Running {
         broker_url,
         web_addr,

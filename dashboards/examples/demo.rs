@@ -105,7 +105,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("serving http://{addr}/ for {seconds} s");
     dashboards::serve(
         listener,
-        board,
+        dashboards::Web::new(board),
         tokio::time::sleep(Duration::from_secs(seconds)),
     )
     .await?;

@@ -1,21 +1,26 @@
-//! HTTP handlers: the page, the JSON snapshot, the event stream, health.
+//! Routes, the shared state, who is calling, and the live/alert/ops handlers.
+//! The views and their JSON are in `views/`.
 
+use crate::alerts::{AckError, Alerts};
+use crate::auth::{Access, COOKIE, User};
 use crate::board::{LiveBoard, LiveSnapshot, Push};
-use axum::extract::State;
-use axum::http::{StatusCode, Uri, header};
+use crate::i18n::{self, Lang};
+use crate::metrics::{self, Readiness, Stats};
+use crate::{Web, openapi, views};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::Deserialize;
 use std::convert::Infallible;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_stream::wrappers::WatchStream;
 use tokio_stream::{Stream, StreamExt};
-
-/// The live page: one self-contained file, nothing fetched from elsewhere.
-pub const LIVE_HTML: &str = include_str!("assets/live.html");
 
 /// How long a browser waits before reconnecting a dropped event stream.
 const RECONNECT: Duration = Duration::from_secs(3);
@@ -24,18 +29,88 @@ const RECONNECT: Duration = Duration::from_secs(3);
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) board: Arc<LiveBoard>,
+    pub(crate) access: Arc<Access>,
+    pub(crate) alerts: Arc<Alerts>,
+    pub(crate) data_dir: Option<Arc<PathBuf>>,
+    pub(crate) stats: Stats,
+    pub(crate) ready: Readiness,
     /// Changes to `true` when the server shuts down; event streams end then,
     /// or graceful shutdown would wait for them forever.
     pub(crate) stop: watch::Receiver<bool>,
 }
 
+impl AppState {
+    pub(crate) fn new(web: Web, stop: watch::Receiver<bool>) -> AppState {
+        AppState {
+            board: web.board,
+            access: Arc::new(web.access),
+            alerts: Arc::new(Alerts::default()),
+            data_dir: web.data_dir.map(Arc::new),
+            stats: web.stats,
+            ready: web.ready,
+            stop,
+        }
+    }
+
+    /// The caller of an API request, or 401.
+    pub(crate) fn api_user(&self, headers: &HeaderMap) -> Result<User, Response> {
+        self.access.caller(headers).ok_or_else(|| {
+            let mut r = error_json(
+                StatusCode::UNAUTHORIZED,
+                "a valid bearer token is required",
+                "",
+            );
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"doorstep\""),
+            );
+            r
+        })
+    }
+
+    /// The caller of a page, or a redirect to the login page.
+    pub(crate) fn page_user(&self, headers: &HeaderMap, uri: &Uri) -> Result<User, Response> {
+        self.access.caller(headers).ok_or_else(|| {
+            let next = uri.path_and_query().map_or("/", |p| p.as_str());
+            Redirect::to(&format!("/login?next={}", views::url_encode(next))).into_response()
+        })
+    }
+
+    /// Whether `user` may see site `id`.
+    pub(crate) fn sees(&self, user: &User, id: &str) -> bool {
+        self.board
+            .registry()
+            .sites
+            .iter()
+            .any(|s| s.id == id && user.sees(s))
+    }
+}
+
 /// All routes of the web app.
 pub(crate) fn routes(state: AppState) -> Router {
     Router::new()
-        .route("/", get(page))
+        .route("/", get(views::operator::page))
+        .route("/manager", get(views::manager::page))
+        .route("/manager/heatmap.svg", get(views::manager::heatmap))
+        .route("/evaluator", get(views::evaluator::page))
+        .route("/login", get(views::login::form).post(views::login::submit))
+        .route("/logout", get(views::login::logout))
+        .route("/api/me", get(me))
         .route("/api/live", get(live))
         .route("/api/live/events", get(events))
+        .route("/api/alerts", get(alerts))
+        .route("/api/alerts/{id}/ack", post(ack))
+        .route("/api/manager/rooms", get(views::manager::rooms_api))
+        .route("/api/manager/room", get(views::manager::room_api))
+        .route("/api/evaluator/sites", get(views::evaluator::sites_api))
+        .route(
+            "/api/evaluator/left_out",
+            get(views::evaluator::left_out_api),
+        )
+        .route("/api/openapi.json", get(openapi::document))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(prometheus))
         // Browsers ask for it; an empty answer keeps their consoles free of 404s.
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .fallback(not_found)
@@ -43,25 +118,118 @@ pub(crate) fn routes(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn page() -> impl IntoResponse {
-    ([(header::CACHE_CONTROL, "no-cache")], Html(LIVE_HTML))
+async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state.api_user(&headers) {
+        Ok(user) => Json(serde_json::json!({
+            "user": user,
+            "auth": !state.access.is_open(),
+        }))
+        .into_response(),
+        Err(r) => r,
+    }
 }
 
-async fn live(State(state): State<AppState>) -> Json<LiveSnapshot> {
-    Json(state.board.snapshot())
+/// The snapshot, with only the sites `user` may see.
+pub(crate) fn scoped_snapshot(state: &AppState, user: &User) -> LiveSnapshot {
+    let mut snap = state.board.snapshot();
+    let registry = state.board.registry();
+    snap.sites
+        .retain(|s| registry.sites.iter().any(|r| r.id == s.id && user.sees(r)));
+    snap
+}
+
+async fn live(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state.api_user(&headers) {
+        Ok(user) => Json(scoped_snapshot(&state, &user)).into_response(),
+        Err(r) => r,
+    }
 }
 
 async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn events(State(state): State<AppState>) -> impl IntoResponse {
+async fn readyz(State(state): State<AppState>) -> Response {
+    if metrics::ready(&state.ready, &state.stats) {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    }
+}
+
+async fn prometheus(State(state): State<AppState>) -> Response {
+    let body = metrics::render(&state.stats, &state.board, &state.alerts, &state.ready);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LangQuery {
+    lang: Option<String>,
+}
+
+async fn alerts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> Response {
+    let user = match state.api_user(&headers) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let _: Lang = i18n::negotiate(q.lang.as_deref(), &headers);
+    let snap = state.board.snapshot();
+    let now = state.board.clock().now_ms();
+    let list = state
+        .alerts
+        .refresh(&snap, now, |site| state.sees(&user, site));
+    Json(serde_json::json!({ "now": snap.now, "alerts": list })).into_response()
+}
+
+async fn ack(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<u64>) -> Response {
+    let user = match state.api_user(&headers) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if !user.may_act() {
+        return error_json(StatusCode::FORBIDDEN, "this role is read-only", "");
+    }
+    let now = state.board.clock().now_ms();
+    match state
+        .alerts
+        .ack(id, &user.name, now, |s| state.sees(&user, s))
+    {
+        Ok(alert) => Json(alert).into_response(),
+        Err(AckError::NotFound) => error_json(StatusCode::NOT_FOUND, "no such alert", ""),
+        Err(AckError::Forbidden) => {
+            error_json(StatusCode::FORBIDDEN, "the alert is of another site", "")
+        }
+    }
+}
+
+async fn events(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let user = match state.api_user(&headers) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let registry = Arc::clone(state.board.registry());
+    let visible: Vec<bool> = registry.sites.iter().map(|s| user.sees(s)).collect();
+    let pushes = state.board.subscribe().filter(move |p| match p {
+        Push::Room(site, _) => visible.get(*site).copied().unwrap_or(false),
+        Push::Resync => true,
+    });
     let headers = [
         // Reverse proxies (nginx) would otherwise hold the events back.
         ("x-accel-buffering", "no"),
     ];
-    let stream = push_events(state.board.subscribe(), state.stop);
-    (headers, Sse::new(stream).keep_alive(KeepAlive::default()))
+    let stream = push_events(pushes, state.stop);
+    (headers, Sse::new(stream).keep_alive(KeepAlive::default())).into_response()
 }
 
 /// Pushes as SSE events, starting with the reconnect delay, until `stop` turns true.
@@ -76,7 +244,7 @@ fn push_events(
     let body = pushes
         .map(|push| {
             Some(match push {
-                Push::Room(json) => Event::default().data(&*json),
+                Push::Room(_, json) => Event::default().data(&*json),
                 Push::Resync => Event::default().event("resync").data("resync"),
             })
         })
@@ -98,10 +266,16 @@ async fn method_not_allowed(uri: Uri) -> Response {
     )
 }
 
-fn error_json(status: StatusCode, error: &str, path: &str) -> Response {
+/// A JSON error: `{"error": ..., "path": ...}`.
+pub(crate) fn error_json(status: StatusCode, error: &str, path: &str) -> Response {
     (
         status,
         Json(serde_json::json!({ "error": error, "path": path })),
     )
         .into_response()
+}
+
+/// The cookie that logs a browser in.
+pub(crate) fn login_cookie(token: &str) -> String {
+    format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000")
 }

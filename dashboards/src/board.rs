@@ -4,6 +4,7 @@
 use crate::time::{rfc3339_ms, rfc3339_s};
 use devices::{Category, Clock, LiveRoom, Registry, Room, Site};
 use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
@@ -24,8 +25,10 @@ pub struct LiveBoard {
     clock: Clock,
     /// Indexed by [`devices::RoomIdx`]; `None` until the room first reports.
     rooms: RwLock<Vec<Option<LiveRoom>>>,
-    /// One pre-serialised [`RoomEvent`] per change.
-    push: broadcast::Sender<Arc<str>>,
+    /// One pre-serialised [`RoomEvent`] per change, with the room's site index.
+    push: broadcast::Sender<(usize, Arc<str>)>,
+    /// Live changes applied since the start.
+    updates: AtomicU64,
 }
 
 impl std::fmt::Debug for LiveBoard {
@@ -101,10 +104,26 @@ pub struct RoomView {
     pub category_now: Option<Category>,
     /// The same in Chinese, e.g. `社区助餐`.
     pub category_now_zh: Option<&'static str>,
+    /// Device health: `ok` (a fresh value), `offline` (reported once, but
+    /// nothing for `stale_after`, 3x the report interval) or `never`.
+    pub health: &'static str,
+    /// The devices bound to the room.
+    pub devices: Vec<DeviceView>,
     /// Empty since (RFC 3339), while the value is fresh: the live idle streak.
     pub idle_since: Option<String>,
     /// Over capacity since (RFC 3339), while the value is fresh: a live OVERCROWDED alert.
     pub over_capacity_since: Option<String>,
+}
+
+/// A device of a room.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceView {
+    /// Device id.
+    pub id: String,
+    /// `count`, `presence` or `door`.
+    pub kind: &'static str,
+    /// Report interval, seconds.
+    pub interval_s: u32,
 }
 
 /// What `/api/live/events` sends for one change: the room and its site.
@@ -120,8 +139,8 @@ pub struct RoomEvent<'a> {
 /// One item for a push subscriber.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Push {
-    /// A room changed: its [`RoomEvent`] as JSON.
-    Room(Arc<str>),
+    /// A room changed: its site's index in the registry, and its [`RoomEvent`] as JSON.
+    Room(usize, Arc<str>),
     /// The subscriber fell behind and changes were skipped; reload `/api/live`.
     Resync,
 }
@@ -135,6 +154,7 @@ impl LiveBoard {
             registry,
             clock,
             push,
+            updates: AtomicU64::new(0),
         })
     }
 
@@ -152,7 +172,7 @@ impl LiveBoard {
         };
         // Serialise only when someone listens; the pipeline calls this often.
         let event = (self.push.receiver_count() > 0).then(|| {
-            let view = room_view(room, site, Some(&live), self.clock.now_ms());
+            let view = room_view(&self.registry, room, site, Some(&live), self.clock.now_ms());
             serde_json::to_string(&RoomEvent {
                 site_id: &site.id,
                 room: &view,
@@ -166,9 +186,10 @@ impl LiveBoard {
         {
             *slot = Some(live);
         }
+        self.updates.fetch_add(1, Ordering::Relaxed);
         match event {
             // Err only means nobody listens any more.
-            Some(Ok(json)) => drop(self.push.send(json.into())),
+            Some(Ok(json)) => drop(self.push.send((room.site.ix(), json.into()))),
             Some(Err(e)) => tracing::warn!(room = ix, error = %e, "cannot encode a live event"),
             None => {}
         }
@@ -198,7 +219,7 @@ impl LiveBoard {
                     .filter_map(|r| {
                         let room = self.registry.rooms.get(r.ix())?;
                         let l = live.get(r.ix()).and_then(Option::as_ref);
-                        Some(room_view(room, site, l, now_ms))
+                        Some(room_view(&self.registry, room, site, l, now_ms))
                     })
                     .collect(),
             })
@@ -214,7 +235,7 @@ impl LiveBoard {
     /// owns the sender), so callers stop it themselves.
     pub fn subscribe(&self) -> impl Stream<Item = Push> + Send + 'static + use<> {
         BroadcastStream::new(self.push.subscribe()).map(|item| match item {
-            Ok(json) => Push::Room(json),
+            Ok((site, json)) => Push::Room(site, json),
             Err(BroadcastStreamRecvError::Lagged(skipped)) => {
                 tracing::debug!(skipped, "a live subscriber fell behind");
                 Push::Resync
@@ -227,6 +248,21 @@ impl LiveBoard {
         &self.registry
     }
 
+    /// The board's clock.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Event-stream clients connected now.
+    pub fn subscribers(&self) -> usize {
+        self.push.receiver_count()
+    }
+
+    /// Live changes applied since the start.
+    pub fn updates(&self) -> u64 {
+        self.updates.load(Ordering::Relaxed)
+    }
+
     fn room_and_site(&self, ix: usize) -> Option<(&Room, &Site)> {
         let room = self.registry.rooms.get(ix)?;
         let site = self.registry.sites.get(room.site.ix())?;
@@ -235,7 +271,13 @@ impl LiveBoard {
 }
 
 /// The view of one room at `now_ms`.
-fn room_view(room: &Room, site: &Site, live: Option<&LiveRoom>, now_ms: i64) -> RoomView {
+fn room_view(
+    registry: &Registry,
+    room: &Room,
+    site: &Site,
+    live: Option<&LiveRoom>,
+    now_ms: i64,
+) -> RoomView {
     let now_s = now_ms.div_euclid(1000);
     let span = room
         .schedule
@@ -271,6 +313,21 @@ fn room_view(room: &Room, site: &Site, live: Option<&LiveRoom>, now_ms: i64) -> 
         presence_only: room.sensors.presence_only(),
         category_now: span.map(|s| s.category),
         category_now_zh: span.map(|s| s.category.zh()),
+        health: match (live.is_some(), fresh) {
+            (_, true) => "ok",
+            (true, false) => "offline",
+            (false, false) => "never",
+        },
+        devices: room
+            .devices
+            .iter()
+            .filter_map(|d| registry.devices.get(d.ix()))
+            .map(|d| DeviceView {
+                id: d.id.clone(),
+                kind: d.kind.as_str(),
+                interval_s: d.interval_s,
+            })
+            .collect(),
         idle_since: live
             .and_then(|l| l.idle_since_ms)
             .filter(|_| fresh)
@@ -391,7 +448,7 @@ mod tests {
         }
         assert_eq!(stream.next().await, Some(Push::Resync));
         match stream.next().await {
-            Some(Push::Room(json)) => {
+            Some(Push::Room(0, json)) => {
                 assert!(json.contains(r#""site_id":"s1""#), "{json}");
                 assert!(json.contains(r#""occupancy":10,"#), "{json}");
             }

@@ -1,15 +1,14 @@
-//! The web dashboard: a live page showing how full every service room is now.
+//! The web app for the three kinds of users: operators (live occupancy and
+//! alerts), managers (idle rooms and idle hours) and evaluators (sites
+//! compared), with a JSON API behind every view, token access with roles,
+//! `/healthz`, `/readyz` and Prometheus `/metrics`. docs/WEB.md lists every
+//! route; `/api/openapi.json` describes the API.
 //!
 //! The pipeline writes each live change of a room into a [`LiveBoard`]; the
-//! web server reads it. Routes:
-//!
-//! - `GET /`: the live page (zh-CN, `?lang=en` for English), one file with no
-//!   external requests, since deployments sit on offline intranets;
-//! - `GET /api/live`: a [`LiveSnapshot`] of every site and room as JSON;
-//! - `GET /api/live/events`: Server-Sent Events, one per room change (the
-//!   room's JSON plus `site_id`); a `resync` event when a slow client skipped
-//!   changes;
-//! - `GET /healthz`: `ok`.
+//! manager and evaluator views read the Parquet tables through
+//! `analytics::report`. Every page is Chinese first (English with `?lang=en`
+//! or an English `Accept-Language`) and every asset is inside the binary,
+//! since deployments sit on offline intranets.
 //!
 //! ```no_run
 //! use dashboards::LiveBoard;
@@ -32,45 +31,107 @@
 //! // From any thread, with or without a runtime:
 //! board.update(LiveRoom { room: RoomIdx(0), occupancy: Some(4), updated_ms: 0, valid_until: None, idle_since_ms: None, over_capacity_since_ms: None });
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! dashboards::serve(listener, board, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! let web = dashboards::Web::new(board); // open access, no tables, ready at once
+//! dashboards::serve(listener, web, async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # Ok(())
 //! # }
 //! ```
 
-mod api;
-mod board;
-mod time;
+// Handlers pass early answers (401, 403) up as `Result<_, Response>`; boxing them buys nothing.
+#![allow(clippy::result_large_err)]
 
-pub use api::LIVE_HTML;
-pub use board::{LiveBoard, LiveSnapshot, Push, RoomEvent, RoomView, SiteView};
+mod alerts;
+mod api;
+pub mod auth;
+mod board;
+mod i18n;
+mod metrics;
+mod openapi;
+mod time;
+mod views;
+
+pub use alerts::{Alert, AlertKind};
+pub use auth::{Access, Role, User};
+pub use board::{DeviceView, LiveBoard, LiveSnapshot, Push, RoomEvent, RoomView, SiteView};
+pub use metrics::{Readiness, Stats};
+pub use views::operator::LIVE_HTML;
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
 
-/// What can go wrong while serving.
+/// What can go wrong while starting or serving.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The server stopped on an I/O error of its listener.
     #[error("web server failed: {0}")]
     Serve(#[source] std::io::Error),
+    /// The token file cannot be used.
+    #[error("{}{}: {message}", path.display(), if *line > 0 { format!(":{line}") } else { String::new() })]
+    Tokens {
+        /// The file.
+        path: PathBuf,
+        /// The line (0: the whole file).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Open access on an address other machines can reach.
+    #[error(
+        "refusing to serve the web app on {0} without access tokens: set [web] tokens_file (docs/WEB.md) or listen on 127.0.0.1"
+    )]
+    OpenOnNetwork(SocketAddr),
 }
 
 /// This crate's result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Everything the web app serves from.
+#[derive(Debug, Clone)]
+pub struct Web {
+    /// Live occupancy.
+    pub board: Arc<LiveBoard>,
+    /// Tokens and roles, or open access.
+    pub access: Access,
+    /// The data directory with the Parquet tables (manager and evaluator views);
+    /// `None`: those views say there is no data.
+    pub data_dir: Option<PathBuf>,
+    /// The stages' counters for `/metrics`.
+    pub stats: Stats,
+    /// `/readyz` answers 200 once this is set.
+    pub ready: Readiness,
+}
+
+impl Web {
+    /// Open access, no tables, no counters, ready at once.
+    pub fn new(board: Arc<LiveBoard>) -> Web {
+        let ready = Readiness::new();
+        ready.set_ready();
+        Web {
+            board,
+            access: Access::open(),
+            data_dir: None,
+            stats: Stats::default(),
+            ready,
+        }
+    }
+}
+
 /// Serves the web app on `listener` until `shutdown` resolves, then lets
 /// open requests finish; event streams end at once.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    board: Arc<LiveBoard>,
+    web: Web,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let (stop_tx, stop) = watch::channel(false);
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "dashboard listening");
+        web.access.check_listen(addr)?;
+        tracing::info!(%addr, open = web.access.is_open(), "dashboard listening");
     }
-    let app = api::routes(api::AppState { board, stop });
+    let app = api::routes(api::AppState::new(web, stop));
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -83,8 +144,8 @@ pub async fn serve(
 /// The web app's routes, for embedding in another server. Event streams of
 /// this router end only when their clients leave; [`serve`] ends them on
 /// shutdown.
-pub fn router(board: Arc<LiveBoard>) -> axum::Router {
+pub fn router(web: Web) -> axum::Router {
     // A dropped sender: the stop signal never fires.
     let (_, stop) = watch::channel(false);
-    api::routes(api::AppState { board, stop })
+    api::routes(api::AppState::new(web, stop))
 }

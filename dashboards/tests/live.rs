@@ -82,9 +82,13 @@ async fn start(clock: Clock) -> anyhow::Result<Server> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(dashboards::serve(listener, board.clone(), async move {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(dashboards::serve(
+        listener,
+        dashboards::Web::new(board.clone()),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     Ok(Server {
         addr,
         board,
@@ -150,7 +154,9 @@ async fn snapshot_shows_nothing_before_updates_and_the_value_after() -> anyhow::
             "occupancy": null, "last_occupancy": null, "updated": null, "valid_until": null,
             "idle_since": null, "over_capacity_since": null,
             "stale": true, "load": null, "open_now": true, "presence_only": false,
-            "category_now": "meal_aid", "category_now_zh": "社区助餐"
+            "category_now": "meal_aid", "category_now_zh": "社区助餐",
+            "health": "never",
+            "devices": [{"id": "tp-canteen-door", "kind": "door", "interval_s": 60}]
         })
     );
     let nursery = room(&snap, "sh-xh-tianping", "nursery")?;
@@ -381,7 +387,7 @@ async fn router_serves_the_api() -> anyhow::Result<()> {
     let board = LiveBoard::new(Arc::new(registry), Clock::simulated(MONDAY_10H_MS, 1.0));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let app = dashboards::router(board.clone());
+    let app = dashboards::router(dashboards::Web::new(board.clone()));
     let task = tokio::spawn(async move { axum::serve(listener, app).await });
     let mut events = EventStream::open(addr, "/api/live/events").await?;
     update_from_thread(

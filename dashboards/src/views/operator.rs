@@ -1,0 +1,77 @@
+//! The operators' live page: one self-contained file, drawn in the browser
+//! from `/api/live`, kept current by `/api/live/events`, with the alert list
+//! from `/api/alerts`. The server only fills in the language and the links
+//! the caller's role may follow.
+
+use crate::api::AppState;
+use crate::i18n::{self, html_lang, t};
+use crate::views::esc;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+use std::fmt::Write;
+
+/// The live page: one self-contained file, nothing fetched from elsewhere.
+pub const LIVE_HTML: &str = include_str!("../assets/live.html");
+
+#[derive(Deserialize)]
+pub(crate) struct PageQuery {
+    lang: Option<String>,
+}
+
+/// `GET /`.
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let user = match state.page_user(&headers, &uri) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let lang = i18n::negotiate(q.lang.as_deref(), &headers);
+    let mut nav = String::new();
+    let code = lang.pick("zh", "en");
+    let _ = write!(
+        nav,
+        "<a href=\"/?lang={code}\" class=\"on\">{}</a>",
+        t(lang, "live")
+    );
+    if user.may_manage() {
+        let _ = write!(
+            nav,
+            "<a href=\"/manager?lang={code}\">{}</a>",
+            t(lang, "manager")
+        );
+    }
+    if user.may_evaluate() {
+        let _ = write!(
+            nav,
+            "<a href=\"/evaluator?lang={code}\">{}</a>",
+            t(lang, "evaluator")
+        );
+    }
+    if !state.access.is_open() {
+        let _ = write!(
+            nav,
+            "<a href=\"/logout\">{} ({})</a>",
+            t(lang, "logout"),
+            esc(&user.name)
+        );
+    }
+    let html = LIVE_HTML
+        .replacen(
+            "<html lang=\"zh-CN\">",
+            &format!("<html lang=\"{}\">", html_lang(lang)),
+            1,
+        )
+        .replacen(
+            "<body>",
+            &format!("<body data-can-ack=\"{}\">", user.may_act()),
+            1,
+        )
+        .replacen("<!--NAV-->", &nav, 1);
+    ([(header::CACHE_CONTROL, "no-cache")], Html(html)).into_response()
+}
