@@ -1,8 +1,10 @@
 //! `doorstep-bench`: measures doorstep on this machine and prints Markdown
 //! sections for `BENCHMARKS.md` (`scripts/bench` writes the file).
 
+mod broker;
 mod fleet;
 mod replay;
+mod reports;
 mod storage;
 
 use clap::Parser;
@@ -26,6 +28,21 @@ enum Figure {
         sites: usize,
         /// Days simulated, from 2026-11-01.
         #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
+    /// Delivery rate of one Mosquitto to doorstep against `mosquitto_sub`.
+    Broker {
+        /// Messages queued and drained.
+        #[arg(long, default_value_t = 200_000)]
+        messages: usize,
+    },
+    /// `report compare` and `report underuse` over a simulated year.
+    Reports {
+        /// Sites (copies of the sample's five).
+        #[arg(long, default_value_t = 5000)]
+        sites: usize,
+        /// Days from 2026-01-01.
+        #[arg(long, default_value_t = 365)]
         days: i64,
     },
     /// Events a second through decode, validation, the dataflow and the Parquet
@@ -52,6 +69,8 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Args::parse().figure {
         Figure::Storage { sites, days } => storage::run(sites, days),
+        Figure::Broker { messages } => broker::run(messages),
+        Figure::Reports { sites, days } => reports::run(sites, days),
         Figure::Replay {
             sites,
             days,

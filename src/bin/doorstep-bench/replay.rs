@@ -13,7 +13,10 @@ const START_MS: i64 = 1_793_548_800_000;
 
 pub fn run(sites: usize, days: i64, workers: usize) -> anyhow::Result<()> {
     let registry = fleet::registry(sites)?;
-    eprintln!("replay: simulating {days} days of {} devices", registry.devices.len());
+    eprintln!(
+        "replay: simulating {days} days of {} devices",
+        registry.devices.len()
+    );
     let mut fleet = Fleet::new(Arc::clone(&registry), 3, START_MS);
     let messages = fleet.step(START_MS + days * 86_400_000);
     let n = messages.len();
@@ -69,7 +72,11 @@ pub fn run(sites: usize, days: i64, workers: usize) -> anyhow::Result<()> {
     );
     println!("| stage | seconds | events per second |");
     println!("|---|---:|---:|");
-    println!("| decode + validate | {:.2} | {:.0} |", decoded.as_secs_f64(), rate(decoded));
+    println!(
+        "| decode + validate | {:.2} | {:.0} |",
+        decoded.as_secs_f64(),
+        rate(decoded)
+    );
     println!(
         "| `raw_events` Parquet | {:.2} | {:.0} |",
         (raw_written - decoded).as_secs_f64(),
