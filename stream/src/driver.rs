@@ -114,6 +114,9 @@ fn drive(
             Err(RecvTimeoutError::Disconnected) => break,
         }
         feeder.advance(Some(clock.now_ms().div_euclid(1000)), stats);
+        // One step even when the frontier stays: readings flushed at the current time
+        // reach the live view without waiting for the watermark.
+        worker.step();
         worker.step_while(|| probe.less_than(feeder.time()));
     }
 }

@@ -54,6 +54,8 @@ impl Feeder {
             }
         }
         self.wm.observe(max_t);
+        // Delivered now, not when the watermark next moves: the live view shows them at once.
+        self.input.flush();
     }
 
     /// Moves the input frontier up to the watermark (after `tick`ing it with the clock).

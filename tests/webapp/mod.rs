@@ -226,9 +226,8 @@ pub fn start(tokens: bool) -> App {
         }
         config.push_str("tokens_file = \"web-tokens\"\n");
     }
-    // Live values show once the watermark passes them: with 1 s of lateness and
-    // quiet devices followed after 1 s, that is about 2 s after the message.
-    config.push_str("[stream]\nallowed_lateness_s = 1\nidle_after_s = 1\n");
+    // The default lateness (120 s): live values show as messages arrive, not when
+    // the watermark passes them.
     config.push_str(&format!("[clock]\nstart = \"{START}\"\nspeed = 1.0\n"));
     let config_file = d.join("doorstep.toml");
     std::fs::write(&config_file, config).expect("config");
