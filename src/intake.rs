@@ -157,6 +157,7 @@ pub fn ingest_loop(mut i: Intake<'_>) -> anyhow::Result<()> {
     let mut rejected: Vec<Rejection> = Vec::new();
     let mut last_flush = Instant::now();
     let mut rejects = RejectLog::default();
+    let mut unacked: std::collections::VecDeque<ingest::Pending> = Default::default();
     loop {
         items.clear();
         let got = i.rt.block_on(async {
@@ -165,6 +166,7 @@ pub fn ingest_loop(mut i: Intake<'_>) -> anyhow::Result<()> {
         if got == Ok(0) {
             break;
         }
+        ack_what_fits(&i.acker, &mut unacked);
         entries.clear();
         let mut pending = Vec::with_capacity(items.len());
         for incoming in items.drain(..) {
@@ -198,18 +200,10 @@ pub fn ingest_loop(mut i: Intake<'_>) -> anyhow::Result<()> {
         }
         // Durable first, then acknowledged: a crash before the sync means the broker sends it again.
         i.journal.append(&entries)?;
-        let acker = &i.acker;
-        let acked = i.rt.block_on(async {
-            for p in pending {
-                acker.ack(p).await?;
-            }
-            Ok::<_, ingest::Error>(())
-        });
-        // Only when the subscriber has stopped (shutting down): the messages are in the
-        // journal, and a redelivery after the restart is recognised and taken in once.
-        if let Err(e) = acked {
-            tracing::debug!(error = %e, "acknowledgements not sent; the broker will deliver again");
-        }
+        // Never waiting on the MQTT client: while its queue is full (its event loop waits
+        // for this thread to take more messages) the rest is acknowledged next round.
+        unacked.extend(pending);
+        ack_what_fits(&i.acker, &mut unacked);
         // The journaled messages move on to the Parquet buffers; the stream gets a copy.
         let mut batch = Vec::with_capacity(entries.len());
         for e in entries.drain(..) {
@@ -230,6 +224,18 @@ pub fn ingest_loop(mut i: Intake<'_>) -> anyhow::Result<()> {
     flush(&mut i, &mut raw, &mut rejected)?;
     i.stream.shutdown()?;
     Ok(())
+}
+
+/// Acknowledges journaled messages, oldest first, until the client's queue is full.
+/// Whatever is left when doorstep stops is in the journal; the broker delivers it
+/// again after the restart and it is taken in once.
+fn ack_what_fits(acker: &Acker, unacked: &mut std::collections::VecDeque<ingest::Pending>) {
+    while let Some(p) = unacked.pop_front() {
+        if let Err(p) = acker.try_ack(p) {
+            unacked.push_front(p);
+            return;
+        }
+    }
 }
 
 /// Writes the current journal segment's messages to Parquet, then starts a new segment.

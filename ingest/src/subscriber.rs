@@ -52,6 +52,16 @@ impl Acker {
             .await
             .map_err(|e| Error::Client(e.to_string()))
     }
+
+    /// Like [`Acker::ack`] but never waits: when the client's queue is full (its
+    /// event loop is waiting for the intake) the message comes back, to be
+    /// acknowledged later.
+    pub fn try_ack(&self, pending: Pending) -> Result<(), Pending> {
+        if pending.0.qos == QoS::AtMostOnce {
+            return Ok(());
+        }
+        self.0.try_ack(&pending.0).map_err(|_| pending)
+    }
 }
 
 /// A subscriber connected to its broker.
@@ -80,9 +90,10 @@ impl Subscriber {
             .set_max_packet_size(64 * 1024, 64 * 1024)
             // Acknowledge only once the message is in the journal.
             .set_manual_acks(true);
-        // Room for an acknowledgement of every message the broker can have in flight
-        // (at most 65,535 packet ids): acking never waits on the event loop, which
-        // may itself be waiting for the intake while the pipeline is behind.
+        // Room for many acknowledgements; the intake never waits on a full queue
+        // (`Acker::try_ack`): the event loop may itself be waiting for the intake
+        // while the pipeline is behind, and a broker that resends a whole queue
+        // after a reconnect does not keep to its in-flight window.
         let (client, mut events) = AsyncClient::new(options, 65_536);
         let first = tokio::time::timeout(Duration::from_secs(10), events.poll()).await;
         match first {

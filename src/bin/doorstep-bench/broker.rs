@@ -38,11 +38,12 @@ fn mosquitto(dir: &Path) -> anyhow::Result<Mosquitto> {
              max_queued_messages 0\nmax_inflight_messages 1000\n"
         ),
     )?;
+    let log = std::fs::File::create(dir.join("mosquitto.log"))?;
     let child = Command::new("mosquitto")
         .arg("-c")
         .arg(&conf)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .context("cannot start mosquitto (apt-get install mosquitto)")?;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -198,7 +199,9 @@ pub fn run(n: usize) -> anyhow::Result<()> {
     let _ = second.kill();
     let _ = second.wait();
     drop(broker);
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("DOORSTEP_BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     let (sub_rate, ours) = (n as f64 / sub_s, n as f64 / doorstep_s);
     println!("## Broker ratio\n");
