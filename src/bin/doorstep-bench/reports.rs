@@ -74,12 +74,12 @@ pub fn run(sites: usize, days: i64) -> anyhow::Result<()> {
                 });
             }
         }
+        let mut by_site: Vec<Vec<&RoomWindow>> = vec![Vec::new(); registry.sites.len()];
+        for w in &windows {
+            by_site[registry.rooms[w.room.ix()].site.ix()].push(w);
+        }
         let mut site_days = Vec::with_capacity(registry.sites.len());
-        for (s, site) in registry.sites.iter().enumerate() {
-            let rooms: Vec<&RoomWindow> = windows
-                .iter()
-                .filter(|w| registry.rooms[w.room.ix()].site.ix() == s)
-                .collect();
+        for (s, (site, rooms)) in registry.sites.iter().zip(&by_site).enumerate() {
             let sum = |f: fn(&RoomWindow) -> u64| rooms.iter().map(|w| f(w)).sum::<u64>();
             site_days.push(SiteDay {
                 site: devices::SiteIdx(s as u32),
