@@ -121,9 +121,10 @@ fn a_queue_of_100000_messages_is_taken_in_whole() {
         let acks = tokio::spawn(async move {
             let mut acked = 0;
             while acked < N {
-                match events.poll().await.expect("broker") {
-                    rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)) => acked += 1,
-                    _ => {}
+                if let rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)) =
+                    events.poll().await.expect("broker")
+                {
+                    acked += 1;
                 }
             }
         });
