@@ -3,6 +3,7 @@
 
 mod broker;
 mod fleet;
+mod national;
 mod replay;
 mod reports;
 mod storage;
@@ -45,6 +46,15 @@ enum Figure {
         #[arg(long, default_value_t = 365)]
         days: i64,
     },
+    /// National load through `doorstep run`: latency to the live push, memory.
+    National {
+        /// Seconds of load.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Messages a second.
+        #[arg(long, default_value_t = 5000)]
+        rate: usize,
+    },
     /// Events a second through decode, validation, the dataflow and the Parquet
     /// sinks, without a broker.
     Replay {
@@ -70,6 +80,7 @@ fn main() -> anyhow::Result<()> {
     match Args::parse().figure {
         Figure::Storage { sites, days } => storage::run(sites, days),
         Figure::Broker { messages } => broker::run(messages),
+        Figure::National { seconds, rate } => national::run(seconds, rate),
         Figure::Reports { sites, days } => reports::run(sites, days),
         Figure::Replay {
             sites,

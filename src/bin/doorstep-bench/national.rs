@@ -1,0 +1,269 @@
+//! National load: 150,000 devices in 75,000 rooms of 5,000 sites sending 5,000
+//! messages a second through the embedded broker into `doorstep run`; end-to-end
+//! latency from publish to the live push (server-sent events) and memory.
+
+use anyhow::Context;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SITES: usize = 5_000;
+const ROOMS_PER_SITE: usize = 15;
+const PROBES: usize = 100;
+
+/// 5,000 sites of 15 rooms with a counter and a presence sensor each, and a probe
+/// site of 100 rooms with a counter each.
+fn registry() -> String {
+    let mut s = String::with_capacity(40 << 20);
+    for site in 0..SITES {
+        s += &format!(
+            "[[site]]\nid = \"s{site}\"\nname = \"社区{site}\"\ncity = \"城市{}\"\n",
+            site % 50
+        );
+        for room in 0..ROOMS_PER_SITE {
+            s += &format!(
+                "[[site.room]]\nid = \"r{room}\"\nname = \"房间{room}\"\ncapacity = 30\narea_m2 = 40\n\
+                 schedule = [\"daily 00:00-23:59 culture\"]\n"
+            );
+        }
+        for room in 0..ROOMS_PER_SITE {
+            for (d, kind) in ["count", "presence"].into_iter().enumerate() {
+                s += &format!(
+                    "[[site.device]]\nid = \"s{site}-r{room}-{d}\"\nroom = \"r{room}\"\nkind = \"{kind}\"\ninterval_s = 30\n"
+                );
+            }
+        }
+    }
+    s += "[[site]]\nid = \"probe\"\nname = \"探针社区\"\n";
+    for p in 0..PROBES {
+        s += &format!(
+            "[[site.room]]\nid = \"p{p}\"\nname = \"探针{p}\"\ncapacity = 1000\narea_m2 = 10\n\
+             schedule = [\"daily 00:00-23:59 culture\"]\n"
+        );
+    }
+    for p in 0..PROBES {
+        s += &format!(
+            "[[site.device]]\nid = \"probe-{p}\"\nroom = \"p{p}\"\nkind = \"count\"\ninterval_s = 1\n"
+        );
+    }
+    s
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// (probe room, count) -> when it was published.
+type Sent = Arc<Mutex<HashMap<(usize, u32), Instant>>>;
+
+/// Reads the live push stream and turns probe events into latencies.
+fn listen(web: u16, sent: Sent, latencies: Arc<Mutex<Vec<Duration>>>) -> anyhow::Result<()> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", web))?;
+    write!(
+        s,
+        "GET /api/live/events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n"
+    )?;
+    let reader = BufReader::new(s);
+    for line in reader.lines() {
+        let line = line?;
+        let Some(data) = line.strip_prefix("data:") else {
+            continue;
+        };
+        if !data.contains("\"probe\"") {
+            continue;
+        }
+        let now = Instant::now();
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(data.trim()) else {
+            continue;
+        };
+        let room = v["id"].as_str().unwrap_or("");
+        let (Some(p), Some(n)) = (
+            room.strip_prefix('p').and_then(|p| p.parse::<usize>().ok()),
+            v["occupancy"].as_u64(),
+        ) else {
+            continue;
+        };
+        if let Some(t) = sent
+            .lock()
+            .map_err(|_| anyhow::anyhow!("lock"))?
+            .remove(&(p, n as u32))
+        {
+            latencies
+                .lock()
+                .map_err(|_| anyhow::anyhow!("lock"))?
+                .push(now - t);
+        }
+    }
+    Ok(())
+}
+
+pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("doorstep-bench-national-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("registry.toml"), registry())?;
+    let (mqtt, web) = (free_port()?, free_port()?);
+    std::fs::write(
+        dir.join("doorstep.toml"),
+        format!(
+            "registry = \"registry.toml\"\ndata_dir = \"data\"\n[mqtt]\nlisten = \"127.0.0.1:{mqtt}\"\n\
+             [web]\nlisten = \"127.0.0.1:{web}\"\n[stream]\nworkers = 2\n"
+        ),
+    )?;
+    let exe = std::env::current_exe()?
+        .parent()
+        .context("bench binary directory")?
+        .join("doorstep");
+    let log = std::fs::File::create(dir.join("doorstep.log"))?;
+    let mut child = Command::new(exe)
+        .args(["run", "--config"])
+        .arg(dir.join("doorstep.toml"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .context("cannot start doorstep (cargo build --release)")?;
+    let pid = child.id();
+    let began = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", web)).is_err() {
+        anyhow::ensure!(
+            began.elapsed() < Duration::from_secs(120),
+            "doorstep did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let started_s = began.elapsed().as_secs_f64();
+    let idle_rss = rss_kib(pid, "VmRSS:");
+    let sent: Sent = Arc::default();
+    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    {
+        let (sent, latencies) = (Arc::clone(&sent), Arc::clone(&latencies));
+        std::thread::spawn(move || listen(web, sent, latencies));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut rss_samples = Vec::new();
+    let published = rt.block_on(async {
+        let url: ingest::BrokerUrl = format!("mqtt://127.0.0.1:{mqtt}")
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!(e))?;
+        let session = ingest::Session {
+            client_id: "bench-national".into(),
+            credentials: None,
+            ca_pem: None,
+        };
+        let publisher = ingest::Publisher::connect(&url, &session).await?;
+        let devices = SITES * ROOMS_PER_SITE * 2;
+        let tick = Duration::from_millis(10);
+        let per_tick = (rate / 100).max(1);
+        let mut next = tokio::time::Instant::now();
+        let (mut n, mut probe_n) = (0usize, 0u32);
+        let end = Instant::now() + Duration::from_secs(seconds);
+        while Instant::now() < end {
+            let ts = chrono::Utc::now().timestamp_millis();
+            for _ in 0..per_tick {
+                let d = n % devices;
+                let (site, room, k) = (d / (ROOMS_PER_SITE * 2), (d / 2) % ROOMS_PER_SITE, d % 2);
+                let payload = if k == 0 {
+                    format!(
+                        r#"{{"type":"count","ts":{ts},"count":{}}}"#,
+                        (n / devices + d) % 12
+                    )
+                } else {
+                    format!(
+                        r#"{{"type":"presence","ts":{ts},"present":{}}}"#,
+                        !(n / devices + d).is_multiple_of(3)
+                    )
+                };
+                publisher
+                    .publish(
+                        format!("doorstep/v1/s{site}/s{site}-r{room}-{k}"),
+                        payload.into_bytes(),
+                    )
+                    .await?;
+                n += 1;
+            }
+            // A probe every 20 ms, each a count its room did not have before.
+            if n % (2 * per_tick) < per_tick {
+                probe_n += 1;
+                let p = probe_n as usize % PROBES;
+                let count = probe_n;
+                sent.lock()
+                    .map_err(|_| anyhow::anyhow!("lock"))?
+                    .insert((p, count), Instant::now());
+                let payload = format!(r#"{{"type":"count","ts":{ts},"count":{count}}}"#);
+                publisher
+                    .publish(format!("doorstep/v1/probe/probe-{p}"), payload.into_bytes())
+                    .await?;
+            }
+            if n % (per_tick * 100) == 0 {
+                rss_samples.push((Instant::now(), rss_kib(pid, "VmRSS:")));
+            }
+            next += tick;
+            tokio::time::sleep_until(next).await;
+        }
+        publisher.close().await;
+        anyhow::Ok(n)
+    })?;
+    std::thread::sleep(Duration::from_secs(3));
+    let peak = rss_kib(pid, "VmHWM:");
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let mut lat: Vec<Duration> = latencies
+        .lock()
+        .map_err(|_| anyhow::anyhow!("lock"))?
+        .clone();
+    lat.sort();
+    let pct = |q: f64| {
+        lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1)))
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    };
+    let growth = match (rss_samples.get(rss_samples.len() / 2), rss_samples.last()) {
+        (Some(a), Some(b)) if b.0 > a.0 => {
+            (b.1 as f64 - a.1 as f64) / 1024.0 / (b.0 - a.0).as_secs_f64() * 60.0
+        }
+        _ => f64::NAN,
+    };
+    println!("## National load\n");
+    println!(
+        "`doorstep run` (release, 2 dataflow workers, embedded broker) with a registry of {SITES} sites, {} rooms and {} devices, \
+         fed {rate} messages a second for {seconds} s ({published} messages) by one MQTT client, plus a probe message every \
+         20 ms to one of {PROBES} probe rooms; latency from handing the probe to the MQTT client to its change arriving \
+         on `/api/live/events`. Memory from `/proc`. Measured by `doorstep-bench national --seconds {seconds} --rate {rate}`.\n",
+        SITES * ROOMS_PER_SITE + PROBES,
+        SITES * ROOMS_PER_SITE * 2 + PROBES
+    );
+    println!("| figure | value |");
+    println!("|---|---:|");
+    println!(
+        "| start-up (registry of {} devices) | {started_s:.1} s |",
+        SITES * ROOMS_PER_SITE * 2 + PROBES
+    );
+    println!("| probes seen | {} |", lat.len());
+    println!("| latency p50 | {:.1} ms |", pct(0.5));
+    println!("| latency p99 | **{:.1} ms** |", pct(0.99));
+    println!("| RSS after start-up | {} MB |", idle_rss / 1024);
+    println!("| peak RSS (VmHWM) | **{} MB** |", peak / 1024);
+    println!("| RSS growth over the second half | {growth:.0} MB a minute |\n");
+    Ok(())
+}
