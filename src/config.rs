@@ -278,10 +278,16 @@ impl Config {
     }
 
     /// The embedded broker's device accounts and topic ACL, when `passwd_file` and
-    /// `acl_file` are set.
+    /// `acl_file` are set; an open gate (no accounts) in front of an MQTT 5
+    /// listener otherwise.
     pub fn gate(&self) -> anyhow::Result<Option<ingest::GateConfig>> {
         let (Some(passwd), Some(acl)) = (&self.mqtt.passwd_file, &self.mqtt.acl_file) else {
-            return Ok(None);
+            // No accounts, but MQTT 5 devices: an open gate drops their publish
+            // properties, which rumqttd 0.20 cannot pass on to doorstep's subscriber.
+            return Ok(match self.mqtt.listen_v5 {
+                Some(_) => Some(ingest::GateConfig::open()?),
+                None => None,
+            });
         };
         private(passwd, "is the embedded broker's password file")?;
         Ok(Some(ingest::GateConfig::load(passwd, acl)?))

@@ -24,6 +24,11 @@ kind = "count"
 "#;
 
 fn publish_v5(port: u16, count: u32, minute: u32) {
+    publish_v5_with(port, count, minute, &[]);
+}
+
+/// With extra `mosquitto_pub` arguments, e.g. MQTT 5 properties.
+fn publish_v5_with(port: u16, count: u32, minute: u32, extra: &[&str]) {
     let payload = format!(
         r#"{{"type":"count","count":{count},"seq":{minute},"ts":"2026-11-23T12:{minute:02}:00+08:00"}}"#
     );
@@ -39,6 +44,7 @@ fn publish_v5(port: u16, count: u32, minute: u32) {
             "1",
         ])
         .args(["-t", "doorstep/v1/m5/c1", "-m", &payload])
+        .args(extra)
         .status()
         .expect("mosquitto_pub");
     assert!(status.success(), "an MQTT 5 client publishes");
@@ -65,7 +71,23 @@ fn run_with(mqtt: &str, publish_port: u16, dir: &std::path::Path) {
     wait_for(Duration::from_secs(30), "doorstep", || {
         http_get(web, "/healthz").filter(|(s, _)| *s == 200)
     });
-    publish_v5(publish_port, 2, 10);
+    // Properties, as MQTT 5 devices often send them; the next message must still arrive.
+    publish_v5_with(
+        publish_port,
+        2,
+        10,
+        &[
+            "-D",
+            "publish",
+            "user-property",
+            "fw",
+            "1.2",
+            "-D",
+            "publish",
+            "message-expiry-interval",
+            "3600",
+        ],
+    );
     publish_v5(publish_port, 5, 11);
     let data = dir.join("data");
     wait_for(Duration::from_secs(30), "both readings", || {

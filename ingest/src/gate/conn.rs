@@ -170,14 +170,18 @@ async fn run(
         Err((None, why)) => return Err(io::Error::new(io::ErrorKind::InvalidData, why)),
     };
     let client_id = hello.client_id().to_owned();
-    let Some((user, password)) = hello.login() else {
+    let login = match hello.login() {
+        Some((user, password)) => Some((user.to_owned(), password.to_owned())),
+        None if shared.open => Some((String::new(), String::new())),
+        None => None,
+    };
+    let Some((user, password)) = login else {
         tracing::warn!(%peer, client_id = ?client_id, "MQTT connection refused: no username");
         return refuse(&client_w, version, Refusal::NotAuthorized).await;
     };
-    let user = user.to_owned();
-    let verified = {
+    let verified = shared.open || {
         // PBKDF2 takes a while with many iterations: off the connection tasks.
-        let (shared, user, password) = (Arc::clone(shared), user.clone(), password.to_owned());
+        let (shared, user, password) = (Arc::clone(shared), user.clone(), password.clone());
         tokio::task::spawn_blocking(move || shared.passwd.verify(&user, password.as_bytes()))
             .await
             .unwrap_or(false)
@@ -197,7 +201,8 @@ async fn run(
     };
     if let Some(will) = hello.will_topic() {
         let allowed = will.as_ref().is_ok_and(|t| {
-            valid_topic(t) && shared.acl.allows(Some(&user), &client_id, t, Access::Write)
+            valid_topic(t)
+                && (shared.open || shared.acl.allows(Some(&user), &client_id, t, Access::Write))
         });
         if !allowed {
             tracing::warn!(%peer, user = ?user, client_id = ?client_id, will_topic = ?will.unwrap_or_default(), "MQTT connection refused: the will's topic is not allowed for this user");
@@ -343,10 +348,11 @@ impl Inbound<'_> {
 
     fn may_write(&self, topic: &str) -> Result<(), Violation> {
         let ok = valid_topic(topic)
-            && self
-                .shared
-                .acl
-                .allows(Some(&self.user), &self.client_id, topic, Access::Write);
+            && (self.shared.open
+                || self
+                    .shared
+                    .acl
+                    .allows(Some(&self.user), &self.client_id, topic, Access::Write));
         if ok {
             Ok(())
         } else {
@@ -356,10 +362,11 @@ impl Inbound<'_> {
 
     fn may_read(&self, filter: &str) -> Result<(), Violation> {
         let ok = valid_filter(filter)
-            && self
-                .shared
-                .acl
-                .allows_subscribe(Some(&self.user), &self.client_id, filter);
+            && (self.shared.open
+                || self
+                    .shared
+                    .acl
+                    .allows_subscribe(Some(&self.user), &self.client_id, filter));
         if ok {
             Ok(())
         } else {

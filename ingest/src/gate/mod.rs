@@ -20,6 +20,9 @@
 //!
 //! The same two files serve Mosquitto (docs/SECURITY.md).
 //!
+//! Without accounts ([`GateConfig::open`]) the gate lets everyone in and checks
+//! nothing; it still stands in front of an MQTT 5 listener for the properties.
+//!
 //! ```
 //! use std::path::Path;
 //! let acl = ingest::Acl::parse("user doorstep\ntopic read doorstep/v1/#\npattern write doorstep/v1/+/%u\n", Path::new("acl"))?;
@@ -48,6 +51,8 @@ pub struct GateConfig {
     pub passwd: Passwd,
     /// What each may publish and subscribe to (a Mosquitto ACL file).
     pub acl: Acl,
+    /// No accounts and no ACL: anyone may connect, publish and subscribe.
+    pub open: bool,
 }
 
 impl GateConfig {
@@ -56,6 +61,18 @@ impl GateConfig {
         Ok(GateConfig {
             passwd: Passwd::load(passwd_file)?,
             acl: Acl::load(acl_file)?,
+            open: false,
+        })
+    }
+
+    /// A gate that checks nothing: for an MQTT 5 listener without accounts, so
+    /// that publish properties are dropped before rumqttd 0.20 (which panics
+    /// passing them on to doorstep's MQTT 3.1.1 subscriber) sees them.
+    pub fn open() -> Result<GateConfig, Error> {
+        Ok(GateConfig {
+            passwd: Passwd::parse("", Path::new("(none)"))?,
+            acl: Acl::parse("", Path::new("(none)"))?,
+            open: true,
         })
     }
 }
@@ -76,6 +93,8 @@ pub(crate) enum Version {
 pub(crate) struct Shared {
     pub passwd: Passwd,
     pub acl: Acl,
+    /// Checks nothing (see [`GateConfig::open`]).
+    pub open: bool,
     /// The gate's own account on the internal broker.
     pub account: (String, Secret),
 }
@@ -99,6 +118,7 @@ pub(crate) fn spawn(
     let shared = Arc::new(Shared {
         passwd: config.passwd,
         acl: config.acl,
+        open: config.open,
         account,
     });
     let runtime = tokio::runtime::Builder::new_current_thread()

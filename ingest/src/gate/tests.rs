@@ -26,6 +26,7 @@ fn start(v5: bool) -> (EmbeddedBroker, Option<SocketAddr>) {
     let config = GateConfig {
         passwd: Passwd::parse(PASSWD, Path::new("passwd")).expect("passwd"),
         acl: Acl::parse(ACL, Path::new("acl")).expect("acl"),
+        open: false,
     };
     let listen_v5 = v5.then(free_addr);
     let broker =
