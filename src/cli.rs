@@ -114,6 +114,9 @@ pub struct RunArgs {
     /// Use this broker (mqtt://host:port) instead of the config's.
     #[arg(long, value_name = "URL")]
     pub broker: Option<String>,
+    /// In a cluster (`[cluster]`): the index of this process, instead of the config's.
+    #[arg(long, value_name = "N")]
+    pub process: Option<usize>,
     #[command(flatten)]
     pub clock: ClockArgs,
 }

@@ -70,15 +70,21 @@ fn load_registry(path: &Path) -> anyhow::Result<Arc<Registry>> {
     Ok(Arc::new(Registry::load(path)?))
 }
 
+/// Until Ctrl-C or SIGTERM, or until a stage stops on its own (then `stop` returns its error).
 async fn wait_for_stop(running: &pipeline::Running) {
     let mut status = tokio::time::interval(Duration::from_secs(10));
     status.tick().await;
+    let mut check = tokio::time::interval(Duration::from_secs(1));
     let stop = shutdown_signal();
     tokio::pin!(stop);
     loop {
         tokio::select! {
             _ = &mut stop => return,
             _ = status.tick() => tracing::info!("{}", running.status()),
+            _ = check.tick() => if running.failed() {
+                tracing::error!("a stage of the pipeline stopped; shutting down");
+                return;
+            },
         }
     }
 }
@@ -129,7 +135,12 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let spec = Spec {
         registry: Arc::clone(&registry),
         data_dir: args.data_dir.clone(),
-        broker: Broker::Embedded(args.mqtt_listen, None, None),
+        broker: Broker::Embedded(
+            args.mqtt_listen,
+            None,
+            None,
+            ingest::BrokerLimits::default(),
+        ),
         session: ingest::Session {
             client_id: "doorstep".into(),
             credentials: None,
@@ -142,6 +153,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         flush: Duration::from_secs(5),
         influx: None,
         upkeep: crate::upkeep::Upkeep::default(),
+        cluster: None,
     };
     let running = pipeline::start(spec).await?;
     let simulator = ingest::Session {
@@ -192,7 +204,12 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
     let registry = load_registry(&config.registry)?;
     let broker_text = args.broker.as_deref().unwrap_or(&config.mqtt.broker);
     let broker = if broker_text == "embedded" {
-        Broker::Embedded(config.mqtt.listen, config.mqtt.listen_v5, config.gate()?)
+        Broker::Embedded(
+            config.mqtt.listen,
+            config.mqtt.listen_v5,
+            config.gate()?,
+            config.mqtt.limits(),
+        )
     } else {
         Broker::External(broker_text.parse().map_err(anyhow::Error::msg)?)
     };
@@ -209,6 +226,16 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
         flush: Duration::from_secs(config.store.flush_s.max(1).into()),
         influx: config.influx()?,
         upkeep: config.store.upkeep()?,
+        cluster: match &config.cluster {
+            Some(c) => Some(c.spec(args.process)?),
+            None => {
+                anyhow::ensure!(
+                    args.process.is_none(),
+                    "--process needs a [cluster] section in the config (docs/DEPLOY.md)"
+                );
+                None
+            }
+        },
     };
     let running = pipeline::start(spec).await?;
     tracing::info!(

@@ -32,6 +32,9 @@ pub struct Config {
     /// The InfluxDB sink (docs/INFLUX.md); off when absent.
     #[serde(default)]
     pub influx: Option<analytics::influx::InfluxConfig>,
+    /// One process of a timely cluster (docs/DEPLOY.md); alone when absent.
+    #[serde(default)]
+    pub cluster: Option<crate::cluster::ClusterSection>,
 }
 
 /// `[mqtt]`.
@@ -65,6 +68,35 @@ pub struct MqttSection {
     /// Embedded broker only: what each account may publish and subscribe to, a
     /// Mosquitto ACL file, relative to the config file. Goes with `passwd_file`.
     pub acl_file: Option<PathBuf>,
+    /// Embedded broker only: clients connected at once (default 10,000); rumqttd
+    /// reserves about 1.5 KB for each at start, so 150,000 direct device
+    /// connections take about 220 MB.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Embedded broker only: MiB of the latest messages rumqttd keeps for
+    /// subscribers that are behind (default 16, about 150,000 messages; it
+    /// takes about 3 times that in memory); a subscriber further behind loses
+    /// the oldest.
+    #[serde(default = "default_buffer_mib")]
+    pub buffer_mib: usize,
+}
+
+fn default_max_connections() -> usize {
+    ingest::BrokerLimits::default().max_connections
+}
+
+fn default_buffer_mib() -> usize {
+    ingest::BrokerLimits::default().buffer_mib
+}
+
+impl MqttSection {
+    /// What the embedded broker sets aside.
+    pub fn limits(&self) -> ingest::BrokerLimits {
+        ingest::BrokerLimits {
+            max_connections: self.max_connections,
+            buffer_mib: self.buffer_mib,
+        }
+    }
 }
 
 /// `[web]`.
@@ -164,6 +196,8 @@ impl Default for MqttSection {
             ca_file: None,
             passwd_file: None,
             acl_file: None,
+            max_connections: default_max_connections(),
+            buffer_mib: default_buffer_mib(),
         }
     }
 }
@@ -216,6 +250,9 @@ impl Config {
         }
         if let Some(f) = &config.mqtt.ca_file {
             config.mqtt.ca_file = Some(base.join(f));
+        }
+        if let Some(c) = config.cluster.as_mut() {
+            c.rebase(base);
         }
         let m = &mut config.mqtt;
         match (&m.passwd_file, &m.acl_file) {

@@ -10,15 +10,15 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use stream::Stream;
 
-/// Opens the journal under `data_dir` and writes what a crash left in it to
+/// Opens the journal folder `dir` and writes what a crash left in it to
 /// Parquet (under the segment's own name, so nothing is written twice).
 /// Returns the journal and the recent readings it recovered (to recognise redeliveries).
 pub fn open_journal(
-    data_dir: &Path,
+    dir: &Path,
+    label: &str,
     store: &analytics::Store,
 ) -> anyhow::Result<(Journal, Redeliveries)> {
-    let dir = data_dir.join("journal");
-    let (journal, leftovers) = Journal::open(&dir)
+    let (journal, leftovers) = Journal::open_labelled(dir, label)
         .with_context(|| format!("cannot open the journal in {}", dir.display()))?;
     let mut recent = Redeliveries::default();
     for leftover in leftovers {
@@ -60,8 +60,9 @@ pub struct Redeliveries {
 /// (device, time, seq or content fingerprint, whether it is a fingerprint).
 type Key = (devices::DeviceIdx, i64, u64, bool);
 
-/// How many recent keys are remembered.
-const REMEMBERED: usize = 1 << 20;
+/// How many recent keys are remembered: about 50 s at national load (5,000
+/// messages a second), hours for a city; resends come within seconds. 17 MB.
+const REMEMBERED: usize = 1 << 18;
 
 impl Redeliveries {
     /// False when the reading was taken in before (a redelivery).
@@ -166,6 +167,13 @@ pub fn ingest_loop(mut i: Intake<'_>) -> anyhow::Result<()> {
         if got == Ok(0) {
             break;
         }
+        // Messages stay unacknowledged (the broker keeps them) and journaled ones are
+        // written to Parquet at the next start.
+        anyhow::ensure!(
+            !i.stream.failed(),
+            "the stream stage stopped (a worker failed, or a process of the cluster went away); \
+             doorstep exits so that it can be restarted"
+        );
         ack_what_fits(&i.acker, &mut unacked);
         entries.clear();
         let mut pending = Vec::with_capacity(items.len());

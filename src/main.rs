@@ -1,6 +1,7 @@
 //! `doorstep`: tells communities whether the service rooms they built are used.
 
 mod cli;
+mod cluster;
 mod commands;
 mod config;
 mod import;

@@ -16,8 +16,13 @@ use stream::{Output, Stream, StreamConfig, StreamStats};
 #[derive(Debug, Clone)]
 pub enum Broker {
     /// Start the embedded broker on this address (MQTT 3.1.1) and, optionally, one for MQTT 5;
-    /// with device accounts and a topic ACL behind its auth gate, when given.
-    Embedded(SocketAddr, Option<SocketAddr>, Option<ingest::GateConfig>),
+    /// with device accounts and a topic ACL behind its auth gate, when given; within its limits.
+    Embedded(
+        SocketAddr,
+        Option<SocketAddr>,
+        Option<ingest::GateConfig>,
+        ingest::BrokerLimits,
+    ),
     /// Connect to an external broker.
     External(BrokerUrl),
 }
@@ -39,6 +44,8 @@ pub struct Spec {
     pub influx: Option<(analytics::influx::InfluxConfig, Option<ingest::Secret>)>,
     /// Compaction and retention of the tables.
     pub upkeep: crate::upkeep::Upkeep,
+    /// This process's place in a cluster (`[cluster]`); `None` runs alone.
+    pub cluster: Option<crate::cluster::ClusterSpec>,
 }
 
 /// A running pipeline.
@@ -72,9 +79,14 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     })?;
     let web_addr = web.local_addr()?;
     // Behind the embedded broker's auth gate, doorstep's subscriber uses an internal port and account.
-    let (broker_url, subscriber_url, session) = match &spec.broker {
-        Broker::Embedded(addr, v5, gate) => {
-            let b = EmbeddedBroker::start_with_auth(*addr, *v5, gate.clone())?;
+    if let (Some(_), Broker::Embedded(..)) = (&spec.cluster, &spec.broker) {
+        anyhow::bail!(
+            "a cluster needs an external broker with shared subscriptions (Mosquitto 2, EMQX): set [mqtt] broker = \"mqtt://host:port\" (docs/DEPLOY.md)"
+        );
+    }
+    let (broker_url, subscriber_url, mut session) = match &spec.broker {
+        Broker::Embedded(addr, v5, gate, limits) => {
+            let b = EmbeddedBroker::start_with_auth(*addr, *v5, gate.clone(), *limits)?;
             (
                 b.url(),
                 b.subscriber_url(),
@@ -88,16 +100,44 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
             format!("cannot use the data directory {}", spec.data_dir.display())
         })?,
     );
+    // Each process of a cluster: its own broker session and journal; process 0 tidies.
+    let (journal_dir, label, tidy_age, filter) = match &spec.cluster {
+        Some(c) => {
+            session.client_id = format!("{}-p{}", session.client_id, c.process);
+            (
+                format!("journal-p{}", c.process),
+                format!("p{}", c.process),
+                (c.process == 0).then_some(Duration::from_secs(600)),
+                c.topic_filter(),
+            )
+        }
+        None => (
+            "journal".to_owned(),
+            String::new(),
+            Some(Duration::ZERO),
+            ingest::TOPIC_FILTER.to_owned(),
+        ),
+    };
     let ingest_stats = Arc::new(IngestStats::default());
     let validator = devices::Validator::new(Arc::clone(&spec.registry), devices::Limits::default());
-    let (journal, recent) = crate::intake::open_journal(&spec.data_dir, &store)?;
-    // The journal's lock is held: no other writer is at work in these tables.
-    store.tidy()?;
+    let (journal, recent) =
+        crate::intake::open_journal(&spec.data_dir.join(journal_dir), &label, &store)?;
+    // The journal's lock is held: no other writer of this process is at work in the
+    // tables (in a cluster, others may be: their `.tmp` files are left while young).
+    if let Some(age) = tidy_age {
+        store.tidy_older_than(age)?;
+    }
     let already = crate::restart::AlreadyWritten::read(&store, spec.clock.now_ms())?;
-    let recover = recent_raw_events(&store, spec.clock.now_ms(), spec.stream.correction_days)?;
-    let subscriber = Subscriber::connect(
+    let mut recover = recent_raw_events(&store, spec.clock.now_ms(), spec.stream.correction_days)?;
+    if let Some(c) = &spec.cluster {
+        // Each process rebuilds the rooms its own workers own, from what every process wrote.
+        let threads = spec.stream.workers.max(1);
+        recover.retain(|r| stream::Cluster::owns(c.process, c.processes(), threads, r.room));
+    }
+    let subscriber = Subscriber::connect_to(
         &subscriber_url,
         &session,
+        &filter,
         validator,
         spec.clock,
         Arc::clone(&ingest_stats),
@@ -107,7 +147,20 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     let board = LiveBoard::new(Arc::clone(&spec.registry), spec.clock);
     // Bounded: when Parquet writing falls behind, the dataflow and then ingest wait (the broker holds the messages).
     let (out_tx, out_rx) = std::sync::mpsc::sync_channel(65_536);
-    let stream = Stream::start(Arc::clone(&spec.registry), spec.clock, &spec.stream, out_tx)?;
+    let stream_config = StreamConfig {
+        history_dir: Some(spec.data_dir.join("stream-history")),
+        cluster: spec
+            .cluster
+            .as_ref()
+            .map(crate::cluster::ClusterSpec::stream),
+        ..spec.stream.clone()
+    };
+    let stream = Stream::start(
+        Arc::clone(&spec.registry),
+        spec.clock,
+        &stream_config,
+        out_tx,
+    )?;
     let stream_stats = stream.stats();
     let acker = subscriber.acker();
 
@@ -159,13 +212,16 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
             .spawn(move || sink_loop(out_rx, &store, &board, flush, already, feed))?
     };
     // After the tables were read for recovery: compaction may merge their files from now on.
-    let upkeep = {
+    // In a cluster only process 0 compacts and expires.
+    let upkeep = if spec.cluster.as_ref().is_none_or(|c| c.process == 0) {
         let (stop, stopped) = std::sync::mpsc::channel();
         let (upkeep, clock) = (spec.upkeep.clone(), spec.clock);
         let thread = std::thread::Builder::new()
             .name("upkeep".into())
             .spawn(move || upkeep.run(&store, clock, Duration::from_secs(3600), &stopped))?;
-        (stop, thread)
+        Some((stop, thread))
+    } else {
+        None
     };
     let (web_stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let ready = dashboards::Readiness::new();
@@ -197,11 +253,16 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         ingest,
         sink,
         influx,
-        upkeep: Some(upkeep),
+        upkeep,
     })
 }
 
 impl Running {
+    /// Whether a stage has stopped on its own (an error): the process should end.
+    pub fn failed(&self) -> bool {
+        self.ingest.is_finished() || self.sink.is_finished()
+    }
+
     /// A one-line summary of the counters.
     pub fn status(&self) -> String {
         let i = &self.ingest_stats;

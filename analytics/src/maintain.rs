@@ -100,13 +100,28 @@ impl Store {
     /// data directory (doorstep's journal lock): another writer's `.tmp` files
     /// are work in progress.
     pub fn tidy(&self) -> Result<Tidied> {
+        self.tidy_older_than(std::time::Duration::ZERO)
+    }
+
+    /// As [`Store::tidy`], but leaves `.tmp` files younger than `age`: in a
+    /// cluster, other processes may be writing theirs.
+    pub fn tidy_older_than(&self, age: std::time::Duration) -> Result<Tidied> {
         let mut done = Tidied::default();
         for table in tables() {
             for (_, dir) in partitions(&self.root, table.name) {
                 for entry in fs::read_dir(&dir).map_err(io(&dir))?.flatten() {
                     let path = entry.path();
                     let name = entry.file_name().to_string_lossy().into_owned();
+                    let young = || {
+                        entry
+                            .metadata()
+                            .and_then(|m| m.modified())
+                            .is_ok_and(|t| t.elapsed().unwrap_or_default() < age)
+                    };
                     if name.ends_with(".tmp") {
+                        if !age.is_zero() && young() {
+                            continue;
+                        }
                         remove(&path)?;
                         done.temporaries += 1;
                     } else if let Some(merged) = name

@@ -22,7 +22,7 @@ impl EmbeddedBroker {
         listen: SocketAddr,
         listen_v5: Option<SocketAddr>,
     ) -> Result<EmbeddedBroker, Error> {
-        EmbeddedBroker::start_with_auth(listen, listen_v5, None)
+        EmbeddedBroker::start_with_auth(listen, listen_v5, None, BrokerLimits::default())
     }
 
     /// As [`EmbeddedBroker::start`]; with a [`GateConfig`], devices connect through
@@ -34,6 +34,7 @@ impl EmbeddedBroker {
         listen: SocketAddr,
         listen_v5: Option<SocketAddr>,
         gate: Option<GateConfig>,
+        limits: BrokerLimits,
     ) -> Result<EmbeddedBroker, Error> {
         let addrs: Vec<SocketAddr> = std::iter::once(listen).chain(listen_v5).collect();
         let bind = |addr: &SocketAddr| {
@@ -47,7 +48,7 @@ impl EmbeddedBroker {
             for addr in &addrs {
                 drop(bind(addr)?);
             }
-            start_rumqttd(listen, listen_v5, None)?;
+            start_rumqttd(listen, listen_v5, None, limits)?;
             tracing::info!(%listen, v5 = ?listen_v5, "embedded MQTT broker listening");
             return Ok(EmbeddedBroker {
                 addr: listen,
@@ -69,7 +70,7 @@ impl EmbeddedBroker {
             (gate_account.0.clone(), gate_account.1.expose().to_owned()),
             (subscriber.0.clone(), subscriber.1.expose().to_owned()),
         ]);
-        start_rumqttd(inner_v4, inner_v5, Some(accounts))?;
+        start_rumqttd(inner_v4, inner_v5, Some(accounts), limits)?;
         let mut routes = Vec::new();
         for (listener, (upstream, version)) in public
             .into_iter()
@@ -124,11 +125,34 @@ fn url_of(addr: SocketAddr) -> crate::BrokerUrl {
     }
 }
 
+/// What the embedded broker sets aside; rumqttd reserves memory for both up front.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrokerLimits {
+    /// Clients connected at once (each slot costs about 1.5 KB, reserved at start).
+    pub max_connections: usize,
+    /// Messages held for subscribers that are behind, MiB of payload: rumqttd
+    /// keeps this much of the latest messages in memory whether or not they were
+    /// read (about 3 times the size in RSS), and a subscriber further behind loses
+    /// the oldest. 16 MiB is about 150,000 small messages: half a minute at
+    /// national load, an hour for a city.
+    pub buffer_mib: usize,
+}
+
+impl Default for BrokerLimits {
+    fn default() -> Self {
+        BrokerLimits {
+            max_connections: 10_000,
+            buffer_mib: 16,
+        }
+    }
+}
+
 /// Starts rumqttd on its own thread and waits until it listens.
 fn start_rumqttd(
     listen: SocketAddr,
     listen_v5: Option<SocketAddr>,
     auth: Option<HashMap<String, String>>,
+    limits: BrokerLimits,
 ) -> Result<(), Error> {
     let addrs: Vec<SocketAddr> = std::iter::once(listen).chain(listen_v5).collect();
     let server = |name: &str, listen| rumqttd::ServerSettings {
@@ -148,9 +172,9 @@ fn start_rumqttd(
     let config = rumqttd::Config {
         id: 0,
         router: rumqttd::RouterConfig {
-            max_connections: 200_000,
+            max_connections: limits.max_connections.max(16),
             max_outgoing_packet_count: 1000,
-            max_segment_size: 16 * 1024 * 1024,
+            max_segment_size: limits.buffer_mib.max(8) * 1024 * 1024 / 8,
             max_segment_count: 8,
             ..Default::default()
         },

@@ -65,6 +65,8 @@ pub struct Journal {
     /// Held while the journal is open, so two processes never share it.
     lock: File,
     dir: PathBuf,
+    /// Put in every segment's tag (and so in its Parquet files' names): in a cluster, the process.
+    label: String,
     tag: String,
     file: File,
     line: Vec<u8>,
@@ -101,6 +103,15 @@ fn read_segment(path: &Path) -> Result<Vec<Entry>, JournalError> {
 impl Journal {
     /// Opens the journal in `dir` and returns the segments a crash left behind.
     pub fn open(dir: &Path) -> Result<(Journal, Vec<Leftover>), JournalError> {
+        Journal::open_labelled(dir, "")
+    }
+
+    /// As [`Journal::open`]; segment tags read `j<ms>-<n>-<label>-<pid>` (`label`
+    /// names the process of a cluster, so each one's Parquet files say who wrote them).
+    pub fn open_labelled(
+        dir: &Path,
+        label: &str,
+    ) -> Result<(Journal, Vec<Leftover>), JournalError> {
         fs::create_dir_all(dir).map_err(io(dir))?;
         let lock_path = dir.join(".lock");
         let lock = File::create(&lock_path).map_err(io(&lock_path))?;
@@ -118,15 +129,20 @@ impl Journal {
             let entries = read_segment(&path)?;
             leftovers.push(Leftover { tag, entries, path });
         }
-        let journal = Journal::start(dir, lock)?;
+        let label = if label.is_empty() {
+            String::new()
+        } else {
+            format!("{label}-")
+        };
+        let journal = Journal::start(dir, lock, label)?;
         Ok((journal, leftovers))
     }
 
-    fn start(dir: &Path, lock: File) -> Result<Journal, JournalError> {
+    fn start(dir: &Path, lock: File, label: String) -> Result<Journal, JournalError> {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let now = chrono_like_now_ms();
-        let tag = format!("j{now:013}-{n:06}-{}", std::process::id());
+        let tag = format!("j{now:013}-{n:06}-{label}{}", std::process::id());
         let path = dir.join(format!("{tag}.jsonl"));
         let file = OpenOptions::new()
             .create_new(true)
@@ -137,6 +153,7 @@ impl Journal {
         Ok(Journal {
             lock,
             dir: dir.to_owned(),
+            label,
             tag,
             file,
             line: Vec::with_capacity(512),
@@ -170,7 +187,7 @@ impl Journal {
     pub fn rotate(&mut self) -> Result<(), JournalError> {
         let old = self.dir.join(format!("{}.jsonl", self.tag));
         let lock = self.lock.try_clone().map_err(io(&self.dir))?;
-        *self = Journal::start(&self.dir, lock)?;
+        *self = Journal::start(&self.dir, lock, self.label.clone())?;
         fs::remove_file(&old).map_err(io(&old))?;
         sync_dir(&self.dir)
     }

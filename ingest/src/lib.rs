@@ -30,7 +30,7 @@ mod publisher;
 mod subscriber;
 mod url;
 
-pub use broker::EmbeddedBroker;
+pub use broker::{BrokerLimits, EmbeddedBroker};
 pub use flood::FloodGuard;
 pub use gate::{Access, Acl, GateConfig, Passwd};
 pub use journal::{Entry, Journal, JournalError, Leftover};

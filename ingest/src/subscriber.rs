@@ -72,13 +72,27 @@ pub struct Subscriber {
     validator: Validator,
     clock: Clock,
     stats: Arc<IngestStats>,
+    filter: String,
 }
 
 impl Subscriber {
-    /// Connects to `url` as `client_id` and subscribes; fails if the broker cannot be reached.
+    /// Connects to `url` as `client_id` and subscribes to [`TOPIC_FILTER`]; fails if the broker cannot be reached.
     pub async fn connect(
         url: &BrokerUrl,
         session: &Session,
+        validator: Validator,
+        clock: Clock,
+        stats: Arc<IngestStats>,
+    ) -> Result<Subscriber, Error> {
+        Subscriber::connect_to(url, session, TOPIC_FILTER, validator, clock, stats).await
+    }
+
+    /// As [`Subscriber::connect`], subscribing to `filter`: in a cluster, the
+    /// shared subscription `$share/<group>/doorstep/v1/#`.
+    pub async fn connect_to(
+        url: &BrokerUrl,
+        session: &Session,
+        filter: &str,
         validator: Validator,
         clock: Clock,
         stats: Arc<IngestStats>,
@@ -124,10 +138,10 @@ impl Subscriber {
             }
         }
         client
-            .try_subscribe(TOPIC_FILTER, QoS::AtLeastOnce)
+            .try_subscribe(filter, QoS::AtLeastOnce)
             .map_err(|e| Error::Client(e.to_string()))?;
         stats.connected.store(true, Ordering::Relaxed);
-        tracing::info!(broker = %url, filter = TOPIC_FILTER, "subscribed");
+        tracing::info!(broker = %url, filter, "subscribed");
         Ok(Subscriber {
             client,
             events,
@@ -135,6 +149,7 @@ impl Subscriber {
             validator,
             clock,
             stats,
+            filter: filter.to_owned(),
         })
     }
 
@@ -185,7 +200,7 @@ impl Subscriber {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     self.stats.connected.store(true, Ordering::Relaxed);
                     tracing::info!(broker = %self.url, "reconnected; subscribing again");
-                    if let Err(e) = self.client.try_subscribe(TOPIC_FILTER, QoS::AtLeastOnce) {
+                    if let Err(e) = self.client.try_subscribe(&self.filter, QoS::AtLeastOnce) {
                         tracing::error!(error = %e, "cannot subscribe");
                     }
                 }

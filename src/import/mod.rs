@@ -202,12 +202,13 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     // Before anything is written: the data directory must not be in use.
     let store = analytics::Store::open(&t.data, Arc::clone(&reg))
         .with_context(|| format!("cannot use the data directory {}", t.data.display()))?;
-    let (journal, _) = crate::intake::open_journal(&t.data, &store).with_context(|| {
-        format!(
-            "doorstep import writes to {} only while no doorstep run uses it",
-            t.data.display()
-        )
-    })?;
+    let (journal, _) = crate::intake::open_journal(&t.data.join("journal"), "", &store)
+        .with_context(|| {
+            format!(
+                "doorstep import writes to {} only while no doorstep run uses it",
+                t.data.display()
+            )
+        })?;
     let done = import(args, &t, &store, device, tz, delim, mapping.as_ref());
     // The journal segment opened for the lock stays empty: remove it.
     let segment = t

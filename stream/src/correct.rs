@@ -9,6 +9,7 @@
 //! windows that closed again are emitted with their revision raised.
 
 use crate::Output;
+use crate::history::History;
 use crate::room::RoomTracker;
 use devices::{Reading, WindowKind};
 use std::collections::{HashMap, VecDeque};
@@ -17,10 +18,9 @@ use std::collections::{HashMap, VecDeque};
 #[derive(Debug, Clone)]
 pub(crate) struct RoomState {
     pub(crate) tracker: RoomTracker,
-    /// (local day start, the tracker at that instant), oldest first.
-    snapshots: VecDeque<(i64, RoomTracker)>,
-    /// Readings applied since the oldest snapshot, in the order applied.
-    history: Vec<Reading>,
+    /// (local day start, the tracker at that instant), oldest first; boxed, as
+    /// most rooms hold fewer than the deque's smallest allocation.
+    snapshots: VecDeque<(i64, Box<RoomTracker>)>,
     keep_days: usize,
     /// Revisions already written: hour windows by start, days (and all that hangs on them) by start.
     hour_revisions: HashMap<i64, u16>,
@@ -30,22 +30,26 @@ pub(crate) struct RoomState {
 impl RoomState {
     /// Follows a room from the tracker's origin, which is the first snapshot.
     pub(crate) fn new(tracker: RoomTracker, keep_days: usize) -> RoomState {
-        let mut snapshots = VecDeque::new();
+        let mut snapshots = VecDeque::with_capacity(keep_days + 1);
         if keep_days > 0 {
-            snapshots.push_back((tracker.origin(), tracker.clone()));
+            snapshots.push_back((tracker.origin(), Box::new(tracker.clone())));
         }
         RoomState {
             tracker,
             snapshots,
-            history: Vec::new(),
             keep_days,
             hour_revisions: HashMap::new(),
             day_revisions: HashMap::new(),
         }
     }
 
+    /// The start of the oldest snapshot: no correction reaches before it.
+    pub(crate) fn oldest(&self) -> Option<i64> {
+        self.snapshots.front().map(|(t, _)| *t)
+    }
+
     /// Takes a snapshot at every local midnight up to `until`.
-    fn cross_days(&mut self, until: i64, out: &mut Vec<Output>) {
+    fn cross_days(&mut self, until: i64, history: &mut History, out: &mut Vec<Output>) {
         if self.keep_days == 0 {
             return;
         }
@@ -53,13 +57,14 @@ impl RoomState {
             let midnight = self.tracker.day_end();
             self.tracker.advance(midnight);
             self.tracker.drain_into(out);
-            self.snapshots.push_back((midnight, self.tracker.clone()));
+            self.snapshots
+                .push_back((midnight, Box::new(self.tracker.clone())));
             while self.snapshots.len() > self.keep_days {
                 self.snapshots.pop_front();
             }
             if let Some((oldest, _)) = self.snapshots.front() {
                 let oldest = *oldest;
-                self.history.retain(|r| r.time_s() >= oldest);
+                history.forget(self.tracker.room(), oldest);
                 // Rows from before the oldest snapshot can no longer be revised.
                 self.hour_revisions.retain(|t, _| *t >= oldest - 86_400);
                 self.day_revisions.retain(|t, _| *t >= oldest - 2 * 86_400);
@@ -68,18 +73,22 @@ impl RoomState {
     }
 
     /// Applies a reading in event-time order.
-    pub(crate) fn apply(&mut self, r: Reading, out: &mut Vec<Output>) {
-        self.cross_days(r.time_s(), out);
-        self.tracker.apply(&r);
-        self.tracker.drain_into(out);
+    pub(crate) fn apply(&mut self, r: Reading, history: &mut History, out: &mut Vec<Output>) {
+        self.cross_days(r.time_s(), history, out);
+        self.step(&r, out);
         if self.keep_days > 0 {
-            self.history.push(r);
+            history.record(r);
         }
     }
 
+    fn step(&mut self, r: &Reading, out: &mut Vec<Output>) {
+        self.tracker.apply(r);
+        self.tracker.drain_into(out);
+    }
+
     /// Integrates up to `until`, closing what ends by then.
-    pub(crate) fn advance(&mut self, until: i64, out: &mut Vec<Output>) {
-        self.cross_days(until, out);
+    pub(crate) fn advance(&mut self, until: i64, history: &mut History, out: &mut Vec<Output>) {
+        self.cross_days(until, history, out);
         self.tracker.advance(until);
         self.tracker.drain_into(out);
     }
@@ -90,6 +99,7 @@ impl RoomState {
         &mut self,
         mut late: Vec<Reading>,
         f: i64,
+        history: &mut History,
         out: &mut Vec<Output>,
     ) -> Vec<Reading> {
         let oldest = self.snapshots.front().map(|(t, _)| *t);
@@ -104,24 +114,15 @@ impl RoomState {
             return too_old;
         };
         let start = self.snapshots[pos].0;
-        self.tracker = self.snapshots[pos].1.clone();
+        self.tracker = (*self.snapshots[pos].1).clone();
         self.snapshots.truncate(pos + 1);
-        let mut again: Vec<Reading> = self
-            .history
-            .iter()
-            .filter(|r| r.time_s() >= start)
-            .cloned()
-            .collect();
-        self.history.retain(|r| r.time_s() < start);
-        again.extend(fixable);
-        // Stable: among equal keys the first applied (or first to arrive) is kept.
-        again.sort_by_key(Reading::order_key);
-        again.dedup_by(|b, a| a.seq.is_some() && a.order_key() == b.order_key());
         let mut rebuilt = Vec::new();
-        for r in again {
-            self.apply(r, &mut rebuilt);
+        for r in history.rebuild(self.tracker.room(), start, fixable) {
+            // Crossing a midnight here takes the snapshot again; the history already holds r.
+            self.cross_days(r.time_s(), history, &mut rebuilt);
+            self.step(&r, &mut rebuilt);
         }
-        self.advance(f, &mut rebuilt);
+        self.advance(f, history, &mut rebuilt);
         self.revise(t0, rebuilt, out);
         too_old
     }

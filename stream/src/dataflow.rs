@@ -2,6 +2,7 @@
 //! windows closed as the event-time frontier passes them.
 
 use crate::correct::RoomState;
+use crate::history::History;
 use crate::room::RoomTracker;
 use crate::signal::RoomSignal;
 use crate::site::{Sites, site_of};
@@ -18,7 +19,8 @@ use timely::dataflow::{InputHandleVec, ProbeHandle};
 /// What enters the dataflow.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Input {
-    /// Tells worker `worker` the time from which rooms are followed.
+    /// Tells worker `worker` the time from which the sending input follows rooms;
+    /// every input sends one, and the earliest is where the rooms start.
     Origin {
         /// The worker addressed.
         worker: u32,
@@ -44,7 +46,11 @@ struct Rooms {
     owned: Vec<RoomIdx>,
     config: Arc<StreamConfig>,
     stats: Arc<StreamStats>,
-    rooms: HashMap<RoomIdx, RoomState>,
+    /// The state of `owned[i]` at `i`: room `r` is at `r / peers`.
+    rooms: Vec<RoomState>,
+    peers: u32,
+    /// The readings applied over the days a correction reaches.
+    history: History,
     /// Late readings waiting for the next frontier.
     late: Vec<Reading>,
     live: HashMap<RoomIdx, RoomSignal>,
@@ -56,7 +62,11 @@ struct Rooms {
     /// (end of open window, room), to close windows of rooms with no readings.
     ends: BTreeSet<(i64, RoomIdx)>,
     origin: Option<i64>,
+    /// The earliest origin received so far, before the rooms start.
+    origins: Option<i64>,
     frontier: i64,
+    /// The UTC day of the frontier when the history was last pruned.
+    pruned_day: i64,
 }
 
 struct NoSink;
@@ -78,12 +88,21 @@ impl Rooms {
             .map(RoomIdx)
             .filter(|r| r.0 as usize % peers == index)
             .collect();
+        let history = History::open(
+            config
+                .history_dir
+                .as_ref()
+                .map(|d| d.join(format!("worker-{index}")))
+                .as_deref(),
+        );
         Rooms {
+            history,
             registry,
             owned,
             config,
             stats,
-            rooms: HashMap::new(),
+            rooms: Vec::new(),
+            peers: peers as u32,
             late: Vec::new(),
             live: HashMap::new(),
             live_last: HashMap::new(),
@@ -91,13 +110,17 @@ impl Rooms {
             pending: Vec::new(),
             ends: BTreeSet::new(),
             origin: None,
+            origins: None,
             frontier: i64::MIN,
+            pruned_day: i64::MIN,
         }
     }
 
     fn receive(&mut self, x: Input, out: &mut Vec<Output>) {
         match x {
-            Input::Origin { at, .. } => self.start(at),
+            Input::Origin { at, .. } => {
+                self.origins = Some(self.origins.map_or(at, |o| o.min(at)));
+            }
             Input::Reading(r) => {
                 self.live_update(&r, out);
                 self.pending.push(r);
@@ -111,15 +134,17 @@ impl Rooms {
             return;
         }
         self.origin = Some(origin);
+        self.rooms.reserve_exact(self.owned.len());
         for &room in &self.owned {
             let t = RoomTracker::new(&self.registry, room, origin, &self.config);
             self.ends.insert((t.window_end(), room));
+            debug_assert_eq!((room.0 / self.peers) as usize, self.rooms.len());
             self.rooms
-                .insert(room, RoomState::new(t, self.config.correction_days));
-            self.live.insert(
-                room,
-                RoomSignal::new(&self.registry, room, origin, self.config.door_reset_hour),
-            );
+                .push(RoomState::new(t, self.config.correction_days));
+            // A reading may have reached the live view before the rooms started.
+            self.live.entry(room).or_insert_with(|| {
+                RoomSignal::new(&self.registry, room, origin, self.config.door_reset_hour)
+            });
         }
     }
 
@@ -167,6 +192,14 @@ impl Rooms {
 
     /// The frontier reached `f`: every reading before `f` is here.
     fn advance(&mut self, f: i64, out: &mut Vec<Output>) {
+        // Each input sends its origin at its own first time: once the frontier has
+        // passed the earliest received, no input can send an earlier one (in a
+        // cluster, the processes' inputs start apart; all runs start alike).
+        if self.origin.is_none()
+            && let Some(o) = self.origins.filter(|o| *o < f)
+        {
+            self.start(o);
+        }
         if f <= self.frontier || self.origin.is_none() {
             return;
         }
@@ -186,11 +219,11 @@ impl Rooms {
             }
             last_key = Some(key);
             let room = r.room;
-            let Some(state) = self.rooms.get_mut(&room) else {
+            let Some(state) = self.rooms.get_mut((room.0 / self.peers) as usize) else {
                 continue;
             };
             let before = state.tracker.window_end();
-            state.apply(r, out);
+            state.apply(r, &mut self.history, out);
             let after = state.tracker.window_end();
             if after != before {
                 self.ends.remove(&(before, room));
@@ -202,12 +235,19 @@ impl Rooms {
                 break;
             }
             self.ends.pop_first();
-            if let Some(state) = self.rooms.get_mut(&room) {
-                state.advance(f, out);
+            if let Some(state) = self.rooms.get_mut((room.0 / self.peers) as usize) {
+                state.advance(f, &mut self.history, out);
                 self.ends.insert((state.tracker.window_end(), room));
             }
         }
         self.correct(f, out);
+        // Once a day (UTC), what no room's correction reaches any more is deleted.
+        if f.div_euclid(86_400) != self.pruned_day {
+            self.pruned_day = f.div_euclid(86_400);
+            if let Some(oldest) = self.rooms.iter().filter_map(RoomState::oldest).min() {
+                self.history.forget_all_before(oldest);
+            }
+        }
     }
 
     /// Puts the late readings in their place, room by room.
@@ -220,11 +260,11 @@ impl Rooms {
             by_room.entry(r.room).or_default().push(r);
         }
         for (room, late) in by_room {
-            let Some(state) = self.rooms.get_mut(&room) else {
+            let Some(state) = self.rooms.get_mut((room.0 / self.peers) as usize) else {
                 continue;
             };
             let before = state.tracker.window_end();
-            for r in state.correct(late, f, out) {
+            for r in state.correct(late, f, &mut self.history, out) {
                 tracing::debug!(
                     room = room.0,
                     time_ms = r.time_ms,
@@ -295,7 +335,12 @@ pub(crate) fn build(
         let reg = Arc::clone(&site_registry);
         let sites = rooms
             .unary(
-                Exchange::new(move |o: &Output| site_of(&reg, o)),
+                // Sites by site; live changes all to worker 0 (in a cluster: the
+                // process that serves the web page).
+                Exchange::new(move |o: &Output| match o {
+                    Output::Live(_) => 0,
+                    _ => site_of(&reg, o),
+                }),
                 "Sites",
                 move |_cap, _info| {
                     let mut sites = Sites::new(site_registry);

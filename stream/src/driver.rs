@@ -37,7 +37,22 @@ impl Stream {
         let shared = Arc::new(config.clone());
         let out = Mutex::new(crate::OutputSender::Bounded(out));
         let stats_in = Arc::clone(&stats);
-        let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        let communication = match &config.cluster {
+            Some(c) if c.addresses.len() > 1 => timely::CommunicationConfig::Cluster {
+                threads: workers,
+                process: c.process,
+                addresses: c.addresses.clone(),
+                report: false,
+                zerocopy: false,
+            },
+            _ => timely::CommunicationConfig::Process(workers),
+        };
+        let timely_config = timely::Config {
+            communication,
+            worker: timely::WorkerConfig::default(),
+        };
+        // In a cluster this waits until every process is up.
+        let guards = timely::execute(timely_config, move |worker| {
             let out = out.lock().map(|o| o.clone());
             let Ok(out) = out else { return };
             let (input, probe) = build(
@@ -49,7 +64,8 @@ impl Stream {
             );
             let taken = rx.lock().ok().and_then(|mut r| r.take());
             if let Some(rx) = taken {
-                let feeder = Feeder::new(input, Watermark::new(lateness, idle_after), workers);
+                let peers = worker.peers();
+                let feeder = Feeder::new(input, Watermark::new(lateness, idle_after), peers);
                 drive(worker, feeder, &probe, rx, clock, &stats_in);
             }
         })
@@ -68,6 +84,16 @@ impl Stream {
         }
         let tx = self.commands.as_ref().ok_or(Error::Stopped)?;
         tx.send(Command::Batch(batch)).map_err(|_| Error::Stopped)
+    }
+
+    /// Whether a worker has ended on its own (it panicked, or in a cluster
+    /// another process went away: timely cannot go on without it).
+    pub fn failed(&self) -> bool {
+        self.commands.is_some()
+            && self
+                .guards
+                .as_ref()
+                .is_some_and(|g| g.guards().iter().any(std::thread::JoinHandle::is_finished))
     }
 
     /// Counters of the stage.

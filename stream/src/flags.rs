@@ -148,10 +148,11 @@ pub struct RoomDayStatus {
     pub revision: u16,
 }
 
-/// The lookback of one room.
+/// The lookback of one room. Days are shared: the correction path's snapshots
+/// of the room copy the deque, not the 28 days.
 #[derive(Debug, Clone, Default)]
 pub struct RoomFlags {
-    days: VecDeque<DayFacts>,
+    days: VecDeque<std::sync::Arc<DayFacts>>,
     /// Ids of the room's devices, for the reasons.
     device_ids: Vec<String>,
 }
@@ -215,7 +216,7 @@ impl RoomFlags {
         day: &RoomWindow,
         devices: &[devices::DeviceDay],
     ) -> (Vec<Flag>, RoomDayStatus) {
-        self.days.push_back(DayFacts {
+        self.days.push_back(std::sync::Arc::new(DayFacts {
             start: day.start,
             open: day.open_seconds.into(),
             measured: day.measured_seconds.into(),
@@ -226,7 +227,7 @@ impl RoomFlags {
                 .iter()
                 .map(|d| (d.offline_seconds, d.min_battery_pct))
                 .collect(),
-        });
+        }));
         while self.days.len() > usize::from(cfg.lookback_days.max(1)) {
             self.days.pop_front();
         }

@@ -28,6 +28,7 @@ mod dataflow;
 mod driver;
 mod feeder;
 pub mod flags;
+mod history;
 mod replay;
 pub mod room;
 pub mod signal;
@@ -100,6 +101,35 @@ pub struct StreamConfig {
     pub correction_days: usize,
     /// Thresholds of the daily flags.
     pub flags: flags::FlagConfig,
+    /// Where each worker keeps the readings the correction path may replay (a
+    /// folder per worker is made under it); `None` keeps them in memory, which
+    /// grows with the message rate and suits replays and short runs only.
+    #[serde(skip)]
+    pub history_dir: Option<std::path::PathBuf>,
+    /// This process's place in a timely cluster; `None` runs alone.
+    #[serde(skip)]
+    pub cluster: Option<Cluster>,
+}
+
+/// A process of a timely cluster: rooms are spread over the workers of every
+/// process, and readings taken in by one process are exchanged to the worker
+/// that owns their room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    /// Index of this process, from 0.
+    pub process: usize,
+    /// `host:port` where each process listens for the others, in process order
+    /// (the lines of timely's hosts file).
+    pub addresses: Vec<String>,
+}
+
+impl Cluster {
+    /// Whether process `process` with `threads` workers each owns `room` (rooms go to
+    /// workers by `room % all workers`; worker `w` is in process `w / threads`).
+    pub fn owns(process: usize, processes: usize, threads: usize, room: devices::RoomIdx) -> bool {
+        let peers = (processes * threads).max(1);
+        (room.0 as usize % peers) / threads.max(1) == process
+    }
 }
 
 impl Default for StreamConfig {
@@ -112,6 +142,8 @@ impl Default for StreamConfig {
             queue_batches: 64,
             correction_days: 2,
             flags: flags::FlagConfig::default(),
+            history_dir: None,
+            cluster: None,
         }
     }
 }

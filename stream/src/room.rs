@@ -23,7 +23,8 @@ use std::sync::Arc;
 struct RoomInfo {
     shape: RoomShape,
     tz: Tz,
-    schedule: Schedule,
+    /// Shared by the room's snapshots.
+    schedule: std::sync::Arc<Schedule>,
     reset_hour: u32,
 }
 
@@ -281,7 +282,7 @@ impl RoomTracker {
                 },
             },
             tz: registry.site_of(room).timezone,
-            schedule: r.schedule.clone(),
+            schedule: std::sync::Arc::new(r.schedule.clone()),
             reset_hour,
         };
         let hour = info.hour(hour_start(info.tz, origin), None);
@@ -315,6 +316,11 @@ impl RoomTracker {
     /// End of the hour window now open.
     pub fn window_end(&self) -> i64 {
         self.windows.hour.end()
+    }
+
+    /// The room followed.
+    pub fn room(&self) -> devices::RoomIdx {
+        self.windows.info.shape.room
     }
 
     /// Where the signal stands now (its origin before anything was applied).

@@ -26,8 +26,8 @@ struct HourFacts {
 pub struct RoomSlots {
     /// Hours of days not yet released, by local date.
     filling: BTreeMap<chrono::NaiveDate, Vec<HourFacts>>,
-    /// Released days, oldest first.
-    days: VecDeque<Vec<HourFacts>>,
+    /// Released days, oldest first; shared with the correction path's snapshots.
+    days: VecDeque<std::sync::Arc<[HourFacts]>>,
 }
 
 impl RoomSlots {
@@ -57,12 +57,12 @@ impl RoomSlots {
         let date = devices::schedule::local_date(tz, day.start);
         let hours = self.filling.remove(&date).unwrap_or_default();
         self.filling.retain(|d, _| *d > date);
-        self.days.push_back(hours);
+        self.days.push_back(hours.into());
         while self.days.len() > usize::from(cfg.lookback_days.max(1)) {
             self.days.pop_front();
         }
         let mut cells: BTreeMap<(u8, u8), (u64, u64, u64)> = BTreeMap::new();
-        for h in self.days.iter().flatten() {
+        for h in self.days.iter().flat_map(|d| d.iter()) {
             let c = cells.entry((h.weekday, h.hour)).or_default();
             c.0 += u64::from(h.open);
             c.1 += u64::from(h.measured);

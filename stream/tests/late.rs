@@ -27,9 +27,16 @@ fn setup() -> (Arc<Registry>, Vec<Reading>) {
     (registry, readings)
 }
 
-fn run(registry: &Arc<Registry>, readings: Vec<Reading>, workers: usize) -> Replayed {
+/// A replay with `workers` workers; the correction history on disk under `history`, else in memory.
+fn run_with(
+    registry: &Arc<Registry>,
+    readings: Vec<Reading>,
+    workers: usize,
+    history: Option<&Path>,
+) -> Replayed {
     let config = StreamConfig {
         workers,
+        history_dir: history.map(Path::to_owned),
         ..StreamConfig::default()
     };
     stream::replay(
@@ -40,6 +47,10 @@ fn run(registry: &Arc<Registry>, readings: Vec<Reading>, workers: usize) -> Repl
         START_MS / 1000 + 2 * 86_400,
     )
     .expect("replay")
+}
+
+fn run(registry: &Arc<Registry>, readings: Vec<Reading>, workers: usize) -> Replayed {
+    run_with(registry, readings, workers, None)
 }
 
 fn assert_same_tables(got: &Replayed, want: &Replayed) {
@@ -115,8 +126,14 @@ fn late_readings_rewrite_rows_to_the_on_time_values() {
     delayed.sort_by_key(|(at, _)| *at);
     let arrival: Vec<Reading> = delayed.into_iter().map(|(_, r)| r).collect();
 
-    for workers in [1, 2] {
-        let corrected = run(&registry, arrival.clone(), workers);
+    let disk = tempfile::tempdir().expect("tempdir");
+    for (workers, history) in [
+        (1, None),
+        (2, None),
+        (1, Some(disk.path())),
+        (2, Some(disk.path())),
+    ] {
+        let corrected = run_with(&registry, arrival.clone(), workers, history);
         assert!(
             corrected.late.is_empty(),
             "every late reading was corrected"
@@ -124,6 +141,10 @@ fn late_readings_rewrite_rows_to_the_on_time_values() {
         assert!(corrected.revised > 0, "rows were rewritten");
         assert_same_tables(&corrected, &on_time);
     }
+    // On disk: a folder per worker, a folder per UTC day inside, files by room.
+    let worker = disk.path().join("worker-1");
+    let days = std::fs::read_dir(&worker).expect("worker folder").count();
+    assert!(days >= 1, "{days} day folders in {}", worker.display());
 }
 
 #[test]
@@ -134,6 +155,9 @@ fn readings_older_than_the_kept_days_stay_uncorrected() {
     let mut arrival = readings.clone();
     let old = arrival.remove(1000);
     arrival.push(old.clone());
-    let out = run(&registry, arrival, 1);
+    let out = run(&registry, arrival.clone(), 1);
+    assert_eq!(out.late, std::slice::from_ref(&old));
+    let disk = tempfile::tempdir().expect("tempdir");
+    let out = run_with(&registry, arrival, 1, Some(disk.path()));
     assert_eq!(out.late, [old]);
 }

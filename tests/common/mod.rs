@@ -2,6 +2,8 @@
 //! stop themselves, a tiny HTTP client and a Parquet reader.
 #![allow(dead_code)]
 
+pub mod fleet;
+
 use arrow::array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::io::{Read, Write};

@@ -29,8 +29,13 @@ fn start(v5: bool) -> (EmbeddedBroker, Option<SocketAddr>) {
         open: false,
     };
     let listen_v5 = v5.then(free_addr);
-    let broker =
-        EmbeddedBroker::start_with_auth(free_addr(), listen_v5, Some(config)).expect("broker");
+    let broker = EmbeddedBroker::start_with_auth(
+        free_addr(),
+        listen_v5,
+        Some(config),
+        crate::BrokerLimits::default(),
+    )
+    .expect("broker");
     (broker, listen_v5)
 }
 

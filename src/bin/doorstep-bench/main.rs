@@ -48,8 +48,8 @@ enum Figure {
     },
     /// National load through `doorstep run`: latency to the live push, memory.
     National {
-        /// Seconds of load.
-        #[arg(long, default_value_t = 60)]
+        /// Seconds of load (long enough for the memory to level off).
+        #[arg(long, default_value_t = 300)]
         seconds: u64,
         /// Messages a second.
         #[arg(long, default_value_t = 5000)]

@@ -114,12 +114,14 @@ pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("doorstep-bench-national-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("registry.toml"), registry())?;
+    // JSON, as a national registry would be: TOML of this size takes about 800 MB to parse.
+    let file: devices::RegistryFile = toml::from_str(&registry())?;
+    std::fs::write(dir.join("registry.json"), serde_json::to_vec(&file)?)?;
     let (mqtt, web) = (free_port()?, free_port()?);
     std::fs::write(
         dir.join("doorstep.toml"),
         format!(
-            "registry = \"registry.toml\"\ndata_dir = \"data\"\n[mqtt]\nlisten = \"127.0.0.1:{mqtt}\"\n\
+            "registry = \"registry.json\"\ndata_dir = \"data\"\n[mqtt]\nlisten = \"127.0.0.1:{mqtt}\"\n\
              [web]\nlisten = \"127.0.0.1:{web}\"\n[stream]\nworkers = 2\n"
         ),
     )?;
@@ -202,10 +204,11 @@ pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
             if n % (2 * per_tick) < per_tick {
                 probe_n += 1;
                 let p = probe_n as usize % PROBES;
-                let count = probe_n;
+                // Within the room's capacity (far larger counts are rejected), unique per probe for 1,000 rounds.
+                let count = (probe_n as usize / PROBES) % 1000 + 1;
                 sent.lock()
                     .map_err(|_| anyhow::anyhow!("lock"))?
-                    .insert((p, count), Instant::now());
+                    .insert((p, count as u32), Instant::now());
                 let payload = format!(r#"{{"type":"count","ts":{ts},"count":{count}}}"#);
                 publisher
                     .publish(format!("doorstep/v1/probe/probe-{p}"), payload.into_bytes())
@@ -227,6 +230,7 @@ pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
         .arg(pid.to_string())
         .status();
     let _ = child.wait();
+    let history_mb = dir_bytes(&dir.join("data").join("stream-history")) as f64 / 1e6;
     let _ = std::fs::remove_dir_all(&dir);
 
     let mut lat: Vec<Duration> = latencies
@@ -238,11 +242,18 @@ pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
         lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1)))
             .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
     };
-    let growth = match (rss_samples.get(rss_samples.len() / 2), rss_samples.last()) {
-        (Some(a), Some(b)) if b.0 > a.0 => {
-            (b.1 as f64 - a.1 as f64) / 1024.0 / (b.0 - a.0).as_secs_f64() * 60.0
-        }
-        _ => f64::NAN,
+    // RSS at each whole minute of load: where it levels off.
+    let by_minute: Vec<(u64, u64)> = match rss_samples.first() {
+        Some(&(t0, _)) => (1..=seconds / 60)
+            .filter_map(|m| {
+                rss_samples
+                    .iter()
+                    .rev()
+                    .find(|(t, _)| t.duration_since(t0) <= Duration::from_secs(m * 60))
+                    .map(|&(_, kib)| (m, kib / 1024))
+            })
+            .collect(),
+        None => Vec::new(),
     };
     println!("## National load\n");
     println!(
@@ -264,6 +275,23 @@ pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
     println!("| latency p99 | **{:.1} ms** |", pct(0.99));
     println!("| RSS after start-up | {} MB |", idle_rss / 1024);
     println!("| peak RSS (VmHWM) | **{} MB** |", peak / 1024);
-    println!("| RSS growth over the second half | {growth:.0} MB a minute |\n");
+    for (m, mb) in by_minute {
+        println!("| RSS after {m} min of load | {mb} MB |");
+    }
+    println!("| correction history on disk at the end | {history_mb:.0} MB |\n");
     Ok(())
+}
+
+/// Bytes in the files under `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            _ => e.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
 }

@@ -1,0 +1,318 @@
+//! doorstep as a two-process timely cluster on localhost, behind a real
+//! Mosquitto with a shared subscription (`$share/doorstep/doorstep/v1/#`): the
+//! broker spreads the messages over the processes, timely exchanges each
+//! reading to the worker that owns its room, and both write their own part
+//! files into one table layout. The tables must equal one process's run of
+//! the same input (the undisturbed replay through the same dataflow), also
+//! when a process is killed mid-run and the cluster restarted, and process 0's
+//! API must show every room.
+
+mod common;
+
+use common::fleet::*;
+use common::*;
+use devices::sim::{Fleet, Publish};
+use devices::{Limits, Reading, Registry, Validator};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// 2026-11-23 (Monday) 06:00 in Shanghai, Unix ms.
+const START_MS: i64 = 1_795_384_800_000;
+/// Two days, so that the first day's `room_day` closes.
+const END_MS: i64 = START_MS + 2 * 86_400_000;
+
+/// Eight sites of three rooms; a count, two doors and a presence sensor a site, every minute.
+fn registry_toml() -> String {
+    let mut s = String::new();
+    for site in 0..8 {
+        s += &format!(
+            "[[site]]\nid = \"c{site}\"\nname = \"集群社区{site}号\"\ncity = \"测试市\"\n\n\
+             [[site.room]]\nid = \"hall\"\nname = \"活动厅\"\ncapacity = 40\narea_m2 = 80\n\
+             schedule = [\"daily 08:00-20:00 culture\"]\n\n\
+             [[site.room]]\nid = \"care\"\nname = \"日间照料\"\ncapacity = 20\narea_m2 = 60\n\
+             schedule = [\"mon-fri 08:00-12:00 infant_care\", \"mon-fri 13:00-17:00 elderly_care\"]\n\n\
+             [[site.room]]\nid = \"gym\"\nname = \"健身房\"\ncapacity = 12\narea_m2 = 50\n\
+             schedule = [\"daily 06:00-22:00 fitness\"]\n\n\
+             [[site.device]]\nid = \"c{site}-hall-c\"\nroom = \"hall\"\nkind = \"count\"\ninterval_s = 60\n\n\
+             [[site.device]]\nid = \"c{site}-care-d1\"\nroom = \"care\"\nkind = \"door\"\ninterval_s = 60\n\n\
+             [[site.device]]\nid = \"c{site}-care-d2\"\nroom = \"care\"\nkind = \"door\"\ninterval_s = 60\n\n\
+             [[site.device]]\nid = \"c{site}-gym-p\"\nroom = \"gym\"\nkind = \"presence\"\ninterval_s = 60\n\n"
+        );
+    }
+    s
+}
+
+/// The two tests take turns: two clusters at once on a 2-core machine are slow enough to time out.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Two doorstep processes sharing one data directory.
+struct Cluster {
+    dir: std::path::PathBuf,
+    web: [SocketAddr; 2],
+    procs: [Option<Doorstep>; 2],
+    runs: usize,
+}
+
+impl Cluster {
+    /// Writes a config for each process and the hosts file.
+    fn configure(dir: &Path, broker_port: u16) -> Cluster {
+        let hosts = format!(
+            "# timely: where each process listens for the others\n127.0.0.1:{}\n127.0.0.1:{}\n",
+            free_port(),
+            free_port()
+        );
+        std::fs::write(dir.join("hosts"), hosts).expect("hosts");
+        let web: [SocketAddr; 2] =
+            [0, 1].map(|_| format!("127.0.0.1:{}", free_port()).parse().expect("addr"));
+        for (p, web) in web.iter().enumerate() {
+            // The clock stands after the last message; windows close by event time only.
+            std::fs::write(
+                dir.join(format!("doorstep-p{p}.toml")),
+                format!(
+                    "registry = \"registry.toml\"\ndata_dir = \"data\"\n[mqtt]\n\
+                     broker = \"mqtt://127.0.0.1:{broker_port}\"\nclient_id = \"doorstep-cluster\"\n\
+                     [web]\nlisten = \"{web}\"\n[stream]\nidle_after_s = 86400\n[store]\nflush_s = 1\n\
+                     [clock]\nstart = \"2026-11-25T06:10:00+08:00\"\n\
+                     [cluster]\nprocess = {p}\nhosts_file = \"hosts\"\n"
+                ),
+            )
+            .expect("config");
+        }
+        Cluster {
+            dir: dir.to_owned(),
+            web,
+            procs: [None, None],
+            runs: 0,
+        }
+    }
+
+    /// Starts process `p` and waits until the cluster serves (both must be up for that).
+    fn start(&mut self, p: usize) {
+        self.procs[p] = Some(Doorstep::spawn(
+            &self.dir.join(format!("doorstep-p{p}.toml")),
+            &self.dir.join(format!("doorstep-p{p}-{}.log", self.runs)),
+            &[],
+        ));
+    }
+
+    fn start_all(&mut self) {
+        self.start(0);
+        self.start(1);
+        for web in self.web {
+            wait_for(Duration::from_secs(90), "the cluster's /readyz", || {
+                http_get(web, "/readyz").filter(|(s, _)| *s == 200)
+            });
+        }
+    }
+
+    /// SIGTERM to both (a process's dataflow ends only when every process's input
+    /// has closed: a cluster stops as a whole); each must exit cleanly.
+    fn stop(&mut self) {
+        let procs: Vec<Doorstep> = self.procs.iter_mut().filter_map(Option::take).collect();
+        for d in &procs {
+            let status = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(d.0.id().to_string())
+                .status()
+                .expect("kill");
+            assert!(status.success());
+        }
+        for (p, mut d) in procs.into_iter().enumerate() {
+            assert!(
+                d.0.wait().expect("exit").success(),
+                "process {p} exits cleanly"
+            );
+        }
+    }
+}
+
+/// The fleet's messages, and the same as readings.
+fn fleet(registry: &Arc<Registry>) -> (Vec<Publish>, Vec<Reading>) {
+    let messages = Fleet::new(Arc::clone(registry), 23, START_MS).step(END_MS);
+    let validator = Validator::new(Arc::clone(registry), Limits::default());
+    let readings = messages
+        .iter()
+        .map(|p| {
+            validator
+                .check(&p.topic, &p.payload, END_MS + 600_000)
+                .expect("simulated messages are valid")
+        })
+        .collect();
+    (messages, readings)
+}
+
+/// Waits until `raw_events` holds `n` rows.
+fn wait_raw_events(data: &Path, registry: &Arc<Registry>, n: usize) {
+    let store = analytics::Store::open(data, Arc::clone(registry)).expect("store");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let have = raw_keys(&store).len();
+        if have >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{have} of {n} messages in raw_events"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+/// Every message once in `raw_events`, `room_day` equal to the undisturbed
+/// single-process replay, and rows written by both processes.
+fn assert_like_one_process(data: &Path, registry: &Arc<Registry>, readings: Vec<Reading>) {
+    let store = analytics::Store::open(data, Arc::clone(registry)).expect("store");
+    let mut want: Vec<_> = readings
+        .iter()
+        .map(|r| (r.device.0, r.seq, r.time_ms))
+        .collect();
+    want.sort_unstable();
+    let mut got = raw_keys(&store);
+    got.sort_unstable();
+    assert_eq!(got.len(), want.len(), "no message twice");
+    assert!(got == want, "every message exactly once");
+
+    let config = stream::StreamConfig {
+        idle_after_s: 86_400,
+        ..stream::StreamConfig::default()
+    };
+    let calm = tempfile::tempdir().expect("tempdir");
+    let out = stream::replay(Arc::clone(registry), &config, readings, 256, END_MS / 1000)
+        .expect("replay");
+    analytics::Store::open(calm.path(), Arc::clone(registry))
+        .expect("store")
+        .write_windows(&out.windows)
+        .expect("windows");
+    let (cluster, reference) = (room_days(data), room_days(calm.path()));
+    assert!(reference.len() >= 24, "{} room days", reference.len());
+    assert_eq!(
+        cluster.keys().collect::<Vec<_>>(),
+        reference.keys().collect::<Vec<_>>()
+    );
+    for (key, want) in &reference {
+        assert_eq!(&cluster[key], want, "room_day {key}");
+    }
+    // Both processes wrote raw events (the broker shared the devices' messages).
+    let writers: std::collections::BTreeSet<String> = table_files(data, "raw_events")
+        .iter()
+        .filter_map(|f| {
+            let name = f.file_name()?.to_str()?.to_owned();
+            // part-j<ms>-<n>-p<process>-<pid>.parquet
+            name.split('-')
+                .find(|s| s.starts_with('p') && s[1..].parse::<u32>().is_ok())
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(
+        writers.into_iter().collect::<Vec<_>>(),
+        ["p0", "p1"],
+        "raw_events parts from both processes"
+    );
+}
+
+/// Process 0's `/api/live` shows every room of the registry with a value.
+fn assert_api_shows_every_room(web: SocketAddr, registry: &Registry) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let rooms: Vec<serde_json::Value> = http_get(web, "/api/live")
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+            .and_then(|v| v["sites"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|s| s["rooms"].as_array().cloned().unwrap_or_default())
+            .collect();
+        let silent: Vec<&serde_json::Value> = rooms
+            .iter()
+            .filter(|r| r["last_occupancy"].is_null())
+            .map(|r| &r["id"])
+            .collect();
+        if rooms.len() == registry.rooms.len() && silent.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} rooms in /api/live of {}; without a value: {silent:?}",
+            rooms.len(),
+            registry.rooms.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn two_processes_give_the_tables_of_one_and_the_api_shows_every_room() {
+    require("mosquitto");
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = Workdir(Some(tempfile::tempdir().expect("tempdir")));
+    let text = registry_toml();
+    std::fs::write(dir.path().join("registry.toml"), &text).expect("registry");
+    let registry =
+        Arc::new(Registry::from_toml(&text, Path::new("registry.toml")).expect("registry"));
+    let (messages, readings) = fleet(&registry);
+    let n = messages.len();
+
+    let broker = Broker::start(&dir.path().join("broker"));
+    let mut cluster = Cluster::configure(dir.path(), broker.port);
+    cluster.start_all();
+    let progress = Arc::new(Progress::default());
+    publish_all(broker.port, Arc::new(messages), Arc::clone(&progress));
+    assert!(progress.done.load(Ordering::SeqCst));
+
+    let data = dir.path().join("data");
+    wait_raw_events(&data, &registry, n);
+    assert_api_shows_every_room(cluster.web[0], &registry);
+    cluster.stop();
+    assert_like_one_process(&data, &registry, readings);
+}
+
+#[test]
+fn a_process_killed_mid_run_and_the_cluster_restarted_lose_and_double_nothing() {
+    require("mosquitto");
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = Workdir(Some(tempfile::tempdir().expect("tempdir")));
+    let text = registry_toml();
+    std::fs::write(dir.path().join("registry.toml"), &text).expect("registry");
+    let registry =
+        Arc::new(Registry::from_toml(&text, Path::new("registry.toml")).expect("registry"));
+    let (messages, readings) = fleet(&registry);
+    let n = messages.len();
+
+    let broker = Broker::start(&dir.path().join("broker"));
+    let mut cluster = Cluster::configure(dir.path(), broker.port);
+    cluster.start_all();
+    let progress = Arc::new(Progress::default());
+    let publisher = {
+        let (messages, progress, port) = (Arc::new(messages), Arc::clone(&progress), broker.port);
+        std::thread::spawn(move || publish_all(port, messages, progress))
+    };
+    wait_for(
+        Duration::from_secs(120),
+        "the publisher to get halfway",
+        || (progress.published.load(Ordering::SeqCst) >= n / 2).then_some(()),
+    );
+    // SIGKILL process 1. timely cannot go on without it: process 0 stops by itself,
+    // with an error, and a supervisor (systemd, here the test) starts both again.
+    let mut killed = cluster.procs[1].take().expect("process 1");
+    killed.0.kill().expect("SIGKILL");
+    killed.0.wait().expect("reaped");
+    let mut survivor = cluster.procs[0].take().expect("process 0");
+    let status = wait_for(
+        Duration::from_secs(60),
+        "process 0 to stop by itself",
+        || survivor.0.try_wait().expect("try_wait"),
+    );
+    assert!(!status.success(), "process 0 reports the failure: {status}");
+    cluster.runs += 1;
+    cluster.start_all();
+    publisher.join().expect("publisher");
+    assert!(progress.done.load(Ordering::SeqCst));
+
+    let data = dir.path().join("data");
+    wait_raw_events(&data, &registry, n);
+    assert_api_shows_every_room(cluster.web[0], &registry);
+    cluster.stop();
+    assert_like_one_process(&data, &registry, readings);
+}
