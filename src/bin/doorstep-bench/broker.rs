@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 const START_MS: i64 = 1_793_548_800_000;
 
 /// A Mosquitto on a free port, killed when dropped.
-struct Mosquitto(Child, u16);
+pub struct Mosquitto(Child, pub u16);
 
 impl Drop for Mosquitto {
     fn drop(&mut self) {
@@ -28,7 +28,7 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-fn mosquitto(dir: &Path) -> anyhow::Result<Mosquitto> {
+pub fn mosquitto(dir: &Path) -> anyhow::Result<Mosquitto> {
     let port = free_port()?;
     let conf = dir.join("mosquitto.conf");
     std::fs::write(

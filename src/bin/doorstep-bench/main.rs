@@ -2,6 +2,7 @@
 //! sections for `BENCHMARKS.md` (`scripts/bench` writes the file).
 
 mod broker;
+mod cluster;
 mod fleet;
 mod national;
 mod replay;
@@ -57,6 +58,16 @@ enum Figure {
     },
     /// Events a second through decode, validation, the dataflow and the Parquet
     /// sinks, without a broker.
+    /// The national load through Mosquitto into one process with 2 workers, then
+    /// into a two-process timely cluster with 1 worker each.
+    Cluster {
+        /// Seconds of load for each.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Messages a second.
+        #[arg(long, default_value_t = 5000)]
+        rate: usize,
+    },
     Replay {
         /// Sites in the simulated fleet.
         #[arg(long, default_value_t = 100)]
@@ -81,6 +92,7 @@ fn main() -> anyhow::Result<()> {
         Figure::Storage { sites, days } => storage::run(sites, days),
         Figure::Broker { messages } => broker::run(messages),
         Figure::National { seconds, rate } => national::run(seconds, rate),
+        Figure::Cluster { seconds, rate } => cluster::run(seconds, rate),
         Figure::Reports { sites, days } => reports::run(sites, days),
         Figure::Replay {
             sites,

@@ -51,7 +51,7 @@ fn registry() -> String {
     s
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -112,11 +112,7 @@ fn listen(web: u16, sent: Sent, latencies: Arc<Mutex<Vec<Duration>>>) -> anyhow:
 
 pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("doorstep-bench-national-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    // JSON, as a national registry would be: TOML of this size takes about 800 MB to parse.
-    let file: devices::RegistryFile = toml::from_str(&registry())?;
-    std::fs::write(dir.join("registry.json"), serde_json::to_vec(&file)?)?;
+    prepare(&dir)?;
     let (mqtt, web) = (free_port()?, free_port()?);
     std::fs::write(
         dir.join("doorstep.toml"),
@@ -125,19 +121,92 @@ pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
              [web]\nlisten = \"127.0.0.1:{web}\"\n[stream]\nworkers = 2\n"
         ),
     )?;
+    let began = Instant::now();
+    let child = spawn(&dir.join("doorstep.toml"), &dir.join("doorstep.log"), &[])?;
+    let pid = child.id();
+    wait_web(web)?;
+    let started_s = began.elapsed().as_secs_f64();
+    let idle_rss = rss_kib(pid, "VmRSS:");
+    let load = load(mqtt, web, &[pid], seconds, rate)?;
+    let peak = rss_kib(pid, "VmHWM:");
+    stop(&mut [child]);
+    let history_mb = dir_bytes(&dir.join("data").join("stream-history")) as f64 / 1e6;
+    let _ = std::fs::remove_dir_all(&dir);
+    let (published, pct) = (load.published, |q| load.percentile(q));
+    let lat = &load.latencies;
+    let rss_samples = &load.rss;
+    // RSS at each whole minute of load: where it levels off.
+    let by_minute: Vec<(u64, u64)> = match rss_samples.first() {
+        Some(&(t0, _)) => (1..=seconds / 60)
+            .filter_map(|m| {
+                rss_samples
+                    .iter()
+                    .rev()
+                    .find(|(t, _)| t.duration_since(t0) <= Duration::from_secs(m * 60))
+                    .map(|&(_, kib)| (m, kib / 1024))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    println!("## National load\n");
+    println!(
+        "`doorstep run` (release, 2 dataflow workers, embedded broker) with a registry of {SITES} sites, {} rooms and {} devices, \
+         fed {rate} messages a second for {seconds} s ({published} messages) by one MQTT client, plus a probe message every \
+         20 ms to one of {PROBES} probe rooms; latency from handing the probe to the MQTT client to its change arriving \
+         on `/api/live/events`. Memory from `/proc`. Measured by `doorstep-bench national --seconds {seconds} --rate {rate}`.\n",
+        SITES * ROOMS_PER_SITE + PROBES,
+        SITES * ROOMS_PER_SITE * 2 + PROBES
+    );
+    println!("| figure | value |");
+    println!("|---|---:|");
+    println!(
+        "| start-up (registry of {} devices) | {started_s:.1} s |",
+        SITES * ROOMS_PER_SITE * 2 + PROBES
+    );
+    println!("| probes seen | {} |", lat.len());
+    println!("| latency p50 | {:.1} ms |", pct(0.5));
+    println!("| latency p99 | **{:.1} ms** |", pct(0.99));
+    println!("| RSS after start-up | {} MB |", idle_rss / 1024);
+    println!("| peak RSS (VmHWM) | **{} MB** |", peak / 1024);
+    for (m, mb) in by_minute {
+        println!("| RSS after {m} min of load | {mb} MB |");
+    }
+    println!("| correction history on disk at the end | {history_mb:.0} MB |\n");
+    Ok(())
+}
+
+/// A fresh folder holding the national registry (JSON, as a national registry
+/// would be: TOML of this size takes about 800 MB to parse).
+pub fn prepare(dir: &std::path::Path) -> anyhow::Result<()> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
+    let file: devices::RegistryFile = toml::from_str(&registry())?;
+    std::fs::write(dir.join("registry.json"), serde_json::to_vec(&file)?)?;
+    Ok(())
+}
+
+/// `doorstep run --config config ARGS` from next to this binary, its log in `log`.
+pub fn spawn(
+    config: &std::path::Path,
+    log: &std::path::Path,
+    args: &[&str],
+) -> anyhow::Result<std::process::Child> {
     let exe = std::env::current_exe()?
         .parent()
         .context("bench binary directory")?
         .join("doorstep");
-    let log = std::fs::File::create(dir.join("doorstep.log"))?;
-    let mut child = Command::new(exe)
+    Command::new(exe)
         .args(["run", "--config"])
-        .arg(dir.join("doorstep.toml"))
+        .arg(config)
+        .args(args)
         .stdout(Stdio::null())
-        .stderr(log)
+        .stderr(std::fs::File::create(log)?)
         .spawn()
-        .context("cannot start doorstep (cargo build --release)")?;
-    let pid = child.id();
+        .context("cannot start doorstep (cargo build --release)")
+}
+
+/// Waits until the web page answers.
+pub fn wait_web(web: u16) -> anyhow::Result<()> {
     let began = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", web)).is_err() {
         anyhow::ensure!(
@@ -146,8 +215,44 @@ pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let started_s = began.elapsed().as_secs_f64();
-    let idle_rss = rss_kib(pid, "VmRSS:");
+    Ok(())
+}
+
+/// SIGTERM to all, then waits for each.
+pub fn stop(children: &mut [std::process::Child]) {
+    for c in children.iter() {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+    }
+    for c in children.iter_mut() {
+        let _ = c.wait();
+    }
+}
+
+/// What a run of national load gave.
+pub struct Load {
+    /// Messages published.
+    pub published: usize,
+    /// Probe latencies, sorted.
+    pub latencies: Vec<Duration>,
+    /// (when, RSS in KiB summed over the processes).
+    pub rss: Vec<(Instant, u64)>,
+}
+
+impl Load {
+    /// The `q` quantile of the latencies, ms.
+    pub fn percentile(&self, q: f64) -> f64 {
+        let lat = &self.latencies;
+        lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1)))
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    }
+}
+
+/// Publishes national load to the broker on `mqtt` for `seconds`, with probes whose
+/// changes are timed on `web`'s live push; samples the RSS of `pids`.
+pub fn load(mqtt: u16, web: u16, pids: &[u32], seconds: u64, rate: usize) -> anyhow::Result<Load> {
     let sent: Sent = Arc::default();
     let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
     {
@@ -155,7 +260,7 @@ pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
         std::thread::spawn(move || listen(web, sent, latencies));
     }
     std::thread::sleep(Duration::from_millis(500));
-
+    let rss_now = || pids.iter().map(|p| rss_kib(*p, "VmRSS:")).sum::<u64>();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -215,7 +320,7 @@ pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
                     .await?;
             }
             if n % (per_tick * 100) == 0 {
-                rss_samples.push((Instant::now(), rss_kib(pid, "VmRSS:")));
+                rss_samples.push((Instant::now(), rss_now()));
             }
             next += tick;
             tokio::time::sleep_until(next).await;
@@ -224,62 +329,16 @@ pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
         anyhow::Ok(n)
     })?;
     std::thread::sleep(Duration::from_secs(3));
-    let peak = rss_kib(pid, "VmHWM:");
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status();
-    let _ = child.wait();
-    let history_mb = dir_bytes(&dir.join("data").join("stream-history")) as f64 / 1e6;
-    let _ = std::fs::remove_dir_all(&dir);
-
-    let mut lat: Vec<Duration> = latencies
+    let mut latencies = latencies
         .lock()
         .map_err(|_| anyhow::anyhow!("lock"))?
         .clone();
-    lat.sort();
-    let pct = |q: f64| {
-        lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1)))
-            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
-    };
-    // RSS at each whole minute of load: where it levels off.
-    let by_minute: Vec<(u64, u64)> = match rss_samples.first() {
-        Some(&(t0, _)) => (1..=seconds / 60)
-            .filter_map(|m| {
-                rss_samples
-                    .iter()
-                    .rev()
-                    .find(|(t, _)| t.duration_since(t0) <= Duration::from_secs(m * 60))
-                    .map(|&(_, kib)| (m, kib / 1024))
-            })
-            .collect(),
-        None => Vec::new(),
-    };
-    println!("## National load\n");
-    println!(
-        "`doorstep run` (release, 2 dataflow workers, embedded broker) with a registry of {SITES} sites, {} rooms and {} devices, \
-         fed {rate} messages a second for {seconds} s ({published} messages) by one MQTT client, plus a probe message every \
-         20 ms to one of {PROBES} probe rooms; latency from handing the probe to the MQTT client to its change arriving \
-         on `/api/live/events`. Memory from `/proc`. Measured by `doorstep-bench national --seconds {seconds} --rate {rate}`.\n",
-        SITES * ROOMS_PER_SITE + PROBES,
-        SITES * ROOMS_PER_SITE * 2 + PROBES
-    );
-    println!("| figure | value |");
-    println!("|---|---:|");
-    println!(
-        "| start-up (registry of {} devices) | {started_s:.1} s |",
-        SITES * ROOMS_PER_SITE * 2 + PROBES
-    );
-    println!("| probes seen | {} |", lat.len());
-    println!("| latency p50 | {:.1} ms |", pct(0.5));
-    println!("| latency p99 | **{:.1} ms** |", pct(0.99));
-    println!("| RSS after start-up | {} MB |", idle_rss / 1024);
-    println!("| peak RSS (VmHWM) | **{} MB** |", peak / 1024);
-    for (m, mb) in by_minute {
-        println!("| RSS after {m} min of load | {mb} MB |");
-    }
-    println!("| correction history on disk at the end | {history_mb:.0} MB |\n");
-    Ok(())
+    latencies.sort();
+    Ok(Load {
+        published,
+        latencies,
+        rss: rss_samples,
+    })
 }
 
 /// Bytes in the files under `dir`.
