@@ -28,32 +28,12 @@ const START_MS: i64 = 1_795_384_800_000;
 /// Two days of messages, so that the first day's `room_day` closes.
 const END_MS: i64 = START_MS + 2 * 86_400_000;
 
-/// Six sites of three rooms, one or two devices a room, every 20 s.
-fn registry_toml() -> String {
-    let mut s = String::new();
-    for site in 0..6 {
-        s += &format!(
-            "[[site]]\nid = \"s{site}\"\nname = \"混沌社区{site}号\"\ncity = \"测试市\"\n\n\
-             [[site.room]]\nid = \"hall\"\nname = \"活动厅\"\ncapacity = 40\narea_m2 = 80\n\
-             schedule = [\"daily 08:00-20:00 culture\"]\n\n\
-             [[site.room]]\nid = \"care\"\nname = \"日间照料\"\ncapacity = 20\narea_m2 = 60\n\
-             schedule = [\"mon-fri 08:00-12:00 infant_care\", \"mon-fri 13:00-17:00 elderly_care\"]\n\n\
-             [[site.room]]\nid = \"gym\"\nname = \"健身房\"\ncapacity = 12\narea_m2 = 50\n\
-             schedule = [\"daily 06:00-22:00 fitness\"]\n\n\
-             [[site.device]]\nid = \"s{site}-hall-c\"\nroom = \"hall\"\nkind = \"count\"\ninterval_s = 20\n\n\
-             [[site.device]]\nid = \"s{site}-care-d1\"\nroom = \"care\"\nkind = \"door\"\ninterval_s = 20\n\n\
-             [[site.device]]\nid = \"s{site}-care-d2\"\nroom = \"care\"\nkind = \"door\"\ninterval_s = 20\n\n\
-             [[site.device]]\nid = \"s{site}-gym-p\"\nroom = \"gym\"\nkind = \"presence\"\ninterval_s = 20\n\n"
-        );
-    }
-    s
-}
-
 #[test]
 fn broker_and_doorstep_killed_three_times_each_lose_and_double_nothing() {
     require("mosquitto");
     let dir = Workdir(Some(tempfile::tempdir().expect("tempdir")));
-    let registry_text = registry_toml();
+    // Six sites of three rooms, one or two devices a room, every 20 s.
+    let registry_text = registry_toml("s", "混沌社区", 6, 20);
     std::fs::write(dir.path().join("registry.toml"), &registry_text).expect("registry");
     let registry = Arc::new(
         Registry::from_toml(&registry_text, Path::new("registry.toml")).expect("registry"),

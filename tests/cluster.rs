@@ -24,27 +24,6 @@ const START_MS: i64 = 1_795_384_800_000;
 /// Two days, so that the first day's `room_day` closes.
 const END_MS: i64 = START_MS + 2 * 86_400_000;
 
-/// Eight sites of three rooms; a count, two doors and a presence sensor a site, every minute.
-fn registry_toml() -> String {
-    let mut s = String::new();
-    for site in 0..8 {
-        s += &format!(
-            "[[site]]\nid = \"c{site}\"\nname = \"集群社区{site}号\"\ncity = \"测试市\"\n\n\
-             [[site.room]]\nid = \"hall\"\nname = \"活动厅\"\ncapacity = 40\narea_m2 = 80\n\
-             schedule = [\"daily 08:00-20:00 culture\"]\n\n\
-             [[site.room]]\nid = \"care\"\nname = \"日间照料\"\ncapacity = 20\narea_m2 = 60\n\
-             schedule = [\"mon-fri 08:00-12:00 infant_care\", \"mon-fri 13:00-17:00 elderly_care\"]\n\n\
-             [[site.room]]\nid = \"gym\"\nname = \"健身房\"\ncapacity = 12\narea_m2 = 50\n\
-             schedule = [\"daily 06:00-22:00 fitness\"]\n\n\
-             [[site.device]]\nid = \"c{site}-hall-c\"\nroom = \"hall\"\nkind = \"count\"\ninterval_s = 60\n\n\
-             [[site.device]]\nid = \"c{site}-care-d1\"\nroom = \"care\"\nkind = \"door\"\ninterval_s = 60\n\n\
-             [[site.device]]\nid = \"c{site}-care-d2\"\nroom = \"care\"\nkind = \"door\"\ninterval_s = 60\n\n\
-             [[site.device]]\nid = \"c{site}-gym-p\"\nroom = \"gym\"\nkind = \"presence\"\ninterval_s = 60\n\n"
-        );
-    }
-    s
-}
-
 /// The two tests take turns: two clusters at once on a 2-core machine are slow enough to time out.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -142,6 +121,37 @@ fn fleet(registry: &Arc<Registry>) -> (Vec<Publish>, Vec<Reading>) {
         })
         .collect();
     (messages, readings)
+}
+
+/// A test's directory, registry, input, broker and running cluster.
+struct Setup {
+    dir: Workdir,
+    registry: Arc<Registry>,
+    messages: Vec<Publish>,
+    readings: Vec<Reading>,
+    broker: Broker,
+    cluster: Cluster,
+}
+
+/// Eight sites of three rooms, every device each minute, two days; the cluster up.
+fn setup() -> Setup {
+    let dir = Workdir(Some(tempfile::tempdir().expect("tempdir")));
+    let text = registry_toml("c", "集群社区", 8, 60);
+    std::fs::write(dir.path().join("registry.toml"), &text).expect("registry");
+    let registry =
+        Arc::new(Registry::from_toml(&text, Path::new("registry.toml")).expect("registry"));
+    let (messages, readings) = fleet(&registry);
+    let broker = Broker::start(&dir.path().join("broker"));
+    let mut cluster = Cluster::configure(dir.path(), broker.port);
+    cluster.start_all();
+    Setup {
+        dir,
+        registry,
+        messages,
+        readings,
+        broker,
+        cluster,
+    }
 }
 
 /// Waits until `raw_events` holds `n` rows.
@@ -256,17 +266,15 @@ fn assert_api_shows_every_room(web: SocketAddr, registry: &Registry, strict: boo
 fn two_processes_give_the_tables_of_one_and_the_api_shows_every_room() {
     require("mosquitto");
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = Workdir(Some(tempfile::tempdir().expect("tempdir")));
-    let text = registry_toml();
-    std::fs::write(dir.path().join("registry.toml"), &text).expect("registry");
-    let registry =
-        Arc::new(Registry::from_toml(&text, Path::new("registry.toml")).expect("registry"));
-    let (messages, readings) = fleet(&registry);
+    let Setup {
+        dir,
+        registry,
+        messages,
+        readings,
+        broker,
+        mut cluster,
+    } = setup();
     let n = messages.len();
-
-    let broker = Broker::start(&dir.path().join("broker"));
-    let mut cluster = Cluster::configure(dir.path(), broker.port);
-    cluster.start_all();
     let progress = Arc::new(Progress::default());
     publish_all(broker.port, Arc::new(messages), Arc::clone(&progress));
     assert!(progress.done.load(Ordering::SeqCst));
@@ -282,17 +290,15 @@ fn two_processes_give_the_tables_of_one_and_the_api_shows_every_room() {
 fn a_process_killed_mid_run_and_the_cluster_restarted_lose_and_double_nothing() {
     require("mosquitto");
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = Workdir(Some(tempfile::tempdir().expect("tempdir")));
-    let text = registry_toml();
-    std::fs::write(dir.path().join("registry.toml"), &text).expect("registry");
-    let registry =
-        Arc::new(Registry::from_toml(&text, Path::new("registry.toml")).expect("registry"));
-    let (messages, readings) = fleet(&registry);
+    let Setup {
+        dir,
+        registry,
+        messages,
+        readings,
+        broker,
+        mut cluster,
+    } = setup();
     let n = messages.len();
-
-    let broker = Broker::start(&dir.path().join("broker"));
-    let mut cluster = Cluster::configure(dir.path(), broker.port);
-    cluster.start_all();
     let progress = Arc::new(Progress::default());
     let publisher = {
         let (messages, progress, port) = (Arc::new(messages), Arc::clone(&progress), broker.port);

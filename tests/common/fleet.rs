@@ -19,6 +19,36 @@ pub const RESEND: Duration = Duration::from_secs(5);
 /// Messages a second (the broker and doorstep both keep up; the kills are what hurts).
 pub const RATE: usize = 4_000;
 
+/// `sites` sites named `<name><n>号` with ids `<prefix><n>`, of three rooms (one with
+/// a time-shared schedule) watched by a counter, two door counters and a presence
+/// sensor reporting every `interval_s`.
+pub fn registry_toml(prefix: &str, name: &str, sites: usize, interval_s: u32) -> String {
+    let mut s = String::new();
+    for site in 0..sites {
+        let id = format!("{prefix}{site}");
+        s += &format!(
+            "[[site]]\nid = \"{id}\"\nname = \"{name}{site}号\"\ncity = \"测试市\"\n\n\
+             [[site.room]]\nid = \"hall\"\nname = \"活动厅\"\ncapacity = 40\narea_m2 = 80\n\
+             schedule = [\"daily 08:00-20:00 culture\"]\n\n\
+             [[site.room]]\nid = \"care\"\nname = \"日间照料\"\ncapacity = 20\narea_m2 = 60\n\
+             schedule = [\"mon-fri 08:00-12:00 infant_care\", \"mon-fri 13:00-17:00 elderly_care\"]\n\n\
+             [[site.room]]\nid = \"gym\"\nname = \"健身房\"\ncapacity = 12\narea_m2 = 50\n\
+             schedule = [\"daily 06:00-22:00 fitness\"]\n\n"
+        );
+        for (dev, room, kind) in [
+            ("hall-c", "hall", "count"),
+            ("care-d1", "care", "door"),
+            ("care-d2", "care", "door"),
+            ("gym-p", "gym", "presence"),
+        ] {
+            s += &format!(
+                "[[site.device]]\nid = \"{id}-{dev}\"\nroom = \"{room}\"\nkind = \"{kind}\"\ninterval_s = {interval_s}\n\n"
+            );
+        }
+    }
+    s
+}
+
 /// A Mosquitto with persistence on, killed and restarted on the same port and store.
 pub struct Broker {
     pub port: u16,
