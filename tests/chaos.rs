@@ -21,7 +21,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// 2026-11-23 (Monday) 06:00 in Shanghai, Unix ms.
 const START_MS: i64 = 1_795_384_800_000;
@@ -115,18 +115,7 @@ fn broker_and_doorstep_killed_three_times_each_lose_and_double_nothing() {
         .map(|r| (r.device.0, r.seq, r.time_ms))
         .collect();
     want.sort_unstable();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let have = raw_keys(&store).len();
-        if have >= n {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{have} of {n} messages in raw_events"
-        );
-        std::thread::sleep(Duration::from_secs(2));
-    }
+    wait_raw_events(&store, n);
     let status = Command::new("kill")
         .arg("-TERM")
         .arg(ours.0.id().to_string())

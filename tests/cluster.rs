@@ -155,20 +155,11 @@ fn setup() -> Setup {
 }
 
 /// Waits until `raw_events` holds `n` rows.
-fn wait_raw_events(data: &Path, registry: &Arc<Registry>, n: usize) {
-    let store = analytics::Store::open(data, Arc::clone(registry)).expect("store");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let have = raw_keys(&store).len();
-        if have >= n {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{have} of {n} messages in raw_events"
-        );
-        std::thread::sleep(Duration::from_secs(2));
-    }
+fn wait_raw(data: &Path, registry: &Arc<Registry>, n: usize) {
+    wait_raw_events(
+        &analytics::Store::open(data, Arc::clone(registry)).expect("store"),
+        n,
+    );
 }
 
 /// Every message once in `raw_events`, `room_day` equal to the undisturbed
@@ -280,7 +271,7 @@ fn two_processes_give_the_tables_of_one_and_the_api_shows_every_room() {
     assert!(progress.done.load(Ordering::SeqCst));
 
     let data = dir.path().join("data");
-    wait_raw_events(&data, &registry, n);
+    wait_raw(&data, &registry, n);
     assert_api_shows_every_room(cluster.web[0], &registry, true);
     cluster.stop();
     assert_like_one_process(&data, &registry, readings);
@@ -327,7 +318,7 @@ fn a_process_killed_mid_run_and_the_cluster_restarted_lose_and_double_nothing() 
     assert!(progress.done.load(Ordering::SeqCst));
 
     let data = dir.path().join("data");
-    wait_raw_events(&data, &registry, n);
+    wait_raw(&data, &registry, n);
     assert_api_shows_every_room(cluster.web[0], &registry, false);
     cluster.stop();
     assert_like_one_process(&data, &registry, readings);

@@ -259,6 +259,22 @@ pub fn raw_keys(store: &analytics::Store) -> Vec<(u32, Option<u64>, i64)> {
         .collect()
 }
 
+/// Waits (up to 3 minutes) until `raw_events` holds `n` rows.
+pub fn wait_raw_events(store: &analytics::Store, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let have = raw_keys(store).len();
+        if have >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{have} of {n} messages in raw_events"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
 /// `room_day` rows keyed by (room, day), the highest revision of each, without `revision`.
 pub fn room_days(data: &Path) -> BTreeMap<String, serde_json::Map<String, serde_json::Value>> {
     let mut out: BTreeMap<String, serde_json::Map<String, serde_json::Value>> = BTreeMap::new();
