@@ -223,6 +223,17 @@ impl Default for StoreSection {
 }
 
 impl Config {
+    /// The config file given, else `./doorstep.toml` when there is one (for
+    /// commands that read the tables: `import`, `report`).
+    pub fn find(given: Option<&Path>) -> anyhow::Result<Option<Config>> {
+        let default = Path::new("doorstep.toml");
+        match given {
+            Some(path) => Config::load(path).map(Some),
+            None if default.is_file() => Config::load(default).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Reads a config file; relative paths in it are taken from its folder.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)

@@ -6,7 +6,7 @@ use crate::config::Config;
 use analytics::report::{self, Format, Lang, Window, compare, slots, underuse};
 use anyhow::{Context, bail};
 use devices::Registry;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Runs one report.
 pub fn run(cmd: &ReportCommand) -> anyhow::Result<()> {
@@ -76,11 +76,7 @@ pub fn run(cmd: &ReportCommand) -> anyhow::Result<()> {
 
 /// The data directory and, when one is known, the registry.
 fn sources(args: &ReportArgs) -> anyhow::Result<(PathBuf, Option<Registry>)> {
-    let config_path = args.config.clone().or_else(|| {
-        let default = Path::new("doorstep.toml");
-        default.is_file().then(|| default.to_owned())
-    });
-    let config = config_path.as_deref().map(Config::load).transpose()?;
+    let config = Config::find(args.config.as_deref())?;
     let Some(data) = args
         .data
         .clone()

@@ -22,6 +22,7 @@
 //! `doorstep run` on the same data directory.
 
 mod args;
+mod formats;
 mod read;
 mod summary;
 mod time;
@@ -35,7 +36,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use read::{Body, Row};
 use sha2::Digest;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use summary::Summary;
 
@@ -47,11 +48,7 @@ struct Target {
 }
 
 fn target(args: &ImportArgs) -> anyhow::Result<Target> {
-    let config_path = args.config.clone().or_else(|| {
-        let default = Path::new("doorstep.toml");
-        default.is_file().then(|| default.to_owned())
-    });
-    let config = config_path.as_deref().map(Config::load).transpose()?;
+    let config = Config::find(args.config.as_deref())?;
     let Some(data) = args
         .data
         .clone()

@@ -23,6 +23,7 @@
 //! assert_eq!((from, to), (NaiveDate::from_ymd_opt(2026, 11, 3).unwrap(), latest));
 //! ```
 
+mod columnar;
 pub mod compare;
 mod read;
 pub mod render;

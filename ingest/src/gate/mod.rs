@@ -33,6 +33,7 @@
 
 mod acl;
 mod conn;
+mod hello;
 mod passwd;
 
 pub use acl::{Access, Acl};
