@@ -40,6 +40,14 @@ fn route(x: &Input) -> u64 {
     }
 }
 
+/// What the live view remembers of a room besides its signal (Unix ms).
+#[derive(Default)]
+struct LiveMarks {
+    updated_ms: i64,
+    idle_since: Option<i64>,
+    over_since: Option<i64>,
+}
+
 /// The rooms one worker owns and their state.
 struct Rooms {
     registry: Arc<Registry>,
@@ -56,8 +64,8 @@ struct Rooms {
     live: HashMap<RoomIdx, RoomSignal>,
     /// Last (time, seq) applied to the live view per device, to skip redeliveries.
     live_last: HashMap<devices::DeviceIdx, (i64, Option<u64>)>,
-    /// Per room: empty since, over capacity since (Unix ms).
-    live_since: HashMap<RoomIdx, (Option<i64>, Option<i64>)>,
+    /// Per room: when the live view last changed, empty since, over capacity since.
+    live_marks: HashMap<RoomIdx, LiveMarks>,
     pending: Vec<Reading>,
     /// (end of open window, room), to close windows of rooms with no readings.
     ends: BTreeSet<(i64, RoomIdx)>,
@@ -67,13 +75,6 @@ struct Rooms {
     frontier: i64,
     /// The UTC day of the frontier when the history was last pruned.
     pruned_day: i64,
-}
-
-struct NoSink;
-
-impl crate::signal::SignalSink for NoSink {
-    fn segment(&mut self, _: i64, _: i64, _: Option<u32>) {}
-    fn door_in(&mut self, _: i64, _: u64) {}
 }
 
 impl Rooms {
@@ -106,7 +107,7 @@ impl Rooms {
             late: Vec::new(),
             live: HashMap::new(),
             live_last: HashMap::new(),
-            live_since: HashMap::new(),
+            live_marks: HashMap::new(),
             pending: Vec::new(),
             ends: BTreeSet::new(),
             origin: None,
@@ -148,7 +149,9 @@ impl Rooms {
         }
     }
 
-    /// Applies a reading to the live view at once, in arrival order.
+    /// Applies a reading to the live view at once, in arrival order: in a cluster the
+    /// processes' readings arrive apart in time, and an older one still counts
+    /// ([`RoomSignal::apply_late`]).
     fn live_update(&mut self, r: &Reading, out: &mut Vec<Output>) {
         let sig = self.live.entry(r.room).or_insert_with(|| {
             RoomSignal::new(
@@ -158,35 +161,34 @@ impl Rooms {
                 self.config.door_reset_hour,
             )
         });
-        if r.time_s() < sig.now() {
-            return;
-        }
         let key = (r.time_ms, r.seq);
         if r.seq.is_some() && self.live_last.insert(r.device, key) == Some(key) {
             return;
         }
-        sig.apply(r, &mut NoSink);
+        sig.apply_late(r);
         let n = sig.value();
         let room = self.registry.room(r.room);
         let over = n.is_some_and(|n| n > room.capacity) && !room.sensors.presence_only();
-        let since = self.live_since.entry(r.room).or_default();
-        since.0 = if n == Some(0) {
-            since.0.or(Some(r.time_ms))
+        let marks = self.live_marks.entry(r.room).or_default();
+        let at = marks.updated_ms.max(r.time_ms);
+        marks.updated_ms = at;
+        marks.idle_since = if n == Some(0) {
+            marks.idle_since.or(Some(at))
         } else {
             None
         };
-        since.1 = if over {
-            since.1.or(Some(r.time_ms))
+        marks.over_since = if over {
+            marks.over_since.or(Some(at))
         } else {
             None
         };
         out.push(Output::Live(LiveRoom {
             room: r.room,
             occupancy: n,
-            updated_ms: r.time_ms,
+            updated_ms: at,
             valid_until: sig.valid_until(),
-            idle_since_ms: since.0,
-            over_capacity_since_ms: since.1,
+            idle_since_ms: marks.idle_since,
+            over_capacity_since_ms: marks.over_since,
         }));
     }
 

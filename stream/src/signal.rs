@@ -20,8 +20,8 @@ struct DeviceState {
     last_seen: Option<i64>,
     /// Count or presence value and when it was reported.
     value: Option<(u32, i64)>,
-    /// Last cumulative door counters, to turn them into deltas.
-    totals: Option<(u64, u64)>,
+    /// Last cumulative door counters, to turn them into deltas, and their time.
+    totals: Option<(u64, u64, i64)>,
 }
 
 impl DeviceState {
@@ -44,6 +44,14 @@ impl DeviceState {
         };
         Some(at + self.stale()).filter(|e| *e > t)
     }
+}
+
+/// A sink that keeps nothing (the live view needs only the current value).
+pub struct NoSink;
+
+impl SignalSink for NoSink {
+    fn segment(&mut self, _: i64, _: i64, _: Option<u32>) {}
+    fn door_in(&mut self, _: i64, _: u64) {}
 }
 
 /// Receives the signal as constant segments and the door crossings.
@@ -212,8 +220,7 @@ impl RoomSignal {
             Value::Count(n) => dev.value = Some((*n, t)),
             Value::Presence(p) => dev.value = Some((u32::from(*p), t)),
             Value::Door { inn, out } => {
-                self.door_n =
-                    (i64::from(self.door_n) + i64::from(*inn) - i64::from(*out)).max(0) as u32;
+                self.add_door(i128::from(*inn) - i128::from(*out));
                 sink.door_in(t, u64::from(*inn));
             }
             Value::DoorTotal {
@@ -222,7 +229,7 @@ impl RoomSignal {
             } => {
                 let (din, dout) = match dev.totals {
                     None => (0, 0),
-                    Some((pi, po)) => (
+                    Some((pi, po, _)) => (
                         if *in_total >= pi {
                             in_total - pi
                         } else {
@@ -235,9 +242,8 @@ impl RoomSignal {
                         },
                     ),
                 };
-                dev.totals = Some((*in_total, *out_total));
-                let n = i128::from(self.door_n) + i128::from(din) - i128::from(dout);
-                self.door_n = n.clamp(0, i128::from(u32::MAX)) as u32;
+                dev.totals = Some((*in_total, *out_total, t));
+                self.add_door(i128::from(din) - i128::from(dout));
                 sink.door_in(t, din);
             }
             Value::Status(s) => {
@@ -245,6 +251,74 @@ impl RoomSignal {
                     dev.interval_s = i;
                 }
             }
+        }
+    }
+
+    fn add_door(&mut self, delta: i128) {
+        let n = i128::from(self.door_n) + delta;
+        self.door_n = n.clamp(0, i128::from(u32::MAX)) as u32;
+    }
+
+    /// Applies a reading that may be older than [`now`](Self::now), for a live view whose
+    /// readings arrive out of event-time order (a cluster's processes drain the broker
+    /// apart in time). A reading at or after `now` is applied as by [`apply`](Self::apply).
+    /// An older one changes only what it can without rewriting the past: its device's
+    /// last-seen time and value when newer than the device's own, the door crossings of a
+    /// door room since its last daily reset, and cumulative door totals newer than the
+    /// device's last (an older total's crossings are already in the newer one's delta).
+    /// Once every reading has arrived the devices' freshness is the in-order one; a door
+    /// room's count may differ from it where the order moved a clamp at zero.
+    pub fn apply_late(&mut self, reading: &Reading) {
+        let t = reading.time_s();
+        if t >= self.now {
+            self.apply(reading, &mut NoSink);
+            return;
+        }
+        let Some(pos) = self.devices.iter().position(|(d, _)| *d == reading.device) else {
+            return;
+        };
+        let since_reset = self.last_residual.is_none_or(|(reset, _)| t >= reset);
+        let dev = &mut self.devices[pos].1;
+        let newest = dev.last_seen.is_none_or(|s| t >= s);
+        dev.last_seen = dev.last_seen.max(Some(t));
+        let delta = match &reading.value {
+            Value::Count(n) => {
+                if dev.value.is_none_or(|(_, at)| t >= at) {
+                    dev.value = Some((*n, t));
+                }
+                None
+            }
+            Value::Presence(p) => {
+                if dev.value.is_none_or(|(_, at)| t >= at) {
+                    dev.value = Some((u32::from(*p), t));
+                }
+                None
+            }
+            Value::Door { inn, out } => since_reset.then(|| i128::from(*inn) - i128::from(*out)),
+            Value::DoorTotal {
+                in_total,
+                out_total,
+            } => match dev.totals {
+                Some((_, _, at)) if t < at => None,
+                previous => {
+                    dev.totals = Some((*in_total, *out_total, t));
+                    previous.filter(|_| since_reset).map(|(pi, po, _)| {
+                        let d = |now: u64, before: u64| {
+                            i128::from(if now >= before { now - before } else { now })
+                        };
+                        d(*in_total, pi) - d(*out_total, po)
+                    })
+                }
+            },
+            Value::Status(s) => {
+                if newest && let Some(i) = s.interval_s {
+                    dev.interval_s = i;
+                }
+                None
+            }
+        };
+        if let Some(delta) = delta {
+            self.add_door(delta);
         }
     }
 

@@ -1,0 +1,120 @@
+//! The live view when readings arrive out of event-time order, as they do in a
+//! cluster whose processes drain the broker apart in time: once every reading has
+//! arrived, each room reads what it reads when they arrive in order.
+
+use devices::{DeviceKind, Limits, Reading, Registry, RoomIdx, Validator};
+use std::path::Path;
+use std::sync::Arc;
+use stream::signal::{NoSink, RoomSignal};
+
+/// 2026-11-23 (Monday) 06:00 in Shanghai, Unix ms.
+const START_MS: i64 = 1_795_384_800_000;
+
+/// Event-time skew of the second input, seconds: what a lagging process adds.
+const SKEW_S: i64 = 120;
+
+fn setup() -> (Arc<Registry>, Vec<Reading>) {
+    let text = include_str!("../../config/registry.toml");
+    let registry =
+        Arc::new(Registry::from_toml(text, Path::new("config/registry.toml")).expect("registry"));
+    let mut fleet = devices::sim::Fleet::new(Arc::clone(&registry), 5, START_MS);
+    let validator = Validator::new(Arc::clone(&registry), Limits::default());
+    let mut readings: Vec<Reading> = fleet
+        .step(START_MS + 86_400_000 + 11 * 3_600_000)
+        .into_iter()
+        .map(|p| {
+            validator
+                .check(&p.topic, &p.payload, p.time_ms)
+                .expect("valid")
+        })
+        .collect();
+    readings.sort_by_key(|r| r.time_ms);
+    (registry, readings)
+}
+
+/// Each room's live value after `readings` arrive in the order given.
+fn live(registry: &Registry, readings: &[&Reading], in_order: bool) -> Vec<Option<u32>> {
+    let start = readings[0].time_s();
+    let mut rooms: Vec<RoomSignal> = (0..registry.rooms.len() as u32)
+        .map(|r| RoomSignal::new(registry, RoomIdx(r), start, 4))
+        .collect();
+    for r in readings {
+        let signal = &mut rooms[r.room.0 as usize];
+        if in_order {
+            signal.apply(r, &mut NoSink);
+        } else {
+            signal.apply_late(r);
+        }
+    }
+    let end = readings.iter().map(|r| r.time_s()).max().expect("readings");
+    rooms
+        .iter_mut()
+        .map(|s| {
+            // Every room up to the last reading of all, as the in-order run is.
+            s.advance(end, &mut NoSink);
+            s.value()
+        })
+        .collect()
+}
+
+/// The readings in the order they arrive when `second` picks those of the lagging
+/// input, `SKEW_S` behind the other.
+fn skewed(readings: &[Reading], second: impl Fn(usize, &Reading) -> bool) -> Vec<&Reading> {
+    let mut order: Vec<(i64, usize, &Reading)> = readings
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let lag = if second(i, r) { SKEW_S * 1000 } else { 0 };
+            (r.time_ms + lag, i, r)
+        })
+        .collect();
+    order.sort_by_key(|(arrival, i, _)| (*arrival, *i));
+    order.into_iter().map(|(_, _, r)| r).collect()
+}
+
+fn assert_like_in_order(registry: &Registry, readings: &[Reading], got: &[&Reading]) {
+    let want = live(registry, &readings.iter().collect::<Vec<_>>(), true);
+    let doors = registry
+        .rooms
+        .iter()
+        .filter(|r| {
+            r.devices
+                .iter()
+                .any(|d| registry.device(*d).kind == DeviceKind::Door)
+        })
+        .count();
+    assert!(doors >= 2, "{doors} door rooms in the test registry");
+    assert!(
+        want.iter().filter(|v| v.is_some()).count() >= registry.rooms.len() - 1,
+        "in order, rooms known at the end: {want:?}"
+    );
+    let moved = got
+        .windows(2)
+        .filter(|w| w[1].time_ms < w[0].time_ms)
+        .count();
+    assert!(moved > 100, "only {moved} readings out of order");
+    assert_eq!(live(registry, got, false), want);
+}
+
+#[test]
+fn a_lagging_input_with_some_devices_ends_in_the_in_order_values() {
+    let (registry, readings) = setup();
+    // The broker gives each device to one process (EMQX's hash by client id).
+    let got = skewed(&readings, |_, r| r.device.0 % 2 == 1);
+    assert_like_in_order(&registry, &readings, &got);
+}
+
+#[test]
+fn a_lagging_input_with_every_other_message_ends_in_the_in_order_values() {
+    let (registry, readings) = setup();
+    // Mosquitto's shared subscriptions hand messages round-robin.
+    let got = skewed(&readings, |i, _| i % 2 == 1);
+    assert_like_in_order(&registry, &readings, &got);
+}
+
+#[test]
+fn applying_in_order_through_apply_late_is_apply() {
+    let (registry, readings) = setup();
+    let all: Vec<&Reading> = readings.iter().collect();
+    assert_eq!(live(&registry, &all, false), live(&registry, &all, true));
+}
