@@ -129,11 +129,22 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     }
     let already = crate::restart::AlreadyWritten::read(&store, spec.clock.now_ms())?;
     let mut recover = recent_raw_events(&store, spec.clock.now_ms(), spec.stream.correction_days)?;
-    if let Some(c) = &spec.cluster {
-        // Each process rebuilds the rooms its own workers own, from what every process wrote.
-        let threads = spec.stream.workers.max(1);
-        recover.retain(|r| stream::Cluster::owns(c.process, c.processes(), threads, r.room));
-    }
+    // Each process of a cluster rebuilds the rooms its own workers own, from what
+    // every process wrote.
+    let threads = spec.stream.workers.max(1);
+    let owns = |room| {
+        spec.cluster
+            .as_ref()
+            .is_none_or(|c| stream::Cluster::owns(c.process, c.processes(), threads, room))
+    };
+    recover.retain(|r| owns(r.room));
+    let lookback = crate::restart::stored_lookback(
+        &store,
+        &recover,
+        spec.clock.now_ms(),
+        &spec.stream.flags,
+        owns,
+    )?;
     let subscriber = Subscriber::connect_to(
         &subscriber_url,
         &session,
@@ -153,6 +164,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
             .cluster
             .as_ref()
             .map(crate::cluster::ClusterSpec::stream),
+        lookback,
         ..spec.stream.clone()
     };
     let stream = Stream::start(

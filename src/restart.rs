@@ -90,3 +90,41 @@ impl AlreadyWritten {
         !seen
     }
 }
+
+/// The stored days that seed the rooms' flag and idle-slot lookback after a restart:
+/// the stream replays only the last few days of `raw_events` (`recover`), so the
+/// days before come from the tables. `owns` picks this process's rooms.
+pub fn stored_lookback(
+    store: &analytics::Store,
+    recover: &[devices::Reading],
+    now_ms: i64,
+    flags: &stream::flags::FlagConfig,
+    owns: impl Fn(devices::RoomIdx) -> bool,
+) -> anyhow::Result<Option<stream::Lookback>> {
+    let longest = flags
+        .category
+        .values()
+        .chain(flags.site.values())
+        .filter_map(|o| o.lookback_days)
+        .fold(flags.lookback_days, u16::max);
+    let first_ms = recover.iter().map(|r| r.time_ms).min().unwrap_or(now_ms);
+    let date = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap_or_default()
+            .date_naive()
+    };
+    // Local dates are within a day of UTC ones.
+    let from = date(first_ms) - chrono::Duration::days(i64::from(longest) + 1);
+    let to = date(first_ms) + chrono::Duration::days(1);
+    let mut days = store.read_lookback(from, to)?;
+    days.retain(|d| owns(d.room));
+    if days.is_empty() {
+        return Ok(None);
+    }
+    tracing::info!(
+        room_days = days.len(),
+        from = %from,
+        "the flags' lookback starts from the days stored before this start"
+    );
+    Ok(Some(stream::Lookback::new(days)))
+}

@@ -76,6 +76,7 @@ pub mod flags;
 pub mod idle_slots;
 pub mod imported;
 pub mod influx;
+mod lookback;
 mod maintain;
 mod partition;
 pub mod quarantine;

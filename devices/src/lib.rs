@@ -35,6 +35,7 @@ pub mod calendar;
 pub mod category;
 pub mod clock;
 pub mod codec;
+pub mod lookback;
 pub mod milesight;
 pub mod model;
 pub mod reading;
@@ -47,6 +48,7 @@ pub mod validate;
 
 pub use category::Category;
 pub use clock::Clock;
+pub use lookback::{LookbackDay, LookbackHour};
 pub use model::{
     Codec, Device, DeviceIdx, DeviceKind, Registry, Room, RoomIdx, Sensors, Site, SiteIdx,
 };

@@ -137,7 +137,10 @@ impl Rooms {
         self.origin = Some(origin);
         self.rooms.reserve_exact(self.owned.len());
         for &room in &self.owned {
-            let t = RoomTracker::new(&self.registry, room, origin, &self.config);
+            let mut t = RoomTracker::new(&self.registry, room, origin, &self.config);
+            if let Some(stored) = &self.config.lookback {
+                t.seed(stored.take(room));
+            }
             self.ends.insert((t.window_end(), room));
             debug_assert_eq!((room.0 / self.peers) as usize, self.rooms.len());
             self.rooms

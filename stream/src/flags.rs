@@ -1,6 +1,6 @@
 //! The daily flags of one room over its lookback (METRICS.md "Flags").
 
-use devices::{Category, Flag, FlagKind, Registry, RoomIdx, RoomWindow};
+use devices::{Category, Flag, FlagKind, LookbackDay, Registry, RoomIdx, RoomWindow};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -216,7 +216,7 @@ impl RoomFlags {
         day: &RoomWindow,
         devices: &[devices::DeviceDay],
     ) -> (Vec<Flag>, RoomDayStatus) {
-        self.days.push_back(std::sync::Arc::new(DayFacts {
+        let facts = DayFacts {
             start: day.start,
             open: day.open_seconds.into(),
             measured: day.measured_seconds.into(),
@@ -227,10 +227,48 @@ impl RoomFlags {
                 .iter()
                 .map(|d| (d.offline_seconds, d.min_battery_pct))
                 .collect(),
-        }));
+        };
+        self.push(cfg, facts);
+        self.evaluate(cfg, day)
+    }
+
+    /// As [`on_day`](Self::on_day), with the facts of the day as stored (the stream
+    /// closed it from part of its readings after a restart; the tables have it whole).
+    pub fn on_stored_day(
+        &mut self,
+        cfg: &FlagConfig,
+        day: &RoomWindow,
+        stored: &LookbackDay,
+    ) -> (Vec<Flag>, RoomDayStatus) {
+        self.remember(cfg, stored);
+        self.evaluate(cfg, day)
+    }
+
+    /// Adds a stored day to the lookback without evaluating it (seeding after a restart).
+    pub fn remember(&mut self, cfg: &FlagConfig, stored: &LookbackDay) {
+        self.push(
+            cfg,
+            DayFacts {
+                start: stored.start,
+                open: stored.open_seconds.into(),
+                measured: stored.measured_seconds.into(),
+                occupied: stored.occupied_seconds.into(),
+                over_capacity: stored.over_capacity_seconds,
+                after_hours: stored.after_hours_occupied_seconds,
+                devices: stored.devices.clone(),
+            },
+        );
+    }
+
+    fn push(&mut self, cfg: &FlagConfig, facts: DayFacts) {
+        self.days.push_back(std::sync::Arc::new(facts));
         while self.days.len() > usize::from(cfg.lookback_days.max(1)) {
             self.days.pop_front();
         }
+    }
+
+    /// The flags over the lookback ending with `day`.
+    fn evaluate(&self, cfg: &FlagConfig, day: &RoomWindow) -> (Vec<Flag>, RoomDayStatus) {
         let n = self.days.len() as u16;
         let open: u64 = self.days.iter().map(|d| d.open).sum();
         let measured: u64 = self.days.iter().map(|d| d.measured).sum();

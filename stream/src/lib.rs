@@ -40,9 +40,13 @@ pub mod window;
 pub use driver::Stream;
 pub use replay::{Replayed, replay};
 
-use devices::{DeviceDay, Flag, IdleSlot, LiveRoom, Reading, RoomWindow, SiteDay};
+use devices::{
+    DeviceDay, Flag, IdleSlot, LiveRoom, LookbackDay, Reading, RoomIdx, RoomWindow, SiteDay,
+};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::{Arc, Mutex};
 
 /// What the stage produces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,6 +113,47 @@ pub struct StreamConfig {
     /// This process's place in a timely cluster; `None` runs alone.
     #[serde(skip)]
     pub cluster: Option<Cluster>,
+    /// Stored days that seed the rooms' flag and idle-slot lookback when they start
+    /// (after a restart; see [`room::RoomTracker::seed`]).
+    #[serde(skip)]
+    pub lookback: Option<Lookback>,
+}
+
+/// Stored days of rooms, each taken once by the worker that owns the room.
+#[derive(Clone, Default)]
+pub struct Lookback(Arc<Mutex<HashMap<RoomIdx, Vec<LookbackDay>>>>);
+
+impl Lookback {
+    /// The days, by room.
+    pub fn new(days: impl IntoIterator<Item = LookbackDay>) -> Lookback {
+        let mut by_room: HashMap<RoomIdx, Vec<LookbackDay>> = HashMap::new();
+        for d in days {
+            by_room.entry(d.room).or_default().push(d);
+        }
+        Lookback(Arc::new(Mutex::new(by_room)))
+    }
+
+    /// Takes the days of `room` (none the second time).
+    pub fn take(&self, room: RoomIdx) -> Vec<LookbackDay> {
+        self.0
+            .lock()
+            .map(|mut m| m.remove(&room).unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Lookback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rooms = self.0.lock().map(|m| m.len()).unwrap_or_default();
+        write!(f, "Lookback({rooms} rooms left)")
+    }
+}
+
+/// The same days (one set is shared by every worker).
+impl PartialEq for Lookback {
+    fn eq(&self, other: &Lookback) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// A process of a timely cluster: rooms are spread over the workers of every
@@ -144,6 +189,7 @@ impl Default for StreamConfig {
             flags: flags::FlagConfig::default(),
             history_dir: None,
             cluster: None,
+            lookback: None,
         }
     }
 }

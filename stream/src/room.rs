@@ -14,7 +14,8 @@ use crate::window::{
 use crate::{Output, StreamConfig};
 use chrono_tz::Tz;
 use devices::{
-    Category, DeviceDay, Reading, Registry, RoomIdx, RoomWindow, Schedule, VisitsMethod, WindowKind,
+    Category, DeviceDay, LookbackDay, Reading, Registry, RoomIdx, RoomWindow, Schedule,
+    VisitsMethod, WindowKind,
 };
 use std::sync::Arc;
 
@@ -258,6 +259,8 @@ pub struct RoomTracker {
     flags: RoomFlags,
     slots: RoomSlots,
     flag_config: Arc<FlagConfig>,
+    /// The first day as the tables store it, after a restart ([`RoomTracker::seed`]).
+    stored_first: Option<Box<LookbackDay>>,
 }
 
 impl RoomTracker {
@@ -298,6 +301,7 @@ impl RoomTracker {
             ),
             slots: RoomSlots::default(),
             flag_config: Arc::new(config.flags.for_room(registry, room)),
+            stored_first: None,
             windows: Windows {
                 day_end: day_end(info.tz, first_day),
                 info,
@@ -333,6 +337,31 @@ impl RoomTracker {
         self.windows.day_end
     }
 
+    /// Seeds the flags' and idle slots' lookback with days the tables store (after a
+    /// restart: the days before the readings replayed); call before anything is
+    /// applied. Days before the first one (the local day holding the origin) and
+    /// within the lookback are added as they are. The first day, which the stream
+    /// closes from only part of its readings, counts as stored when it closes. Later
+    /// days are left to the readings.
+    pub fn seed(&mut self, mut days: Vec<LookbackDay>) {
+        let tz = self.windows.info.tz;
+        let first = day_start(tz, self.origin());
+        let first_date = devices::schedule::local_date(tz, first);
+        let lookback = i64::from(self.flag_config.lookback_days.max(1));
+        days.sort_by_key(|d| d.start);
+        for d in days {
+            if d.start < first {
+                let age = (first_date - devices::schedule::local_date(tz, d.start)).num_days();
+                if age < lookback {
+                    self.flags.remember(&self.flag_config, &d);
+                    self.slots.remember(tz, &self.flag_config, &d);
+                }
+            } else if d.start == first {
+                self.stored_first = Some(Box::new(d));
+            }
+        }
+    }
+
     /// Applies a reading in event-time order.
     pub fn apply(&mut self, reading: &Reading) {
         self.signal.apply(reading, &mut self.windows);
@@ -360,10 +389,18 @@ impl RoomTracker {
                     .drain(..)
                     .partition(|d| d.start == start);
                 self.windows.done_devices = rest;
-                let (flags, status) = self.flags.on_day(&self.flag_config, &row, &mine);
+                let cfg = &self.flag_config;
+                let stored = self.stored_first.take_if(|s| s.start == start);
+                let (flags, status) = match &stored {
+                    Some(s) => self.flags.on_stored_day(cfg, &row, s),
+                    None => self.flags.on_day(cfg, &row, &mine),
+                };
                 out.extend(mine.into_iter().map(Output::DeviceDay));
                 out.extend(flags.into_iter().map(Output::Flag));
-                let slots = self.slots.on_day(tz, &self.flag_config, &row);
+                let slots = match &stored {
+                    Some(s) => self.slots.on_stored_day(tz, cfg, &row, s),
+                    None => self.slots.on_day(tz, cfg, &row),
+                };
                 out.extend(slots.into_iter().map(Output::IdleSlot));
                 out.push(Output::Status(status));
             }

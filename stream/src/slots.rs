@@ -8,7 +8,7 @@
 use crate::flags::FlagConfig;
 use chrono::{Datelike, TimeZone, Timelike};
 use chrono_tz::Tz;
-use devices::{IdleSlot, RoomWindow};
+use devices::{IdleSlot, LookbackDay, RoomWindow};
 use std::collections::{BTreeMap, VecDeque};
 
 /// One open hour of one day, compact (a room keeps its lookback of these).
@@ -19,6 +19,21 @@ struct HourFacts {
     open: u16,
     measured: u16,
     occupied: u16,
+}
+
+impl HourFacts {
+    /// The hour starting at `start` (Unix seconds) in `tz`.
+    fn of(tz: Tz, start: i64, open: u32, measured: u32, occupied: u32) -> Option<HourFacts> {
+        let local = tz.timestamp_opt(start, 0).single()?;
+        let clip = |s: u32| s.min(u32::from(u16::MAX)) as u16;
+        Some(HourFacts {
+            weekday: local.weekday().number_from_monday() as u8,
+            hour: local.hour() as u8,
+            open: clip(open),
+            measured: clip(measured),
+            occupied: clip(occupied),
+        })
+    }
 }
 
 /// The open hours of a room over its lookback.
@@ -36,20 +51,16 @@ impl RoomSlots {
         if row.open_seconds == 0 {
             return;
         }
-        let Some(local) = tz.timestamp_opt(row.start, 0).single() else {
-            return;
-        };
-        let clip = |s: u32| s.min(u32::from(u16::MAX)) as u16;
-        self.filling
-            .entry(local.date_naive())
-            .or_default()
-            .push(HourFacts {
-                weekday: local.weekday().number_from_monday() as u8,
-                hour: local.hour() as u8,
-                open: clip(row.open_seconds),
-                measured: clip(row.measured_seconds),
-                occupied: clip(row.occupied_seconds),
-            });
+        let date = devices::schedule::local_date(tz, row.start);
+        if let Some(h) = HourFacts::of(
+            tz,
+            row.start,
+            row.open_seconds,
+            row.measured_seconds,
+            row.occupied_seconds,
+        ) {
+            self.filling.entry(date).or_default().push(h);
+        }
     }
 
     /// The day starting at `day` was released: returns the idle blocks over the lookback ending with it.
@@ -57,10 +68,52 @@ impl RoomSlots {
         let date = devices::schedule::local_date(tz, day.start);
         let hours = self.filling.remove(&date).unwrap_or_default();
         self.filling.retain(|d, _| *d > date);
-        self.days.push_back(hours.into());
+        self.push(cfg, hours.into());
+        self.evaluate(cfg, day)
+    }
+
+    /// As [`on_day`](Self::on_day), with the day's hours as stored (the stream closed
+    /// the day from part of its readings after a restart; the tables have it whole).
+    pub fn on_stored_day(
+        &mut self,
+        tz: Tz,
+        cfg: &FlagConfig,
+        day: &RoomWindow,
+        stored: &LookbackDay,
+    ) -> Vec<IdleSlot> {
+        let date = devices::schedule::local_date(tz, day.start);
+        self.filling.retain(|d, _| *d > date);
+        self.remember(tz, cfg, stored);
+        self.evaluate(cfg, day)
+    }
+
+    /// Adds a stored day's hours to the lookback without evaluating it (seeding after a restart).
+    pub fn remember(&mut self, tz: Tz, cfg: &FlagConfig, stored: &LookbackDay) {
+        let hours: Vec<HourFacts> = stored
+            .hours
+            .iter()
+            .filter_map(|h| {
+                HourFacts::of(
+                    tz,
+                    h.start,
+                    h.open_seconds,
+                    h.measured_seconds,
+                    h.occupied_seconds,
+                )
+            })
+            .collect();
+        self.push(cfg, hours.into());
+    }
+
+    fn push(&mut self, cfg: &FlagConfig, hours: std::sync::Arc<[HourFacts]>) {
+        self.days.push_back(hours);
         while self.days.len() > usize::from(cfg.lookback_days.max(1)) {
             self.days.pop_front();
         }
+    }
+
+    /// The idle blocks over the lookback ending with `day`.
+    fn evaluate(&self, cfg: &FlagConfig, day: &RoomWindow) -> Vec<IdleSlot> {
         let mut cells: BTreeMap<(u8, u8), (u64, u64, u64)> = BTreeMap::new();
         for h in self.days.iter().flat_map(|d| d.iter()) {
             let c = cells.entry((h.weekday, h.hour)).or_default();

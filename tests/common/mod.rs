@@ -260,6 +260,9 @@ pub fn cell(batch: &RecordBatch, column: &str, row: usize) -> serde_json::Value 
         DataType::Boolean => any
             .downcast_ref::<BooleanArray>()
             .map(|a| a.value(row).into()),
+        DataType::Date32 => any
+            .downcast_ref::<Date32Array>()
+            .map(|a| a.value(row).into()),
         DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, _) => any
             .downcast_ref::<TimestampMillisecondArray>()
             .map(|a| a.value(row).into()),

@@ -25,7 +25,7 @@
 
 mod columnar;
 pub mod compare;
-mod read;
+pub(crate) mod read;
 pub mod render;
 pub mod slots;
 mod svg;
