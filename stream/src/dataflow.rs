@@ -7,7 +7,7 @@ use crate::room::RoomTracker;
 use crate::signal::RoomSignal;
 use crate::site::{Sites, site_of};
 use crate::{Output, StreamConfig, StreamStats};
-use devices::{LiveRoom, Reading, Registry, RoomIdx};
+use devices::{LiveRoom, Reading, Registry, RoomIdx, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -40,6 +40,31 @@ fn route(x: &Input) -> u64 {
     }
 }
 
+/// Door crossings the live view remembers per device, to know a repeat.
+const DOOR_KEYS: usize = 16;
+
+/// Whether the door crossings of `r` are new to the live view (and remembers them).
+/// A repeat (same time and seq) is not, nor is one older than every remembered
+/// one: it cannot be told from a repeat, and is left to the tables.
+fn first_door_crossing(
+    seen: &mut HashMap<devices::DeviceIdx, std::collections::VecDeque<(i64, Option<u64>)>>,
+    r: &Reading,
+) -> bool {
+    let keys = seen.entry(r.device).or_default();
+    let key = (r.time_ms, r.seq);
+    if keys.contains(&key) {
+        return false;
+    }
+    if keys.len() == DOOR_KEYS {
+        if keys.iter().all(|k| k.0 > r.time_ms) {
+            return false;
+        }
+        keys.pop_front();
+    }
+    keys.push_back(key);
+    true
+}
+
 /// What the live view remembers of a room besides its signal (Unix ms).
 #[derive(Default)]
 struct LiveMarks {
@@ -64,6 +89,9 @@ struct Rooms {
     live: HashMap<RoomIdx, RoomSignal>,
     /// Last (time, seq) applied to the live view per device, to skip redeliveries.
     live_last: HashMap<devices::DeviceIdx, (i64, Option<u64>)>,
+    /// The last door crossings (time, seq) applied to the live view per door device
+    /// that sends them as deltas: a repeat of one would count its people twice.
+    live_doors: HashMap<devices::DeviceIdx, std::collections::VecDeque<(i64, Option<u64>)>>,
     /// Per room: when the live view last changed, empty since, over capacity since.
     live_marks: HashMap<RoomIdx, LiveMarks>,
     pending: Vec<Reading>,
@@ -107,6 +135,7 @@ impl Rooms {
             late: Vec::new(),
             live: HashMap::new(),
             live_last: HashMap::new(),
+            live_doors: HashMap::new(),
             live_marks: HashMap::new(),
             pending: Vec::new(),
             ends: BTreeSet::new(),
@@ -166,6 +195,9 @@ impl Rooms {
         });
         let key = (r.time_ms, r.seq);
         if r.seq.is_some() && self.live_last.insert(r.device, key) == Some(key) {
+            return;
+        }
+        if matches!(r.value, Value::Door { .. }) && !first_door_crossing(&mut self.live_doors, r) {
             return;
         }
         sig.apply_late(r);
