@@ -734,9 +734,20 @@ fn importing_the_same_file_twice_changes_nothing() {
 
 #[test]
 fn refuses_a_data_directory_that_a_running_doorstep_holds() {
+    refuses_while_held("journal");
+}
+
+#[test]
+fn refuses_a_data_directory_that_a_process_of_a_cluster_holds() {
+    refuses_while_held("journal-p1");
+}
+
+/// `doorstep import` fails, writing nothing, while the lock of `journal` (a
+/// `doorstep run` alone, or process N of a cluster: `journal-pN`) is held.
+fn refuses_while_held(journal: &str) {
     let (dir, reg, data) = csv_setup();
-    std::fs::create_dir_all(data.join("journal")).expect("journal dir");
-    let lock = std::fs::File::create(data.join("journal/.lock")).expect("lock file");
+    std::fs::create_dir_all(data.join(journal)).expect("journal dir");
+    let lock = std::fs::File::create(data.join(journal).join(".lock")).expect("lock file");
     lock.try_lock().expect("take the lock as doorstep run does");
     let file = dir.path().join("c.csv");
     std::fs::write(&file, "t,n\n2026-11-23 09:00,1\n").expect("csv");

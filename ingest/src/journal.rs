@@ -106,24 +106,28 @@ impl Journal {
         Journal::open_labelled(dir, "")
     }
 
+    /// Takes the lock of the journal in `dir` without opening it, so that no doorstep
+    /// runs on it while the returned file is held.
+    pub fn hold(dir: &Path) -> Result<File, JournalError> {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let lock_path = dir.join(".lock");
+        let lock = File::create(&lock_path).map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => Ok(lock),
+            Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::Locked {
+                path: dir.to_owned(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(&lock_path)(e)),
+        }
+    }
+
     /// As [`Journal::open`]; segment tags read `j<ms>-<n>-<label>-<pid>` (`label`
     /// names the process of a cluster, so each one's Parquet files say who wrote them).
     pub fn open_labelled(
         dir: &Path,
         label: &str,
     ) -> Result<(Journal, Vec<Leftover>), JournalError> {
-        fs::create_dir_all(dir).map_err(io(dir))?;
-        let lock_path = dir.join(".lock");
-        let lock = File::create(&lock_path).map_err(io(&lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(JournalError::Locked {
-                    path: dir.to_owned(),
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
-        }
+        let lock = Journal::hold(dir)?;
         let mut leftovers = Vec::new();
         for (tag, path) in segments(dir)? {
             let entries = read_segment(&path)?;

@@ -18,8 +18,9 @@
 //!    import's files: importing again changes nothing, importing another file of
 //!    the same room recomputes the days both touch.
 //!
-//! The journal's lock is held throughout: an import never runs beside a
-//! `doorstep run` on the same data directory.
+//! The journal locks (`journal`, and a cluster's `journal-p<N>`) are held
+//! throughout: an import never runs beside a `doorstep run` on the same data
+//! directory.
 
 mod args;
 mod formats;
@@ -206,6 +207,13 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
                 t.data.display()
             )
         })?;
+    // Nor a process of a cluster (each journals into `journal-p<N>`).
+    let _cluster = hold_cluster_journals(&t.data).with_context(|| {
+        format!(
+            "doorstep import writes to {} only while no doorstep run uses it",
+            t.data.display()
+        )
+    })?;
     let done = import(args, &t, &store, device, tz, delim, mapping.as_ref());
     // The journal segment opened for the lock stays empty: remove it.
     let segment = t
@@ -219,6 +227,25 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     let summary = done?;
     print!("{}", summary.render(&args.files));
     Ok(())
+}
+
+/// Takes the journal locks of a cluster's processes in `data` (`journal-p<N>`).
+fn hold_cluster_journals(data: &std::path::Path) -> anyhow::Result<Vec<std::fs::File>> {
+    let mut held = Vec::new();
+    let Ok(entries) = std::fs::read_dir(data) else {
+        return Ok(held);
+    };
+    for e in entries.flatten() {
+        let cluster = e
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_prefix("journal-p"))
+            .is_some_and(|n| n.parse::<u32>().is_ok());
+        if cluster && e.path().is_dir() {
+            held.push(ingest::Journal::hold(&e.path())?);
+        }
+    }
+    Ok(held)
 }
 
 fn import(
