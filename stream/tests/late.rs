@@ -1,30 +1,16 @@
 //! The correction path: readings later than the allowed lateness rewrite the
 //! affected rows to the values a run that had them on time produces.
 
-use devices::{Limits, Reading, Registry, Validator};
+mod common;
+
+use common::START_MS;
+use devices::{Reading, Registry};
 use std::path::Path;
 use std::sync::Arc;
 use stream::{Replayed, StreamConfig};
 
-/// 2026-11-23 (Monday) 06:00 in Shanghai, Unix ms.
-const START_MS: i64 = 1_795_384_800_000;
-
 fn setup() -> (Arc<Registry>, Vec<Reading>) {
-    let text = include_str!("../../config/registry.toml");
-    let registry =
-        Arc::new(Registry::from_toml(text, Path::new("config/registry.toml")).expect("registry"));
-    let mut fleet = devices::sim::Fleet::new(Arc::clone(&registry), 11, START_MS);
-    let validator = Validator::new(Arc::clone(&registry), Limits::default());
-    let readings = fleet
-        .step(START_MS + 2 * 86_400_000)
-        .into_iter()
-        .map(|p| {
-            validator
-                .check(&p.topic, &p.payload, p.time_ms)
-                .expect("valid")
-        })
-        .collect();
-    (registry, readings)
+    common::fleet(11, START_MS + 2 * 86_400_000)
 }
 
 /// A replay with `workers` workers; the correction history on disk under `history`, else in memory.

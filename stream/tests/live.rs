@@ -2,32 +2,18 @@
 //! cluster whose processes drain the broker apart in time: once every reading has
 //! arrived, each room reads what it reads when they arrive in order.
 
-use devices::{DeviceKind, Limits, Reading, Registry, RoomIdx, Validator, Value};
-use std::path::Path;
+mod common;
+
+use common::START_MS;
+use devices::{DeviceKind, Reading, Registry, RoomIdx, Value};
 use std::sync::Arc;
 use stream::signal::{NoSink, RoomSignal};
-
-/// 2026-11-23 (Monday) 06:00 in Shanghai, Unix ms.
-const START_MS: i64 = 1_795_384_800_000;
 
 /// Event-time skew of the second input, seconds: what a lagging process adds.
 const SKEW_S: i64 = 120;
 
 fn setup() -> (Arc<Registry>, Vec<Reading>) {
-    let text = include_str!("../../config/registry.toml");
-    let registry =
-        Arc::new(Registry::from_toml(text, Path::new("config/registry.toml")).expect("registry"));
-    let mut fleet = devices::sim::Fleet::new(Arc::clone(&registry), 5, START_MS);
-    let validator = Validator::new(Arc::clone(&registry), Limits::default());
-    let mut readings: Vec<Reading> = fleet
-        .step(START_MS + 86_400_000 + 11 * 3_600_000)
-        .into_iter()
-        .map(|p| {
-            validator
-                .check(&p.topic, &p.payload, p.time_ms)
-                .expect("valid")
-        })
-        .collect();
+    let (registry, mut readings) = common::fleet(5, START_MS + 86_400_000 + 11 * 3_600_000);
     readings.sort_by_key(|r| r.time_ms);
     (registry, readings)
 }

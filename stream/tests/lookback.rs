@@ -2,15 +2,13 @@
 //! and idle slots' lookback before them comes from the stored days. The flags and
 //! idle slots of every day it closes then equal an uninterrupted run's.
 
-use devices::{
-    DeviceDay, Limits, LookbackDay, LookbackHour, Reading, Registry, Validator, WindowKind,
-};
-use std::path::Path;
+mod common;
+
+use common::START_MS;
+use devices::{DeviceDay, LookbackDay, LookbackHour, Reading, Registry, WindowKind};
 use std::sync::Arc;
 use stream::{Lookback, Replayed, StreamConfig};
 
-/// 2026-11-23 (Monday) 06:00 in Shanghai, Unix ms.
-const START_MS: i64 = 1_795_384_800_000;
 const DAY_MS: i64 = 86_400_000;
 /// Eight days of input.
 const END_MS: i64 = START_MS + 8 * DAY_MS;
@@ -18,21 +16,7 @@ const END_MS: i64 = START_MS + 8 * DAY_MS;
 const STOP_MS: i64 = START_MS + 7 * DAY_MS + 4 * 3_600_000;
 
 fn setup() -> (Arc<Registry>, Vec<Reading>) {
-    let text = include_str!("../../config/registry.toml");
-    let registry =
-        Arc::new(Registry::from_toml(text, Path::new("config/registry.toml")).expect("registry"));
-    let mut fleet = devices::sim::Fleet::new(Arc::clone(&registry), 3, START_MS);
-    let validator = Validator::new(Arc::clone(&registry), Limits::default());
-    let readings = fleet
-        .step(END_MS)
-        .into_iter()
-        .map(|p| {
-            validator
-                .check(&p.topic, &p.payload, p.time_ms)
-                .expect("valid")
-        })
-        .collect();
-    (registry, readings)
+    common::fleet(3, END_MS)
 }
 
 fn config(lookback: Option<Lookback>) -> StreamConfig {
