@@ -153,6 +153,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         flush: Duration::from_secs(5),
         influx: None,
         upkeep: crate::upkeep::Upkeep::default(),
+        quarantine: ingest::QuarantineLimits::default(),
         cluster: None,
     };
     let running = pipeline::start(spec).await?;
@@ -226,6 +227,7 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
         flush: Duration::from_secs(config.store.flush_s.max(1).into()),
         influx: config.influx()?,
         upkeep: config.store.upkeep()?,
+        quarantine: config.quarantine,
         cluster: match &config.cluster {
             Some(c) => Some(c.spec(args.process)?),
             None => {

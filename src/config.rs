@@ -35,6 +35,9 @@ pub struct Config {
     /// One process of a timely cluster (docs/DEPLOY.md); alone when absent.
     #[serde(default)]
     pub cluster: Option<crate::cluster::ClusterSection>,
+    /// How much of the rejected messages is stored whole (docs/SECURITY.md).
+    #[serde(default)]
+    pub quarantine: ingest::QuarantineLimits,
 }
 
 /// `[mqtt]`.
@@ -68,34 +71,29 @@ pub struct MqttSection {
     /// Embedded broker only: what each account may publish and subscribe to, a
     /// Mosquitto ACL file, relative to the config file. Goes with `passwd_file`.
     pub acl_file: Option<PathBuf>,
-    /// Embedded broker only: clients connected at once (default 10,000); rumqttd
-    /// reserves about 1.5 KB for each at start, so 150,000 direct device
-    /// connections take about 220 MB.
-    #[serde(default = "default_max_connections")]
-    pub max_connections: usize,
-    /// Embedded broker only: MiB of the latest messages rumqttd keeps for
-    /// subscribers that are behind (default 16, about 150,000 messages; it
-    /// takes about 3 times that in memory); a subscriber further behind loses
-    /// the oldest.
-    #[serde(default = "default_buffer_mib")]
-    pub buffer_mib: usize,
-}
-
-fn default_max_connections() -> usize {
-    ingest::BrokerLimits::default().max_connections
-}
-
-fn default_buffer_mib() -> usize {
-    ingest::BrokerLimits::default().buffer_mib
+    /// Embedded broker only: clients connected at once (default 10,000); the
+    /// same as `[mqtt.limits] max_connections`.
+    pub max_connections: Option<usize>,
+    /// Embedded broker only: MiB rumqttd keeps for subscribers of other topics
+    /// than the devices'; the same as `[mqtt.limits] buffer_mib`.
+    pub buffer_mib: Option<usize>,
+    /// Embedded broker only: limits per socket, address, account and
+    /// connection (docs/SECURITY.md lists each with its default).
+    #[serde(default)]
+    pub limits: ingest::BrokerLimits,
 }
 
 impl MqttSection {
-    /// What the embedded broker sets aside.
+    /// The embedded broker's limits.
     pub fn limits(&self) -> ingest::BrokerLimits {
-        ingest::BrokerLimits {
-            max_connections: self.max_connections,
-            buffer_mib: self.buffer_mib,
+        let mut limits = self.limits;
+        if let Some(n) = self.max_connections {
+            limits.max_connections = n;
         }
+        if let Some(n) = self.buffer_mib {
+            limits.buffer_mib = n;
+        }
+        limits
     }
 }
 
@@ -196,8 +194,9 @@ impl Default for MqttSection {
             ca_file: None,
             passwd_file: None,
             acl_file: None,
-            max_connections: default_max_connections(),
-            buffer_mib: default_buffer_mib(),
+            max_connections: None,
+            buffer_mib: None,
+            limits: ingest::BrokerLimits::default(),
         }
     }
 }

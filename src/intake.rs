@@ -131,11 +131,13 @@ pub struct Intake<'a> {
     pub recent: Redeliveries,
     /// Limits devices that send far more often than their interval.
     pub flood: ingest::FloodGuard,
+    /// How much of the rejected messages is stored whole.
+    pub budget: ingest::QuarantineBudget,
     /// Ingest counters (flood rejections are counted here).
     pub stats: std::sync::Arc<ingest::IngestStats>,
     pub flush: Duration,
-    /// Redelivered messages not taken in again.
-    pub redelivered: u64,
+    /// Set when doorstep stops: what is queued is taken in, then the intake ends.
+    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Runs until the subscriber stops: journal, acknowledge, stream; Parquet every flush.
@@ -167,6 +169,10 @@ pub fn ingest_loop(mut i: Intake<'_>) -> anyhow::Result<()> {
         if got == Ok(0) {
             break;
         }
+        if i.stop.load(Ordering::Relaxed) {
+            // No more messages come in; those queued still are (recv ends with them).
+            i.rx.close();
+        }
         // Messages stay unacknowledged (the broker keeps them) and journaled ones are
         // written to Parquet at the next start.
         anyhow::ensure!(
@@ -178,11 +184,14 @@ pub fn ingest_loop(mut i: Intake<'_>) -> anyhow::Result<()> {
         entries.clear();
         let mut pending = Vec::with_capacity(items.len());
         for incoming in items.drain(..) {
-            match incoming.item {
+            let peer = incoming.pending.peer();
+            let rejected = match incoming.item {
                 // Taken in before: acknowledge it again, journal and count it once.
                 Ok(r) if !i.recent.is_new(&r) => {
-                    i.redelivered += 1;
-                    tracing::debug!(total = i.redelivered, "redelivered message taken in once");
+                    i.stats.accepted.fetch_sub(1, Ordering::Relaxed);
+                    let n = i.stats.redelivered.fetch_add(1, Ordering::Relaxed) + 1;
+                    tracing::debug!(total = n, "redelivered message taken in once");
+                    None
                 }
                 // After the redelivery check: a device sending again what it sent is not flooding.
                 Ok(r) => {
@@ -190,22 +199,36 @@ pub fn ingest_loop(mut i: Intake<'_>) -> anyhow::Result<()> {
                         .flood
                         .check(r, incoming.pending.topic(), incoming.pending.payload())
                     {
-                        Ok(r) => entries.push(Entry::Accepted(r)),
+                        Ok(r) => {
+                            entries.push(Entry::Accepted(r));
+                            None
+                        }
                         Err(rej) => {
                             i.stats.accepted.fetch_sub(1, Ordering::Relaxed);
                             i.stats.rejected[rej.reason as usize].fetch_add(1, Ordering::Relaxed);
-                            rejects.note(&rej);
-                            entries.push(Entry::Rejected(rej));
+                            Some(rej)
                         }
                     }
                 }
-                Err(rej) => {
-                    rejects.note(&rej);
-                    entries.push(Entry::Rejected(rej));
+                Err(rej) => Some(rej),
+            };
+            if let Some(rej) = rejected {
+                rejects.note(&rej);
+                // Counted always; stored whole within the sender's and address's budget.
+                let sender = rej.topic.clone();
+                if let Some(kept) = i.budget.admit(rej, &sender, peer) {
+                    entries.push(Entry::Rejected(kept));
                 }
             }
             pending.push(incoming.pending);
         }
+        let counts = i.budget.counts();
+        i.stats
+            .quarantine_sampled
+            .store(counts.sampled, Ordering::Relaxed);
+        i.stats
+            .quarantine_counted_only
+            .store(counts.counted_only, Ordering::Relaxed);
         // Durable first, then acknowledged: a crash before the sync means the broker sends it again.
         i.journal.append(&entries)?;
         // Never waiting on the MQTT client: while its queue is full (its event loop waits

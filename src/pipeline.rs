@@ -14,6 +14,7 @@ use stream::{Output, Stream, StreamConfig, StreamStats};
 
 /// Which broker to use.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant, reason = "one per process")]
 pub enum Broker {
     /// Start the embedded broker on this address (MQTT 3.1.1) and, optionally, one for MQTT 5;
     /// with device accounts and a topic ACL behind its auth gate, when given; within its limits.
@@ -44,8 +45,18 @@ pub struct Spec {
     pub influx: Option<(analytics::influx::InfluxConfig, Option<ingest::Secret>)>,
     /// Compaction and retention of the tables.
     pub upkeep: crate::upkeep::Upkeep,
+    /// How much of the rejected messages is kept whole (`[quarantine]`).
+    pub quarantine: ingest::QuarantineLimits,
     /// This process's place in a cluster (`[cluster]`); `None` runs alone.
     pub cluster: Option<crate::cluster::ClusterSpec>,
+}
+
+/// Where device messages come from.
+enum Source {
+    /// The embedded broker's door.
+    Door,
+    /// An external broker, to subscribe to.
+    External(tokio::sync::mpsc::Sender<ingest::Incoming>),
 }
 
 /// A running pipeline.
@@ -57,7 +68,10 @@ pub struct Running {
     pub stream_stats: Arc<StreamStats>,
     web_stop: Option<tokio::sync::oneshot::Sender<()>>,
     web_task: tokio::task::JoinHandle<Result<(), dashboards::Error>>,
-    subscriber: tokio::task::JoinHandle<()>,
+    /// With an external broker.
+    subscriber: Option<tokio::task::JoinHandle<()>>,
+    /// Tells the intake to take what is queued and stop.
+    intake_stop: Arc<std::sync::atomic::AtomicBool>,
     ingest: JoinHandle<anyhow::Result<()>>,
     sink: JoinHandle<anyhow::Result<()>>,
     influx: Option<crate::influx_sink::InfluxSink>,
@@ -78,23 +92,34 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         )
     })?;
     let web_addr = web.local_addr()?;
-    // Behind the embedded broker's auth gate, doorstep's subscriber uses an internal port and account.
     if let (Some(_), Broker::Embedded(..)) = (&spec.cluster, &spec.broker) {
         anyhow::bail!(
             "a cluster needs an external broker with shared subscriptions (Mosquitto 2, EMQX): set [mqtt] broker = \"mqtt://host:port\" (docs/DEPLOY.md)"
         );
     }
-    let (broker_url, subscriber_url, mut session) = match &spec.broker {
+    let ingest_stats = Arc::new(IngestStats::default());
+    let validator = devices::Validator::new(Arc::clone(&spec.registry), devices::Limits::default());
+    // Device messages come through the embedded broker's door, or from the external broker.
+    let (in_tx, in_rx) = tokio::sync::mpsc::channel(16_384);
+    let (broker_url, source) = match &spec.broker {
         Broker::Embedded(addr, v5, gate, limits) => {
-            let b = EmbeddedBroker::start_with_auth(*addr, *v5, gate.clone(), *limits)?;
-            (
-                b.url(),
-                b.subscriber_url(),
-                b.subscriber_session(&spec.session),
-            )
+            let door = ingest::Door::new(
+                in_tx,
+                validator.clone(),
+                spec.clock,
+                Arc::clone(&ingest_stats),
+            );
+            let gate = match gate {
+                Some(g) => g.clone(),
+                None => ingest::GateConfig::open()?,
+            };
+            let b = EmbeddedBroker::start(*addr, *v5, gate, *limits, door)?;
+            ingest_stats.connected.store(true, Ordering::Relaxed);
+            (b.url(), Source::Door)
         }
-        Broker::External(url) => (url.clone(), url.clone(), spec.session.clone()),
+        Broker::External(url) => (url.clone(), Source::External(in_tx)),
     };
+    let mut session = spec.session.clone();
     let store = Arc::new(
         analytics::Store::open(&spec.data_dir, Arc::clone(&spec.registry)).with_context(|| {
             format!("cannot use the data directory {}", spec.data_dir.display())
@@ -118,8 +143,6 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
             ingest::TOPIC_FILTER.to_owned(),
         ),
     };
-    let ingest_stats = Arc::new(IngestStats::default());
-    let validator = devices::Validator::new(Arc::clone(&spec.registry), devices::Limits::default());
     let (journal, recent) =
         crate::intake::open_journal(&spec.data_dir.join(journal_dir), &label, &store)?;
     // The journal's lock is held: no other writer of this process is at work in the
@@ -145,15 +168,22 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         &spec.stream.flags,
         owns,
     )?;
-    let subscriber = Subscriber::connect_to(
-        &subscriber_url,
-        &session,
-        &filter,
-        validator,
-        spec.clock,
-        Arc::clone(&ingest_stats),
-    )
-    .await?;
+    let (acker, subscriber) = match source {
+        Source::External(in_tx) => {
+            let subscriber = Subscriber::connect_to(
+                &broker_url,
+                &session,
+                &filter,
+                validator,
+                spec.clock,
+                Arc::clone(&ingest_stats),
+            )
+            .await?;
+            let acker = subscriber.acker();
+            (acker, Some(tokio::spawn(subscriber.run(in_tx))))
+        }
+        Source::Door => (ingest::Acker::door(), None),
+    };
 
     let board = LiveBoard::new(Arc::clone(&spec.registry), spec.clock);
     // Bounded: when Parquet writing falls behind, the dataflow and then ingest wait (the broker holds the messages).
@@ -174,15 +204,14 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         out_tx,
     )?;
     let stream_stats = stream.stats();
-    let acker = subscriber.acker();
-
-    let (in_tx, in_rx) = tokio::sync::mpsc::channel(16_384);
-    let subscriber = tokio::spawn(subscriber.run(in_tx));
     let rt = tokio::runtime::Handle::current();
     let flush = spec.flush;
+    let intake_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let ingest = {
         let store = Arc::clone(&store);
+        let stop = Arc::clone(&intake_stop);
         let flood = ingest::FloodGuard::new(Arc::clone(&spec.registry), 10.0, 20);
+        let quarantine = spec.quarantine;
         let stats = Arc::clone(&ingest_stats);
         std::thread::Builder::new()
             .name("ingest".into())
@@ -197,9 +226,10 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
                     recover,
                     recent,
                     flood,
+                    budget: ingest::QuarantineBudget::new(quarantine),
                     stats,
                     flush,
-                    redelivered: 0,
+                    stop,
                 })
             })?
     };
@@ -262,6 +292,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         web_stop: Some(web_stop),
         web_task,
         subscriber,
+        intake_stop,
         ingest,
         sink,
         influx,
@@ -315,8 +346,11 @@ impl Running {
             drop(stop);
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
-        self.subscriber.abort();
-        let _ = self.subscriber.await;
+        if let Some(subscriber) = self.subscriber.take() {
+            subscriber.abort();
+            let _ = subscriber.await;
+        }
+        self.intake_stop.store(true, Ordering::Relaxed);
         let ingest = self.ingest;
         let sink = self.sink;
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {

@@ -113,7 +113,13 @@ fn roles_and_scopes() {
         .unwrap_or_else(|| panic!("an over-capacity alert: {body}"))
         .clone();
     let ack = format!("/api/alerts/{}/ack", alert["id"]);
-    assert_eq!(request(app.web, "POST", &ack, None, &[], "").0, 401);
+    // A state change without a token, or from another site's page, is refused.
+    let origin = format!("http://{}", app.web);
+    assert_eq!(
+        request(app.web, "POST", &ack, None, &[("Origin", &origin)], "").0,
+        401
+    );
+    assert_eq!(request(app.web, "POST", &ack, None, &[], "").0, 403);
     assert_eq!(
         request(app.web, "POST", &ack, Some(OPERATOR_A), &[], "").0,
         403
@@ -214,7 +220,10 @@ fn roles_and_scopes() {
         "POST",
         "/login",
         None,
-        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Origin", &origin),
+        ],
         &format!("token={OPERATOR_A}&next=%2F"),
     );
     assert_eq!(status, 303, "{head}");
@@ -240,7 +249,10 @@ fn roles_and_scopes() {
         "POST",
         "/login",
         None,
-        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Origin", &origin),
+        ],
         "token=nope",
     );
     assert_eq!(status, 401);

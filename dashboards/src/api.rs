@@ -4,17 +4,19 @@
 use crate::alerts::{AckError, Alerts};
 use crate::auth::{Access, COOKIE, User};
 use crate::board::{LiveBoard, LiveSnapshot, Push};
+use crate::guard::{self, Guard};
 use crate::i18n::{self, Lang};
 use crate::metrics::{self, Readiness, Stats};
-use crate::{Web, openapi, views};
+use crate::{Web, assets, openapi, secure_headers, views};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Json, Router, middleware};
 use serde::Deserialize;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,15 +88,20 @@ impl AppState {
     }
 }
 
-/// All routes of the web app.
-pub(crate) fn routes(state: AppState) -> Router {
+/// All routes of the web app, behind the Host and Origin checks (`guard`) and
+/// with the security headers on every answer; `listen` is the address served.
+pub(crate) fn routes(state: AppState, listen: Option<SocketAddr>) -> Router {
+    let guard = Arc::new(Guard::new(Arc::clone(&state.access), listen));
     Router::new()
         .route("/", get(views::operator::page))
         .route("/manager", get(views::manager::page))
         .route("/manager/heatmap.svg", get(views::manager::heatmap))
         .route("/evaluator", get(views::evaluator::page))
         .route("/login", get(views::login::form).post(views::login::submit))
-        .route("/logout", get(views::login::logout))
+        .route(
+            "/logout",
+            get(views::login::logout_form).post(views::login::logout),
+        )
         .route("/api/me", get(me))
         .route("/api/live", get(live))
         .route("/api/live/events", get(events))
@@ -116,6 +123,10 @@ pub(crate) fn routes(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .merge(assets::routes())
+        .layer(middleware::from_fn_with_state(guard, guard::check))
+        // Outermost, so the guard's refusals carry the headers too.
+        .layer(middleware::map_response(secure_headers::add))
 }
 
 async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -223,12 +223,23 @@ impl Access {
         found
     }
 
-    /// The caller of a request: `Ok(None)` means no (valid) token was given.
+    /// The caller of a request: `None` means no (valid) token was given.
     pub fn caller(&self, headers: &HeaderMap) -> Option<User> {
         if self.is_open() {
             return Some(User::open());
         }
         let token = bearer(headers).or_else(|| cookie(headers, COOKIE))?;
+        self.user(token).cloned()
+    }
+
+    /// The caller named by an `Authorization: Bearer` header alone, never by
+    /// the cookie: what a page of another site cannot make a browser send.
+    /// With open access any bearer token names the open user.
+    pub fn bearer_caller(&self, headers: &HeaderMap) -> Option<User> {
+        let token = bearer(headers).filter(|t| !t.is_empty())?;
+        if self.is_open() {
+            return Some(User::open());
+        }
         self.user(token).cloned()
     }
 }

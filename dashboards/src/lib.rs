@@ -42,11 +42,16 @@
 
 mod alerts;
 mod api;
+mod assets;
 pub mod auth;
 mod board;
+mod csv;
+mod guard;
 mod i18n;
+mod local_path;
 mod metrics;
 mod openapi;
+mod secure_headers;
 mod time;
 mod views;
 
@@ -127,11 +132,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let (stop_tx, stop) = watch::channel(false);
-    if let Ok(addr) = listener.local_addr() {
+    let listen = listener.local_addr().ok();
+    if let Some(addr) = listen {
         web.access.check_listen(addr)?;
         tracing::info!(%addr, open = web.access.is_open(), "dashboard listening");
     }
-    let app = api::routes(api::AppState::new(web, stop));
+    let app = api::routes(api::AppState::new(web, stop), listen);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -143,9 +149,11 @@ pub async fn serve(
 
 /// The web app's routes, for embedding in another server. Event streams of
 /// this router end only when their clients leave; [`serve`] ends them on
-/// shutdown.
+/// shutdown. The listen address is unknown here, so with open access only
+/// the `Host` names `localhost`, `127.0.0.1` and `[::1]` are served
+/// (docs/WEB.md, Hardening).
 pub fn router(web: Web) -> axum::Router {
     // A dropped sender: the stop signal never fires.
     let (_, stop) = watch::channel(false);
-    api::routes(api::AppState::new(web, stop))
+    api::routes(api::AppState::new(web, stop), None)
 }

@@ -114,9 +114,74 @@ pub(crate) fn render(
         o.one(
             "doorstep_ingest_connected",
             "gauge",
-            "1 while connected to the MQTT broker.",
+            "1 while connected to the MQTT broker (always 1 with the embedded broker).",
             u8::from(i.connected.load(Ordering::Relaxed)),
         );
+        o.one(
+            "doorstep_ingest_redelivered_total",
+            "counter",
+            "Messages delivered again (by the broker or a device) and taken in once; not in accepted.",
+            c(&i.redelivered),
+        );
+        o.one(
+            "doorstep_quarantine_sampled_total",
+            "counter",
+            "Rejected messages over their quarantine budget, stored with the payload cut.",
+            c(&i.quarantine_sampled),
+        );
+        o.one(
+            "doorstep_quarantine_counted_only_total",
+            "counter",
+            "Rejected messages over their quarantine budget, only counted.",
+            c(&i.quarantine_counted_only),
+        );
+        let g = &i.gate;
+        for (name, kind, help, value) in [
+            (
+                "doorstep_gate_connections",
+                "gauge",
+                "Embedded broker: client connections open now.",
+                c(&g.open),
+            ),
+            (
+                "doorstep_gate_waiting_sockets",
+                "gauge",
+                "Embedded broker: sockets waiting for their CONNECT now.",
+                c(&g.waiting),
+            ),
+            (
+                "doorstep_gate_refused_total",
+                "counter",
+                "Embedded broker: connections refused at a limit (total, per address, per account).",
+                c(&g.refused_busy),
+            ),
+            (
+                "doorstep_gate_evicted_total",
+                "counter",
+                "Embedded broker: sockets without a CONNECT closed to make room.",
+                c(&g.evicted),
+            ),
+            (
+                "doorstep_gate_timed_out_total",
+                "counter",
+                "Embedded broker: sockets closed for no CONNECT in time or silence past the keep-alive.",
+                c(&g.timed_out),
+            ),
+            (
+                "doorstep_gate_throttled_total",
+                "counter",
+                "Embedded broker: times a connection was slowed to its rate limit.",
+                c(&g.throttled),
+            ),
+            (
+                "doorstep_gate_oversize_total",
+                "counter",
+                "Embedded broker: messages over the size limit, skipped at the door.",
+                c(&g.oversize),
+            ),
+        ] {
+            o.one(name, kind, help, value);
+        }
     }
     if let Some(s) = &stats.stream {
         o.one(

@@ -1,4 +1,5 @@
 //! The web app over real HTTP: snapshot JSON, staleness, pushed events, the page.
+//! Its hardening (Host, Origin, headers, CSV, login redirects): `hardening/`.
 
 mod support;
 
@@ -10,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use support::{EventStream, get, request};
+use support::{EventStream, get, request_with};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -252,6 +253,7 @@ async fn a_room_goes_stale_after_valid_until() -> anyhow::Result<()> {
 async fn an_update_arrives_as_an_event_within_a_second() -> anyhow::Result<()> {
     let server = start(Clock::simulated(MONDAY_10H_MS, 1.0)).await?;
     let mut events = EventStream::open(server.addr, "/api/live/events").await?;
+    assert_eq!(events.header("x-accel-buffering"), Some("no"));
     // The headers are out, so the handler has subscribed.
     let started = std::time::Instant::now();
     update_from_thread(
@@ -338,8 +340,15 @@ async fn the_page_is_chinese_and_self_contained() -> anyhow::Result<()> {
     let html = resp.text()?;
     assert!(html.contains("<title>家门口服务设施 · 实时使用情况</title>"));
     assert!(html.contains(r#"<html lang="zh-CN">"#));
-    assert!(html.contains("EventSource('/api/live/events')"));
-    assert!(html.contains(
+    // Its style sheet and script come from the app itself (no inline code, for the CSP).
+    assert!(html.contains(r#"<link rel="stylesheet" href="/assets/live.css">"#));
+    assert!(html.contains(r#"<script src="/assets/live.js"></script>"#));
+    let css = get(server.addr, "/assets/live.css").await?;
+    let js = get(server.addr, "/assets/live.js").await?;
+    assert_eq!((css.status, js.status), (200, 200));
+    let (css, js) = (css.text()?, js.text()?);
+    assert!(js.contains("EventSource('/api/live/events')"));
+    assert!(css.contains(
         "\"PingFang SC\", \"Hiragino Sans GB\", \"Microsoft YaHei\", \"Noto Sans CJK SC\""
     ));
     // Offline intranets: nothing from other hosts, no web fonts, no protocol-relative URLs.
@@ -351,11 +360,13 @@ async fn the_page_is_chinese_and_self_contained() -> anyhow::Result<()> {
         "url(",
         "@import",
         "@font-face",
-        "<link",
-        "<script src",
     ] {
-        assert!(!html.contains(banned), "the page contains {banned:?}");
+        for (name, text) in [("page", html), ("style sheet", css), ("script", js)] {
+            assert!(!text.contains(banned), "the {name} contains {banned:?}");
+        }
     }
+    assert_eq!(html.matches("<link").count(), 1);
+    assert_eq!(html.matches("<script").count(), 1);
     Ok(())
 }
 
@@ -374,7 +385,9 @@ async fn health_and_unknown_paths() -> anyhow::Result<()> {
         json!({ "error": "not found", "path": "/api/nope" })
     );
 
-    let resp = request(server.addr, "POST", "/api/live").await?;
+    // From the app's own page (else the guard refuses it first, 403).
+    let origin = format!("http://{}", server.addr);
+    let resp = request_with(server.addr, "POST", "/api/live", &[("Origin", &origin)], "").await?;
     assert_eq!(resp.status, 405);
     assert_eq!(resp.json()?["error"], "method not allowed");
     Ok(())

@@ -74,7 +74,39 @@ pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
+/// Rejects a payload whose top-level JSON value is not an object.
+///
+/// serde's derived `Deserialize` also reads a struct from a JSON array of its
+/// fields in order, so without this a 13-element array such as
+/// `["count",null,null,7,null,null,null,null,null,null,null,null,null]` decodes
+/// as a reading. DEVICES.md allows one JSON object per message, nothing else.
+fn require_object(text: &str) -> Result<(), DecodeError> {
+    if text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        return Ok(());
+    }
+    // Only rejected payloads get here; parse them to say what they are.
+    let what = match serde_json::from_str::<serde_json::Value>(text) {
+        Err(e) => return Err((Reason::MalformedJson, e.to_string())),
+        Ok(serde_json::Value::Object(_)) => return Ok(()),
+        Ok(serde_json::Value::Array(_)) => "a JSON array",
+        Ok(serde_json::Value::String(_)) => "a JSON string",
+        Ok(serde_json::Value::Number(_)) => "a JSON number",
+        Ok(serde_json::Value::Bool(_)) => "a JSON boolean",
+        Ok(serde_json::Value::Null) => "JSON null",
+    };
+    Err((
+        Reason::WrongType,
+        format!("the payload is {what}, not an object"),
+    ))
+}
+
 /// Decodes one v1 payload.
+///
+/// The payload must be one JSON object: an array, string, number, boolean or
+/// `null` is rejected as `wrong_type`.
 pub fn decode_v1(payload: &[u8]) -> Result<Message, DecodeError> {
     if payload.len() > MAX_PAYLOAD {
         return Err((
@@ -84,6 +116,7 @@ pub fn decode_v1(payload: &[u8]) -> Result<Message, DecodeError> {
     }
     let text = std::str::from_utf8(payload)
         .map_err(|e| (Reason::InvalidUtf8, format!("invalid UTF-8: {e}")))?;
+    require_object(text)?;
     let wire: Wire = serde_json::from_str(text).map_err(|e| {
         let reason = if e.is_data() {
             Reason::WrongType
@@ -231,5 +264,55 @@ mod tests {
                 .0,
             Reason::InvalidUtf8
         );
+    }
+
+    /// Regression: a JSON array of the 13 fields of `Wire`, in order, decoded as a
+    /// reading (serde's derive reads structs from sequences too).
+    #[test]
+    fn a_json_array_of_the_fields_is_not_a_reading() {
+        let array = r#"["count",null,null,7,null,null,null,null,null,null,null,null,null]"#;
+        let (reason, detail) = decode_v1(array.as_bytes()).expect_err("an array");
+        assert_eq!(reason, Reason::WrongType);
+        assert_eq!(detail, "the payload is a JSON array, not an object");
+        let spaced = format!(" \r\n\t{array}\n");
+        assert_eq!(reason_of(&spaced), (Reason::WrongType, "a JSON array"));
+    }
+
+    fn reason_of(p: &str) -> (Reason, &'static str) {
+        let (reason, detail) = decode_v1(p.as_bytes()).expect_err("should be rejected");
+        let what = [
+            "a JSON array",
+            "a JSON string",
+            "a JSON number",
+            "a JSON boolean",
+            "JSON null",
+        ]
+        .into_iter()
+        .find(|w| detail == format!("the payload is {w}, not an object"))
+        .unwrap_or("other");
+        (reason, what)
+    }
+
+    #[test]
+    fn every_top_level_value_but_an_object_is_rejected() {
+        assert_eq!(reason_of("[]"), (Reason::WrongType, "a JSON array"));
+        assert_eq!(
+            reason_of(r#""count""#),
+            (Reason::WrongType, "a JSON string")
+        );
+        assert_eq!(reason_of("7"), (Reason::WrongType, "a JSON number"));
+        assert_eq!(reason_of("-7.5e3"), (Reason::WrongType, "a JSON number"));
+        assert_eq!(reason_of("true"), (Reason::WrongType, "a JSON boolean"));
+        assert_eq!(reason_of("false"), (Reason::WrongType, "a JSON boolean"));
+        assert_eq!(reason_of(" null "), (Reason::WrongType, "JSON null"));
+        // Not JSON at all stays malformed, whatever it starts with.
+        assert_eq!(reason_of("[1,2"), (Reason::MalformedJson, "other"));
+        assert_eq!(reason_of(""), (Reason::MalformedJson, "other"));
+        assert_eq!(reason_of("   "), (Reason::MalformedJson, "other"));
+        assert_eq!(reason_of("nul"), (Reason::MalformedJson, "other"));
+        assert_eq!(reason_of("{} []"), (Reason::MalformedJson, "other"));
+        // An object with leading whitespace is still an object.
+        let m = decode_v1(b" \n{\"type\":\"count\",\"count\":2}").expect("valid");
+        assert_eq!(m.value, Value::Count(2));
     }
 }

@@ -345,4 +345,34 @@ kind = "count"
             .expect("valid");
         assert_eq!((r.time_ms, r.clock_skew), (NOW + 60_000, false));
     }
+
+    /// Regression: a JSON array of 13 elements was accepted as a count reading
+    /// (serde's derive reads a struct from a sequence of its fields).
+    #[test]
+    fn a_payload_that_is_not_a_json_object_is_rejected() {
+        let array = r#"["count",null,null,7,null,null,null,null,null,null,null,null,null]"#;
+        let rej = validator()
+            .check("doorstep/v1/s1/d1", array.as_bytes(), NOW)
+            .expect_err("an array is not a reading");
+        assert_eq!(rej.reason, Reason::WrongType);
+        assert_eq!(rej.detail, "the payload is a JSON array, not an object");
+        assert_eq!(rej.payload, array.as_bytes(), "kept whole");
+        for (payload, what) in [
+            (r#"[{"type":"count","count":3}]"#, "a JSON array"),
+            (r#""{\"type\":\"count\",\"count\":3}""#, "a JSON string"),
+            ("3", "a JSON number"),
+            ("true", "a JSON boolean"),
+            ("null", "JSON null"),
+        ] {
+            let rej = validator()
+                .check("doorstep/v1/s1/d1", payload.as_bytes(), NOW)
+                .expect_err(payload);
+            assert_eq!(rej.reason, Reason::WrongType, "{payload}");
+            assert_eq!(
+                rej.detail,
+                format!("the payload is {what}, not an object"),
+                "{payload}"
+            );
+        }
+    }
 }

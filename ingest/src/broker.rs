@@ -1,8 +1,9 @@
-//! The embedded MQTT broker (rumqttd), the default when no external broker is named;
-//! behind the auth gate when device accounts are configured.
+//! The embedded MQTT broker, the default when no external broker is named: the
+//! gate in front (device accounts, limits, and the door that journals device
+//! messages before they are acknowledged), rumqttd behind it for other traffic.
 
-use crate::gate::{self, GateConfig, MAX_PACKET, Route, Version, random_hex};
-use crate::{Error, Secret, Session};
+use crate::gate::{self, Door, GateConfig, MAX_PACKET, Route, Version, random_hex};
+use crate::{Error, Secret};
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
@@ -11,51 +12,36 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct EmbeddedBroker {
     addr: SocketAddr,
-    /// With the auth gate: where doorstep's subscriber connects, and its account.
-    internal: Option<(SocketAddr, (String, Secret))>,
 }
 
 impl EmbeddedBroker {
-    /// Starts rumqttd on `listen` (MQTT 3.1.1) and, when given, `listen_v5` (MQTT 5),
-    /// and waits until it accepts connections. Anyone may connect.
+    /// Starts the embedded broker: the gate ([`crate::gate`]) listens on `listen`
+    /// (MQTT 3.1.1) and, when given, `listen_v5` (MQTT 5), and hands device
+    /// messages to the `door`; rumqttd listens on an internal loopback port that
+    /// only the gate can log in to, for any other traffic the ACL allows.
+    ///
+    /// Without accounts ([`GateConfig::open`]) it listens on loopback addresses
+    /// only: anyone who can reach it could publish as any device.
     pub fn start(
         listen: SocketAddr,
         listen_v5: Option<SocketAddr>,
-    ) -> Result<EmbeddedBroker, Error> {
-        EmbeddedBroker::start_with_auth(listen, listen_v5, None, BrokerLimits::default())
-    }
-
-    /// As [`EmbeddedBroker::start`]; with a [`GateConfig`], devices connect through
-    /// the auth gate ([`crate::gate`]) on `listen` and `listen_v5`, and rumqttd
-    /// itself listens on internal loopback ports that only the gate and doorstep's
-    /// subscriber can log in to ([`EmbeddedBroker::subscriber_url`],
-    /// [`EmbeddedBroker::subscriber_session`]).
-    pub fn start_with_auth(
-        listen: SocketAddr,
-        listen_v5: Option<SocketAddr>,
-        gate: Option<GateConfig>,
+        gate: GateConfig,
         limits: BrokerLimits,
+        door: Door,
     ) -> Result<EmbeddedBroker, Error> {
         let addrs: Vec<SocketAddr> = std::iter::once(listen).chain(listen_v5).collect();
+        if gate.open
+            && let Some(addr) = addrs.iter().find(|a| !a.ip().is_loopback())
+        {
+            return Err(Error::OpenBroker { addr: *addr });
+        }
         let bind = |addr: &SocketAddr| {
             TcpListener::bind(addr).map_err(|source| Error::PortInUse {
                 addr: *addr,
                 source,
             })
         };
-        let Some(gate) = gate else {
-            // rumqttd only logs a failed bind from its own thread; check first so the user gets a clear error.
-            for addr in &addrs {
-                drop(bind(addr)?);
-            }
-            start_rumqttd(listen, listen_v5, None, limits)?;
-            tracing::info!(%listen, v5 = ?listen_v5, "embedded MQTT broker listening");
-            return Ok(EmbeddedBroker {
-                addr: listen,
-                internal: None,
-            });
-        };
-        // The gate holds the public addresses from here on; rumqttd gets free loopback ports.
+        // The gate holds the public addresses; rumqttd gets free loopback ports.
         let public: Vec<TcpListener> = addrs.iter().map(bind).collect::<Result<_, _>>()?;
         let addr = public[0].local_addr().map_err(Error::Gate)?;
         let internal = || -> Result<SocketAddr, Error> {
@@ -65,11 +51,8 @@ impl EmbeddedBroker {
         let inner_v4 = internal()?;
         let inner_v5 = listen_v5.map(|_| internal()).transpose()?;
         let gate_account = ("doorstep-gate".to_owned(), Secret::new(random_hex(32)?));
-        let subscriber = ("doorstep".to_owned(), Secret::new(random_hex(32)?));
-        let accounts = HashMap::from([
-            (gate_account.0.clone(), gate_account.1.expose().to_owned()),
-            (subscriber.0.clone(), subscriber.1.expose().to_owned()),
-        ]);
+        let accounts =
+            HashMap::from([(gate_account.0.clone(), gate_account.1.expose().to_owned())]);
         start_rumqttd(inner_v4, inner_v5, Some(accounts), limits)?;
         let mut routes = Vec::new();
         for (listener, (upstream, version)) in public
@@ -82,12 +65,14 @@ impl EmbeddedBroker {
                 version,
             });
         }
-        gate::spawn(gate, gate_account, routes)?;
-        tracing::info!(%listen, v5 = ?listen_v5, "embedded MQTT broker listening, devices log in (passwd_file, acl_file)");
-        Ok(EmbeddedBroker {
-            addr,
-            internal: Some((inner_v4, subscriber)),
-        })
+        let open = gate.open;
+        gate::spawn(gate, gate_account, routes, door, limits)?;
+        if open {
+            tracing::info!(%listen, v5 = ?listen_v5, "embedded MQTT broker listening (no accounts: loopback only)");
+        } else {
+            tracing::info!(%listen, v5 = ?listen_v5, "embedded MQTT broker listening, devices log in (passwd_file, acl_file)");
+        }
+        Ok(EmbeddedBroker { addr })
     }
 
     /// Where devices connect.
@@ -99,22 +84,6 @@ impl EmbeddedBroker {
     pub fn url(&self) -> crate::BrokerUrl {
         url_of(self.addr)
     }
-
-    /// Where doorstep's own subscriber connects: [`EmbeddedBroker::url`], or the
-    /// internal port behind the auth gate.
-    pub fn subscriber_url(&self) -> crate::BrokerUrl {
-        url_of(self.internal.as_ref().map_or(self.addr, |(a, _)| *a))
-    }
-
-    /// doorstep's subscriber session for this broker: `configured`, with the
-    /// internal account behind the auth gate (whatever credentials it had).
-    pub fn subscriber_session(&self, configured: &Session) -> Session {
-        let mut session = configured.clone();
-        if let Some((_, account)) = &self.internal {
-            session.credentials = Some(account.clone());
-        }
-        session
-    }
 }
 
 fn url_of(addr: SocketAddr) -> crate::BrokerUrl {
@@ -125,17 +94,41 @@ fn url_of(addr: SocketAddr) -> crate::BrokerUrl {
     }
 }
 
-/// What the embedded broker sets aside; rumqttd reserves memory for both up front.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The embedded broker's limits: what rumqttd sets aside, and what the door
+/// allows each socket, address, account and connection (docs/SECURITY.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BrokerLimits {
-    /// Clients connected at once (each slot costs about 1.5 KB, reserved at start).
+    /// Client connections open at once (each slot costs about 1.5 KB in rumqttd, reserved at start).
     pub max_connections: usize,
-    /// Messages held for subscribers that are behind, MiB of payload: rumqttd
-    /// keeps this much of the latest messages in memory whether or not they were
-    /// read (about 3 times the size in RSS), and a subscriber further behind loses
-    /// the oldest. 16 MiB is about 150,000 small messages: half a minute at
-    /// national load, an hour for a city.
+    /// MiB of messages rumqttd keeps for subscribers that are behind. Device
+    /// messages do not pass through it (the door hands them to doorstep's
+    /// journal); only other topics' traffic does.
     pub buffer_mib: usize,
+    /// Of `max_connections`, how many may be clients that are not known devices
+    /// (no account, and a client id that is not a registered device id).
+    pub max_anonymous: usize,
+    /// Connections of clients that are not known devices, per address.
+    pub anonymous_per_address: usize,
+    /// Connections per account (username) at once.
+    pub per_account: usize,
+    /// Sockets waiting for their CONNECT at once; the oldest makes room for a new one.
+    pub max_waiting: usize,
+    /// Sockets of one address waiting for their CONNECT; its oldest makes room.
+    pub waiting_per_address: usize,
+    /// Seconds a socket may take to send its CONNECT.
+    pub connect_timeout_s: u64,
+    /// Messages of one connection not yet journaled; while they are out, the
+    /// connection is not read from.
+    pub max_inflight: usize,
+    /// Largest payload taken in, bytes; a larger message is skipped as it
+    /// arrives and its first bytes quarantined as `oversize`.
+    pub max_message_bytes: usize,
+    /// Messages a second one connection may send (a burst of as many is allowed);
+    /// beyond it the connection is read more slowly.
+    pub rate_messages: u32,
+    /// Bytes a second one connection may send (a burst of as many is allowed).
+    pub rate_bytes: u32,
 }
 
 impl Default for BrokerLimits {
@@ -143,6 +136,16 @@ impl Default for BrokerLimits {
         BrokerLimits {
             max_connections: 10_000,
             buffer_mib: 16,
+            max_anonymous: 1_000,
+            anonymous_per_address: 100,
+            per_account: 16,
+            max_waiting: 1_024,
+            waiting_per_address: 64,
+            connect_timeout_s: 10,
+            max_inflight: 256,
+            max_message_bytes: 64 * 1024,
+            rate_messages: 10_000,
+            rate_bytes: 16 * 1024 * 1024,
         }
     }
 }

@@ -183,6 +183,7 @@ impl Journal {
             })?;
             self.line.push(b'\n');
         }
+        crash_point(&mut self.file, &self.line);
         self.file.write_all(&self.line).map_err(io(&path))?;
         self.file.sync_data().map_err(io(&path))
     }
@@ -200,6 +201,22 @@ impl Journal {
     pub fn done(&self, leftover: Leftover) -> Result<(), JournalError> {
         fs::remove_file(&leftover.path).map_err(io(&leftover.path))?;
         sync_dir(&self.dir)
+    }
+}
+
+/// For crash tests: `DOORSTEP_CRASH_IN_JOURNAL=N` aborts the process halfway
+/// through the N-th append's write (its last line torn, nothing synced).
+fn crash_point(file: &mut File, bytes: &[u8]) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static APPENDS: AtomicU64 = AtomicU64::new(0);
+    let Some(n) = std::env::var_os("DOORSTEP_CRASH_IN_JOURNAL") else {
+        return;
+    };
+    let count = APPENDS.fetch_add(1, Ordering::Relaxed) + 1;
+    if n.to_str().and_then(|n| n.parse().ok()) == Some(count) {
+        let _ = file.write_all(&bytes[..bytes.len() / 2]);
+        eprintln!("DOORSTEP_CRASH_IN_JOURNAL: aborting halfway through journal write {count}");
+        std::process::abort();
     }
 }
 

@@ -1,28 +1,33 @@
-//! MQTT ingest for doorstep: the embedded broker (rumqttd) with its auth gate
-//! for device accounts and topic ACLs ([`gate`]), the subscriber that validates
-//! device messages against the registry, and a publisher for simulated devices.
+//! MQTT ingest for doorstep: the embedded broker with its gate (device accounts,
+//! topic ACLs, connection limits, and the door that hands device messages to
+//! doorstep's journal, [`gate`]), the subscriber for external brokers, both
+//! validating device messages against the registry, and a publisher for
+//! simulated devices.
 //!
 //! ```no_run
 //! # async fn run(validator: devices::Validator) -> Result<(), ingest::Error> {
-//! let broker = ingest::EmbeddedBroker::start("127.0.0.1:1883".parse().unwrap(), None)?;
-//! let stats = std::sync::Arc::new(ingest::IngestStats::default());
-//! let session = ingest::Session { client_id: "doorstep".into(), credentials: None, ca_pem: None };
-//! let sub = ingest::Subscriber::connect(&broker.url(), &session, validator, devices::Clock::wall(), stats).await?;
-//! let acker = sub.acker();
+//! use std::sync::Arc;
+//! let stats = Arc::new(ingest::IngestStats::default());
 //! let (tx, mut rx) = tokio::sync::mpsc::channel(10_000);
-//! tokio::spawn(sub.run(tx));
+//! // The embedded broker hands device messages straight to `tx`.
+//! let door = ingest::Door::new(tx, validator, devices::Clock::wall(), Arc::clone(&stats));
+//! let gate = ingest::GateConfig::open()?;
+//! let _broker = ingest::EmbeddedBroker::start(
+//!     "127.0.0.1:1883".parse().unwrap(), None, gate, ingest::BrokerLimits::default(), door)?;
+//! let acker = ingest::Acker::door();
 //! while let Some(incoming) = rx.recv().await {
 //!     match &incoming.item {
 //!         Ok(reading) => println!("{:?}", reading.value),
 //!         Err(rejected) => println!("rejected: {}", rejected.reason.as_str()),
 //!     }
-//!     // Once the message is durable (journaled), tell the broker.
+//!     // Once the message is durable (journaled), the device gets its PUBACK.
 //!     acker.ack(incoming.pending).await?;
 //! }
 //! # Ok(()) }
 //! ```
 
 mod broker;
+mod budget;
 mod flood;
 pub mod gate;
 pub mod journal;
@@ -31,11 +36,12 @@ mod subscriber;
 mod url;
 
 pub use broker::{BrokerLimits, EmbeddedBroker};
+pub use budget::{Keep, QuarantineBudget, QuarantineCounts, QuarantineLimits};
 pub use flood::FloodGuard;
-pub use gate::{Access, Acl, GateConfig, Passwd};
+pub use gate::{Access, Acl, Door, GateConfig, Passwd};
 pub use journal::{Entry, Journal, JournalError, Leftover};
 pub use publisher::Publisher;
-pub use subscriber::{Acker, Incoming, Pending, Subscriber, TOPIC_FILTER};
+pub use subscriber::{Acker, CLIENT_MAX_PACKET, Incoming, Pending, Subscriber, TOPIC_FILTER};
 pub use url::BrokerUrl;
 
 use std::net::SocketAddr;
@@ -113,6 +119,34 @@ pub struct IngestStats {
     pub connected: AtomicBool,
     /// Times ingest stopped reading because the pipeline was behind (backpressure).
     pub backpressure: AtomicU64,
+    /// Messages delivered again (by the broker after a restart, or resent by a
+    /// device) and taken in once: not in `accepted`.
+    pub redelivered: AtomicU64,
+    /// Rejected messages stored only as a sample (payload cut), over their quarantine budget.
+    pub quarantine_sampled: AtomicU64,
+    /// Rejected messages only counted, over their quarantine budget.
+    pub quarantine_counted_only: AtomicU64,
+    /// The embedded broker's door.
+    pub gate: GateStats,
+}
+
+/// Counters of the embedded broker's door (all zero with an external broker).
+#[derive(Debug, Default)]
+pub struct GateStats {
+    /// Client connections open now (after CONNECT).
+    pub open: AtomicU64,
+    /// Sockets waiting for their CONNECT now.
+    pub waiting: AtomicU64,
+    /// Connections refused because a limit was reached (total, per address, per account).
+    pub refused_busy: AtomicU64,
+    /// Sockets without a CONNECT closed to make room for new ones.
+    pub evicted: AtomicU64,
+    /// Sockets closed for sending no CONNECT in time, or nothing within their keep-alive.
+    pub timed_out: AtomicU64,
+    /// Times a connection was paused for going over its rate (messages or bytes a second).
+    pub throttled: AtomicU64,
+    /// Messages over the size limit (skipped, their first bytes quarantined).
+    pub oversize: AtomicU64,
 }
 
 /// Errors of the ingest stage.
@@ -180,6 +214,14 @@ pub enum Error {
         line: usize,
         /// What is wrong.
         message: String,
+    },
+    /// The embedded broker without accounts on an address others can reach.
+    #[error(
+        "the embedded MQTT broker has no device accounts, so it listens on loopback only, not {addr}; set [mqtt] passwd_file and acl_file (docs/SECURITY.md) to listen there"
+    )]
+    OpenBroker {
+        /// The address.
+        addr: SocketAddr,
     },
     /// No randomness for the internal accounts of the embedded broker.
     #[error("cannot generate the embedded broker's internal secrets: {0}")]

@@ -12,19 +12,65 @@ use tokio::sync::mpsc;
 /// The topic filter doorstep subscribes to.
 pub const TOPIC_FILTER: &str = "doorstep/v1/#";
 
-/// A received message, to be acknowledged to the broker once it is durable.
+/// The largest packet doorstep's subscriber takes from an external broker: far
+/// above any broker's message size limit that docs/SECURITY.md suggests, so that
+/// no message the broker passes on can throw the subscriber off.
+pub const CLIENT_MAX_PACKET: usize = 4 * 1024 * 1024;
+
+/// A received message, to be acknowledged once it is durable.
 #[derive(Debug)]
-pub struct Pending(rumqttc::Publish);
+pub struct Pending(Source);
+
+#[derive(Debug)]
+enum Source {
+    /// From a broker doorstep subscribes to: acknowledged through the client.
+    Broker(rumqttc::Publish),
+    /// From the embedded broker's door: acknowledged to the device itself.
+    Door {
+        topic: String,
+        payload: bytes::Bytes,
+        peer: std::net::SocketAddr,
+        ticket: crate::gate::Ticket,
+    },
+}
 
 impl Pending {
-    /// The message's topic.
-    pub fn topic(&self) -> &str {
-        &self.0.topic
+    pub(crate) fn door(
+        topic: String,
+        payload: bytes::Bytes,
+        peer: std::net::SocketAddr,
+        ticket: crate::gate::Ticket,
+    ) -> Pending {
+        Pending(Source::Door {
+            topic,
+            payload,
+            peer,
+            ticket,
+        })
     }
 
-    /// The message's payload, as received.
+    /// The message's topic.
+    pub fn topic(&self) -> &str {
+        match &self.0 {
+            Source::Broker(p) => &p.topic,
+            Source::Door { topic, .. } => topic,
+        }
+    }
+
+    /// The message's payload, as received (its first bytes when it was over the size limit).
     pub fn payload(&self) -> &[u8] {
-        &self.0.payload
+        match &self.0 {
+            Source::Broker(p) => &p.payload,
+            Source::Door { payload, .. } => payload,
+        }
+    }
+
+    /// The sender's address, when doorstep's own broker took the message in.
+    pub fn peer(&self) -> Option<std::net::IpAddr> {
+        match &self.0 {
+            Source::Broker(_) => None,
+            Source::Door { peer, .. } => Some(peer.ip()),
+        }
     }
 }
 
@@ -37,30 +83,51 @@ pub struct Incoming {
     pub pending: Pending,
 }
 
-/// Acknowledges messages to the broker (manual acks: only once they are durable).
+/// Acknowledges messages once they are durable: to the broker (manual acks),
+/// or, for the embedded broker's door, to the device itself.
 #[derive(Debug, Clone)]
-pub struct Acker(AsyncClient);
+pub struct Acker(Option<AsyncClient>);
 
 impl Acker {
-    /// Tells the broker the message is safe; until then it will deliver it again.
+    /// For messages from the embedded broker's door only.
+    pub fn door() -> Acker {
+        Acker(None)
+    }
+
+    /// Tells the sender the message is safe; until then it will deliver it again.
     pub async fn ack(&self, pending: Pending) -> Result<(), Error> {
-        if pending.0.qos == QoS::AtMostOnce {
-            return Ok(());
+        match (pending.0, &self.0) {
+            (Source::Broker(p), _) if p.qos == QoS::AtMostOnce => Ok(()),
+            (Source::Broker(p), Some(client)) => client
+                .ack(&p)
+                .await
+                .map_err(|e| Error::Client(e.to_string())),
+            (Source::Broker(_), None) => Err(Error::Client(
+                "a broker message reached the door's acknowledger".into(),
+            )),
+            (Source::Door { ticket, .. }, _) => {
+                ticket.complete();
+                Ok(())
+            }
         }
-        self.0
-            .ack(&pending.0)
-            .await
-            .map_err(|e| Error::Client(e.to_string()))
     }
 
     /// Like [`Acker::ack`] but never waits: when the client's queue is full (its
     /// event loop is waiting for the intake) the message comes back, to be
     /// acknowledged later.
     pub fn try_ack(&self, pending: Pending) -> Result<(), Pending> {
-        if pending.0.qos == QoS::AtMostOnce {
-            return Ok(());
+        match (pending.0, &self.0) {
+            (Source::Broker(p), _) if p.qos == QoS::AtMostOnce => Ok(()),
+            (Source::Broker(p), Some(client)) => {
+                client.try_ack(&p).map_err(|_| Pending(Source::Broker(p)))
+            }
+            // Not ours to acknowledge: the broker delivers it again.
+            (Source::Broker(_), None) => Ok(()),
+            (Source::Door { ticket, .. }, _) => {
+                ticket.complete();
+                Ok(())
+            }
         }
-        self.0.try_ack(&pending.0).map_err(|_| pending)
     }
 }
 
@@ -101,7 +168,7 @@ impl Subscriber {
         options
             .set_keep_alive(Duration::from_secs(30))
             .set_clean_session(false)
-            .set_max_packet_size(64 * 1024, 64 * 1024)
+            .set_max_packet_size(CLIENT_MAX_PACKET, 64 * 1024)
             // Acknowledge only once the message is in the journal.
             .set_manual_acks(true);
         // Room for many acknowledgements; the intake never waits on a full queue
@@ -155,7 +222,7 @@ impl Subscriber {
 
     /// The handle that acknowledges messages once they are durable.
     pub fn acker(&self) -> Acker {
-        Acker(self.client.clone())
+        Acker(Some(self.client.clone()))
     }
 
     /// Receives until `out` is closed. Reconnects with capped exponential backoff
@@ -170,7 +237,7 @@ impl Subscriber {
                     let item = self
                         .validator
                         .check(&p.topic, &p.payload, self.clock.now_ms());
-                    let pending = Pending(p);
+                    let pending = Pending(Source::Broker(p));
                     match &item {
                         Ok(_) => self.stats.accepted.fetch_add(1, Ordering::Relaxed),
                         Err(r) => {

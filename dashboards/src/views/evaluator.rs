@@ -87,7 +87,7 @@ async fn table_api(
     };
     let table = out.as_ref().and_then(|o| o.tables.get(which));
     if q.format.as_deref() == Some("csv") {
-        return views::csv_response(name, table.map(views::table_csv).unwrap_or_default());
+        return crate::csv::response(name, table.map(crate::csv::table).unwrap_or_default());
     }
     let facts: serde_json::Map<String, serde_json::Value> = out
         .iter()

@@ -1,9 +1,12 @@
 //! The login form for browsers: `POST /login` with a token sets an HttpOnly
-//! cookie (SameSite=Strict, so other sites cannot send it along).
+//! cookie (SameSite=Strict, so other sites cannot send it along); `POST
+//! /logout` clears it. Both change state, so both pass the Origin check of
+//! `guard` like every other POST.
 
 use crate::api::{AppState, login_cookie};
 use crate::auth::COOKIE;
 use crate::i18n::{self, Lang, html_lang, t};
+use crate::local_path::safe_next;
 use crate::views::esc;
 use axum::Form;
 use axum::extract::{Query, State};
@@ -24,14 +27,6 @@ pub(crate) struct LoginForm {
     next: Option<String>,
 }
 
-/// Only paths of this app: never another host.
-fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
-        _ => "/",
-    }
-}
-
 fn page(lang: Lang, next: &str, error: bool) -> String {
     let err = if error {
         format!("<p class=\"error\">{}</p>", t(lang, "bad_token"))
@@ -41,12 +36,12 @@ fn page(lang: Lang, next: &str, error: bool) -> String {
     format!(
         "<!doctype html>\n<html lang=\"{hl}\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
-<style>{css}</style></head><body><main><section class=\"card login\"><h2>{title}</h2>{err}\
+<link rel=\"stylesheet\" href=\"{css}\"></head><body><main><section class=\"card login\"><h2>{title}</h2>{err}\
 <form method=\"post\" action=\"/login\"><label>{label}<input type=\"password\" name=\"token\" autocomplete=\"current-password\" required></label>\
 <input type=\"hidden\" name=\"next\" value=\"{next}\"><button type=\"submit\">{button}</button></form></section></main></body></html>\n",
         hl = html_lang(lang),
         title = t(lang, "login_title"),
-        css = super::APP_CSS,
+        css = crate::assets::APP_CSS_PATH,
         label = t(lang, "token"),
         next = esc(next),
         button = t(lang, "login"),
@@ -83,7 +78,37 @@ pub(crate) async fn submit(
     }
 }
 
-/// `GET /logout`: clears the cookie.
+#[derive(Deserialize, Default)]
+pub(crate) struct LangQuery {
+    lang: Option<String>,
+}
+
+/// `GET /logout`: a page with the button that signs out (a link cannot: signing
+/// out changes state, so it is a POST).
+pub(crate) async fn logout_form(headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let lang = i18n::negotiate(q.lang.as_deref(), &headers);
+    Html(format!(
+        "<!doctype html>\n<html lang=\"{hl}\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
+<link rel=\"stylesheet\" href=\"{css}\"></head><body><main><section class=\"card login\"><h2>{title}</h2>\
+{button}</section></main></body></html>\n",
+        hl = html_lang(lang),
+        title = t(lang, "logout"),
+        css = crate::assets::APP_CSS_PATH,
+        button = logout_button(lang),
+    ))
+    .into_response()
+}
+
+/// The sign-out button: a form that posts to `/logout`.
+pub(crate) fn logout_button(lang: Lang) -> String {
+    format!(
+        "<form method=\"post\" action=\"/logout\" class=\"logout\"><button type=\"submit\">{}</button></form>",
+        t(lang, "logout")
+    )
+}
+
+/// `POST /logout`: clears the cookie.
 pub(crate) async fn logout() -> Response {
     (
         [(

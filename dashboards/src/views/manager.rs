@@ -167,29 +167,27 @@ fn room_rows(root: &Path, registry: &Registry, sites: &[String], lang: Lang) -> 
 }
 
 fn rows_csv(rows: &[RoomRow]) -> String {
+    use crate::csv::{line, number, text};
     let mut out = String::from(
         "site_id,site_name,room_id,room_name,capacity,time_utilization_7d,time_utilization_28d,coverage_28d,to,flags,reasons\r\n",
     );
-    let f = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
-    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let f = |v: Option<f64>| v.map(number).unwrap_or_default();
     for r in rows {
         let flags: Vec<&str> = r.flags.iter().map(|f| f.flag.as_str()).collect();
         let reasons: Vec<&str> = r.flags.iter().map(|f| f.reason.as_str()).collect();
-        let _ = write!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{},{}\r\n",
-            q(&r.site_id),
-            q(&r.site_name),
-            q(&r.room_id),
-            q(&r.room_name),
-            r.capacity,
+        out.push_str(&line([
+            text(&r.site_id),
+            text(&r.site_name),
+            text(&r.room_id),
+            text(&r.room_name),
+            number(r.capacity),
             f(r.time_utilization_7d),
             f(r.time_utilization_28d),
             f(r.coverage_28d),
-            r.to.map(|d| d.to_string()).unwrap_or_default(),
-            q(&flags.join(" ")),
-            q(&reasons.join(" / ")),
-        );
+            r.to.map(|d| text(&d.to_string())).unwrap_or_default(),
+            text(&flags.join(" ")),
+            text(&reasons.join(" / ")),
+        ]));
     }
     out
 }
@@ -224,7 +222,7 @@ pub(crate) async fn rooms_api(
     let lang = i18n::negotiate(q.lang.as_deref(), &headers);
     match rooms(&state, &user, &q, lang).await {
         Ok(rows) if q.format.as_deref() == Some("csv") => {
-            views::csv_response("rooms", rows_csv(&rows))
+            crate::csv::response("rooms", rows_csv(&rows))
         }
         Ok(rows) => Json(serde_json::json!({ "rooms": rows })).into_response(),
         Err(r) => r,
@@ -332,7 +330,7 @@ pub(crate) async fn room_api(
     match detail(&state, &user, &q, lang).await {
         Ok((_, month)) if q.format.as_deref() == Some("csv") => {
             let cells = month.output.tables.iter().find(|t| t.name == "cells");
-            views::csv_response("cells", cells.map(views::table_csv).unwrap_or_default())
+            crate::csv::response("cells", cells.map(crate::csv::table).unwrap_or_default())
         }
         Ok((d, _)) => Json(d).into_response(),
         Err(r) => r,

@@ -1,6 +1,6 @@
 //! The views: HTML pages rendered on the server (manager, evaluator, login),
 //! the live page (rendered in the browser from the JSON API), and the shared
-//! page frame, table and CSV helpers.
+//! page frame and table helpers (CSV: `crate::csv`).
 
 pub(crate) mod charts;
 pub(crate) mod evaluator;
@@ -15,9 +15,6 @@ use analytics::report::{Table, Value};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use std::fmt::Write;
-
-/// The style sheet of the server-rendered pages (phone first).
-const APP_CSS: &str = include_str!("../assets/app.css");
 
 /// Escapes text for HTML.
 pub(crate) fn esc(text: &str) -> String {
@@ -87,26 +84,27 @@ pub(crate) fn frame(
         String::new()
     } else {
         format!(
-            "<a href=\"/logout\" class=\"logout\">{} ({})</a>",
-            t(lang, "logout"),
-            esc(&user.name)
+            "<span class=\"muted\">{}</span> {}",
+            esc(&user.name),
+            login::logout_button(lang)
         )
     };
     let page = format!(
         "<!doctype html>\n<html lang=\"{hl}\">\n<head>\n<meta charset=\"utf-8\">\n\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-<title>{title}</title>\n<style>\n{APP_CSS}</style>\n</head>\n<body>\n\
+<title>{title}</title>\n<link rel=\"stylesheet\" href=\"{css}\">\n</head>\n<body>\n\
 <header class=\"top\"><h1>{title}</h1><nav class=\"views\">{nav}</nav>\
 <nav class=\"lang\"><a href=\"{here}?{query}{sep}lang={other}\" id=\"lang-switch\">{other_name}</a>{logout}</nav></header>\n\
 <main>\n{body}\n</main>\n</body>\n</html>\n",
         hl = html_lang(lang),
         title = esc(title),
+        css = crate::assets::APP_CSS_PATH,
     );
     ([(header::CACHE_CONTROL, "no-cache")], Html(page)).into_response()
 }
 
 /// A value as text for HTML and CSV (fractions as fractions in CSV).
-fn cell_text(v: &Value) -> String {
+pub(crate) fn cell_text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::Text(s) => s.clone(),
@@ -115,33 +113,6 @@ fn cell_text(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Date(d) => d.to_string(),
     }
-}
-
-/// A report table as CSV (header of column names; empty fields are nulls).
-pub(crate) fn table_csv(table: &Table) -> String {
-    let mut out = String::new();
-    let line = |out: &mut String, fields: Vec<String>| {
-        let quoted: Vec<String> = fields
-            .into_iter()
-            .map(|f| {
-                if f.contains([',', '"', '\n', '\r']) {
-                    format!("\"{}\"", f.replace('"', "\"\""))
-                } else {
-                    f
-                }
-            })
-            .collect();
-        out.push_str(&quoted.join(","));
-        out.push_str("\r\n");
-    };
-    line(
-        &mut out,
-        table.columns.iter().map(|c| c.name.clone()).collect(),
-    );
-    for row in &table.rows {
-        line(&mut out, row.iter().map(cell_text).collect());
-    }
-    out
 }
 
 /// A report table as JSON objects, in column order.
@@ -169,22 +140,6 @@ pub(crate) fn table_json(table: &Table) -> Vec<serde_json::Map<String, serde_jso
                 .collect()
         })
         .collect()
-}
-
-/// A CSV download.
-pub(crate) fn csv_response(name: &str, body: String) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}.csv\""),
-            ),
-        ],
-        // A BOM, so spreadsheet programs read the Chinese names as UTF-8.
-        format!("\u{feff}{body}"),
-    )
-        .into_response()
 }
 
 /// A report table as an HTML table; `fractions` columns shown as percentages.

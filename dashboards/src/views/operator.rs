@@ -1,7 +1,8 @@
-//! The operators' live page: one self-contained file, drawn in the browser
-//! from `/api/live`, kept current by `/api/live/events`, with the alert list
-//! from `/api/alerts`. The server only fills in the language and the links
-//! the caller's role may follow.
+//! The operators' live page: one HTML file with its style sheet and script
+//! (`/assets/live.css`, `/assets/live.js`, both in the binary), drawn in the
+//! browser from `/api/live`, kept current by `/api/live/events`, with the
+//! alert list from `/api/alerts`. The server only fills in the language and
+//! the links the caller's role may follow.
 
 use crate::api::AppState;
 use crate::i18n::{self, html_lang, t};
@@ -12,7 +13,8 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use std::fmt::Write;
 
-/// The live page: one self-contained file, nothing fetched from elsewhere.
+/// The live page's HTML; its style sheet and script come from `/assets/`,
+/// nothing from another host.
 pub const LIVE_HTML: &str = include_str!("../assets/live.html");
 
 #[derive(Deserialize)]
@@ -56,9 +58,9 @@ pub(crate) async fn page(
     if !state.access.is_open() {
         let _ = write!(
             nav,
-            "<a href=\"/logout\">{} ({})</a>",
-            t(lang, "logout"),
-            esc(&user.name)
+            "<span>{}</span> {}",
+            esc(&user.name),
+            super::login::logout_button(lang)
         );
     }
     let html = LIVE_HTML

@@ -36,10 +36,30 @@ impl Response {
 
 /// Sends `method path` and reads the response until the server closes.
 pub async fn request(addr: SocketAddr, method: &str, path: &str) -> anyhow::Result<Response> {
+    request_with(addr, method, path, &[], "").await
+}
+
+/// Sends `method path` with extra `headers` (a `Host` among them replaces
+/// the default, the server's address) and `body`, and reads the response.
+pub async fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> anyhow::Result<Response> {
     let stream = TcpStream::connect(addr).await?;
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    );
+    let mut req = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
+    }
+    req.push_str(&format!(
+        "Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
     write_all(&stream, req.as_bytes()).await?;
     let mut raw = Vec::new();
     timeout(Duration::from_secs(5), read_to_end(&stream, &mut raw))
@@ -167,6 +187,7 @@ pub struct SseEvent {
 
 /// An open `text/event-stream` response.
 pub struct EventStream {
+    headers: Vec<(String, String)>,
     stream: TcpStream,
     chunks: Dechunker,
     /// Decoded body not yet parsed into events.
@@ -209,10 +230,19 @@ impl EventStream {
         let mut chunks = Dechunker::default();
         chunks.push(&raw[head_end + 4..])?;
         Ok(EventStream {
+            headers,
             stream,
             chunks,
             pending: String::new(),
         })
+    }
+
+    /// A response header value by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The next event with data, or `None` when the server ended the stream.

@@ -1,28 +1,31 @@
 //! One client connection through the gate: its CONNECT is checked and passed
-//! on with the gate's internal account; then every PUBLISH and SUBSCRIBE on the
-//! way in is checked against the ACL, and what the broker sends back is
-//! copied packet by packet.
+//! on with the gate's internal account; then every packet on the way in is
+//! checked. Device messages (`doorstep/v1/...`) go through the door to
+//! doorstep's journal and are acknowledged from here once they are on disk;
+//! other packets allowed by the ACL go on to the broker, and what the broker
+//! sends back is copied packet by packet.
 
-use super::acl::{Access, valid_filter, valid_topic};
+use super::door::{DEVICE_PREFIX, Door, Message, Ticket};
+use super::frame::{Head, frame_len, publish_head};
 use super::hello::{Refusal, connack, parse_connect};
 use super::{MAX_PACKET, Shared, Version};
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
 use rumqttc::mqttbytes::v4;
 use rumqttc::v5::mqttbytes::v5;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore, mpsc};
+use tokio::time::Instant;
 
 /// What the broker passes on may carry a few more properties.
 const MAX_PACKET_OUT: usize = MAX_PACKET + 4 * 1024;
-/// A client that sends no CONNECT within this is dropped.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Reaching the broker, or telling a client why it is dropped, takes no longer.
 const SHORT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Topics a client may keep behind MQTT 5 topic aliases, in bytes.
@@ -31,6 +34,13 @@ const MAX_ALIAS_BYTES: usize = 256 * 1024;
 const MAX_ALIAS: u16 = 4096;
 /// Client ids as the broker sees them, apart from doorstep's own subscriber.
 const ID_PREFIX: &str = "gate:";
+/// The keep-alive the broker is told: the gate watches the client's own, and
+/// pings the broker while the client's traffic goes to the door.
+const UPSTREAM_KEEP_ALIVE: u16 = 600;
+/// Of a message over the size limit, this many first bytes are kept.
+const OVERSIZE_KEPT: usize = 1024;
+/// A PUBLISH up to the size limit and this much more (topic, properties) is read whole.
+const HEADROOM: usize = 70 * 1024;
 
 /// Serves one client until either side closes.
 pub(super) async fn serve(
@@ -47,7 +57,7 @@ pub(super) async fn serve(
 
 /// Why an established connection is closed.
 #[derive(Debug)]
-enum Violation {
+pub(super) enum Violation {
     Publish(String),
     Subscribe(String),
     Protocol(String),
@@ -65,7 +75,10 @@ async fn run(
     let (mut client_r, client_w) = client.into_split();
     let client_w = Mutex::new(client_w);
     let mut buf = BytesMut::with_capacity(4096);
-    let frame = tokio::time::timeout(CONNECT_TIMEOUT, async {
+    let stats = &shared.door.stats.gate;
+    let limits = shared.limits;
+    let (waiting, mut evicted) = shared.admission.wait(peer.ip(), stats);
+    let read_connect = async {
         loop {
             if let Some(n) = frame_len(&buf, MAX_PACKET).map_err(|v| protocol(&v))? {
                 return Ok(buf.split_to(n));
@@ -77,9 +90,20 @@ async fn run(
                 ));
             }
         }
-    })
-    .await
-    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no CONNECT in time"))??;
+    };
+    let frame = tokio::select! {
+        r = tokio::time::timeout(Duration::from_secs(limits.connect_timeout_s), read_connect) => match r {
+            Ok(frame) => frame?,
+            Err(_) => {
+                stats.timed_out.fetch_add(1, Ordering::Relaxed);
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "no CONNECT in time"));
+            }
+        },
+        _ = &mut evicted => {
+            return Err(io::Error::other("closed to make room for newer sockets"));
+        }
+    };
+    drop(waiting);
 
     let hello = match parse_connect(frame, version) {
         Ok(h) => h,
@@ -129,8 +153,25 @@ async fn run(
             return refuse(&client_w, version, Refusal::NotAuthorized).await;
         }
     }
+    // With accounts every client is a known one; without, a client whose id is a
+    // registered device's.
+    let known = !shared.open || shared.door.knows(&client_id);
+    let account = (!shared.open).then_some(user.as_str());
+    let _open = match shared.admission.open(peer.ip(), known, account) {
+        Ok(open) => open,
+        Err(busy) => {
+            stats.refused_busy.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%peer, user = ?user, client_id = ?client_id, limit = ?busy, "MQTT connection refused: too many connections");
+            return refuse(&client_w, version, Refusal::Busy).await;
+        }
+    };
+    let keep_alive = hello.keep_alive();
     let connect = hello
-        .rewrite(format!("{ID_PREFIX}{client_id}"), shared)
+        .rewrite(
+            format!("{ID_PREFIX}{client_id}"),
+            UPSTREAM_KEEP_ALIVE,
+            shared,
+        )
         .map_err(io::Error::other)?;
 
     let broker = tokio::time::timeout(SHORT_TIMEOUT, TcpStream::connect(upstream))
@@ -142,32 +183,110 @@ async fn run(
     broker.set_nodelay(true)?;
     let (mut broker_r, mut broker_w) = broker.into_split();
     broker_w.write_all(&connect).await?;
+    stats
+        .open
+        .store(shared.admission.open_now() as u64, Ordering::Relaxed);
     tracing::debug!(%peer, user = ?user, client_id = ?client_id, "MQTT client passed the gate");
 
+    let (acks_tx, acks_rx) = mpsc::unbounded_channel();
+    let owed_pings = AtomicU32::new(0);
     let mut inbound = Inbound {
         shared,
+        door: &shared.door,
         version,
         user,
         client_id,
         peer,
         aliases: HashMap::new(),
         alias_bytes: 0,
+        permits: Arc::new(Semaphore::new(limits.max_inflight.max(1))),
+        acks: acks_tx,
+        ours_qos2: HashSet::new(),
+        rate: Rate::new(limits.rate_messages, limits.rate_bytes),
+        owed_pings: &owed_pings,
+        idle: (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500)),
+        skip: 0,
     };
-    tokio::select! {
+    let result = tokio::select! {
         r = inbound.pump(&mut client_r, &mut broker_w, buf, &client_w) => r,
-        r = outbound(&mut broker_r, &client_w) => r,
+        r = outbound(&mut broker_r, &client_w, &owed_pings) => r,
+        r = acknowledge(acks_rx, &client_w) => r,
+    };
+    drop(_open);
+    stats
+        .open
+        .store(shared.admission.open_now() as u64, Ordering::Relaxed);
+    result
+}
+
+use super::acl::{Access, valid_filter, valid_topic};
+
+/// Messages and bytes a second, as token buckets.
+struct Rate {
+    messages: (f64, f64),
+    bytes: (f64, f64),
+    at: Instant,
+}
+
+impl Rate {
+    fn new(messages: u32, bytes: u32) -> Rate {
+        let (m, b) = (f64::from(messages.max(1)), f64::from(bytes.max(1)));
+        Rate {
+            messages: (m, m),
+            bytes: (b, b),
+            at: Instant::now(),
+        }
+    }
+
+    /// How long to wait before a message of `size` bytes may pass (then taken).
+    fn take(&mut self, size: usize) -> Option<Duration> {
+        let now = Instant::now();
+        let dt = now.duration_since(self.at).as_secs_f64();
+        self.at = now;
+        let (m_rate, b_rate) = (self.messages.1, self.bytes.1);
+        self.messages.0 = (self.messages.0 + dt * m_rate).min(m_rate);
+        self.bytes.0 = (self.bytes.0 + dt * b_rate).min(b_rate);
+        // A message larger than a second's bytes waits for a full bucket and passes.
+        let size = (size as f64).min(b_rate);
+        self.messages.0 -= 1.0;
+        self.bytes.0 -= size;
+        let wait = (-self.messages.0 / m_rate).max(-self.bytes.0 / b_rate);
+        (wait > 0.0).then(|| Duration::from_secs_f64(wait))
     }
 }
 
 /// The client -> broker direction of an established connection.
 struct Inbound<'a> {
     shared: &'a Shared,
+    door: &'a Door,
     version: Version,
     user: String,
     client_id: String,
     peer: SocketAddr,
     aliases: HashMap<u16, String>,
     alias_bytes: usize,
+    /// The connection's in-flight messages (not yet journaled).
+    permits: Arc<Semaphore>,
+    acks: mpsc::UnboundedSender<(u16, u8)>,
+    /// QoS 2 packet ids the door took (their PUBREL is answered here).
+    ours_qos2: HashSet<u16>,
+    rate: Rate,
+    /// PINGRESPs the broker owes the gate (not to be passed on).
+    owed_pings: &'a AtomicU32,
+    /// The client's keep-alive, one and a half times.
+    idle: Option<Duration>,
+    /// Bytes of an oversized message still to be skipped.
+    skip: usize,
+}
+
+/// What one packet from the client becomes.
+enum Step {
+    /// Bytes for the broker.
+    Forward(BytesMut),
+    /// A device message for the door.
+    Door(Message),
+    /// Nothing further (answered here).
+    Done,
 }
 
 impl Inbound<'_> {
@@ -180,18 +299,49 @@ impl Inbound<'_> {
         client_w: &Mutex<OwnedWriteHalf>,
     ) -> io::Result<()> {
         let mut out = BytesMut::new();
+        let mut last_upstream = Instant::now();
+        let max_whole = self.shared.limits.max_message_bytes + HEADROOM;
         loop {
             let mut violation = None;
             loop {
-                match frame_len(&buf, MAX_PACKET) {
-                    Ok(Some(n)) => match self.inspect(buf.split_to(n)) {
-                        Ok(frame) => out.extend_from_slice(&frame),
-                        Err(v) => {
-                            violation = Some(v);
-                            break;
-                        }
-                    },
+                if self.skip > 0 {
+                    let n = self.skip.min(buf.len());
+                    buf.advance(n);
+                    self.skip -= n;
+                    if self.skip > 0 {
+                        break;
+                    }
+                }
+                let step = match frame_len(&buf, max_whole.max(MAX_PACKET)) {
+                    Ok(Some(n)) => self.inspect(buf.split_to(n), client_w).await,
                     Ok(None) => break,
+                    Err(Violation::TooLarge) if buf[0] >> 4 == 3 => {
+                        match publish_head(&buf, self.version, OVERSIZE_KEPT) {
+                            Ok(Some(head)) => {
+                                let available = head.total.min(buf.len());
+                                buf.advance(available);
+                                self.skip = head.total - available;
+                                self.oversize(head).await
+                            }
+                            Ok(None) => break,
+                            Err(v) => Err(v),
+                        }
+                    }
+                    Err(v) => Err(v),
+                };
+                match step {
+                    Ok(Step::Forward(frame)) => out.extend_from_slice(&frame),
+                    Ok(Step::Door(message)) => {
+                        if !out.is_empty() {
+                            broker_w.write_all(&out).await?;
+                            out.clear();
+                            last_upstream = Instant::now();
+                        }
+                        if !self.door.deliver(message).await {
+                            return Ok(());
+                        }
+                    }
+                    Ok(Step::Done) => {}
                     Err(v) => {
                         violation = Some(v);
                         break;
@@ -201,45 +351,96 @@ impl Inbound<'_> {
             if !out.is_empty() {
                 broker_w.write_all(&out).await?;
                 out.clear();
+                last_upstream = Instant::now();
+            } else if last_upstream.elapsed()
+                > Duration::from_secs(u64::from(UPSTREAM_KEEP_ALIVE) / 2)
+            {
+                // The client's messages go to the door: keep its broker session alive.
+                self.owed_pings.fetch_add(1, Ordering::Relaxed);
+                broker_w.write_all(&[0xc0, 0x00]).await?;
+                last_upstream = Instant::now();
             }
             if let Some(v) = violation {
                 self.refuse(v, client_w).await;
                 return Ok(());
             }
-            if !read_more(client_r, &mut buf).await? {
+            let more = match self.idle {
+                Some(idle) => match tokio::time::timeout(idle, read_more(client_r, &mut buf)).await
+                {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        self.door
+                            .stats
+                            .gate
+                            .timed_out
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(peer = %self.peer, client_id = ?self.client_id, "MQTT client silent past its keep-alive; closed");
+                        return Ok(());
+                    }
+                },
+                None => read_more(client_r, &mut buf).await?,
+            };
+            if !more {
                 return Ok(());
             }
         }
     }
 
-    /// One whole packet from the client: what to pass on, or why not.
-    fn inspect(&mut self, mut frame: BytesMut) -> Result<BytesMut, Violation> {
+    /// One whole packet from the client: what to do with it, or why not.
+    async fn inspect(
+        &mut self,
+        mut frame: BytesMut,
+        client_w: &Mutex<OwnedWriteHalf>,
+    ) -> Result<Step, Violation> {
         let parse_error = |e: &dyn std::fmt::Debug| Violation::Protocol(format!("{e:?}"));
+        let max = self.shared.limits.max_message_bytes + HEADROOM;
         let mut out = BytesMut::new();
         match (frame[0] >> 4, self.version) {
             (1, _) => return Err(Violation::Protocol("a second CONNECT".into())),
             // What was checked is what is sent: PUBLISH and SUBSCRIBE are written anew.
             (3, Version::V4) => {
-                let Ok(v4::Packet::Publish(p)) = v4::Packet::read(&mut frame, MAX_PACKET) else {
+                let Ok(v4::Packet::Publish(p)) = v4::Packet::read(&mut frame, max) else {
                     return Err(Violation::Protocol("malformed PUBLISH".into()));
                 };
                 self.may_write(&p.topic)?;
+                if p.topic.starts_with(DEVICE_PREFIX) {
+                    return self
+                        .hand_to_door(p.topic, p.payload, p.qos as u8, p.pkid)
+                        .await;
+                }
+                self.within_broker_limit(p.payload.len())?;
                 p.write(&mut out).map_err(|e| parse_error(&e))?;
             }
             (3, Version::V5) => {
-                let Ok(v5::Packet::Publish(mut p)) =
-                    v5::Packet::read(&mut frame, Some(MAX_PACKET as u32))
+                let Ok(v5::Packet::Publish(mut p)) = v5::Packet::read(&mut frame, Some(max as u32))
                 else {
                     return Err(Violation::Protocol("malformed PUBLISH".into()));
                 };
                 let topic = self.resolve_alias(&p)?;
                 self.may_write(&topic)?;
+                if topic.starts_with(DEVICE_PREFIX) {
+                    return self
+                        .hand_to_door(topic, p.payload, p.qos as u8, p.pkid)
+                        .await;
+                }
+                self.within_broker_limit(p.payload.len())?;
                 // The alias is resolved here, and the properties go: rumqttd 0.20 panics
-                // delivering a PUBLISH with properties to an MQTT 3.1.1 subscriber such as
-                // doorstep's own.
+                // delivering a PUBLISH with properties to an MQTT 3.1.1 subscriber.
                 p.topic = topic.into_bytes().into();
                 p.properties = None;
                 p.write(&mut out).map_err(|e| parse_error(&e))?;
+            }
+            // PUBREL of a QoS 2 message the door took: PUBCOMP from here.
+            (6, _) if frame.len() >= 4 => {
+                let pkid = u16::from_be_bytes([frame[2], frame[3]]);
+                if self.ours_qos2.remove(&pkid) {
+                    let [hi, lo] = pkid.to_be_bytes();
+                    send(client_w, &[0x70, 0x02, hi, lo])
+                        .await
+                        .map_err(|e| Violation::Protocol(e.to_string()))?;
+                    return Ok(Step::Done);
+                }
+                return Ok(Step::Forward(frame));
             }
             (8, Version::V4) => {
                 let Ok(v4::Packet::Subscribe(s)) = v4::Packet::read(&mut frame, MAX_PACKET) else {
@@ -261,9 +462,104 @@ impl Inbound<'_> {
                 }
                 s.write(&mut out).map_err(|e| parse_error(&e))?;
             }
-            _ => return Ok(frame),
+            _ if frame.len() > MAX_PACKET => return Err(Violation::TooLarge),
+            _ => return Ok(Step::Forward(frame)),
         }
-        Ok(out)
+        Ok(Step::Forward(out))
+    }
+
+    fn within_broker_limit(&self, payload: usize) -> Result<(), Violation> {
+        if payload > MAX_PACKET - 1024 {
+            return Err(Violation::TooLarge);
+        }
+        Ok(())
+    }
+
+    /// A device message: waits for the connection's rate and an in-flight
+    /// place, then goes to the door (cut to its first bytes when over the limit).
+    async fn hand_to_door(
+        &mut self,
+        topic: String,
+        payload: Bytes,
+        qos: u8,
+        pkid: u16,
+    ) -> Result<Step, Violation> {
+        let max = self.shared.limits.max_message_bytes;
+        let (payload, oversize) = if payload.len() > max {
+            self.door
+                .stats
+                .gate
+                .oversize
+                .fetch_add(1, Ordering::Relaxed);
+            (payload.slice(..OVERSIZE_KEPT), Some(payload.len()))
+        } else {
+            (payload, None)
+        };
+        let ticket = self.ticket(qos, pkid, payload.len()).await?;
+        Ok(Step::Door(Message {
+            topic,
+            payload,
+            oversize,
+            peer: self.peer,
+            ticket,
+        }))
+    }
+
+    /// A PUBLISH over the size limit, of which only its head was read.
+    async fn oversize(&mut self, head: Head) -> Result<Step, Violation> {
+        self.door
+            .stats
+            .gate
+            .oversize
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(peer = %self.peer, client_id = ?self.client_id, topic = ?head.topic, bytes = head.payload_len, max = self.shared.limits.max_message_bytes, "MQTT message over the size limit: skipped, its first bytes quarantined");
+        let topic = if head.topic.is_empty() {
+            head.alias
+                .and_then(|a| self.aliases.get(&a).cloned())
+                .unwrap_or_default()
+        } else {
+            head.topic
+        };
+        if !topic.is_empty() {
+            self.may_write(&topic)?;
+        }
+        let ticket = self.ticket(head.qos, head.pkid, head.payload_len).await?;
+        Ok(Step::Door(Message {
+            topic,
+            payload: head.first_bytes,
+            oversize: Some(head.payload_len),
+            peer: self.peer,
+            ticket,
+        }))
+    }
+
+    async fn ticket(&mut self, qos: u8, pkid: u16, size: usize) -> Result<Ticket, Violation> {
+        if let Some(wait) = self.rate.take(size) {
+            self.door
+                .stats
+                .gate
+                .throttled
+                .fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
+        }
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| Violation::Protocol("the connection is closing".into()))?;
+        if qos == 2 {
+            if self.ours_qos2.len() > u16::MAX as usize / 2 {
+                return Err(Violation::Protocol(
+                    "too many QoS 2 messages unreleased".into(),
+                ));
+            }
+            self.ours_qos2.insert(pkid);
+        }
+        Ok(Ticket {
+            pkid,
+            qos,
+            acks: self.acks.clone(),
+            _permit: permit,
+        })
     }
 
     fn may_write(&self, topic: &str) -> Result<(), Violation> {
@@ -355,24 +651,53 @@ impl Inbound<'_> {
     }
 }
 
+/// Acknowledges the door's messages to the client as they become durable, in
+/// the order they arrived: PUBACK for QoS 1, PUBREC for QoS 2.
+async fn acknowledge(
+    mut acks: mpsc::UnboundedReceiver<(u16, u8)>,
+    client_w: &Mutex<OwnedWriteHalf>,
+) -> io::Result<()> {
+    let mut batch = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        if acks.recv_many(&mut batch, 256).await == 0 {
+            // Never: the connection holds a sender.
+            std::future::pending::<()>().await;
+        }
+        out.clear();
+        for (pkid, qos) in batch.drain(..) {
+            let [hi, lo] = pkid.to_be_bytes();
+            out.extend_from_slice(&[if qos == 2 { 0x50 } else { 0x40 }, 0x02, hi, lo]);
+        }
+        client_w.lock().await.write_all(&out).await?;
+    }
+}
+
 /// The broker -> client direction: whole packets, so that a DISCONNECT from the
-/// gate never lands inside one.
+/// gate never lands inside one; the answers to the gate's own pings are dropped.
 async fn outbound(
     broker_r: &mut OwnedReadHalf,
     client_w: &Mutex<OwnedWriteHalf>,
+    owed_pings: &AtomicU32,
 ) -> io::Result<()> {
     let mut buf = BytesMut::with_capacity(8192);
     loop {
         if !read_more(broker_r, &mut buf).await? {
             return Ok(());
         }
-        let mut whole = 0;
-        while let Some(n) = frame_len(&buf[whole..], MAX_PACKET_OUT).map_err(|v| protocol(&v))? {
-            whole += n;
+        let mut out = BytesMut::new();
+        while let Some(n) = frame_len(&buf, MAX_PACKET_OUT).map_err(|v| protocol(&v))? {
+            let packet = buf.split_to(n);
+            let ours = packet[0] == 0xd0
+                && owed_pings
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok();
+            if !ours {
+                out.extend_from_slice(&packet);
+            }
         }
-        if whole > 0 {
-            let packets = buf.split_to(whole);
-            client_w.lock().await.write_all(&packets).await?;
+        if !out.is_empty() {
+            client_w.lock().await.write_all(&out).await?;
         }
     }
 }
@@ -384,6 +709,10 @@ async fn refuse(
 ) -> io::Result<()> {
     send_and_close(client_w, &connack(version, refusal)).await;
     Ok(())
+}
+
+async fn send(client_w: &Mutex<OwnedWriteHalf>, packet: &[u8]) -> io::Result<()> {
+    client_w.lock().await.write_all(packet).await
 }
 
 /// Sends a last packet and closes, giving up on a client that does not read.
@@ -403,46 +732,4 @@ async fn read_more(r: &mut (impl AsyncRead + Unpin), buf: &mut BytesMut) -> io::
 
 fn protocol(v: &Violation) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("{v:?}"))
-}
-
-/// Length of the first whole packet in `buf`, `None` while more bytes are needed.
-fn frame_len(buf: &[u8], max: usize) -> Result<Option<usize>, Violation> {
-    let mut remaining = 0usize;
-    for i in 0..4 {
-        let Some(&b) = buf.get(1 + i) else {
-            return Ok(None);
-        };
-        remaining |= usize::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            if remaining > max {
-                return Err(Violation::TooLarge);
-            }
-            let total = 1 + (i + 1) + remaining;
-            return Ok((buf.len() >= total).then_some(total));
-        }
-    }
-    Err(Violation::Protocol("malformed remaining length".into()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_are_cut_by_their_remaining_length() {
-        assert!(matches!(frame_len(&[], 10), Ok(None)));
-        assert!(matches!(frame_len(&[0xc0], 10), Ok(None)));
-        assert!(matches!(frame_len(&[0xc0, 0x00], 10), Ok(Some(2))));
-        assert!(matches!(frame_len(&[0x30, 0x02, 1], 10), Ok(None)));
-        assert!(matches!(frame_len(&[0x30, 0x02, 1, 2, 3], 10), Ok(Some(4))));
-        // 200 = 0xc8 0x01
-        let mut big = vec![0x30, 0xc8, 0x01];
-        big.resize(3 + 200, 0);
-        assert!(matches!(frame_len(&big, 1000), Ok(Some(203))));
-        assert!(matches!(frame_len(&big, 199), Err(Violation::TooLarge)));
-        assert!(matches!(
-            frame_len(&[0x30, 0xff, 0xff, 0xff, 0xff, 0x01], usize::MAX),
-            Err(Violation::Protocol(_))
-        ));
-    }
 }

@@ -14,6 +14,7 @@ pub(super) enum Refusal {
     NotAuthorized,
     BadClientId,
     BadVersion,
+    Busy,
 }
 
 /// The CONNECT a client sent.
@@ -31,6 +32,14 @@ impl Hello {
         match self {
             Hello::V4(c) => &c.client_id,
             Hello::V5(c, ..) => &c.client_id,
+        }
+    }
+
+    /// The keep-alive the client asked for, seconds (0: none).
+    pub(super) fn keep_alive(&self) -> u16 {
+        match self {
+            Hello::V4(c) => c.keep_alive,
+            Hello::V5(c, ..) => c.keep_alive,
         }
     }
 
@@ -63,17 +72,24 @@ impl Hello {
     }
 
     /// The CONNECT to pass on: the broker's client id and the gate's account.
-    pub(super) fn rewrite(self, client_id: String, shared: &Shared) -> Result<BytesMut, String> {
+    pub(super) fn rewrite(
+        self,
+        client_id: String,
+        keep_alive: u16,
+        shared: &Shared,
+    ) -> Result<BytesMut, String> {
         let (user, password) = (&shared.account.0, shared.account.1.expose());
         let mut out = BytesMut::new();
         match self {
             Hello::V4(mut c) => {
                 c.client_id = client_id;
+                c.keep_alive = keep_alive;
                 c.login = Some(v4::Login::new(user, password));
                 c.write(&mut out).map_err(|e| format!("{e:?}"))?;
             }
             Hello::V5(mut c, mut will, _) => {
                 c.client_id = client_id;
+                c.keep_alive = keep_alive;
                 // As for PUBLISH: a will with properties would reach doorstep's
                 // MQTT 3.1.1 subscriber with them.
                 if let Some(w) = will.as_mut() {
@@ -139,6 +155,7 @@ pub(super) fn connack(version: Version, refusal: Refusal) -> BytesMut {
                 Refusal::NotAuthorized => v4::ConnectReturnCode::NotAuthorized,
                 Refusal::BadClientId => v4::ConnectReturnCode::BadClientId,
                 Refusal::BadVersion => v4::ConnectReturnCode::RefusedProtocolVersion,
+                Refusal::Busy => v4::ConnectReturnCode::ServiceUnavailable,
             };
             v4::ConnAck::new(code, false).write(&mut out).is_ok()
         }
@@ -148,6 +165,7 @@ pub(super) fn connack(version: Version, refusal: Refusal) -> BytesMut {
                 Refusal::NotAuthorized => v5::ConnectReturnCode::NotAuthorized,
                 Refusal::BadClientId => v5::ConnectReturnCode::ClientIdentifierNotValid,
                 Refusal::BadVersion => v5::ConnectReturnCode::UnsupportedProtocolVersion,
+                Refusal::Busy => v5::ConnectReturnCode::ServerBusy,
             };
             v5::ConnAck {
                 session_present: false,

@@ -16,6 +16,11 @@
 //!   (MQTT 5: after a DISCONNECT with reason 0x87, not authorized); MQTT 5
 //!   topic aliases are resolved and publish properties dropped on the way, as
 //!   rumqttd 0.20 panics passing properties on to an MQTT 3.1.1 subscriber;
+//! - takes every PUBLISH on a device topic (`doorstep/v1/...`) itself and hands
+//!   it to doorstep's journal through the [`Door`], answering PUBACK only once
+//!   the journal is synced; the broker never sees device messages;
+//! - limits sockets, connections, in-flight messages, rates and sizes
+//!   ([`crate::BrokerLimits`]);
 //! - copies what the broker sends back.
 //!
 //! The same two files serve Mosquitto (docs/SECURITY.md).
@@ -32,11 +37,15 @@
 //! ```
 
 mod acl;
+mod admit;
 mod conn;
+mod door;
+mod frame;
 mod hello;
 mod passwd;
 
 pub use acl::{Access, Acl};
+pub use door::{DEVICE_PREFIX, Door, Ticket};
 pub use passwd::Passwd;
 
 use crate::{Error, Secret};
@@ -98,6 +107,12 @@ pub(crate) struct Shared {
     pub open: bool,
     /// The gate's own account on the internal broker.
     pub account: (String, Secret),
+    /// Where device messages go.
+    pub door: Door,
+    /// Limits per connection, address and account.
+    pub limits: crate::BrokerLimits,
+    /// Who holds a connection now.
+    pub admission: Arc<admit::Admission>,
 }
 
 /// A public listener of the gate and the internal broker port it leads to.
@@ -112,6 +127,8 @@ pub(crate) fn spawn(
     config: GateConfig,
     account: (String, Secret),
     routes: Vec<Route>,
+    door: Door,
+    limits: crate::BrokerLimits,
 ) -> Result<(), Error> {
     for r in &routes {
         r.listener.set_nonblocking(true).map_err(Error::Gate)?;
@@ -121,6 +138,9 @@ pub(crate) fn spawn(
         acl: config.acl,
         open: config.open,
         account,
+        door,
+        limits,
+        admission: admit::Admission::new(limits),
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

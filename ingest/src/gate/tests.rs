@@ -21,22 +21,70 @@ fn free_addr() -> SocketAddr {
         .expect("a free port")
 }
 
-/// The broker behind the gate, and the gate's MQTT 5 address when asked for.
-fn start(v5: bool) -> (EmbeddedBroker, Option<SocketAddr>) {
-    let config = GateConfig {
+/// The registry behind the door's validator: devices c1 and c2 of site s1.
+fn registry() -> std::sync::Arc<devices::Registry> {
+    let toml = "[[site]]\nid = \"s1\"\nname = \"社区\"\n[[site.room]]\nid = \"r\"\nname = \"厅\"\ncapacity = 5\narea_m2 = 20\n\
+        [[site.device]]\nid = \"c1\"\nroom = \"r\"\nkind = \"count\"\ninterval_s = 60\n\
+        [[site.device]]\nid = \"c2\"\nroom = \"r\"\nkind = \"presence\"\ninterval_s = 60\n";
+    std::sync::Arc::new(devices::Registry::from_toml(toml, Path::new("t.toml")).expect("registry"))
+}
+
+/// What reached the door, as the intake sees it.
+struct Intake {
+    rx: tokio::sync::mpsc::Receiver<crate::Incoming>,
+    stats: Arc<crate::IngestStats>,
+}
+
+impl Intake {
+    /// The next message at the door, not yet acknowledged.
+    async fn next(&mut self) -> crate::Incoming {
+        tokio::time::timeout(Duration::from_secs(10), self.rx.recv())
+            .await
+            .expect("a message within 10 s")
+            .expect("the door is open")
+    }
+
+    /// The next message's topic and payload, acknowledged (as once journaled).
+    async fn take(&mut self) -> (String, String) {
+        let incoming = self.next().await;
+        let got = (
+            incoming.pending.topic().to_owned(),
+            String::from_utf8_lossy(incoming.pending.payload()).into_owned(),
+        );
+        crate::Acker::door()
+            .ack(incoming.pending)
+            .await
+            .expect("ack");
+        got
+    }
+}
+
+/// The broker behind the gate, the gate's MQTT 5 address when asked for, and its door.
+fn start_with(
+    config: GateConfig,
+    v5: bool,
+    limits: crate::BrokerLimits,
+) -> (EmbeddedBroker, Option<SocketAddr>, Intake) {
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let stats = Arc::new(crate::IngestStats::default());
+    let validator = devices::Validator::new(registry(), devices::Limits::default());
+    let door = crate::Door::new(tx, validator, devices::Clock::wall(), Arc::clone(&stats));
+    let listen_v5 = v5.then(free_addr);
+    let broker =
+        EmbeddedBroker::start(free_addr(), listen_v5, config, limits, door).expect("broker");
+    (broker, listen_v5, Intake { rx, stats })
+}
+
+fn accounts() -> GateConfig {
+    GateConfig {
         passwd: Passwd::parse(PASSWD, Path::new("passwd")).expect("passwd"),
         acl: Acl::parse(ACL, Path::new("acl")).expect("acl"),
         open: false,
-    };
-    let listen_v5 = v5.then(free_addr);
-    let broker = EmbeddedBroker::start_with_auth(
-        free_addr(),
-        listen_v5,
-        Some(config),
-        crate::BrokerLimits::default(),
-    )
-    .expect("broker");
-    (broker, listen_v5)
+    }
+}
+
+fn start(v5: bool) -> (EmbeddedBroker, Option<SocketAddr>, Intake) {
+    start_with(accounts(), v5, crate::BrokerLimits::default())
 }
 
 /// A raw MQTT connection.
@@ -104,7 +152,7 @@ async fn connect_v4(
 
 async fn send(s: &mut Peer, packet: v4::Packet) {
     let mut out = BytesMut::new();
-    packet.write(&mut out, 1 << 20).expect("encode");
+    packet.write(&mut out, 1 << 26).expect("encode");
     s.send(&out).await;
 }
 
@@ -114,40 +162,10 @@ fn publish(topic: &str, payload: &str, pkid: u16) -> v4::Packet {
     v4::Packet::Publish(p)
 }
 
-/// The topic and payload of a PUBLISH packet.
-fn published(mut frame: BytesMut) -> (String, String) {
-    match v4::Packet::read(&mut frame, 1 << 20) {
-        Ok(v4::Packet::Publish(p)) => (p.topic, String::from_utf8_lossy(&p.payload).into_owned()),
-        other => panic!("expected PUBLISH, got {other:?}"),
-    }
-}
-
-/// doorstep's own subscriber, on the internal port, reading everything at QoS 0.
-async fn subscriber(broker: &EmbeddedBroker) -> Peer {
-    let url = broker.subscriber_url();
-    let session = broker.subscriber_session(&crate::Session {
-        client_id: "doorstep".into(),
-        credentials: Some(("configured".into(), Secret::new("ignored"))),
-        ca_pem: None,
-    });
-    let (user, password) = session.credentials.expect("internal account");
-    assert_ne!(user, "configured");
-    let addr: SocketAddr = format!("{}:{}", url.host, url.port).parse().expect("addr");
-    assert_ne!(addr, broker.addr(), "the subscriber skips the gate");
-    let (mut s, ack) = connect_v4(addr, "doorstep", Some((&user, password.expose())), None).await;
-    assert_eq!(ack.as_deref(), Some(&[0x20, 2, 0, 0][..]));
-    let sub = v4::Subscribe::new("doorstep/v1/#", rumqttc::QoS::AtMostOnce);
-    send(&mut s, v4::Packet::Subscribe(sub)).await;
-    let suback = s.next().await.expect("SUBACK");
-    assert_eq!(suback[0], 0x90);
-    s
-}
-
 #[tokio::test]
 async fn mqtt311_devices_log_in_and_write_only_their_own_topic() {
-    let (broker, _) = start(false);
+    let (broker, _, mut sub) = start(false);
     let gate = broker.addr();
-    let mut sub = subscriber(&broker).await;
 
     // Wrong password, unknown user, no username: CONNACK refusals, then closed.
     let (mut s, ack) = connect_v4(gate, "c2", Some(("c2", "wrong")), None).await;
@@ -170,29 +188,16 @@ async fn mqtt311_devices_log_in_and_write_only_their_own_topic() {
     )
     .await;
     assert_eq!(ack.as_deref(), Some(&[0x20, 2, 0, 5][..]));
-    // Straight to the internal port: without the internal account rumqttd just hangs up.
-    let internal = broker.subscriber_url();
-    let internal: SocketAddr = format!("{}:{}", internal.host, internal.port)
-        .parse()
-        .expect("addr");
-    let (_, ack) = connect_v4(internal, "c1", Some(("c1", "c1-secret")), None).await;
-    assert!(ack.is_none(), "{ack:?}");
-    let (_, ack) = connect_v4(internal, "c1", None, None).await;
-    assert!(ack.is_none(), "{ack:?}");
-
     // The right password, its own topic: through. A device taking doorstep's client id
-    // does not take over doorstep's session (the subscriber keeps receiving below).
+    // takes nothing over (device messages never pass the broker's router).
     let (mut c1, ack) = connect_v4(gate, "doorstep", Some(("c1", "c1-secret")), None).await;
     assert_eq!(ack.as_deref(), Some(&[0x20, 2, 0, 0][..]));
     send(&mut c1, publish("doorstep/v1/s1/c1", "one", 1)).await;
+    assert_eq!(sub.take().await, ("doorstep/v1/s1/c1".into(), "one".into()));
     assert_eq!(
         c1.next().await.as_deref(),
         Some(&[0x40, 2, 0, 1][..]),
         "PUBACK"
-    );
-    assert_eq!(
-        published(sub.next().await.expect("delivered")),
-        ("doorstep/v1/s1/c1".into(), "one".into())
     );
     // Another device's topic: the connection is closed, nothing acknowledged.
     send(&mut c1, publish("doorstep/v1/s1/c2", "forged", 2)).await;
@@ -211,12 +216,12 @@ async fn mqtt311_devices_log_in_and_write_only_their_own_topic() {
     let (mut c2, ack) = connect_v4(gate, "c2", Some(("c2", "c2-secret")), None).await;
     assert_eq!(ack.as_deref(), Some(&[0x20, 2, 0, 0][..]));
     send(&mut c2, publish("doorstep/v1/s1/c2", "two", 1)).await;
-    assert_eq!(c2.next().await.as_deref(), Some(&[0x40, 2, 0, 1][..]));
     assert_eq!(
-        published(sub.next().await.expect("delivered")),
+        sub.take().await,
         ("doorstep/v1/s1/c2".into(), "two".into()),
-        "nothing refused reached the subscriber"
+        "nothing refused reached the door"
     );
+    assert_eq!(c2.next().await.as_deref(), Some(&[0x40, 2, 0, 1][..]));
 }
 
 async fn connect_v5(addr: SocketAddr, id: &str, login: (&str, &str)) -> (Peer, Option<BytesMut>) {
@@ -254,9 +259,8 @@ async fn send_v5(s: &mut Peer, topic: &str, alias: Option<u16>, payload: &str, p
 
 #[tokio::test]
 async fn mqtt5_devices_are_told_why_they_are_dropped() {
-    let (broker, gate_v5) = start(true);
+    let (_broker, gate_v5, mut sub) = start(true);
     let gate_v5 = gate_v5.expect("MQTT 5 listener");
-    let mut sub = subscriber(&broker).await;
 
     let (_, ack) = connect_v5(gate_v5, "c1", ("c1", "wrong")).await;
     assert_eq!(
@@ -274,14 +278,13 @@ async fn mqtt5_devices_are_told_why_they_are_dropped() {
     // rumqttd 0.20 panicked passing a PUBLISH with properties (here the alias) on to
     // doorstep's MQTT 3.1.1 subscriber, which then received nothing more.
     send_v5(&mut c1, "doorstep/v1/s1/c1", Some(7), "one", 1).await;
-    assert_eq!(c1.next().await.expect("PUBACK")[0], 0x40);
     send_v5(&mut c1, "", Some(7), "two", 2).await;
-    assert_eq!(c1.next().await.expect("PUBACK")[0], 0x40);
     for payload in ["one", "two"] {
         assert_eq!(
-            published(sub.next().await.expect("delivered")),
+            sub.take().await,
             ("doorstep/v1/s1/c1".into(), payload.into())
         );
+        assert_eq!(c1.next().await.expect("PUBACK")[0], 0x40);
     }
     // An alias never set, then another device's topic: DISCONNECT 0x87 (not authorized).
     send_v5(&mut c1, "", Some(8), "x", 3).await;
@@ -297,10 +300,141 @@ async fn mqtt5_devices_are_told_why_they_are_dropped() {
 
     let (mut c2, _) = connect_v5(gate_v5, "c2", ("c2", "c2-secret")).await;
     send_v5(&mut c2, "doorstep/v1/s1/c2", None, "marker", 1).await;
-    assert_eq!(c2.next().await.expect("PUBACK")[0], 0x40);
     assert_eq!(
-        published(sub.next().await.expect("delivered")),
+        sub.take().await,
         ("doorstep/v1/s1/c2".into(), "marker".into()),
-        "nothing refused reached the subscriber"
+        "nothing refused reached the door"
     );
+    assert_eq!(c2.next().await.expect("PUBACK")[0], 0x40);
+}
+
+#[tokio::test]
+async fn a_device_gets_its_puback_only_once_the_message_is_journaled() {
+    let (broker, _, mut intake) = start(false);
+    let (mut c1, _) = connect_v4(broker.addr(), "c1", Some(("c1", "c1-secret")), None).await;
+    send(&mut c1, publish("doorstep/v1/s1/c1", "one", 9)).await;
+    let incoming = intake.next().await;
+    assert_eq!(
+        incoming.pending.peer(),
+        Some(std::net::Ipv4Addr::LOCALHOST.into())
+    );
+    // Not durable yet: no PUBACK.
+    let early = tokio::time::timeout(Duration::from_millis(300), c1.next()).await;
+    assert!(early.is_err(), "a PUBACK before the journal: {early:?}");
+    crate::Acker::door()
+        .ack(incoming.pending)
+        .await
+        .expect("ack");
+    assert_eq!(c1.next().await.as_deref(), Some(&[0x40, 2, 0, 9][..]));
+    // QoS 2: PUBREC once durable, PUBCOMP for the PUBREL from the gate.
+    let mut p = v4::Publish::new("doorstep/v1/s1/c1", rumqttc::QoS::ExactlyOnce, "two");
+    p.pkid = 10;
+    send(&mut c1, v4::Packet::Publish(p)).await;
+    intake.take().await;
+    assert_eq!(
+        c1.next().await.as_deref(),
+        Some(&[0x50, 2, 0, 10][..]),
+        "PUBREC"
+    );
+    send(&mut c1, v4::Packet::PubRel(v4::PubRel::new(10))).await;
+    assert_eq!(
+        c1.next().await.as_deref(),
+        Some(&[0x70, 2, 0, 10][..]),
+        "PUBCOMP"
+    );
+    // Pings still reach the broker and come back.
+    c1.send(&[0xc0, 0]).await;
+    assert_eq!(c1.next().await.as_deref(), Some(&[0xd0, 0][..]), "PINGRESP");
+}
+
+#[tokio::test]
+async fn a_message_over_the_limit_is_skipped_and_the_next_ones_go_on() {
+    let limits = crate::BrokerLimits {
+        max_message_bytes: 65_535,
+        ..crate::BrokerLimits::default()
+    };
+    let (broker, _, mut intake) = start_with(accounts(), false, limits);
+    let (mut c1, _) = connect_v4(broker.addr(), "c1", Some(("c1", "c1-secret")), None).await;
+    let ok = r#"{"type":"count","ts":1,"seq":1,"count":1}"#;
+    for (i, size) in [65_535usize, 65_536, 10 * 1024 * 1024]
+        .into_iter()
+        .enumerate()
+    {
+        let pkid = 2 * i as u16 + 1;
+        send(
+            &mut c1,
+            publish("doorstep/v1/s1/c1", &"x".repeat(size), pkid),
+        )
+        .await;
+        send(&mut c1, publish("doorstep/v1/s1/c1", ok, pkid + 1)).await;
+        let big = intake.next().await;
+        let rejected = big.item.as_ref().expect_err("rejected");
+        assert_eq!(rejected.reason, devices::Reason::Oversize, "{size} bytes");
+        assert!(big.pending.payload().len() <= 65_535);
+        crate::Acker::door().ack(big.pending).await.expect("ack");
+        assert_eq!(
+            intake.take().await.1,
+            ok,
+            "the next message after {size} bytes"
+        );
+        for id in [pkid, pkid + 1] {
+            let [hi, lo] = id.to_be_bytes();
+            assert_eq!(c1.next().await.as_deref(), Some(&[0x40, 2, hi, lo][..]));
+        }
+    }
+    let skipped = intake
+        .stats
+        .gate
+        .oversize
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(skipped, 2, "65,536 bytes and 10 MB are over the limit");
+}
+
+#[tokio::test]
+async fn silent_sockets_cannot_hold_the_door_shut() {
+    let limits = crate::BrokerLimits {
+        waiting_per_address: 8,
+        max_waiting: 16,
+        ..crate::BrokerLimits::default()
+    };
+    let (broker, _, mut intake) = start_with(accounts(), false, limits);
+    let mut silent = Vec::new();
+    for _ in 0..200 {
+        silent.push(TcpStream::connect(broker.addr()).await.expect("connect"));
+    }
+    let (mut c1, ack) = connect_v4(broker.addr(), "c1", Some(("c1", "c1-secret")), None).await;
+    assert_eq!(
+        ack.as_deref(),
+        Some(&[0x20, 2, 0, 0][..]),
+        "a device still gets in"
+    );
+    send(&mut c1, publish("doorstep/v1/s1/c1", "hello", 1)).await;
+    assert_eq!(intake.take().await.1, "hello");
+    let evicted = intake
+        .stats
+        .gate
+        .evicted
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(evicted >= 192, "evicted {evicted}");
+}
+
+#[test]
+fn an_open_broker_listens_on_loopback_only() {
+    let (tx, _rx) = tokio::sync::mpsc::channel(1);
+    let door = crate::Door::new(
+        tx,
+        devices::Validator::new(registry(), devices::Limits::default()),
+        devices::Clock::wall(),
+        Arc::default(),
+    );
+    let open = GateConfig::open().expect("open");
+    let err = EmbeddedBroker::start(
+        "0.0.0.0:0".parse().expect("addr"),
+        None,
+        open,
+        crate::BrokerLimits::default(),
+        door,
+    )
+    .expect_err("refused");
+    assert!(err.to_string().contains("passwd_file"), "{err}");
 }
