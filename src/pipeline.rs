@@ -216,12 +216,10 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         std::thread::Builder::new()
             .name("ingest".into())
             .spawn(move || {
-                crate::intake::ingest_loop(crate::intake::Intake {
-                    rt,
+                let intake = ingest::Intake {
                     rx: in_rx,
                     acker,
-                    stream,
-                    store: &store,
+                    downstream: crate::intake::Sinks { stream, store },
                     journal,
                     recover,
                     recent,
@@ -230,7 +228,8 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
                     stats,
                     flush,
                     stop,
-                })
+                };
+                intake.run(&rt).map_err(anyhow::Error::from)
             })?
     };
     let (influx, feed) = match &spec.influx {

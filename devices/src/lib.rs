@@ -52,7 +52,9 @@ pub use lookback::{LookbackDay, LookbackHour};
 pub use model::{
     Codec, Device, DeviceIdx, DeviceKind, Registry, Room, RoomIdx, Sensors, Site, SiteIdx,
 };
-pub use reading::{LiveRoom, Reading, RoomWindow, Status, Value, VisitsMethod, WindowKind};
+pub use reading::{
+    LiveRoom, MessageKey, Reading, RoomWindow, Status, Value, VisitsMethod, WindowKind,
+};
 pub use registry::{RegistryError, RegistryFile};
 pub use registry_csv::registry_from_csv;
 pub use schedule::{OpenSpan, Opening, Schedule};

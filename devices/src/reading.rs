@@ -74,7 +74,52 @@ pub struct Reading {
     pub value: Value,
 }
 
+/// What makes two readings one message: a broker delivering it again after a
+/// restart, or a device resending it after a reconnect. The one definition every
+/// stage uses (ingest's redelivery filter, the stream, the correction path).
+///
+/// A message with `seq` is the same as another of its device with the same time
+/// and `seq`; one without `seq` the same as another of its device with the same
+/// time and content. A `door` delta without `seq` has no key: two crossings in
+/// the same instant cannot be told from one message sent twice, so it is never
+/// dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageKey {
+    device: DeviceIdx,
+    time_ms: i64,
+    /// The `seq`, or a fingerprint of the content.
+    tag: u64,
+    by_content: bool,
+}
+
 impl Reading {
+    /// This reading's [`MessageKey`]; `None` for a `door` delta without `seq`.
+    pub fn message_key(&self) -> Option<MessageKey> {
+        let (tag, by_content) = match (self.seq, &self.value) {
+            (Some(seq), _) => (seq, false),
+            (None, Value::Door { .. }) => return None,
+            (None, value) => {
+                use std::hash::{BuildHasher, BuildHasherDefault};
+                // SipHash with fixed keys: the same fingerprint in every process.
+                let hasher =
+                    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+                (hasher.hash_one(value), true)
+            }
+        };
+        Some(MessageKey {
+            device: self.device,
+            time_ms: self.time_ms,
+            tag,
+            by_content,
+        })
+    }
+
+    /// Whether `other` is this same message (see [`MessageKey`]).
+    pub fn same_message(&self, other: &Reading) -> bool {
+        self.message_key()
+            .is_some_and(|k| other.message_key() == Some(k))
+    }
+
     /// Event time in whole seconds; n(t) changes on whole seconds.
     pub fn time_s(&self) -> i64 {
         self.time_ms.div_euclid(1000)

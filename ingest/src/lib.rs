@@ -30,8 +30,10 @@ mod broker;
 mod budget;
 mod flood;
 pub mod gate;
+pub mod intake;
 pub mod journal;
 mod publisher;
+mod redeliveries;
 mod subscriber;
 mod url;
 
@@ -39,8 +41,10 @@ pub use broker::{BrokerLimits, EmbeddedBroker};
 pub use budget::{Keep, QuarantineBudget, QuarantineCounts, QuarantineLimits};
 pub use flood::FloodGuard;
 pub use gate::{Access, Acl, Door, GateConfig, Passwd};
+pub use intake::{BoxError, Downstream, Intake, IntakeError, open_journal};
 pub use journal::{Entry, Journal, JournalError, Leftover};
 pub use publisher::Publisher;
+pub use redeliveries::Redeliveries;
 pub use subscriber::{Acker, CLIENT_MAX_PACKET, Incoming, Pending, Subscriber, TOPIC_FILTER};
 pub use url::BrokerUrl;
 

@@ -7,7 +7,7 @@ use crate::room::RoomTracker;
 use crate::signal::RoomSignal;
 use crate::site::{Sites, site_of};
 use crate::{Output, StreamConfig, StreamStats};
-use devices::{LiveRoom, Reading, Registry, RoomIdx, Value};
+use devices::{LiveRoom, MessageKey, Reading, Registry, RoomIdx, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -47,12 +47,15 @@ const DOOR_KEYS: usize = 16;
 /// A repeat (same time and seq) is not, nor is one older than every remembered
 /// one: it cannot be told from a repeat, and is left to the tables.
 fn first_door_crossing(
-    seen: &mut HashMap<devices::DeviceIdx, std::collections::VecDeque<(i64, Option<u64>)>>,
+    seen: &mut HashMap<devices::DeviceIdx, std::collections::VecDeque<(i64, MessageKey)>>,
     r: &Reading,
 ) -> bool {
+    // Without a key (a door delta without `seq`) it is never the same message.
+    let Some(key) = r.message_key() else {
+        return true;
+    };
     let keys = seen.entry(r.device).or_default();
-    let key = (r.time_ms, r.seq);
-    if keys.contains(&key) {
+    if keys.iter().any(|k| k.1 == key) {
         return false;
     }
     if keys.len() == DOOR_KEYS {
@@ -61,7 +64,7 @@ fn first_door_crossing(
         }
         keys.pop_front();
     }
-    keys.push_back(key);
+    keys.push_back((r.time_ms, key));
     true
 }
 
@@ -87,11 +90,11 @@ struct Rooms {
     /// Late readings waiting for the next frontier.
     late: Vec<Reading>,
     live: HashMap<RoomIdx, RoomSignal>,
-    /// Last (time, seq) applied to the live view per device, to skip redeliveries.
-    live_last: HashMap<devices::DeviceIdx, (i64, Option<u64>)>,
-    /// The last door crossings (time, seq) applied to the live view per door device
-    /// that sends them as deltas: a repeat of one would count its people twice.
-    live_doors: HashMap<devices::DeviceIdx, std::collections::VecDeque<(i64, Option<u64>)>>,
+    /// The last message applied to the live view per device, to skip redeliveries.
+    live_last: HashMap<devices::DeviceIdx, MessageKey>,
+    /// The last door crossings applied to the live view per door device that
+    /// sends them as deltas: a repeat of one would count its people twice.
+    live_doors: HashMap<devices::DeviceIdx, std::collections::VecDeque<(i64, MessageKey)>>,
     /// Per room: when the live view last changed, empty since, over capacity since.
     live_marks: HashMap<RoomIdx, LiveMarks>,
     pending: Vec<Reading>,
@@ -193,8 +196,9 @@ impl Rooms {
                 self.config.door_reset_hour,
             )
         });
-        let key = (r.time_ms, r.seq);
-        if r.seq.is_some() && self.live_last.insert(r.device, key) == Some(key) {
+        if let Some(key) = r.message_key()
+            && self.live_last.insert(r.device, key) == Some(key)
+        {
             return;
         }
         if matches!(r.value, Value::Door { .. }) && !first_door_crossing(&mut self.live_doors, r) {
@@ -244,17 +248,24 @@ impl Rooms {
         // Stable: among equal keys the first to arrive comes first, and is the one kept.
         self.pending.sort_by_key(|r| r.order_key());
         let ready = self.pending.partition_point(|r| r.time_s() < f);
-        let mut last_key = None;
+        // Messages taken in among the readings of one (time, device, seq).
+        let mut group: Vec<MessageKey> = Vec::new();
+        let mut group_of = None;
         for r in self.pending.drain(..ready) {
-            // A redelivered message repeats (time, device, seq): apply it once.
-            let key = r.order_key();
-            if key.2.is_some() && last_key == Some(key) {
-                self.stats
-                    .duplicates
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                continue;
+            // A redelivered message (the same MessageKey): apply it once.
+            if group_of != Some(r.order_key()) {
+                group_of = Some(r.order_key());
+                group.clear();
             }
-            last_key = Some(key);
+            if let Some(key) = r.message_key() {
+                if group.contains(&key) {
+                    self.stats
+                        .duplicates
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    continue;
+                }
+                group.push(key);
+            }
             let room = r.room;
             let Some(state) = self.rooms.get_mut((room.0 / self.peers) as usize) else {
                 continue;

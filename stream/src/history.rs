@@ -79,7 +79,7 @@ impl History {
         again.extend(late);
         // Stable: among equal keys the first applied (or first to arrive) is kept.
         again.sort_by_key(Reading::order_key);
-        again.dedup_by(|b, a| a.seq.is_some() && a.order_key() == b.order_key());
+        again.dedup_by(|b, a| a.same_message(b));
         if let History::Memory(m) = self {
             m.entry(room).or_default().extend(again.iter().cloned());
         }
