@@ -426,6 +426,7 @@ fn sink_loop(
 ) -> anyhow::Result<()> {
     let mut tables = Tables::default();
     let mut last_flush = Instant::now();
+    let (mut too_late, mut too_late_logged) = (0u64, None);
     loop {
         let next = rx.recv_timeout(Duration::from_millis(200));
         if let Ok(o) = &next
@@ -446,11 +447,18 @@ fn sink_loop(
             Ok(Output::Live(l)) => board.update(l),
             Ok(Output::Late(r)) => {
                 // Older than the correction path reaches: in raw_events, not in the windows.
-                tracing::warn!(
-                    room = r.room.0,
-                    time_ms = r.time_ms,
-                    "reading too late to correct; kept in raw_events only"
-                );
+                // One line a minute, with the count: a backlog brings thousands.
+                too_late += 1;
+                if too_late_logged.is_none_or(|t: Instant| t.elapsed() >= Duration::from_secs(60)) {
+                    tracing::warn!(
+                        room = r.room.0,
+                        time_ms = r.time_ms,
+                        count = too_late,
+                        "readings too late to correct; kept in raw_events only"
+                    );
+                    too_late_logged = Some(Instant::now());
+                    too_late = 0;
+                }
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
