@@ -503,6 +503,31 @@ fn silent_sockets_and_an_intruder_lock_no_device_out() {
 }
 
 #[test]
+fn back_dated_timestamps_carry_no_flood_past_the_guard() {
+    let _turn = turn();
+    let run = Run::new(1, None);
+    run.ready();
+    // 50,000 readings 6 s apart in event time (within the event-time limit of a
+    // device reporting every 10 s), starting 3.5 days back, sent at once.
+    let mut d = Device::connect(run.mqtt, "d00", None).expect("connect");
+    let from = now_ms() - 50_000 * 6_000 - 60_000;
+    let mut burst = Vec::new();
+    for seq in 0..50_000u64 {
+        let p = count_payload(seq, from + seq as i64 * 6_000);
+        burst.extend(publish_packet("doorstep/v1/fd/d00", p.as_bytes(), 0, 0));
+    }
+    d.stream.write_all(&burst).expect("burst");
+    let counted = wait_for(Duration::from_secs(120), "the burst counted", || {
+        let accepted = run.metric("doorstep_ingest_accepted_total", "");
+        let flooding = run.metric("doorstep_ingest_rejected_total", "reason=\"flooding\"");
+        (accepted + flooding >= 50_000.0).then_some((accepted, flooding))
+    });
+    // A day and a half of its reports at once (12,960) and the refill, no more.
+    assert!(counted.0 <= 13_100.0, "{counted:?}");
+    assert_eq!(counted.0 + counted.1, 50_000.0);
+}
+
+#[test]
 fn a_junk_flood_keeps_quarantine_small_and_arrays_are_no_readings() {
     let _turn = turn();
     let run = Run::new(2, None);

@@ -3,6 +3,7 @@
 
 mod broker;
 mod cluster;
+mod door;
 mod fleet;
 mod national;
 mod replay;
@@ -37,6 +38,16 @@ enum Figure {
         /// Messages queued and drained.
         #[arg(long, default_value_t = 200_000)]
         messages: usize,
+    },
+    /// QoS 1 PUBACK rate of the embedded broker (acknowledging after the
+    /// journal's fsync) against Mosquitto's, many publishers at once.
+    Door {
+        /// Messages of the simulated fleet published.
+        #[arg(long, default_value_t = 200_000)]
+        messages: usize,
+        /// Client connections publishing at once (the messages split by device).
+        #[arg(long, default_value_t = 20)]
+        clients: usize,
     },
     /// `report compare` and `report underuse` over a simulated year.
     Reports {
@@ -91,6 +102,7 @@ fn main() -> anyhow::Result<()> {
     match Args::parse().figure {
         Figure::Storage { sites, days } => storage::run(sites, days),
         Figure::Broker { messages } => broker::run(messages),
+        Figure::Door { messages, clients } => door::run(messages, clients),
         Figure::National { seconds, rate } => national::run(seconds, rate),
         Figure::Cluster { seconds, rate } => cluster::run(seconds, rate),
         Figure::Reports { sites, days } => reports::run(sites, days),
