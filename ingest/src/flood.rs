@@ -3,18 +3,27 @@
 //! over the limit is rejected as `flooding` and kept in `quarantine`.
 //!
 //! Two limits hold together. In event time, a device's readings may not be
-//! closer together than `factor` times its report rate allows (plus a burst).
-//! In arrival time, a device may not send more than about a day and a half of
-//! its reports at once, refilled at the same `factor` times its rate: a device
-//! flushing a day's backlog after an outage passes, but one that back-dates
-//! its timestamps to slip through the event-time limit does not.
+//! closer together than `factor` times its report rate allows (plus a burst);
+//! readings that arrive as a backlog (their time more than ten minutes behind
+//! their arrival) only twice its rate, since a device that stored them while
+//! offline measured them at its own cadence. In arrival time, a device may not
+//! send more than a week of its reports (all that doorstep accepts) at once,
+//! refilled at `factor` times its rate. A device flushing days of backlog
+//! after an outage passes; one that back-dates its timestamps to slip a flood
+//! through gets no more readings in than twice its rate over the time it
+//! claims.
 
 use devices::{DeviceIdx, Reading, Reason, Registry, Rejection};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Reports of backlog a device may send at once (in arrival time), in days.
-const BACKLOG_DAYS: f64 = 1.5;
+/// Reports of backlog a device may send at once (in arrival time), in days:
+/// everything within `max_age`.
+const BACKLOG_DAYS: f64 = 7.0;
+/// A reading this far behind its arrival is part of a backlog.
+const BACKLOG_AFTER_MS: i64 = 10 * 60_000;
+/// A backlog's readings may be this many times the device's report rate (in event time).
+const BACKLOG_FACTOR: f64 = 2.0;
 
 /// The two token buckets of one device.
 #[derive(Debug, Clone, Copy)]
@@ -98,7 +107,10 @@ impl FloodGuard {
 
     fn admit(&mut self, device: DeviceIdx, time_ms: i64, received_ms: i64) -> Result<(), Refused> {
         let interval = f64::from(self.registry.device(device).interval_s.max(1));
-        let rate_per_ms = self.factor / (interval * 1000.0);
+        let arrival_rate_per_ms = self.factor / (interval * 1000.0);
+        let backlog = received_ms - time_ms > BACKLOG_AFTER_MS;
+        let factor = if backlog { BACKLOG_FACTOR } else { self.factor };
+        let rate_per_ms = factor / (interval * 1000.0);
         let burst = self.burst;
         let arrival_cap = self.arrival_capacity(interval);
         let hour = time_ms.div_euclid(3_600_000);
@@ -120,11 +132,11 @@ impl FloodGuard {
             arrival_at: received_ms,
         });
         let since_arrival = (received_ms - b.arrival_at).max(0) as f64;
-        b.arrival = (b.arrival + since_arrival * rate_per_ms).min(arrival_cap);
+        b.arrival = (b.arrival + since_arrival * arrival_rate_per_ms).min(arrival_cap);
         b.arrival_at = received_ms.max(b.arrival_at);
         let arrival_ok = b.arrival >= 1.0;
         if older {
-            let cap = (self.factor * 3600.0 / interval + burst) as u32;
+            let cap = (factor * 3600.0 / interval + burst) as u32;
             let n = self.older.entry((device, hour)).or_insert(0);
             if *n >= cap {
                 return Err(Refused::EventTime);
@@ -165,13 +177,20 @@ impl FloodGuard {
         let device = self.registry.device(reading.device);
         let interval = device.interval_s;
         let detail = match refused {
+            Refused::EventTime if reading.received_ms - reading.time_ms > BACKLOG_AFTER_MS => {
+                format!(
+                    "device {} sends a backlog more than {BACKLOG_FACTOR} times as dense as its \
+                     report interval of {interval} s",
+                    device.id
+                )
+            }
             Refused::EventTime => format!(
                 "device {} sends more than {} times its report interval of {interval} s",
                 device.id, self.factor
             ),
             Refused::ArrivalTime => format!(
-                "device {} sent more than {} messages at once (a day and a half of reports at \
-                 its interval of {interval} s) and goes on faster than {} times its report rate",
+                "device {} sent more than {} messages at once (a week of reports at its \
+                 interval of {interval} s) and goes on faster than {} times its report rate",
                 device.id,
                 self.arrival_capacity(f64::from(interval.max(1))) as u64,
                 self.factor
@@ -240,17 +259,18 @@ mod tests {
         let passed = (0..50_000i64)
             .filter(|i| g.allow_at(d, start + i * 6_000, NOW + i / 10))
             .count();
-        // Capacity: 1.5 days of 60 s reports = 2,160; refill 10 a minute, under 1 in 5 s.
-        let (capacity, refill) = (2_160, 1);
-        assert!(passed <= capacity + refill, "{passed} passed");
-        assert!(passed >= capacity, "{passed} passed");
+        // A backlog at 6 s spacing: twice the 60 s rate lets one in five through
+        // (and the burst of 20), all within the week of reports (10,080) the arrival
+        // bucket holds.
+        assert!((9_990..=10_030).contains(&passed), "{passed} passed");
         // The same flood back-dated backwards (every reading older than the latest).
         let mut g = guard();
         assert!(g.allow_at(d, NOW, NOW));
         let passed = (1..=50_000i64)
             .filter(|i| g.allow_at(d, NOW - i * 6_000, NOW + i / 10))
             .count();
-        assert!(passed < capacity + refill, "{passed} passed");
+        // Each older hour holds 2 x 60 + 20 readings; the arrival bucket stops the rest.
+        assert!(passed <= 10_081, "{passed} passed");
         // A flooding rejection says which limit it hit.
         let rej = g
             .check(
@@ -260,7 +280,7 @@ mod tests {
             )
             .expect_err("still flooding");
         assert_eq!(rej.reason, Reason::Flooding);
-        assert!(rej.detail.contains("at once"), "{}", rej.detail);
+        assert!(rej.detail.contains("backlog"), "{}", rej.detail);
         assert_eq!(rej.received_ms, NOW + 5_000);
     }
 
@@ -318,17 +338,15 @@ mod tests {
         let mut g = guard();
         let d = DeviceIdx(0);
         // Drain the arrival bucket with well-spaced event times.
-        let sent = (0..3_000i64)
+        let sent = (0..12_000i64)
             .filter(|i| g.allow_at(d, i * 6_000, 0))
             .count();
-        assert_eq!(sent, 2_160);
+        assert_eq!(sent, 10_080, "a week of reports at once");
         // The event bucket is still full: 20 readings in one event instant pass once
         // arrival refills (10 a minute: 2 minutes for 20).
-        assert!(!g.allow_at(d, 3_000 * 6_000, 0));
-        assert!((0..20).all(|_| g.allow_at(d, 3_000 * 6_000, 120_000)));
-        assert!(
-            !g.allow_at(d, 3_000 * 6_000, 10_000_000),
-            "event bucket empty"
-        );
+        let t = 12_000 * 6_000;
+        assert!(!g.allow_at(d, t, 0));
+        assert!((0..20).all(|_| g.allow_at(d, t, 120_000)));
+        assert!(!g.allow_at(d, t, 10_000_000), "event bucket empty");
     }
 }
