@@ -22,6 +22,8 @@ pub(crate) struct RoomState {
     /// most rooms hold fewer than the deque's smallest allocation.
     snapshots: VecDeque<(i64, Box<RoomTracker>)>,
     keep_days: usize,
+    /// Where the room started (Unix s): the first snapshot until a midnight replaces it.
+    origin: i64,
     /// Revisions already written: hour windows by start, days (and all that hangs on them) by start.
     hour_revisions: HashMap<i64, u16>,
     day_revisions: HashMap<i64, u16>,
@@ -31,13 +33,15 @@ impl RoomState {
     /// Follows a room from the tracker's origin, which is the first snapshot.
     pub(crate) fn new(tracker: RoomTracker, keep_days: usize) -> RoomState {
         let mut snapshots = VecDeque::with_capacity(keep_days + 1);
+        let origin = tracker.origin();
         if keep_days > 0 {
-            snapshots.push_back((tracker.origin(), Box::new(tracker.clone())));
+            snapshots.push_back((origin, Box::new(tracker.clone())));
         }
         RoomState {
             tracker,
             snapshots,
             keep_days,
+            origin,
             hour_revisions: HashMap::new(),
             day_revisions: HashMap::new(),
         }
@@ -46,6 +50,26 @@ impl RoomState {
     /// The start of the oldest snapshot: no correction reaches before it.
     pub(crate) fn oldest(&self) -> Option<i64> {
         self.snapshots.front().map(|(t, _)| *t)
+    }
+
+    /// The tracker as it stood at the room's origin, while no midnight has replaced it:
+    /// the room could still have started earlier (a backlog reaching before it).
+    pub(crate) fn at_origin(&self) -> Option<&RoomTracker> {
+        self.snapshots
+            .front()
+            .filter(|(t, _)| *t == self.origin)
+            .map(|(_, tracker)| &**tracker)
+    }
+
+    /// Starts the room earlier: `tracker` follows it from an origin before the
+    /// current one ([`RoomTracker::rewound`]); the next correction replays from it.
+    pub(crate) fn start_earlier(&mut self, tracker: RoomTracker) {
+        let origin = tracker.origin();
+        if self.at_origin().is_none() || origin >= self.origin {
+            return;
+        }
+        self.snapshots[0] = (origin, Box::new(tracker));
+        self.origin = origin;
     }
 
     /// Takes a snapshot at every local midnight up to `until`.
@@ -95,9 +119,13 @@ impl RoomState {
 
     /// Puts late readings in their place; the frontier is at `f`. Returns the
     /// readings too old to correct (before the oldest snapshot).
+    ///
+    /// `from`: replay from this instant even without late readings (the room was
+    /// started earlier, [`RoomState::start_earlier`]).
     pub(crate) fn correct(
         &mut self,
         mut late: Vec<Reading>,
+        from: Option<i64>,
         f: i64,
         history: &mut History,
         out: &mut Vec<Output>,
@@ -106,7 +134,8 @@ impl RoomState {
         let (fixable, too_old): (Vec<Reading>, Vec<Reading>) = late
             .drain(..)
             .partition(|r| oldest.is_some_and(|o| r.time_s() >= o));
-        let Some(t0) = fixable.iter().map(Reading::time_s).min() else {
+        let earliest = fixable.iter().map(Reading::time_s).min();
+        let Some(t0) = earliest.into_iter().chain(from).min() else {
             return too_old;
         };
         // The latest snapshot at or before the earliest late reading.

@@ -103,6 +103,9 @@ struct Rooms {
     origin: Option<i64>,
     /// The earliest origin received so far, before the rooms start.
     origins: Option<i64>,
+    /// An origin received after the rooms started, earlier than theirs: a
+    /// backlog reaches before it, and the rooms start earlier at the next frontier.
+    earlier: Option<i64>,
     frontier: i64,
     /// The UTC day of the frontier when the history was last pruned.
     pruned_day: i64,
@@ -144,6 +147,7 @@ impl Rooms {
             ends: BTreeSet::new(),
             origin: None,
             origins: None,
+            earlier: None,
             frontier: i64::MIN,
             pruned_day: i64::MIN,
         }
@@ -151,9 +155,11 @@ impl Rooms {
 
     fn receive(&mut self, x: Input, out: &mut Vec<Output>) {
         match x {
-            Input::Origin { at, .. } => {
-                self.origins = Some(self.origins.map_or(at, |o| o.min(at)));
-            }
+            Input::Origin { at, .. } => match self.origin {
+                Some(o) if at < o => self.earlier = Some(self.earlier.map_or(at, |e| e.min(at))),
+                Some(_) => {}
+                None => self.origins = Some(self.origins.map_or(at, |o| o.min(at))),
+            },
             Input::Reading(r) => {
                 self.live_update(&r, out);
                 self.pending.push(r);
@@ -298,21 +304,45 @@ impl Rooms {
         }
     }
 
-    /// Puts the late readings in their place, room by room.
+    /// Puts the late readings in their place, room by room. A backlog that reaches
+    /// before where the rooms started starts every room earlier (back to the
+    /// correction horizon at most), as a run that had it on time would have.
     fn correct(&mut self, f: i64, out: &mut Vec<Output>) {
-        if self.late.is_empty() {
+        let earlier = self.earlier.take();
+        if self.late.is_empty() && earlier.is_none() {
             return;
         }
         let mut by_room: std::collections::BTreeMap<RoomIdx, Vec<Reading>> = Default::default();
         for r in self.late.drain(..) {
             by_room.entry(r.room).or_default().push(r);
         }
+        let mut from: HashMap<RoomIdx, i64> = HashMap::new();
+        if let Some(t) = earlier {
+            let days = self.config.correction_days;
+            for state in &mut self.rooms {
+                let Some(at_origin) = state.at_origin() else {
+                    continue;
+                };
+                let start = t.max(at_origin.horizon(f, days));
+                if start < at_origin.origin() {
+                    let tracker = at_origin.rewound(&self.registry, start, &self.config);
+                    let room = tracker.room();
+                    state.start_earlier(tracker);
+                    from.insert(room, start);
+                    by_room.entry(room).or_default();
+                }
+            }
+            if let Some(o) = self.origin.as_mut() {
+                *o = (*o).min(t);
+            }
+        }
         for (room, late) in by_room {
             let Some(state) = self.rooms.get_mut((room.0 / self.peers) as usize) else {
                 continue;
             };
             let before = state.tracker.window_end();
-            for r in state.correct(late, f, &mut self.history, out) {
+            let start = from.get(&room).copied();
+            for r in state.correct(late, start, f, &mut self.history, out) {
                 tracing::debug!(
                     room = room.0,
                     time_ms = r.time_ms,

@@ -12,6 +12,8 @@ pub(crate) struct Feeder {
     input: InputHandleVec<u64, Input>,
     wm: Watermark,
     started: bool,
+    /// The earliest origin sent to the workers.
+    origin: i64,
     workers: u32,
 }
 
@@ -21,6 +23,7 @@ impl Feeder {
             input,
             wm,
             started: false,
+            origin: i64::MAX,
             workers: workers as u32,
         }
     }
@@ -32,6 +35,12 @@ impl Feeder {
         }
         self.started = true;
         self.input.advance_to(at.max(0) as u64);
+        self.send_origin(at);
+    }
+
+    /// Tells every worker that rooms are followed from `at`.
+    fn send_origin(&mut self, at: i64) {
+        self.origin = self.origin.min(at);
         for w in 0..self.workers {
             self.input.send(Input::Origin { worker: w, at });
         }
@@ -44,6 +53,11 @@ impl Feeder {
         };
         let min_t = batch.iter().map(Reading::time_s).min().unwrap_or(max_t);
         self.start(min_t);
+        // A backlog from before the rooms started: they start earlier (the workers
+        // keep to the correction horizon).
+        if min_t < self.origin {
+            self.send_origin(min_t);
+        }
         for r in batch {
             if self.wm.is_late(r.time_s()) {
                 stats.late.fetch_add(1, Ordering::Relaxed);

@@ -332,6 +332,33 @@ impl RoomTracker {
         self.signal.now()
     }
 
+    /// The same room followed from `origin` instead, with this tracker's lookback
+    /// (flags and idle slots): for a backlog that reaches before where the room
+    /// started. Call on the tracker as it stood at its origin.
+    pub fn rewound(
+        &self,
+        registry: &Registry,
+        origin: i64,
+        config: &Arc<StreamConfig>,
+    ) -> RoomTracker {
+        let mut t = RoomTracker::new(registry, self.room(), origin, config);
+        t.flags = self.flags.clone();
+        t.slots = self.slots.clone();
+        t
+    }
+
+    /// The earliest instant a correction may reach when the frontier is at `f`
+    /// and `days` local days are kept: the local midnight `days - 1` days before
+    /// the day holding `f`.
+    pub fn horizon(&self, f: i64, days: usize) -> i64 {
+        let tz = self.windows.info.tz;
+        let mut midnight = day_start(tz, f);
+        for _ in 1..days.max(1) {
+            midnight = day_start(tz, midnight - 1);
+        }
+        midnight
+    }
+
     /// End of the day window now open (the next local midnight).
     pub fn day_end(&self) -> i64 {
         self.windows.day_end

@@ -147,3 +147,69 @@ fn readings_older_than_the_kept_days_stay_uncorrected() {
     let out = run_with(&registry, arrival, 1, Some(disk.path()));
     assert_eq!(out.late, [old]);
 }
+
+/// `n` heartbeats of the first device at `at_ms`.
+fn heartbeats(registry: &Registry, n: u64, at_ms: i64) -> Vec<Reading> {
+    let device = devices::DeviceIdx(0);
+    (0..n)
+        .map(|i| Reading {
+            device,
+            room: registry.device(device).room,
+            time_ms: at_ms,
+            received_ms: at_ms,
+            seq: Some(1_000_000 + (at_ms / 1000) as u64 * 100 + i),
+            clock_skew: false,
+            value: devices::Value::Status(devices::Status::default()),
+        })
+        .collect()
+}
+
+#[test]
+fn a_backlog_after_the_rooms_started_counts_as_if_on_time() {
+    let (registry, readings) = setup();
+    let end = START_MS + 2 * 86_400_000;
+    // The run starts at the end of the data and its rooms start there (the frontier
+    // passes two heartbeat batches); then two days of history arrive as a backlog.
+    let mut arrival = heartbeats(&registry, 32, end);
+    arrival.extend(heartbeats(&registry, 32, end + 200_000));
+    arrival.extend(readings);
+    let mut on_time = arrival.clone();
+    on_time.sort_by_key(|r| r.time_ms);
+    // Three kept days: the horizon reaches the start of the data.
+    let config = StreamConfig {
+        correction_days: 3,
+        ..StreamConfig::default()
+    };
+    let until = (end + 400_000) / 1000;
+    let want = stream::replay(Arc::clone(&registry), &config, on_time, 32, until).expect("on time");
+    for workers in [1, 2] {
+        let config = StreamConfig {
+            workers,
+            ..config.clone()
+        };
+        let got = stream::replay(Arc::clone(&registry), &config, arrival.clone(), 32, until)
+            .expect("backlog");
+        assert!(got.late.is_empty(), "{} readings too old", got.late.len());
+        assert!(got.revised > 0);
+        let latest = |r: &Replayed| {
+            let mut rows: std::collections::BTreeMap<_, devices::RoomWindow> = Default::default();
+            for w in &r.windows {
+                let key = (w.room, w.start, format!("{:?}", w.kind));
+                if rows.get(&key).is_none_or(|o| o.revision <= w.revision) {
+                    rows.insert(key, w.clone());
+                }
+            }
+            rows.into_values()
+                .map(|mut w| {
+                    w.revision = 0;
+                    w
+                })
+                .collect::<Vec<_>>()
+        };
+        let (got_rows, want_rows) = (latest(&got), latest(&want));
+        assert_eq!(got_rows.len(), want_rows.len(), "{workers} workers");
+        for (g, w) in got_rows.iter().zip(&want_rows) {
+            assert_eq!(g, w, "{workers} workers: room {} at {}", w.room.0, w.start);
+        }
+    }
+}
