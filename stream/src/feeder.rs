@@ -59,6 +59,7 @@ impl Feeder {
             self.send_origin(min_t);
         }
         for r in batch {
+            self.wm.observe_device(r.device, r.time_s());
             if self.wm.is_late(r.time_s()) {
                 stats.late.fetch_add(1, Ordering::Relaxed);
                 self.input.send(Input::Late(r));
@@ -67,7 +68,7 @@ impl Feeder {
                 self.input.send(Input::Reading(r));
             }
         }
-        self.wm.observe(max_t);
+        self.wm.settle();
         // Delivered now, not when the watermark next moves: the live view shows them at once.
         self.input.flush();
     }

@@ -34,6 +34,8 @@ pub struct Replayed {
     pub revised: usize,
     /// Redelivered readings dropped.
     pub duplicates: u64,
+    /// Readings that arrived behind the watermark (the correction path).
+    pub corrected: u64,
 }
 
 impl Replayed {
@@ -137,6 +139,7 @@ pub fn replay(
         duplicates: stats_out
             .duplicates
             .load(std::sync::atomic::Ordering::Relaxed),
+        corrected: stats_out.late.load(std::sync::atomic::Ordering::Relaxed),
         ..Replayed::default()
     };
     for o in rx.try_iter() {

@@ -213,3 +213,24 @@ fn a_backlog_after_the_rooms_started_counts_as_if_on_time() {
         }
     }
 }
+
+#[test]
+fn a_device_whose_clock_runs_ahead_sends_no_one_else_through_the_correction_path() {
+    let (registry, mut readings) = setup();
+    // One device of 21 (about 5 %) stamps its readings 4 minutes ahead; they arrive
+    // in the order sent.
+    let ahead = readings[0].device;
+    for r in &mut readings {
+        if r.device == ahead {
+            r.time_ms += 240_000;
+        }
+    }
+    let mut on_time = readings.clone();
+    on_time.sort_by_key(|r| r.time_ms);
+    let want = run(&registry, on_time, 1);
+    let got = run(&registry, readings.clone(), 1);
+    assert!(got.late.is_empty());
+    let share = got.corrected as f64 / readings.len() as f64;
+    assert!(share < 0.05, "{:.1} % of readings corrected", share * 100.0);
+    assert_same_tables(&got, &want);
+}
