@@ -4,6 +4,7 @@
 
 pub mod fleet;
 pub mod mqtt;
+pub mod run;
 
 use arrow::array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -108,13 +109,18 @@ pub struct Mosquitto {
 
 impl Mosquitto {
     pub fn start() -> Mosquitto {
+        Mosquitto::start_with("")
+    }
+
+    /// As [`Mosquitto::start`], with `extra` lines at the end of its config.
+    pub fn start_with(extra: &str) -> Mosquitto {
         require("mosquitto");
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra}"),
         )
         .expect("write mosquitto.conf");
         let proc = Proc::spawn("mosquitto", Command::new("mosquitto").arg("-c").arg(&conf));
