@@ -67,8 +67,6 @@ enum Figure {
         #[arg(long, default_value_t = 5000)]
         rate: usize,
     },
-    /// Events a second through decode, validation, the dataflow and the Parquet
-    /// sinks, without a broker.
     /// The national load through Mosquitto into one process with 2 workers, then
     /// into a two-process timely cluster with 1 worker each.
     Cluster {
@@ -79,6 +77,8 @@ enum Figure {
         #[arg(long, default_value_t = 5000)]
         rate: usize,
     },
+    /// Events a second through decode, validation, the dataflow and the Parquet
+    /// sinks, without a broker.
     Replay {
         /// Sites in the simulated fleet.
         #[arg(long, default_value_t = 100)]
