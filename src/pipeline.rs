@@ -206,6 +206,10 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     let stream_stats = stream.stats();
     let rt = tokio::runtime::Handle::current();
     let flush = spec.flush;
+    // Not ready until the stream's state is rebuilt (the intake clears this).
+    ingest_stats
+        .replaying
+        .store(!recover.is_empty(), Ordering::Relaxed);
     let intake_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let ingest = {
         let store = Arc::clone(&store);

@@ -154,6 +154,9 @@ fn every_acknowledged_message_survives_twenty_kills() {
         "the journal crash happened"
     );
     assert_kept_once(&run, 20, &acked);
+    // The last start rebuilt the stream from raw_events, and said so.
+    run.ready();
+    assert!(run.metric("doorstep_restart_replayed_readings", "") > 0.0);
 }
 
 /// Sizes that used to stop ingest: 64 KiB - 1, 64 KiB, 65,535 bytes at QoS 0, 10 MB.

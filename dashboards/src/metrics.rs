@@ -44,10 +44,9 @@ impl Readiness {
 /// Ready: the pipeline said so and, when ingest runs, the broker is connected.
 pub(crate) fn ready(readiness: &Readiness, stats: &Stats) -> bool {
     readiness.is_set()
-        && stats
-            .ingest
-            .as_ref()
-            .is_none_or(|i| i.connected.load(Ordering::Relaxed))
+        && stats.ingest.as_ref().is_none_or(|i| {
+            i.connected.load(Ordering::Relaxed) && !i.replaying.load(Ordering::Relaxed)
+        })
 }
 
 struct Out(String);
@@ -134,6 +133,18 @@ pub(crate) fn render(
             "counter",
             "Rejected messages over their quarantine budget, only counted.",
             c(&i.quarantine_counted_only),
+        );
+        o.one(
+            "doorstep_restart_replayed_readings",
+            "gauge",
+            "Readings replayed from raw_events to rebuild the stream's state at the last start.",
+            c(&i.replayed),
+        );
+        o.one(
+            "doorstep_restart_replay_seconds",
+            "gauge",
+            "How long rebuilding the stream's state took at the last start.",
+            c(&i.replay_ms) as f64 / 1000.0,
         );
         let g = &i.gate;
         for (name, kind, help, value) in [

@@ -204,8 +204,11 @@ impl<D: Downstream> Intake<D> {
     fn replay(&mut self) -> Result<(), IntakeError> {
         let mut recover = std::mem::take(&mut self.recover);
         if recover.is_empty() {
+            self.stats.replaying.store(false, Ordering::Relaxed);
             return Ok(());
         }
+        self.stats.replaying.store(true, Ordering::Relaxed);
+        let began = Instant::now();
         recover.sort_by_key(Reading::order_key);
         let n = recover.len();
         for chunk in recover.chunks(4096) {
@@ -216,7 +219,17 @@ impl<D: Downstream> Intake<D> {
                 .readings(chunk.to_vec())
                 .map_err(IntakeError::Downstream)?;
         }
-        tracing::info!(readings = n, "stream state rebuilt from raw_events");
+        let took = began.elapsed();
+        let s = &self.stats;
+        s.replayed.store(n as u64, Ordering::Relaxed);
+        s.replay_ms
+            .store(took.as_millis() as u64, Ordering::Relaxed);
+        s.replaying.store(false, Ordering::Relaxed);
+        tracing::info!(
+            readings = n,
+            seconds = took.as_secs_f64(),
+            "stream state rebuilt from raw_events"
+        );
         Ok(())
     }
 

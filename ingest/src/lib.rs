@@ -126,6 +126,12 @@ pub struct IngestStats {
     /// Messages delivered again (by the broker after a restart, or resent by a
     /// device) and taken in once: not in `accepted`.
     pub redelivered: AtomicU64,
+    /// The stream's state is being rebuilt from `raw_events` (at start): not ready yet.
+    pub replaying: AtomicBool,
+    /// Readings replayed to rebuild the stream's state at the last start.
+    pub replayed: AtomicU64,
+    /// How long that took, milliseconds.
+    pub replay_ms: AtomicU64,
     /// Rejected messages stored only as a sample (payload cut), over their quarantine budget.
     pub quarantine_sampled: AtomicU64,
     /// Rejected messages only counted, over their quarantine budget.
