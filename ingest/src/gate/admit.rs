@@ -4,7 +4,7 @@
 //! (clients that are not known devices share a smaller pool, with a cap per
 //! address; accounts have a cap each), so known devices always find room.
 
-use crate::GateStats;
+use crate::IngestStats;
 use crate::broker::BrokerLimits;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -60,8 +60,9 @@ impl Admission {
     pub(crate) fn wait(
         self: &Arc<Self>,
         addr: IpAddr,
-        stats: &GateStats,
+        counters: &Arc<IngestStats>,
     ) -> (Waiting, oneshot::Receiver<()>) {
+        let stats = &counters.gate;
         let (tx, rx) = oneshot::channel();
         let mut g = self.lock();
         let id = g.next;
@@ -100,6 +101,7 @@ impl Admission {
                 admission: Arc::clone(self),
                 id,
                 addr,
+                counters: Arc::clone(counters),
             },
             rx,
         )
@@ -154,7 +156,7 @@ impl Admission {
 }
 
 impl Inner {
-    fn evict(&mut self, id: u64, stats: &GateStats) {
+    fn evict(&mut self, id: u64, stats: &crate::GateStats) {
         if let Some((_, tx)) = self.waiting.remove(&id) {
             let _ = tx.send(());
             stats.evicted.fetch_add(1, Ordering::Relaxed);
@@ -167,6 +169,8 @@ pub(crate) struct Waiting {
     admission: Arc<Admission>,
     id: u64,
     addr: IpAddr,
+    /// For the gauge of waiting sockets.
+    counters: Arc<IngestStats>,
 }
 
 impl Drop for Waiting {
@@ -180,6 +184,8 @@ impl Drop for Waiting {
         if g.by_addr.get(&self.addr).is_some_and(VecDeque::is_empty) {
             g.by_addr.remove(&self.addr);
         }
+        let waiting = g.waiting.len() as u64;
+        self.counters.gate.waiting.store(waiting, Ordering::Relaxed);
     }
 }
 
@@ -235,20 +241,28 @@ mod tests {
     #[test]
     fn the_oldest_waiting_socket_of_an_address_makes_room() {
         let a = Admission::new(limits());
-        let stats = GateStats::default();
+        let counters = Arc::new(IngestStats::default());
+        let stats = &counters.gate;
         let ip: IpAddr = [10, 0, 0, 1].into();
-        let (w1, mut r1) = a.wait(ip, &stats);
-        let (_w2, mut r2) = a.wait(ip, &stats);
-        let (_w3, mut r3) = a.wait(ip, &stats);
+        let (w1, mut r1) = a.wait(ip, &counters);
+        let (_w2, mut r2) = a.wait(ip, &counters);
+        let (_w3, mut r3) = a.wait(ip, &counters);
         assert!(r1.try_recv().is_ok(), "the oldest was told to go");
         assert!(r2.try_recv().is_err() && r3.try_recv().is_err());
         drop(w1);
         // Another address: the global cap of 3 evicts the oldest of all (w2).
         let other: IpAddr = [10, 0, 0, 2].into();
-        let (_w4, _r4) = a.wait(other, &stats);
-        let (_w5, _r5) = a.wait(other, &stats);
+        let (w4, _r4) = a.wait(other, &counters);
+        let (_w5, _r5) = a.wait(other, &counters);
         assert!(r2.try_recv().is_ok());
         assert_eq!(stats.evicted.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.waiting.load(Ordering::Relaxed), 3, "w3, w4, w5 wait");
+        drop(w4);
+        assert_eq!(
+            stats.waiting.load(Ordering::Relaxed),
+            2,
+            "the gauge follows a socket that leaves"
+        );
     }
 
     #[test]

@@ -77,7 +77,7 @@ async fn run(
     let mut buf = BytesMut::with_capacity(4096);
     let stats = &shared.door.stats.gate;
     let limits = shared.limits;
-    let (waiting, mut evicted) = shared.admission.wait(peer.ip(), stats);
+    let (waiting, mut evicted) = shared.admission.wait(peer.ip(), &shared.door.stats);
     let read_connect = async {
         loop {
             if let Some(n) = frame_len(&buf, MAX_PACKET).map_err(|v| protocol(&v))? {
