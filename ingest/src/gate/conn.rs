@@ -7,7 +7,8 @@
 
 use super::door::{DEVICE_PREFIX, Door, Message, Ticket};
 use super::frame::{Head, frame_len, publish_head};
-use super::hello::{Refusal, connack, parse_connect};
+use super::hello::{Refusal, parse_connect};
+use super::wire::{Rate, acknowledge, drop_for, outbound, protocol, read_more, refuse, send};
 use super::{MAX_PACKET, Shared, Version};
 use bytes::{Buf, Bytes, BytesMut};
 use rumqttc::mqttbytes::v4;
@@ -18,15 +19,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Mutex, Semaphore, mpsc};
 use tokio::time::Instant;
 
-/// What the broker passes on may carry a few more properties.
-const MAX_PACKET_OUT: usize = MAX_PACKET + 4 * 1024;
-/// Reaching the broker, or telling a client why it is dropped, takes no longer.
+/// Reaching the broker takes no longer.
 const SHORT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Topics a client may keep behind MQTT 5 topic aliases, in bytes.
 const MAX_ALIAS_BYTES: usize = 256 * 1024;
@@ -221,40 +220,6 @@ async fn run(
 
 use super::acl::{Access, valid_filter, valid_topic};
 
-/// Messages and bytes a second, as token buckets.
-struct Rate {
-    messages: (f64, f64),
-    bytes: (f64, f64),
-    at: Instant,
-}
-
-impl Rate {
-    fn new(messages: u32, bytes: u32) -> Rate {
-        let (m, b) = (f64::from(messages.max(1)), f64::from(bytes.max(1)));
-        Rate {
-            messages: (m, m),
-            bytes: (b, b),
-            at: Instant::now(),
-        }
-    }
-
-    /// How long to wait before a message of `size` bytes may pass (then taken).
-    fn take(&mut self, size: usize) -> Option<Duration> {
-        let now = Instant::now();
-        let dt = now.duration_since(self.at).as_secs_f64();
-        self.at = now;
-        let (m_rate, b_rate) = (self.messages.1, self.bytes.1);
-        self.messages.0 = (self.messages.0 + dt * m_rate).min(m_rate);
-        self.bytes.0 = (self.bytes.0 + dt * b_rate).min(b_rate);
-        // A message larger than a second's bytes waits for a full bucket and passes.
-        let size = (size as f64).min(b_rate);
-        self.messages.0 -= 1.0;
-        self.bytes.0 -= size;
-        let wait = (-self.messages.0 / m_rate).max(-self.bytes.0 / b_rate);
-        (wait > 0.0).then(|| Duration::from_secs_f64(wait))
-    }
-}
-
 /// The client -> broker direction of an established connection.
 struct Inbound<'a> {
     shared: &'a Shared,
@@ -361,7 +326,8 @@ impl Inbound<'_> {
                 last_upstream = Instant::now();
             }
             if let Some(v) = violation {
-                self.refuse(v, client_w).await;
+                let who = (self.peer, self.user.as_str(), self.client_id.as_str());
+                drop_for(v, self.version, who, client_w).await;
                 return Ok(());
             }
             let more = match self.idle {
@@ -620,116 +586,4 @@ impl Inbound<'_> {
         }
         Ok(topic)
     }
-
-    /// Logs why the client is dropped and, in MQTT 5, tells it.
-    async fn refuse(&self, v: Violation, client_w: &Mutex<OwnedWriteHalf>) {
-        let (peer, user, client_id) = (self.peer, &self.user, &self.client_id);
-        let reason = match &v {
-            Violation::Publish(topic) => {
-                tracing::warn!(%peer, user = ?user, client_id = ?client_id, topic = ?topic, "MQTT publish refused: topic not allowed for this user; connection closed");
-                v5::DisconnectReasonCode::NotAuthorized
-            }
-            Violation::Subscribe(filter) => {
-                tracing::warn!(%peer, user = ?user, client_id = ?client_id, filter = ?filter, "MQTT subscribe refused: filter not allowed for this user; connection closed");
-                v5::DisconnectReasonCode::NotAuthorized
-            }
-            Violation::Protocol(why) => {
-                tracing::warn!(%peer, user = ?user, client_id = ?client_id, reason = %why, "MQTT connection closed: protocol error");
-                v5::DisconnectReasonCode::ProtocolError
-            }
-            Violation::TooLarge => {
-                tracing::warn!(%peer, user = ?user, client_id = ?client_id, max = MAX_PACKET, "MQTT connection closed: packet too large");
-                v5::DisconnectReasonCode::PacketTooLarge
-            }
-        };
-        if self.version == Version::V5 {
-            let mut out = BytesMut::new();
-            if v5::Disconnect::new(reason).write(&mut out).is_ok() {
-                send_and_close(client_w, &out).await;
-            }
-        }
-    }
-}
-
-/// Acknowledges the door's messages to the client as they become durable, in
-/// the order they arrived: PUBACK for QoS 1, PUBREC for QoS 2.
-async fn acknowledge(
-    mut acks: mpsc::UnboundedReceiver<(u16, u8)>,
-    client_w: &Mutex<OwnedWriteHalf>,
-) -> io::Result<()> {
-    let mut batch = Vec::new();
-    let mut out = Vec::new();
-    loop {
-        if acks.recv_many(&mut batch, 256).await == 0 {
-            // Never: the connection holds a sender.
-            std::future::pending::<()>().await;
-        }
-        out.clear();
-        for (pkid, qos) in batch.drain(..) {
-            let [hi, lo] = pkid.to_be_bytes();
-            out.extend_from_slice(&[if qos == 2 { 0x50 } else { 0x40 }, 0x02, hi, lo]);
-        }
-        client_w.lock().await.write_all(&out).await?;
-    }
-}
-
-/// The broker -> client direction: whole packets, so that a DISCONNECT from the
-/// gate never lands inside one; the answers to the gate's own pings are dropped.
-async fn outbound(
-    broker_r: &mut OwnedReadHalf,
-    client_w: &Mutex<OwnedWriteHalf>,
-    owed_pings: &AtomicU32,
-) -> io::Result<()> {
-    let mut buf = BytesMut::with_capacity(8192);
-    loop {
-        if !read_more(broker_r, &mut buf).await? {
-            return Ok(());
-        }
-        let mut out = BytesMut::new();
-        while let Some(n) = frame_len(&buf, MAX_PACKET_OUT).map_err(|v| protocol(&v))? {
-            let packet = buf.split_to(n);
-            let ours = packet[0] == 0xd0
-                && owed_pings
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                    .is_ok();
-            if !ours {
-                out.extend_from_slice(&packet);
-            }
-        }
-        if !out.is_empty() {
-            client_w.lock().await.write_all(&out).await?;
-        }
-    }
-}
-
-async fn refuse(
-    client_w: &Mutex<OwnedWriteHalf>,
-    version: Version,
-    refusal: Refusal,
-) -> io::Result<()> {
-    send_and_close(client_w, &connack(version, refusal)).await;
-    Ok(())
-}
-
-async fn send(client_w: &Mutex<OwnedWriteHalf>, packet: &[u8]) -> io::Result<()> {
-    client_w.lock().await.write_all(packet).await
-}
-
-/// Sends a last packet and closes, giving up on a client that does not read.
-async fn send_and_close(client_w: &Mutex<OwnedWriteHalf>, packet: &[u8]) {
-    let _ = tokio::time::timeout(SHORT_TIMEOUT, async {
-        let mut w = client_w.lock().await;
-        w.write_all(packet).await?;
-        w.shutdown().await
-    })
-    .await;
-}
-
-async fn read_more(r: &mut (impl AsyncRead + Unpin), buf: &mut BytesMut) -> io::Result<bool> {
-    buf.reserve(8192);
-    Ok(r.read_buf(buf).await? > 0)
-}
-
-fn protocol(v: &Violation) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("{v:?}"))
 }

@@ -43,6 +43,7 @@ mod door;
 mod frame;
 mod hello;
 mod passwd;
+mod wire;
 
 pub use acl::{Access, Acl};
 pub use door::{DEVICE_PREFIX, Door, Ticket};

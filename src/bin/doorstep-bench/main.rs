@@ -4,6 +4,7 @@
 mod broker;
 mod cluster;
 mod door;
+mod door_client;
 mod fleet;
 mod national;
 mod replay;
