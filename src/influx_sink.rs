@@ -56,7 +56,8 @@ impl InfluxFeed {
             | Output::IdleSlot(_)
             | Output::DeviceDay(_)
             | Output::Status(_)
-            | Output::Late(_) => return,
+            | Output::Late(_)
+            | Output::Mark { .. } => return,
         };
         let sent = p.map(|p| self.sender.blocking_send(p));
         match sent {

@@ -7,6 +7,9 @@ use stream::Stream;
 pub struct Sinks {
     pub stream: Stream,
     pub store: Arc<analytics::Store>,
+    /// Where checkpoints go, and the interval's length in a cluster (its processes
+    /// name a checkpoint by the interval's slot, so that all ask for the same one).
+    pub checkpoints: Option<(crate::checkpoint::Place, Option<std::time::Duration>)>,
 }
 
 impl ingest::Downstream for Sinks {
@@ -21,6 +24,36 @@ impl ingest::Downstream for Sinks {
         tag: &str,
     ) -> Result<(), ingest::BoxError> {
         self.store.write_ingested(readings, rejected, tag)?;
+        Ok(())
+    }
+
+    fn checkpoint(
+        &mut self,
+        cover: &str,
+        state: ingest::IntakeState<'_>,
+    ) -> Result<(), ingest::BoxError> {
+        let Some((place, slot)) = &self.checkpoints else {
+            return Ok(());
+        };
+        let at_ms = crate::checkpoint::now_ms();
+        let epoch = match slot {
+            Some(every) => {
+                let every = every.as_millis().max(1) as i64;
+                at_ms / every * every
+            }
+            None => at_ms,
+        };
+        let dir = place.epoch_dir(epoch);
+        // In a cluster the stop's extra checkpoint may fall in a slot already asked for.
+        if dir.exists() {
+            return Ok(());
+        }
+        stream::checkpoint::write_part(&dir, crate::checkpoint::INTAKE_PART, &state)?;
+        self.stream.checkpoint(stream::checkpoint::Mark {
+            epoch,
+            at_ms,
+            covers: vec![(String::new(), cover.to_owned())],
+        })?;
         Ok(())
     }
 

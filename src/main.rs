@@ -1,5 +1,6 @@
 //! `doorstep`: tells communities whether the service rooms they built are used.
 
+mod checkpoint;
 mod cli;
 mod cluster;
 mod commands;

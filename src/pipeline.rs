@@ -143,6 +143,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
             ingest::TOPIC_FILTER.to_owned(),
         ),
     };
+    let started = Instant::now();
     let (journal, recent) =
         crate::intake::open_journal(&spec.data_dir.join(journal_dir), &label, &store)?;
     // The journal's lock is held: no other writer of this process is at work in the
@@ -151,7 +152,6 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         store.tidy_older_than(age)?;
     }
     let already = crate::restart::AlreadyWritten::read(&store, spec.clock.now_ms())?;
-    let mut recover = recent_raw_events(&store, spec.clock.now_ms(), spec.stream.correction_days)?;
     // Each process of a cluster rebuilds the rooms its own workers own, from what
     // every process wrote.
     let threads = spec.stream.workers.max(1);
@@ -160,14 +160,40 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
             .as_ref()
             .is_none_or(|c| stream::Cluster::owns(c.process, c.processes(), threads, room))
     };
-    recover.retain(|r| owns(r.room));
-    let lookback = crate::restart::stored_lookback(
+    let place = crate::checkpoint::Place::new(&spec.data_dir, spec.cluster.as_ref(), threads);
+    let checkpointing = spec.stream.checkpoint_interval_s > 0;
+    let resume = if checkpointing { place.choose() } else { None };
+    let keep_file: Box<dyn Fn(&str) -> bool> = match &resume {
+        Some(r) => Box::new(crate::checkpoint::after_covers(&r.commit.covers)),
+        None => Box::new(|_: &str| true),
+    };
+    let mut recover = recent_raw_events(
         &store,
-        &recover,
         spec.clock.now_ms(),
-        &spec.stream.flags,
-        owns,
+        spec.stream.correction_days,
+        &*keep_file,
     )?;
+    recover.retain(|r| owns(r.room));
+    // Resuming, the rooms hold their lookback; otherwise the tables give it.
+    let lookback = match &resume {
+        Some(_) => None,
+        None => crate::restart::stored_lookback(
+            &store,
+            &recover,
+            spec.clock.now_ms(),
+            &spec.stream.flags,
+            owns,
+        )?,
+    };
+    let (resume_dir, saved_intake, resumed_epoch) = match resume {
+        Some(r) => (Some(r.dir), Some(r.intake), r.commit.epoch),
+        None => (None, None, 0),
+    };
+    // Resuming, the filters continue from the checkpoint (the replay adds what came after).
+    let (recent, saved_flood) = match saved_intake {
+        Some(saved) => (saved.recent, Some(saved.flood)),
+        None => (recent, None),
+    };
     let (acker, subscriber) = match source {
         Source::External(in_tx) => {
             let subscriber = Subscriber::connect_to(
@@ -195,6 +221,10 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
             .as_ref()
             .map(crate::cluster::ClusterSpec::stream),
         lookback,
+        checkpoints: stream::Checkpoints {
+            dir: checkpointing.then(|| place.dir()),
+            resume: resume_dir,
+        },
         ..spec.stream.clone()
     };
     let stream = Stream::start(
@@ -204,6 +234,9 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         out_tx,
     )?;
     let stream_stats = stream.stats();
+    stream_stats
+        .resumed_from
+        .store(resumed_epoch, Ordering::Relaxed);
     let rt = tokio::runtime::Handle::current();
     let flush = spec.flush;
     // Not ready until the stream's state is rebuilt (the intake clears this).
@@ -214,7 +247,13 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     let ingest = {
         let store = Arc::clone(&store);
         let stop = Arc::clone(&intake_stop);
-        let flood = ingest::FloodGuard::new(Arc::clone(&spec.registry), 10.0, 20);
+        let mut flood = ingest::FloodGuard::new(Arc::clone(&spec.registry), 10.0, 20);
+        if let Some(saved) = saved_flood {
+            flood.resume(saved);
+        }
+        let every = Duration::from_secs(spec.stream.checkpoint_interval_s.into());
+        let checkpoints =
+            checkpointing.then(|| (place.clone(), spec.cluster.is_some().then_some(every)));
         let quarantine = spec.quarantine;
         let stats = Arc::clone(&ingest_stats);
         std::thread::Builder::new()
@@ -223,7 +262,11 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
                 let intake = ingest::Intake {
                     rx: in_rx,
                     acker,
-                    downstream: crate::intake::Sinks { stream, store },
+                    downstream: crate::intake::Sinks {
+                        stream,
+                        store,
+                        checkpoints,
+                    },
                     journal,
                     recover,
                     recent,
@@ -232,6 +275,8 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
                     stats,
                     flush,
                     stop,
+                    checkpoint_every: checkpointing.then_some(every),
+                    started,
                 };
                 intake.run(&rt).map_err(anyhow::Error::from)
             })?
@@ -252,9 +297,10 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     let sink = {
         let board = Arc::clone(&board);
         let store = Arc::clone(&store);
+        let committer = crate::checkpoint::Committer::new(place, Arc::clone(&stream_stats));
         std::thread::Builder::new()
             .name("sink".into())
-            .spawn(move || sink_loop(out_rx, &store, &board, flush, already, feed))?
+            .spawn(move || sink_loop(out_rx, &store, &board, flush, already, feed, committer))?
     };
     // After the tables were read for recovery: compaction may merge their files from now on.
     // In a cluster only process 0 compacts and expires.
@@ -427,6 +473,7 @@ fn sink_loop(
     flush: Duration,
     mut already: crate::restart::AlreadyWritten,
     influx: Option<crate::influx_sink::InfluxFeed>,
+    mut committer: crate::checkpoint::Committer,
 ) -> anyhow::Result<()> {
     let mut tables = Tables::default();
     let mut last_flush = Instant::now();
@@ -448,6 +495,16 @@ fn sink_loop(
             Ok(Output::IdleSlot(s)) => tables.idle_slots.push(s),
             Ok(Output::DeviceDay(d)) => tables.device_days.push(d),
             Ok(Output::Status(_)) => {}
+            Ok(Output::Mark { mark, .. }) => {
+                // Every row of the checkpoint's state is here: once in the tables, it is usable.
+                if let Some(mark) = committer.on_mark(mark) {
+                    tables.flush(store)?;
+                    last_flush = Instant::now();
+                    if let Err(e) = committer.commit(&mark) {
+                        tracing::error!(error = %e, "cannot commit the checkpoint; the previous one stays in use");
+                    }
+                }
+            }
             Ok(Output::Live(l)) => board.update(l),
             Ok(Output::Late(r)) => {
                 // Older than the correction path reaches: in raw_events, not in the windows.
@@ -481,6 +538,7 @@ fn recent_raw_events(
     store: &analytics::Store,
     now_ms: i64,
     correction_days: usize,
+    keep_file: &dyn Fn(&str) -> bool,
 ) -> anyhow::Result<Vec<devices::Reading>> {
     let days = correction_days as i64 + 1;
     let from_ms = now_ms - days * 86_400_000;
@@ -491,7 +549,7 @@ fn recent_raw_events(
     let dates: Vec<_> = (-(days + 1)..=1)
         .map(|d| today + chrono::Duration::days(d))
         .collect();
-    let mut readings = store.read_raw_events(&dates)?;
+    let mut readings = store.read_raw_events_where(&dates, keep_file)?;
     readings.retain(|r| r.time_ms >= from_ms && r.time_ms <= now_ms + 86_400_000);
     Ok(readings)
 }

@@ -32,9 +32,13 @@ impl Upkeep {
         let today = chrono::DateTime::from_timestamp_millis(now_ms)
             .unwrap_or_default()
             .date_naive();
-        store.compact(
+        // A restart from the oldest checkpoint kept replays the journal segments'
+        // files from its cover on: they stay as they are until it is gone.
+        let spare = crate::checkpoint::spare_from(store.root());
+        store.compact_except(
             today - chrono::Duration::days(i64::from(self.compact_after_days)),
             self.compact_rows,
+            &spare,
         )?;
         store.expire(&self.retention_days, today)?;
         Ok(())

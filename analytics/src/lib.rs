@@ -185,7 +185,17 @@ impl Store {
     /// Every reading `raw_events` holds for the local `dates` (in file order), bound to
     /// its device's room in the registry: what a restart replays through the stream.
     pub fn read_raw_events(&self, dates: &[NaiveDate]) -> Result<Vec<Reading>> {
-        raw_read::read_raw_events(&self.root, &self.registry, dates)
+        raw_read::read_raw_events(&self.root, &self.registry, dates, &|_| true)
+    }
+
+    /// As [`Store::read_raw_events`], from the files whose name `keep` takes only
+    /// (a restart from a checkpoint reads the files written after it).
+    pub fn read_raw_events_where(
+        &self,
+        dates: &[NaiveDate],
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<Reading>> {
+        raw_read::read_raw_events(&self.root, &self.registry, dates, keep)
     }
 
     /// Appends rejected messages to `quarantine`; returns the files written.

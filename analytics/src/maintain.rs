@@ -153,13 +153,24 @@ impl Store {
     /// Merges the files of every partition dated before `before` into files of
     /// up to `max_rows` rows, sorted by the table's sort columns.
     pub fn compact(&self, before: NaiveDate, max_rows: usize) -> Result<Tidied> {
+        self.compact_except(before, max_rows, &|_| false)
+    }
+
+    /// As [`Store::compact`], leaving alone the files whose name `spare` takes (a
+    /// restart from a checkpoint reads the journal segments' own files after it).
+    pub fn compact_except(
+        &self,
+        before: NaiveDate,
+        max_rows: usize,
+        spare: &dyn Fn(&str) -> bool,
+    ) -> Result<Tidied> {
         let mut done = Tidied::default();
         for table in tables() {
             for (date, dir) in partitions(&self.root, table.name) {
                 if date >= before {
                     break;
                 }
-                compact_partition(&self.root, table, date, &dir, max_rows, &mut done)?;
+                compact_partition(&self.root, table, date, &dir, max_rows, spare, &mut done)?;
             }
         }
         if done.merged > 0 {
@@ -203,13 +214,16 @@ fn compact_partition(
     date: NaiveDate,
     dir: &Path,
     max_rows: usize,
+    spare: &dyn Fn(&str) -> bool,
     done: &mut Tidied,
 ) -> Result<()> {
     // Imported files are replaced whole by a re-import, under the same name: left as they are.
     let mut files = parquet_files(dir)?;
     files.retain(|f| {
-        !f.file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("part-import-"))
+        !f.file_name().is_some_and(|n| {
+            let n = n.to_string_lossy();
+            n.starts_with("part-import-") || spare(&n)
+        })
     });
     if files.len() < 2 {
         return Ok(());

@@ -12,11 +12,13 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::Path;
 
 /// Every reading in `raw_events` for the local `dates`, bound to its device's room in
-/// `registry` (rows of devices no longer in the registry are left out, with a warning).
+/// `registry` (rows of devices no longer in the registry are left out, with a warning),
+/// from the files whose name `keep` takes.
 pub fn read_raw_events(
     root: &Path,
     registry: &Registry,
     dates: &[NaiveDate],
+    keep: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Reading>> {
     let mut out = Vec::new();
     let mut unknown = 0usize;
@@ -29,6 +31,7 @@ pub fn read_raw_events(
             .flatten()
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(keep))
             .collect();
         files.sort();
         for path in files {

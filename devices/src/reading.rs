@@ -83,7 +83,9 @@ pub struct Reading {
 /// time and content. A `door` delta without `seq` has no key: two crossings in
 /// the same instant cannot be told from one message sent twice, so it is never
 /// dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct MessageKey {
     device: DeviceIdx,
     time_ms: i64,

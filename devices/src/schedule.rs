@@ -112,7 +112,7 @@ impl Opening {
 }
 
 /// A stretch of opening time in UTC seconds, `[start, end)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenSpan {
     /// First open second (Unix time).
     pub start: i64,

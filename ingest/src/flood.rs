@@ -26,7 +26,7 @@ const BACKLOG_AFTER_MS: i64 = 10 * 60_000;
 const BACKLOG_FACTOR: f64 = 2.0;
 
 /// The two token buckets of one device.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Buckets {
     /// Tokens of the event-time bucket.
     event: f64,
@@ -61,6 +61,14 @@ pub struct FloodGuard {
     latest_hour: i64,
 }
 
+/// What a checkpoint keeps of a [`FloodGuard`]: its buckets.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct SavedFlood {
+    buckets: Vec<(DeviceIdx, Buckets)>,
+    older: Vec<((DeviceIdx, i64), u32)>,
+    latest_hour: i64,
+}
+
 /// Event hours of older readings remembered: `max_age` (7 days) and a day.
 const OLDER_HOURS: i64 = 8 * 24;
 
@@ -76,6 +84,31 @@ impl FloodGuard {
             older: HashMap::new(),
             latest_hour: i64::MIN,
         }
+    }
+
+    /// The buckets, for a checkpoint.
+    pub fn save(&self) -> SavedFlood {
+        SavedFlood {
+            buckets: self.buckets.iter().map(|(d, b)| (*d, *b)).collect(),
+            older: self.older.iter().map(|(k, n)| (*k, *n)).collect(),
+            latest_hour: self.latest_hour,
+        }
+    }
+
+    /// Takes back the buckets a checkpoint kept (devices no longer in the registry are left out).
+    pub fn resume(&mut self, saved: SavedFlood) {
+        let known = |d: &DeviceIdx| (d.0 as usize) < self.registry.devices.len();
+        self.buckets = saved
+            .buckets
+            .into_iter()
+            .filter(|(d, _)| known(d))
+            .collect();
+        self.older = saved
+            .older
+            .into_iter()
+            .filter(|((d, _), _)| known(d))
+            .collect();
+        self.latest_hour = saved.latest_hour;
     }
 
     /// Whether the device may send one more message measured and received at `now_ms`:

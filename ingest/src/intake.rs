@@ -33,10 +33,35 @@ pub trait Downstream {
         rejected: &[Rejection],
         tag: &str,
     ) -> Result<(), BoxError>;
+    /// A checkpoint is due: every message before `cover` (a journal segment's tag;
+    /// segments before it, and none from it on, are in the tables) has gone
+    /// downstream, and `state` is the intake's part of it.
+    fn checkpoint(&mut self, cover: &str, state: IntakeState<'_>) -> Result<(), BoxError> {
+        let _ = (cover, state);
+        Ok(())
+    }
     /// Whether a downstream stage has stopped: the intake stops taking messages.
     fn failed(&self) -> bool;
     /// Nothing more comes.
     fn finish(self) -> Result<(), BoxError>;
+}
+
+/// The intake's own part of a checkpoint.
+#[derive(Debug, serde::Serialize)]
+pub struct IntakeState<'a> {
+    /// Recently taken-in messages.
+    pub recent: &'a Redeliveries,
+    /// The flood guard's buckets.
+    pub flood: crate::SavedFlood,
+}
+
+/// The intake's part of a checkpoint, read back.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct SavedIntake {
+    /// Recently taken-in messages.
+    pub recent: Redeliveries,
+    /// The flood guard's buckets.
+    pub flood: crate::SavedFlood,
 }
 
 /// Errors of the intake.
@@ -115,6 +140,20 @@ pub struct Intake<D> {
     pub flush: Duration,
     /// Set when doorstep stops: what is queued is taken in, then the intake ends.
     pub stop: Arc<AtomicBool>,
+    /// Time between checkpoints, on the wall clock's multiples of it (so the
+    /// processes of a cluster ask at once); `None`: none. One more is asked for
+    /// when the intake stops.
+    pub checkpoint_every: Option<Duration>,
+    /// When the pipeline started (the restart's duration is counted from it).
+    pub started: Instant,
+}
+
+/// The wall clock's slot of `every` (which checkpoint is due).
+fn slot(every: Duration) -> u128 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    now.as_millis() / every.as_millis().max(1)
 }
 
 impl<D: Downstream> Intake<D> {
@@ -129,6 +168,7 @@ impl<D: Downstream> Intake<D> {
         let mut last_flush = Instant::now();
         let mut rejects = RejectLog::default();
         let mut unacked: VecDeque<Pending> = VecDeque::new();
+        let mut slot_done = self.checkpoint_every.map(slot);
         loop {
             items.clear();
             let got = rt.block_on(async {
@@ -195,9 +235,32 @@ impl<D: Downstream> Intake<D> {
                 self.flush(&mut raw, &mut rejected)?;
                 last_flush = Instant::now();
             }
+            if let Some(every) = self.checkpoint_every
+                && slot_done != Some(slot(every))
+            {
+                slot_done = Some(slot(every));
+                self.flush(&mut raw, &mut rejected)?;
+                last_flush = Instant::now();
+                self.checkpoint()?;
+            }
         }
         self.flush(&mut raw, &mut rejected)?;
+        if self.checkpoint_every.is_some() {
+            self.checkpoint()?;
+        }
         self.downstream.finish().map_err(IntakeError::Downstream)
+    }
+
+    /// Asks for a checkpoint: everything journaled so far is in the tables and
+    /// downstream, the current segment is empty and its tag is the cover.
+    fn checkpoint(&mut self) -> Result<(), IntakeError> {
+        let state = IntakeState {
+            recent: &self.recent,
+            flood: self.flood.save(),
+        };
+        self.downstream
+            .checkpoint(self.journal.tag(), state)
+            .map_err(IntakeError::Downstream)
     }
 
     /// Rebuilds the stream's state from the recovered readings, in event-time order.
@@ -205,6 +268,9 @@ impl<D: Downstream> Intake<D> {
         let mut recover = std::mem::take(&mut self.recover);
         if recover.is_empty() {
             self.stats.replaying.store(false, Ordering::Relaxed);
+            self.stats
+                .restart_ms
+                .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
             return Ok(());
         }
         self.stats.replaying.store(true, Ordering::Relaxed);
@@ -224,6 +290,8 @@ impl<D: Downstream> Intake<D> {
         s.replayed.store(n as u64, Ordering::Relaxed);
         s.replay_ms
             .store(took.as_millis() as u64, Ordering::Relaxed);
+        s.restart_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
         s.replaying.store(false, Ordering::Relaxed);
         tracing::info!(
             readings = n,

@@ -39,9 +39,11 @@ mod url;
 
 pub use broker::{BrokerLimits, EmbeddedBroker};
 pub use budget::{Keep, QuarantineBudget, QuarantineCounts, QuarantineLimits};
-pub use flood::FloodGuard;
+pub use flood::{FloodGuard, SavedFlood};
 pub use gate::{Access, Acl, Door, GateConfig, Passwd};
-pub use intake::{BoxError, Downstream, Intake, IntakeError, open_journal};
+pub use intake::{
+    BoxError, Downstream, Intake, IntakeError, IntakeState, SavedIntake, open_journal,
+};
 pub use journal::{Entry, Journal, JournalError, Leftover};
 pub use publisher::Publisher;
 pub use redeliveries::Redeliveries;
@@ -132,6 +134,9 @@ pub struct IngestStats {
     pub replayed: AtomicU64,
     /// How long that took, milliseconds.
     pub replay_ms: AtomicU64,
+    /// From the start of the pipeline to the end of that replay (serving live data
+    /// again), milliseconds.
+    pub restart_ms: AtomicU64,
     /// Rejected messages stored only as a sample (payload cut), over their quarantine budget.
     pub quarantine_sampled: AtomicU64,
     /// Rejected messages only counted, over their quarantine budget.

@@ -10,8 +10,8 @@ use std::collections::{HashSet, VecDeque};
 /// messages a second), hours for a city; resends come within seconds. 17 MB.
 const REMEMBERED: usize = 1 << 18;
 
-/// The keys of the most recent messages taken in.
-#[derive(Debug, Default)]
+/// The keys of the most recent messages taken in (a checkpoint keeps them).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Redeliveries {
     seen: HashSet<MessageKey>,
     order: VecDeque<MessageKey>,

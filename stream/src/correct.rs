@@ -9,10 +9,12 @@
 //! windows that closed again are emitted with their revision raised.
 
 use crate::Output;
+use crate::StreamConfig;
 use crate::history::History;
-use crate::room::RoomTracker;
-use devices::{Reading, WindowKind};
+use crate::room::{Pools, RoomTracker, SavedPools, TrackerForm};
+use devices::{Reading, Registry, RoomIdx, WindowKind};
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 /// A room's tracker with what a correction needs.
 #[derive(Debug, Clone)]
@@ -29,7 +31,57 @@ pub(crate) struct RoomState {
     day_revisions: HashMap<i64, u16>,
 }
 
+/// A room's state as a checkpoint keeps it.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StateForm {
+    tracker: TrackerForm,
+    snapshots: Vec<(i64, TrackerForm)>,
+    keep_days: usize,
+    origin: i64,
+    hour_revisions: Vec<(i64, u16)>,
+    day_revisions: Vec<(i64, u16)>,
+}
+
 impl RoomState {
+    /// The form a checkpoint keeps.
+    pub(crate) fn to_form(&self, pools: &mut Pools) -> StateForm {
+        StateForm {
+            tracker: self.tracker.to_form(pools),
+            snapshots: self
+                .snapshots
+                .iter()
+                .map(|(t, s)| (*t, s.to_form(pools)))
+                .collect(),
+            keep_days: self.keep_days,
+            origin: self.origin,
+            hour_revisions: self.hour_revisions.iter().map(|(k, v)| (*k, *v)).collect(),
+            day_revisions: self.day_revisions.iter().map(|(k, v)| (*k, *v)).collect(),
+        }
+    }
+
+    /// Back from a checkpoint's form.
+    pub(crate) fn from_form(
+        registry: &Registry,
+        room: RoomIdx,
+        config: &Arc<StreamConfig>,
+        form: StateForm,
+        pools: &SavedPools,
+    ) -> RoomState {
+        let tracker = |f| Box::new(RoomTracker::from_form(registry, room, config, f, pools));
+        RoomState {
+            tracker: *tracker(form.tracker),
+            snapshots: form
+                .snapshots
+                .into_iter()
+                .map(|(t, f)| (t, tracker(f)))
+                .collect(),
+            keep_days: form.keep_days,
+            origin: form.origin,
+            hour_revisions: form.hour_revisions.into_iter().collect(),
+            day_revisions: form.day_revisions.into_iter().collect(),
+        }
+    }
+
     /// Follows a room from the tracker's origin, which is the first snapshot.
     pub(crate) fn new(tracker: RoomTracker, keep_days: usize) -> RoomState {
         let mut snapshots = VecDeque::with_capacity(keep_days + 1);

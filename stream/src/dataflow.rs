@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
+
+mod saved;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::{Input as _, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
@@ -31,11 +33,21 @@ pub enum Input {
     Reading(Reading),
     /// A reading behind the watermark, for the correction path.
     Late(Reading),
+    /// Tells worker `worker` that input `source` asks for checkpoint `mark`: the
+    /// readings it sent before are in it, none after.
+    Mark {
+        /// The worker addressed.
+        worker: u32,
+        /// The input (the process of a cluster) that sent it.
+        source: u32,
+        /// The checkpoint.
+        mark: crate::checkpoint::Mark,
+    },
 }
 
 fn route(x: &Input) -> u64 {
     match x {
-        Input::Origin { worker, .. } => u64::from(*worker),
+        Input::Origin { worker, .. } | Input::Mark { worker, .. } => u64::from(*worker),
         Input::Reading(r) | Input::Late(r) => u64::from(r.room.0),
     }
 }
@@ -69,7 +81,7 @@ fn first_door_crossing(
 }
 
 /// What the live view remembers of a room besides its signal (Unix ms).
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct LiveMarks {
     updated_ms: i64,
     idle_since: Option<i64>,
@@ -109,6 +121,14 @@ struct Rooms {
     frontier: i64,
     /// The UTC day of the frontier when the history was last pruned.
     pruned_day: i64,
+    /// This worker's index among all workers.
+    index: usize,
+    /// Inputs that send readings (the processes of a cluster).
+    sources: usize,
+    /// The checkpoint being gathered: its marks so far, by input.
+    marks: Option<(crate::checkpoint::Mark, BTreeSet<u32>)>,
+    /// Rooms read back from a checkpoint whose live state is yet to be shown.
+    announce: bool,
 }
 
 impl Rooms {
@@ -123,14 +143,20 @@ impl Rooms {
             .map(RoomIdx)
             .filter(|r| r.0 as usize % peers == index)
             .collect();
+        let history_dir = config
+            .history_dir
+            .as_ref()
+            .map(|d| d.join(format!("worker-{index}")));
         let history = History::open(
-            config
-                .history_dir
-                .as_ref()
-                .map(|d| d.join(format!("worker-{index}")))
-                .as_deref(),
+            history_dir
+                .as_deref()
+                .filter(|_| config.checkpoints.resume.is_none()),
         );
-        Rooms {
+        let sources = config
+            .cluster
+            .as_ref()
+            .map_or(1, |c| c.addresses.len().max(1));
+        let mut rooms = Rooms {
             history,
             registry,
             owned,
@@ -150,7 +176,15 @@ impl Rooms {
             earlier: None,
             frontier: i64::MIN,
             pruned_day: i64::MIN,
+            index,
+            sources,
+            marks: None,
+            announce: false,
+        };
+        if let Some(dir) = rooms.config.checkpoints.resume.clone() {
+            rooms.resume(&dir, history_dir.as_deref());
         }
+        rooms
     }
 
     fn receive(&mut self, x: Input, out: &mut Vec<Output>) {
@@ -165,6 +199,7 @@ impl Rooms {
                 self.pending.push(r);
             }
             Input::Late(r) => self.late.push(r),
+            Input::Mark { source, mark, .. } => self.mark(source, mark, out),
         }
     }
 
@@ -372,6 +407,7 @@ pub(crate) fn build(
     let mut input = InputHandleVec::new();
     let probe = ProbeHandle::new();
     let site_registry = Arc::clone(&registry);
+    let site_checkpoints = config.checkpoints.clone();
     worker.dataflow::<u64, _, _>(|scope| {
         let rooms = scope
             .input_from(&mut input)
@@ -385,6 +421,7 @@ pub(crate) fn build(
                             rooms.receive(x, &mut buf);
                         }
                     });
+                    rooms.announce_live(&mut buf);
                     let f = frontier.frontier().first().copied();
                     if let Some(f) = f {
                         rooms.advance(f as i64, &mut buf);
@@ -421,7 +458,7 @@ pub(crate) fn build(
                 }),
                 "Sites",
                 move |_cap, _info| {
-                    let mut sites = Sites::new(site_registry);
+                    let mut sites = Sites::new(site_registry, index, peers, &site_checkpoints);
                     let mut extra = Vec::new();
                     move |input, output| {
                         input.for_each(|cap, data| {

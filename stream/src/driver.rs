@@ -11,6 +11,7 @@ use std::time::Duration;
 
 enum Command {
     Batch(Vec<Reading>),
+    Checkpoint(crate::checkpoint::Mark),
 }
 
 /// The running stream stage. Dropping it (or [`Stream::shutdown`]) stops the workers.
@@ -37,6 +38,8 @@ impl Stream {
         let shared = Arc::new(config.clone());
         let out = Mutex::new(crate::OutputSender::Bounded(out));
         let stats_in = Arc::clone(&stats);
+        let checkpoints = config.checkpoints.clone();
+        let source = config.cluster.as_ref().map_or(0, |c| c.process as u32);
         let communication = match &config.cluster {
             Some(c) if c.addresses.len() > 1 => timely::CommunicationConfig::Cluster {
                 threads: workers,
@@ -65,7 +68,8 @@ impl Stream {
             let taken = rx.lock().ok().and_then(|mut r| r.take());
             if let Some(rx) = taken {
                 let peers = worker.peers();
-                let feeder = Feeder::new(input, Watermark::new(lateness, idle_after), peers);
+                let feeder = Feeder::new(input, Watermark::new(lateness, idle_after), peers)
+                    .with_checkpoints(source, checkpoints.clone());
                 drive(worker, feeder, &probe, rx, clock, &stats_in);
             }
         })
@@ -84,6 +88,15 @@ impl Stream {
         }
         let tx = self.commands.as_ref().ok_or(Error::Stopped)?;
         tx.send(Command::Batch(batch)).map_err(|_| Error::Stopped)
+    }
+
+    /// Asks for checkpoint `mark` after the batches sent so far: every stage writes
+    /// its part of the state, and a [`crate::Output::Mark`] per worker follows
+    /// the outputs that state has produced.
+    pub fn checkpoint(&self, mark: crate::checkpoint::Mark) -> Result<(), Error> {
+        let tx = self.commands.as_ref().ok_or(Error::Stopped)?;
+        tx.send(Command::Checkpoint(mark))
+            .map_err(|_| Error::Stopped)
     }
 
     /// Whether a worker has ended on its own (it panicked, or in a cluster
@@ -136,6 +149,7 @@ fn drive(
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(Command::Batch(batch)) => feeder.feed(batch, stats),
+            Ok(Command::Checkpoint(mark)) => feeder.mark(mark),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }

@@ -15,6 +15,18 @@ pub(crate) struct Feeder {
     /// The earliest origin sent to the workers.
     origin: i64,
     workers: u32,
+    /// This input's number among the inputs (the process of a cluster).
+    source: u32,
+    checkpoints: crate::Checkpoints,
+}
+
+/// What a checkpoint keeps of the feeder.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedFeeder {
+    wm: crate::watermark::SavedWatermark,
+    started: bool,
+    origin: i64,
+    input_time: u64,
 }
 
 impl Feeder {
@@ -25,7 +37,62 @@ impl Feeder {
             started: false,
             origin: i64::MAX,
             workers: workers as u32,
+            source: 0,
+            checkpoints: crate::Checkpoints::default(),
         }
+    }
+
+    /// Writes checkpoints under `checkpoints.dir` as input `source`, and starts from
+    /// `checkpoints.resume` when given.
+    pub(crate) fn with_checkpoints(
+        mut self,
+        source: u32,
+        checkpoints: crate::Checkpoints,
+    ) -> Feeder {
+        self.source = source;
+        if let Some(dir) = &checkpoints.resume {
+            match crate::checkpoint::read_part::<SavedFeeder>(dir, crate::checkpoint::FEEDER_PART) {
+                Ok(saved) => {
+                    self.wm.resume(saved.wm);
+                    self.started = saved.started;
+                    self.origin = saved.origin;
+                    self.input.advance_to(saved.input_time);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the watermark's checkpoint; it starts anew")
+                }
+            }
+        }
+        self.checkpoints = checkpoints;
+        self
+    }
+
+    /// Checkpoint `mark`: the watermark is written, and every worker is told
+    /// that this input's readings so far are in it.
+    pub(crate) fn mark(&mut self, mark: crate::checkpoint::Mark) {
+        if let Some(dir) = &self.checkpoints.dir {
+            let saved = SavedFeeder {
+                wm: self.wm.save(),
+                started: self.started,
+                origin: self.origin,
+                input_time: *self.input.time(),
+            };
+            let dir = dir.join(format!("{:013}", mark.epoch));
+            if let Err(e) =
+                crate::checkpoint::write_part(&dir, crate::checkpoint::FEEDER_PART, &saved)
+            {
+                tracing::error!(error = %e, "cannot write the watermark's checkpoint");
+                return;
+            }
+        }
+        for w in 0..self.workers {
+            self.input.send(Input::Mark {
+                worker: w,
+                source: self.source,
+                mark: mark.clone(),
+            });
+        }
+        self.input.flush();
     }
 
     /// Rooms are followed from `at`: the first batch's earliest reading, or the first watermark.

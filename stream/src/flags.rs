@@ -121,8 +121,8 @@ impl Default for FlagConfig {
 }
 
 /// What the flags need of one day.
-#[derive(Debug, Clone)]
-struct DayFacts {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct DayFacts {
     start: i64,
     open: u64,
     measured: u64,
@@ -171,6 +171,16 @@ impl RoomFlags {
             days: VecDeque::new(),
             device_ids,
         }
+    }
+
+    /// The lookback days, as indices into `pool` (for a checkpoint).
+    pub(crate) fn days_into(&self, pool: &mut crate::checkpoint::Pool<DayFacts>) -> Vec<u32> {
+        self.days.iter().map(|d| pool.put(d)).collect()
+    }
+
+    /// Puts back the lookback days of a checkpoint.
+    pub(crate) fn set_days(&mut self, days: Vec<std::sync::Arc<DayFacts>>) {
+        self.days = days.into();
     }
 
     /// What the devices say about missing data over the lookback, in English and Chinese.

@@ -10,7 +10,10 @@
 //! length (2 bytes) and the reading in bincode.
 //!
 //! The files are a cache of `raw_events`: they are cleared when a worker
-//! starts, and a restart's replay of `raw_events` writes them again.
+//! starts without a checkpoint, and a restart's replay of `raw_events` writes
+//! them again. A checkpoint records each file's length; resuming from it cuts
+//! the files back to those lengths, and the replay of what came after the
+//! checkpoint appends the rest.
 
 use devices::{Reading, RoomIdx};
 use std::collections::HashMap;
@@ -32,7 +35,46 @@ pub(crate) enum History {
     Disk(DiskHistory),
 }
 
+/// What a checkpoint keeps of a worker's history.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) enum SavedHistory {
+    /// The readings themselves (in memory: replays and tests).
+    Memory(Vec<Reading>),
+    /// The length of each file, by (day, bucket).
+    Disk(Vec<(i64, u32, u64)>),
+}
+
 impl History {
+    /// What a checkpoint keeps: every buffer is written out first.
+    pub(crate) fn save(&mut self) -> SavedHistory {
+        match self {
+            History::Memory(m) => SavedHistory::Memory(m.values().flatten().cloned().collect()),
+            History::Disk(d) => SavedHistory::Disk(d.lengths()),
+        }
+    }
+
+    /// The history a checkpoint kept, under `dir` when given.
+    pub(crate) fn resume(dir: Option<&Path>, saved: SavedHistory) -> History {
+        match (dir, saved) {
+            (None, SavedHistory::Memory(readings)) => {
+                let mut m: HashMap<RoomIdx, Vec<Reading>> = HashMap::new();
+                for r in readings {
+                    m.entry(r.room).or_default().push(r);
+                }
+                History::Memory(m)
+            }
+            (Some(d), SavedHistory::Disk(lengths)) => {
+                History::Disk(DiskHistory::resume(d, &lengths))
+            }
+            (dir, _) => {
+                tracing::warn!(
+                    "the checkpoint's correction history is of another kind; late readings before the restart are corrected from part of it"
+                );
+                History::open(dir)
+            }
+        }
+    }
+
     /// On disk under `dir` when given (cleared first), else in memory.
     pub(crate) fn open(dir: Option<&Path>) -> History {
         match dir {
@@ -132,6 +174,88 @@ impl DiskHistory {
             h.fail("clear", dir, &e);
         }
         h
+    }
+
+    /// The files as a checkpoint found them: cut back to `lengths`, the others removed.
+    fn resume(dir: &Path, lengths: &[(i64, u32, u64)]) -> DiskHistory {
+        let mut h = DiskHistory {
+            dir: dir.to_owned(),
+            buffers: HashMap::new(),
+            kept_from: i64::MIN,
+            failed: false,
+        };
+        let keep: HashMap<(i64, u32), u64> =
+            lengths.iter().map(|(d, b, l)| ((*d, *b), *l)).collect();
+        for (day, bucket, path) in h.files() {
+            let cut = match keep.get(&(day, bucket)) {
+                Some(len) => std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| {
+                        if f.metadata()?.len() < *len {
+                            return Err(std::io::Error::other("shorter than the checkpoint says"));
+                        }
+                        f.set_len(*len)
+                    }),
+                None => std::fs::remove_file(&path),
+            };
+            if let Err(e) = cut {
+                h.fail("cut back", &path, &e);
+            }
+        }
+        let missing = keep
+            .iter()
+            .filter(|((d, b), l)| **l > 0 && !h.file(*d, *b).exists())
+            .count();
+        if missing > 0 {
+            h.fail(
+                "find",
+                dir,
+                &format!("{missing} files of the checkpoint are gone"),
+            );
+        }
+        h
+    }
+
+    /// Every file: (day, bucket, path).
+    fn files(&self) -> Vec<(i64, u32, PathBuf)> {
+        let mut out = Vec::new();
+        let Ok(days) = std::fs::read_dir(&self.dir) else {
+            return out;
+        };
+        for day in days.flatten() {
+            let Some(d) = day.file_name().to_str().and_then(|n| n.parse::<i64>().ok()) else {
+                continue;
+            };
+            let Ok(buckets) = std::fs::read_dir(day.path()) else {
+                continue;
+            };
+            for b in buckets.flatten() {
+                if let Some(bucket) = b.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) {
+                    out.push((d, bucket, b.path()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Writes every buffer out; returns each file's length.
+    fn lengths(&mut self) -> Vec<(i64, u32, u64)> {
+        let keys: Vec<(i64, u32)> = self.buffers.keys().copied().collect();
+        for k in keys {
+            self.write_out(k);
+        }
+        // Synced: the checkpoint may outlive a power cut, and so must what it counts on.
+        self.files()
+            .into_iter()
+            .filter_map(|(d, b, p)| {
+                let f = std::fs::File::open(&p).ok()?;
+                if let Err(e) = f.sync_data() {
+                    self.fail("sync", &p, &e);
+                }
+                Some((d, b, f.metadata().ok()?.len()))
+            })
+            .collect()
     }
 
     /// Logs the first failure; corrections after it may miss readings.

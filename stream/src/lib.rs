@@ -23,6 +23,7 @@
 //! # }
 //! ```
 
+pub mod checkpoint;
 mod correct;
 mod dataflow;
 mod driver;
@@ -67,6 +68,14 @@ pub enum Output {
     Live(LiveRoom),
     /// A reading too late to correct (before the oldest kept day); it is only in `raw_events`.
     Late(Reading),
+    /// Every output of the stage's state at checkpoint `mark` came before this one
+    /// (from worker `to`'s sites once they are in the checkpoint too).
+    Mark {
+        /// The worker of the sites stage it goes to.
+        to: u32,
+        /// The checkpoint.
+        mark: checkpoint::Mark,
+    },
 }
 
 /// Where the dataflow's outputs go: a bounded channel for live use (a slow
@@ -117,6 +126,20 @@ pub struct StreamConfig {
     /// (after a restart; see [`room::RoomTracker::seed`]).
     #[serde(skip)]
     pub lookback: Option<Lookback>,
+    /// Seconds between checkpoints of the state (the intake asks for them); 0: none.
+    pub checkpoint_interval_s: u32,
+    /// Where checkpoints are written and which one the workers start from.
+    #[serde(skip)]
+    pub checkpoints: Checkpoints,
+}
+
+/// Where the stage's checkpoints go ([`checkpoint`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checkpoints {
+    /// This process's checkpoint folders are made under it; `None` writes none.
+    pub dir: Option<std::path::PathBuf>,
+    /// The checkpoint folder whose state the workers start from.
+    pub resume: Option<std::path::PathBuf>,
 }
 
 /// Stored days of rooms, each taken once by the worker that owns the room.
@@ -190,6 +213,8 @@ impl Default for StreamConfig {
             history_dir: None,
             cluster: None,
             lookback: None,
+            checkpoint_interval_s: 300,
+            checkpoints: Checkpoints::default(),
         }
     }
 }
@@ -205,6 +230,16 @@ pub struct StreamStats {
     pub duplicates: AtomicU64,
     /// Current watermark, Unix seconds.
     pub watermark: AtomicI64,
+    /// Checkpoints committed since the start.
+    pub checkpoints: AtomicU64,
+    /// Size of the last one, bytes.
+    pub checkpoint_bytes: AtomicU64,
+    /// From asking for the last one to its commit, milliseconds.
+    pub checkpoint_write_ms: AtomicU64,
+    /// When the last one was committed, Unix ms (0: none yet).
+    pub checkpoint_at_ms: AtomicI64,
+    /// The checkpoint this start resumed from (its epoch), 0 when it rebuilt from `raw_events`.
+    pub resumed_from: AtomicI64,
 }
 
 /// Errors of the stream stage.

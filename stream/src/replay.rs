@@ -39,6 +39,33 @@ pub struct Replayed {
 }
 
 impl Replayed {
+    /// What a run produced followed by what a run resumed from its checkpoint
+    /// produced, as the tables would hold both.
+    pub fn then(mut self, later: Replayed) -> Replayed {
+        self.windows.extend(later.windows);
+        self.late.extend(later.late);
+        self.live.extend(later.live);
+        self.flags.extend(later.flags);
+        self.site_days.extend(later.site_days);
+        self.idle_slots.extend(later.idle_slots);
+        self.device_days.extend(later.device_days);
+        self.duplicates += later.duplicates;
+        self.corrected += later.corrected;
+        self.finish();
+        self
+    }
+
+    fn finish(&mut self) {
+        self.latest_only();
+        self.windows.sort_by_key(|w| (w.kind, w.room, w.start));
+        self.live.sort_by_key(|l| (l.room, l.updated_ms));
+        self.flags.sort_by_key(|f| (f.room, f.day, f.kind));
+        self.site_days.sort_by_key(|d| (d.site, d.start));
+        self.idle_slots
+            .sort_by_key(|s| (s.room, s.day, s.weekday, s.start_hour));
+        self.device_days.sort_by_key(|d| (d.device, d.start));
+    }
+
     /// Keeps the latest revision of every row, as a reader of the tables would: windows,
     /// device days and site days by key; flags and idle slots of the latest revision of
     /// their room's day (a rewrite may have dropped a flag).
@@ -89,6 +116,10 @@ impl Replayed {
 /// Feeds `readings` in the given (arrival) order, `batch` at a time, each batch
 /// at the watermark as live ingest would; then raises the watermark to `until`
 /// (Unix seconds), closing every window that ends by then.
+///
+/// With `config.checkpoints.dir`, it writes checkpoint 1 there after the last
+/// reading instead, and stops as a crash right after it would; with
+/// `config.checkpoints.resume`, it starts from that checkpoint.
 pub fn replay(
     registry: Arc<Registry>,
     config: &StreamConfig,
@@ -120,13 +151,22 @@ pub fn replay(
             return;
         };
         let wm = Watermark::new(lateness, Duration::MAX);
-        let mut feeder = Feeder::new(input, wm, workers);
+        let mut feeder =
+            Feeder::new(input, wm, workers).with_checkpoints(0, shared.checkpoints.clone());
         let mut rest = readings.into_iter().peekable();
         while rest.peek().is_some() {
             let chunk: Vec<Reading> = rest.by_ref().take(batch).collect();
             feeder.feed(chunk, &stats);
             feeder.advance(None, &stats);
             worker.step_while(|| probe.less_than(feeder.time()));
+        }
+        if shared.checkpoints.dir.is_some() {
+            feeder.mark(crate::checkpoint::Mark {
+                epoch: 1,
+                at_ms: 0,
+                covers: Vec::new(),
+            });
+            return;
         }
         feeder.finish_at(until, &stats);
         worker.step_while(|| probe.less_than(feeder.time()));
@@ -151,16 +191,9 @@ pub fn replay(
             Output::SiteDay(d) => done.site_days.push(d),
             Output::IdleSlot(s) => done.idle_slots.push(s),
             Output::DeviceDay(d) => done.device_days.push(d),
-            Output::Status(_) => {}
+            Output::Status(_) | Output::Mark { .. } => {}
         }
     }
-    done.latest_only();
-    done.windows.sort_by_key(|w| (w.kind, w.room, w.start));
-    done.live.sort_by_key(|l| (l.room, l.updated_ms));
-    done.flags.sort_by_key(|f| (f.room, f.day, f.kind));
-    done.site_days.sort_by_key(|d| (d.site, d.start));
-    done.idle_slots
-        .sort_by_key(|s| (s.room, s.day, s.weekday, s.start_hour));
-    done.device_days.sort_by_key(|d| (d.device, d.start));
+    done.finish();
     Ok(done)
 }

@@ -17,6 +17,7 @@ use devices::{
     Category, DeviceDay, LookbackDay, Reading, Registry, RoomIdx, RoomWindow, Schedule,
     VisitsMethod, WindowKind,
 };
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// What a room's windows need from the registry.
@@ -27,6 +28,24 @@ struct RoomInfo {
     /// Shared by the room's snapshots.
     schedule: std::sync::Arc<Schedule>,
     reset_hour: u32,
+}
+
+/// Stands in for a room's info in a tracker read back from a checkpoint, until
+/// [`RoomTracker::from_form`] puts the registry's back.
+impl Default for RoomInfo {
+    fn default() -> Self {
+        RoomInfo {
+            shape: RoomShape {
+                room: RoomIdx(0),
+                capacity: 0,
+                presence_only: false,
+                method: VisitsMethod::Transitions,
+            },
+            tz: chrono_tz::UTC,
+            schedule: Arc::new(Schedule::default()),
+            reset_hour: 0,
+        }
+    }
 }
 
 impl RoomInfo {
@@ -63,7 +82,7 @@ impl RoomInfo {
 }
 
 /// What one device did during one day.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct DeviceTally {
     offline: u32,
     reports: u32,
@@ -75,7 +94,7 @@ struct DeviceTally {
 }
 
 /// A finished day waiting for the next morning's reset.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct PendingDay {
     release: i64,
     accs: Vec<WindowAcc>,
@@ -83,9 +102,11 @@ struct PendingDay {
     devices: Vec<DeviceTally>,
 }
 
-/// Splits the signal at window boundaries and keeps the finished rows.
-#[derive(Debug, Clone)]
+/// Splits the signal at window boundaries and keeps the finished rows. A
+/// checkpoint keeps it without the room's info, which comes from the registry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Windows {
+    #[serde(skip)]
     info: RoomInfo,
     hour: WindowAcc,
     /// The day window first, then its slots.
@@ -251,6 +272,39 @@ impl SignalSink for Windows {
     }
 }
 
+/// A tracker as a checkpoint keeps it ([`RoomTracker::to_form`]).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct TrackerForm {
+    signal: RoomSignal,
+    windows: Windows,
+    flag_days: Vec<u32>,
+    slots: crate::slots::SlotsForm,
+    stored_first: Option<Box<LookbackDay>>,
+}
+
+/// The lookback days of a worker's trackers while a checkpoint is written.
+#[derive(Debug, Default)]
+pub(crate) struct Pools {
+    flag_days: crate::checkpoint::Pool<crate::flags::DayFacts>,
+    slot_days: crate::checkpoint::Pool<[crate::slots::HourFacts]>,
+}
+
+/// The lookback days of a checkpoint, each once.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct SavedPools {
+    flag_days: Vec<Arc<crate::flags::DayFacts>>,
+    slot_days: Vec<Arc<[crate::slots::HourFacts]>>,
+}
+
+impl From<Pools> for SavedPools {
+    fn from(p: Pools) -> SavedPools {
+        SavedPools {
+            flag_days: p.flag_days.into_items(),
+            slot_days: p.slot_days.into_items(),
+        }
+    }
+}
+
 /// A room's signal, its windows and its flags.
 #[derive(Debug, Clone)]
 pub struct RoomTracker {
@@ -315,6 +369,39 @@ impl RoomTracker {
                 done_devices: Vec::new(),
             },
         }
+    }
+
+    /// The form a checkpoint keeps: what the registry and the configuration
+    /// cannot give again, the lookback days put in `pools`.
+    pub(crate) fn to_form(&self, pools: &mut Pools) -> TrackerForm {
+        TrackerForm {
+            signal: self.signal.clone(),
+            windows: self.windows.clone(),
+            flag_days: self.flags.days_into(&mut pools.flag_days),
+            slots: self.slots.to_form(&mut pools.slot_days),
+            stored_first: self.stored_first.clone(),
+        }
+    }
+
+    /// Back from a checkpoint's form, with the registry's view of the room.
+    pub(crate) fn from_form(
+        registry: &Registry,
+        room: RoomIdx,
+        config: &Arc<StreamConfig>,
+        form: TrackerForm,
+        pools: &SavedPools,
+    ) -> RoomTracker {
+        let mut t = RoomTracker::new(registry, room, form.signal.now(), config);
+        t.signal = form.signal;
+        t.signal.reattach(registry, room, config.door_reset_hour);
+        let info = t.windows.info.clone();
+        t.windows = form.windows;
+        t.windows.info = info;
+        t.flags
+            .set_days(crate::checkpoint::take(&pools.flag_days, &form.flag_days));
+        t.slots = RoomSlots::from_form(form.slots, &pools.slot_days);
+        t.stored_first = form.stored_first;
+        t
     }
 
     /// End of the hour window now open.

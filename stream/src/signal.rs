@@ -6,13 +6,14 @@
 //! segment at a time.
 
 use devices::{DeviceKind, Reading, Registry, RoomIdx, Value};
+use serde::{Deserialize, Serialize};
 
 /// How long a report stays valid: 3 x the report interval, at most 15 minutes.
 pub fn stale_after(interval_s: u32) -> i64 {
     (3 * i64::from(interval_s)).min(900)
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct DeviceState {
     kind: DeviceKind,
     interval_s: u32,
@@ -69,14 +70,16 @@ pub trait SignalSink {
     fn report(&mut self, _t: i64, _pos: usize, _value: &Value) {}
 }
 
-/// The state of one room's occupancy signal.
-#[derive(Debug, Clone)]
+/// The state of one room's occupancy signal. Saved in checkpoints without the
+/// reset rule, which comes from the registry again ([`RoomSignal::reattach`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoomSignal {
     devices: Vec<(devices::DeviceIdx, DeviceState)>,
     has_door: bool,
     door_n: u32,
     /// Local 04:00 resets of door rooms, Unix seconds.
     next_reset: i64,
+    #[serde(skip)]
     reset_rule: Option<(chrono_tz::Tz, u32)>,
     /// Value of n just before the most recent daily reset.
     pub last_residual: Option<(i64, u32)>,
@@ -117,6 +120,15 @@ impl RoomSignal {
         };
         s.next_reset = s.reset_after(start);
         s
+    }
+
+    /// A signal read back from a checkpoint takes the registry's reset rule again.
+    pub fn reattach(&mut self, registry: &Registry, room: RoomIdx, reset_hour: u32) {
+        self.reset_rule = registry
+            .room(room)
+            .sensors
+            .door
+            .then(|| (registry.site_of(room).timezone, reset_hour));
     }
 
     /// Time up to which the signal has been integrated.

@@ -3,6 +3,11 @@
 //! A site's day is complete when every room of the site has released that
 //! day. The rooms' rows are kept for a few days after, so that a room day
 //! rewritten by a late reading (a higher revision) rewrites the site day too.
+//!
+//! A row that comes twice (after a restart from a checkpoint, a room sends
+//! again what it sent after the checkpoint) changes nothing: slot rows and
+//! device days replace their like, and a day row equal to the one held does
+//! not write the site day again.
 
 use crate::Output;
 use crate::flags::RoomDayStatus;
@@ -24,12 +29,13 @@ pub(crate) fn site_of(registry: &Registry, o: &Output) -> u64 {
         Output::Live(l) => l.room,
         Output::Late(r) => r.room,
         Output::SiteDay(d) => return u64::from(d.site.0),
+        Output::Mark { to, .. } => return u64::from(*to),
     };
     u64::from(registry.room(room).site.0)
 }
 
 /// One room's rows for one day, at one revision.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct RoomPart {
     revision: u16,
     day: Option<RoomWindow>,
@@ -38,7 +44,7 @@ struct RoomPart {
     devices: Vec<DeviceDay>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct SiteParts {
     rooms: BTreeMap<RoomIdx, RoomPart>,
     /// Revision of the site day written last.
@@ -50,15 +56,76 @@ pub(crate) struct Sites {
     registry: Arc<Registry>,
     min_slot_utilization: f64,
     days: HashMap<(SiteIdx, i64), SiteParts>,
+    /// This worker's index, and how many workers' rooms send markers.
+    index: usize,
+    peers: usize,
+    /// Where checkpoints go.
+    checkpoints: Option<std::path::PathBuf>,
+    /// The checkpoint being gathered and how many rooms' markers have come.
+    marks: Option<(crate::checkpoint::Mark, usize)>,
 }
 
 impl Sites {
-    pub(crate) fn new(registry: Arc<Registry>) -> Sites {
-        Sites {
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        index: usize,
+        peers: usize,
+        checkpoints: &crate::Checkpoints,
+    ) -> Sites {
+        let mut sites = Sites {
             registry,
             min_slot_utilization: 0.10,
             days: HashMap::new(),
+            index,
+            peers,
+            checkpoints: checkpoints.dir.clone(),
+            marks: None,
+        };
+        if let Some(dir) = &checkpoints.resume {
+            match crate::checkpoint::read_part::<Vec<((SiteIdx, i64), SiteParts)>>(
+                dir,
+                &crate::checkpoint::sites_part(index),
+            ) {
+                Ok(days) => sites.days = days.into_iter().collect(),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the sites' checkpoint; their open days start empty");
+                }
+            }
         }
+        sites
+    }
+
+    /// A marker from one worker's rooms: once every worker's has come, the sites
+    /// are written to the checkpoint and the marker goes on to the tables.
+    fn mark(&mut self, mark: &crate::checkpoint::Mark, out: &mut Vec<Output>) {
+        let seen = match self.marks.take() {
+            Some((m, n)) if m.epoch == mark.epoch => n + 1,
+            Some(newer) if newer.0.epoch > mark.epoch => {
+                self.marks = Some(newer);
+                return;
+            }
+            _ => 1,
+        };
+        if seen < self.peers {
+            self.marks = Some((mark.clone(), seen));
+            return;
+        }
+        if let Some(dir) = &self.checkpoints {
+            let dir = dir.join(format!("{:013}", mark.epoch));
+            let days: Vec<_> = self.days.iter().collect();
+            if let Err(e) = crate::checkpoint::write_part(
+                &dir,
+                &crate::checkpoint::sites_part(self.index),
+                &days,
+            ) {
+                tracing::error!(error = %e, "cannot write the sites' checkpoint");
+                return;
+            }
+        }
+        out.push(Output::Mark {
+            to: self.index as u32,
+            mark: mark.clone(),
+        });
     }
 
     /// The part of `room` for the day starting at `day`, cleared if `revision` is newer.
@@ -85,10 +152,14 @@ impl Sites {
     /// on with the site day once the site's rooms are known).
     pub(crate) fn receive(&mut self, o: &Output, out: &mut Vec<Output>) -> bool {
         match o {
+            Output::Mark { mark, .. } => {
+                self.mark(mark, out);
+                false
+            }
             Output::DeviceDay(d) => {
-                self.part(d.room, d.start, d.revision)
-                    .devices
-                    .push(d.clone());
+                let devices = &mut self.part(d.room, d.start, d.revision).devices;
+                devices.retain(|x| x.device != d.device);
+                devices.push(d.clone());
                 false
             }
             Output::Status(s) => {
@@ -96,11 +167,17 @@ impl Sites {
                 true
             }
             Output::Window(w) if matches!(w.kind, WindowKind::SlotDay(_)) => {
-                self.part(w.room, w.start, w.revision).slots.push(w.clone());
+                let slots = &mut self.part(w.room, w.start, w.revision).slots;
+                slots.retain(|x| x.kind != w.kind);
+                slots.push(w.clone());
                 true
             }
             Output::Window(w) if w.kind == WindowKind::Day => {
-                self.part(w.room, w.start, w.revision).day = Some(w.clone());
+                let part = self.part(w.room, w.start, w.revision);
+                if part.day.as_ref() == Some(w) {
+                    return true;
+                }
+                part.day = Some(w.clone());
                 let site = self.registry.room(w.room).site;
                 self.emit_if_complete(site, w.start, w.end, out);
                 true

@@ -12,8 +12,8 @@ use devices::{IdleSlot, LookbackDay, RoomWindow};
 use std::collections::{BTreeMap, VecDeque};
 
 /// One open hour of one day, compact (a room keeps its lookback of these).
-#[derive(Debug, Clone, Copy)]
-struct HourFacts {
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub(crate) struct HourFacts {
     weekday: u8,
     hour: u8,
     open: u16,
@@ -45,7 +45,30 @@ pub struct RoomSlots {
     days: VecDeque<std::sync::Arc<[HourFacts]>>,
 }
 
+/// A room's slots as a checkpoint holds them: the released days by index into a pool.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SlotsForm {
+    filling: BTreeMap<chrono::NaiveDate, Vec<HourFacts>>,
+    days: Vec<u32>,
+}
+
 impl RoomSlots {
+    /// The form a checkpoint keeps, the days put in `pool`.
+    pub(crate) fn to_form(&self, pool: &mut crate::checkpoint::Pool<[HourFacts]>) -> SlotsForm {
+        SlotsForm {
+            filling: self.filling.clone(),
+            days: self.days.iter().map(|d| pool.put(d)).collect(),
+        }
+    }
+
+    /// Back from a checkpoint's form.
+    pub(crate) fn from_form(form: SlotsForm, pool: &[std::sync::Arc<[HourFacts]>]) -> RoomSlots {
+        RoomSlots {
+            filling: form.filling,
+            days: crate::checkpoint::take(pool, &form.days).into(),
+        }
+    }
+
     /// Notes a closed hour; only hours with opening time matter.
     pub fn on_hour(&mut self, tz: Tz, row: &RoomWindow) {
         if row.open_seconds == 0 {

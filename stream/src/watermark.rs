@@ -28,7 +28,30 @@ pub struct Watermark {
     times: BTreeMap<i64, u32>,
 }
 
+/// What a checkpoint keeps of the watermark.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct SavedWatermark {
+    current: Option<i64>,
+    latest: Vec<(DeviceIdx, i64)>,
+}
+
 impl Watermark {
+    /// What a checkpoint keeps.
+    pub fn save(&self) -> SavedWatermark {
+        SavedWatermark {
+            current: self.current,
+            latest: self.latest.iter().map(|(d, t)| (*d, *t)).collect(),
+        }
+    }
+
+    /// Takes back what a checkpoint kept.
+    pub fn resume(&mut self, saved: SavedWatermark) {
+        self.current = saved.current;
+        for (d, t) in saved.latest {
+            self.observe_device(d, t);
+        }
+    }
+
     /// A watermark with `lateness` seconds of allowed lateness.
     pub fn new(lateness: i64, idle_after: Duration) -> Watermark {
         Watermark {

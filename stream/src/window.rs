@@ -60,7 +60,7 @@ pub struct RoomShape {
 }
 
 /// The running sums of one room over `[start, end)`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WindowAcc {
     row: RoomWindow,
     spans: Vec<OpenSpan>,

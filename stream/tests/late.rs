@@ -234,3 +234,66 @@ fn a_device_whose_clock_runs_ahead_sends_no_one_else_through_the_correction_path
     assert!(share < 0.05, "{:.1} % of readings corrected", share * 100.0);
     assert_same_tables(&got, &want);
 }
+
+/// A run that stops right after a checkpoint, then resumes from it with the
+/// rest of the readings (some of them late, for days the checkpoint holds
+/// snapshots of), gives the tables of one uninterrupted run.
+#[test]
+fn a_run_resumed_from_its_checkpoint_gives_the_tables_of_one_run() {
+    let (registry, mut readings) = setup();
+    let cut = readings.len() * 3 / 5;
+    // 300 readings from the six hours before the cut arrive after it, late.
+    let late_from = readings[..cut]
+        .iter()
+        .rposition(|r| r.time_ms < readings[cut].time_ms - 6 * 3_600_000)
+        .expect("six hours before");
+    let late: Vec<Reading> = readings.drain(late_from..late_from + 300).collect();
+    let cut = cut - 300;
+    readings.splice(cut + 100..cut + 100, late);
+    let dir = tempfile::tempdir().expect("dir");
+    let until = START_MS / 1000 + 2 * 86_400;
+    let config = |history: &str| StreamConfig {
+        workers: 2,
+        history_dir: Some(dir.path().join(history)),
+        ..StreamConfig::default()
+    };
+    let want = stream::replay(
+        Arc::clone(&registry),
+        &config("h0"),
+        readings.clone(),
+        32,
+        until,
+    )
+    .expect("uninterrupted");
+    let mut first = config("h1");
+    first.checkpoints.dir = Some(dir.path().join("ck"));
+    let before = stream::replay(
+        Arc::clone(&registry),
+        &first,
+        readings[..cut].to_vec(),
+        32,
+        until,
+    )
+    .expect("up to the checkpoint");
+    let mut second = config("h1");
+    second.checkpoints.resume = Some(dir.path().join("ck").join(format!("{:013}", 1)));
+    let after = stream::replay(
+        Arc::clone(&registry),
+        &second,
+        readings[cut..].to_vec(),
+        32,
+        until,
+    )
+    .expect("resumed");
+    assert!(
+        after.corrected >= 300,
+        "the late readings took the correction path"
+    );
+    assert!(!before.windows.is_empty() && !after.windows.is_empty());
+    // Both runs revised rows; the values must agree, whatever the revision.
+    let mut want = want;
+    for w in &mut want.windows {
+        w.revision = 0;
+    }
+    assert_same_tables(&before.then(after), &want);
+}
