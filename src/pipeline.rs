@@ -151,7 +151,6 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     if let Some(age) = tidy_age {
         store.tidy_older_than(age)?;
     }
-    let already = crate::restart::AlreadyWritten::read(&store, spec.clock.now_ms())?;
     // Each process of a cluster rebuilds the rooms its own workers own, from what
     // every process wrote.
     let threads = spec.stream.workers.max(1);
@@ -163,6 +162,8 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     let place = crate::checkpoint::Place::new(&spec.data_dir, spec.cluster.as_ref(), threads);
     let checkpointing = spec.stream.checkpoint_interval_s > 0;
     let resume = if checkpointing { place.choose() } else { None };
+    let already =
+        crate::restart::AlreadyWritten::read(&store, spec.clock.now_ms(), resume.is_some())?;
     let keep_file: Box<dyn Fn(&str) -> bool> = match &resume {
         Some(r) => Box::new(crate::checkpoint::after_covers(&r.commit.covers)),
         None => Box::new(|_: &str| true),

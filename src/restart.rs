@@ -1,7 +1,10 @@
 //! After a restart, the stream closes again some windows that were written
-//! before it stopped (its state starts empty, so they come out partial). Rows
-//! of revision 0 whose key is already in the tables are not written again:
-//! the complete row written before stays the only one.
+//! before it stopped. Without a checkpoint its state starts empty, so they come
+//! out partial: rows of revision 0 whose key is already in the tables are not
+//! written again, and the complete row written before stays the only one.
+//! Resumed from a checkpoint, it produces again exactly the rows written between
+//! the checkpoint and the stop, revisions included: a row whose key the tables
+//! hold at that revision or a later one is not written again.
 
 use analytics::written::Written;
 use devices::{Registry, WindowKind};
@@ -13,11 +16,17 @@ pub struct AlreadyWritten {
     written: Written,
     registry: Arc<Registry>,
     skipped: u64,
+    /// The stream resumed from a checkpoint (its revisions go on from there).
+    resumed: bool,
 }
 
 impl AlreadyWritten {
     /// Reads the keys the tables hold for the local dates around `now_ms`.
-    pub fn read(store: &analytics::Store, now_ms: i64) -> anyhow::Result<AlreadyWritten> {
+    pub fn read(
+        store: &analytics::Store,
+        now_ms: i64,
+        resumed: bool,
+    ) -> anyhow::Result<AlreadyWritten> {
         let today = chrono::DateTime::from_timestamp_millis(now_ms)
             .unwrap_or_default()
             .date_naive();
@@ -35,6 +44,7 @@ impl AlreadyWritten {
             written,
             registry: Arc::clone(store.registry()),
             skipped: 0,
+            resumed,
         })
     }
 
@@ -48,34 +58,52 @@ impl AlreadyWritten {
             let r = reg.room(room);
             (reg.site(r.site).id.as_str(), r.id.as_str())
         };
+        let written = &self.written;
+        let resumed = self.resumed;
+        // Seen: written at this revision or later (resumed), or at all for a revision 0.
+        let seen_at =
+            |rev: u16, table: &'static str, site: &str, id: &str, start: i64, cat: &str| {
+                if resumed {
+                    written
+                        .revision(table, site, id, start, cat)
+                        .is_some_and(|w| w >= rev)
+                } else {
+                    rev == 0 && written.contains(table, site, id, start, cat)
+                }
+            };
         let seen = match o {
-            Output::Window(w) if w.revision == 0 => {
+            Output::Window(w) => {
                 let (site, room) = room_key(w.room);
                 match w.kind {
-                    WindowKind::Hour => self.written.contains("room_hour", site, room, w.start, ""),
-                    WindowKind::Day => self.written.contains("room_day", site, room, w.start, ""),
+                    WindowKind::Hour => seen_at(w.revision, "room_hour", site, room, w.start, ""),
+                    WindowKind::Day => seen_at(w.revision, "room_day", site, room, w.start, ""),
                     WindowKind::SlotDay(c) => {
-                        self.written
-                            .contains("room_slot_day", site, room, w.start, c.as_str())
+                        seen_at(w.revision, "room_slot_day", site, room, w.start, c.as_str())
                     }
                 }
             }
-            Output::Flag(f) if f.revision == 0 => {
+            Output::Flag(f) => {
                 let (site, room) = room_key(f.room);
-                self.written.contains("room_day", site, room, f.day, "")
+                seen_at(f.revision, "room_day", site, room, f.day, "")
             }
-            Output::IdleSlot(s) if s.revision == 0 => {
+            Output::IdleSlot(s) => {
                 let (site, room) = room_key(s.room);
-                self.written.contains("room_day", site, room, s.day, "")
+                seen_at(s.revision, "room_day", site, room, s.day, "")
             }
-            Output::DeviceDay(d) if d.revision == 0 => {
+            Output::DeviceDay(d) => {
                 let site = &reg.site(reg.device(d.device).site).id;
-                self.written
-                    .contains("device_day", site, &reg.device(d.device).id, d.start, "")
+                seen_at(
+                    d.revision,
+                    "device_day",
+                    site,
+                    &reg.device(d.device).id,
+                    d.start,
+                    "",
+                )
             }
-            Output::SiteDay(d) if d.revision == 0 => {
+            Output::SiteDay(d) => {
                 let site = &reg.site(d.site).id;
-                self.written.contains("site_day", site, site, d.start, "")
+                seen_at(d.revision, "site_day", site, site, d.start, "")
             }
             _ => false,
         };

@@ -4,19 +4,20 @@
 use crate::error::{Error, Result};
 use crate::partition::partition_dir;
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::TimestampMillisecondType;
+use arrow::datatypes::{TimestampMillisecondType, UInt16Type};
 use chrono::NaiveDate;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::Path;
 
 /// A row's identity: table, site id, room (or device) id, start (Unix seconds), category.
 pub type WrittenKey = (&'static str, String, String, i64, String);
 
-/// Keys of the rows already written to the window tables in the given local dates.
+/// Keys of the rows already written to the window tables in the given local
+/// dates, with the highest revision written of each.
 #[derive(Debug, Default)]
 pub struct Written {
-    keys: HashSet<WrittenKey>,
+    keys: HashMap<WrittenKey, u16>,
 }
 
 impl Written {
@@ -29,13 +30,27 @@ impl Written {
         start: i64,
         category: &str,
     ) -> bool {
-        self.keys.contains(&(
-            table,
-            site.to_owned(),
-            id.to_owned(),
-            start,
-            category.to_owned(),
-        ))
+        self.revision(table, site, id, start, category).is_some()
+    }
+
+    /// The highest revision written of the row with this key, if any.
+    pub fn revision(
+        &self,
+        table: &'static str,
+        site: &str,
+        id: &str,
+        start: i64,
+        category: &str,
+    ) -> Option<u16> {
+        self.keys
+            .get(&(
+                table,
+                site.to_owned(),
+                id.to_owned(),
+                start,
+                category.to_owned(),
+            ))
+            .copied()
     }
 
     /// How many keys were found.
@@ -99,18 +114,24 @@ impl Written {
             return;
         };
         let categories = category.and_then(text);
+        let revisions = b
+            .column_by_name("revision")
+            .and_then(|c| c.as_primitive_opt::<UInt16Type>().cloned());
         for i in 0..b.num_rows() {
             let cat = categories
                 .as_ref()
                 .filter(|c| !c.is_null(i))
                 .map_or("", |c| c.value(i));
-            self.keys.insert((
+            let rev = revisions.as_ref().map_or(0, |r| r.value(i));
+            let key = (
                 table,
                 sites.value(i).to_owned(),
                 ids.value(i).to_owned(),
                 starts.value(i).div_euclid(1000),
                 cat.to_owned(),
-            ));
+            );
+            let r = self.keys.entry(key).or_insert(rev);
+            *r = (*r).max(rev);
         }
     }
 }

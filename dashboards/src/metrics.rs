@@ -146,6 +146,12 @@ pub(crate) fn render(
             "How long rebuilding the stream's state took at the last start.",
             c(&i.replay_ms) as f64 / 1000.0,
         );
+        o.one(
+            "doorstep_restart_seconds",
+            "gauge",
+            "From the last start to serving live data again (checkpoint loaded, what came after it replayed).",
+            c(&i.restart_ms) as f64 / 1000.0,
+        );
         let g = &i.gate;
         for (name, kind, help, value) in [
             (
@@ -226,6 +232,46 @@ pub(crate) fn render(
             "gauge",
             "Clock minus watermark, seconds.",
             if wm > 0 { now - wm } else { 0 },
+        );
+        o.one(
+            "doorstep_checkpoints_written_total",
+            "counter",
+            "Checkpoints of the stream's state committed since the start.",
+            c(&s.checkpoints),
+        );
+        o.one(
+            "doorstep_checkpoint_bytes",
+            "gauge",
+            "Size of the last checkpoint (this process's parts), bytes.",
+            c(&s.checkpoint_bytes),
+        );
+        o.one(
+            "doorstep_checkpoint_write_seconds",
+            "gauge",
+            "From asking for the last checkpoint to its commit, seconds.",
+            c(&s.checkpoint_write_ms) as f64 / 1000.0,
+        );
+        let at = s.checkpoint_at_ms.load(Ordering::Relaxed);
+        o.one(
+            "doorstep_checkpoint_age_seconds",
+            "gauge",
+            "Wall time since the last checkpoint was committed (0 before the first).",
+            if at > 0 {
+                (std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64)
+                    - at)
+                    .max(0) as f64
+                    / 1000.0
+            } else {
+                0.0
+            },
+        );
+        o.one(
+            "doorstep_restart_from_checkpoint",
+            "gauge",
+            "1 when the last start resumed from a checkpoint, 0 when it rebuilt from raw_events.",
+            u8::from(s.resumed_from.load(Ordering::Relaxed) != 0),
         );
     }
     if let Some(f) = &stats.influx {
