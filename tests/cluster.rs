@@ -53,7 +53,8 @@ impl Cluster {
                 format!(
                     "registry = \"registry.toml\"\ndata_dir = \"data\"\n[mqtt]\n\
                      broker = \"mqtt://127.0.0.1:{broker_port}\"\nclient_id = \"doorstep-cluster\"\n\
-                     [web]\nlisten = \"{web}\"\n[stream]\nidle_after_s = 86400\n[store]\nflush_s = 1\n\
+                     [web]\nlisten = \"{web}\"\n[stream]\nidle_after_s = 86400\ncheckpoint_interval_s = 1\n\
+                     [store]\nflush_s = 1\n\
                      [clock]\nstart = \"2026-11-25T06:10:00+08:00\"\n\
                      [cluster]\nprocess = {p}\nhosts_file = \"hosts\"\n"
                 ),
@@ -155,6 +156,24 @@ fn setup() -> Setup {
 }
 
 /// Waits until `raw_events` holds `n` rows.
+/// An epoch both processes committed (`checkpoints/p<process>/<epoch>/COMMIT`).
+fn common_checkpoint(data: &Path) -> Option<()> {
+    let committed = |p: usize| -> Vec<String> {
+        std::fs::read_dir(data.join("checkpoints").join(format!("p{p}")))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().join("COMMIT").is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let theirs = committed(1);
+    committed(0)
+        .iter()
+        .any(|e| theirs.contains(e))
+        .then_some(())
+}
+
 fn wait_raw(data: &Path, registry: &Arc<Registry>, n: usize) {
     wait_raw_events(
         &analytics::Store::open(data, Arc::clone(registry)).expect("store"),
@@ -298,6 +317,13 @@ fn a_process_killed_mid_run_and_the_cluster_restarted_lose_and_double_nothing() 
         "the publisher to get halfway",
         || (progress.published.load(Ordering::SeqCst) >= n / 2).then_some(()),
     );
+    // Both processes have committed a checkpoint (each its own rooms) before the kill.
+    let data = dir.path().join("data");
+    wait_for(
+        Duration::from_secs(60),
+        "a checkpoint of both processes",
+        || common_checkpoint(&data),
+    );
     // SIGKILL process 1. timely cannot go on without it: process 0 stops by itself,
     // with an error, and a supervisor (systemd, here the test) starts both again.
     let mut killed = cluster.procs[1].take().expect("process 1");
@@ -312,10 +338,18 @@ fn a_process_killed_mid_run_and_the_cluster_restarted_lose_and_double_nothing() 
     assert!(!status.success(), "process 0 reports the failure: {status}");
     cluster.runs += 1;
     cluster.start_all();
+    // Each process took its rooms from the newest checkpoint both had committed.
+    for p in 0..2 {
+        let log =
+            std::fs::read_to_string(dir.path().join(format!("doorstep-p{p}-1.log"))).expect("log");
+        assert!(
+            log.contains("resuming from checkpoint"),
+            "process {p} did not resume from a checkpoint:\n{log}"
+        );
+    }
     publisher.join().expect("publisher");
     assert!(progress.done.load(Ordering::SeqCst));
 
-    let data = dir.path().join("data");
     wait_raw(&data, &registry, n);
     assert_api_shows_every_room(cluster.web[0], &registry);
     cluster.stop();
