@@ -71,11 +71,10 @@ fn load_registry(path: &Path) -> anyhow::Result<Arc<Registry>> {
 }
 
 /// Until Ctrl-C or SIGTERM, or until a stage stops on its own (then `stop` returns its error).
-async fn wait_for_stop(running: &pipeline::Running) {
+async fn wait_for_stop(running: &pipeline::Running, stop: impl std::future::Future<Output = ()>) {
     let mut status = tokio::time::interval(Duration::from_secs(10));
     status.tick().await;
     let mut check = tokio::time::interval(Duration::from_secs(1));
-    let stop = shutdown_signal();
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -89,26 +88,27 @@ async fn wait_for_stop(running: &pipeline::Running) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called, so a
+/// stop asked for as soon as the pipeline serves is not missed.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        if let (Some(mut term), Some(mut int)) = signals {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -156,6 +156,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         quarantine: ingest::QuarantineLimits::default(),
         cluster: None,
     };
+    let stop = shutdown_signal();
     let running = pipeline::start(spec).await?;
     let simulator = ingest::Session {
         client_id: "doorstep-simulator".into(),
@@ -191,7 +192,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         args.speed
     );
     println!("Press Ctrl-C to stop.");
-    wait_for_stop(&running).await;
+    wait_for_stop(&running, stop).await;
     println!("stopping: writing what is buffered ...");
     sim.abort();
     let _ = sim.await;
@@ -239,6 +240,7 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
             }
         },
     };
+    let stop = shutdown_signal();
     let running = pipeline::start(spec).await?;
     tracing::info!(
         web = %format!("http://{}/", running.web_addr),
@@ -246,7 +248,7 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
         data = %running.data_dir.display(),
         "doorstep is running"
     );
-    wait_for_stop(&running).await;
+    wait_for_stop(&running, stop).await;
     tracing::info!("stopping");
     running.stop().await?;
     tracing::info!("stopped");
