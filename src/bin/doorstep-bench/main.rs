@@ -6,9 +6,11 @@ mod cluster;
 mod door;
 mod door_client;
 mod fleet;
+mod history;
 mod national;
 mod replay;
 mod reports;
+mod restart;
 mod storage;
 
 use clap::Parser;
@@ -68,6 +70,16 @@ enum Figure {
         #[arg(long, default_value_t = 5000)]
         rate: usize,
     },
+    /// National load for a while, SIGKILL, restart: the time until doorstep serves
+    /// live data again, memory while it restarts, the checkpoint it restarts from.
+    Restart {
+        /// Seconds of load before the kill.
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        /// Messages a second.
+        #[arg(long, default_value_t = 5000)]
+        rate: usize,
+    },
     /// The national load through Mosquitto into one process with 2 workers, then
     /// into a two-process timely cluster with 1 worker each.
     Cluster {
@@ -106,6 +118,7 @@ fn main() -> anyhow::Result<()> {
         Figure::Door { messages, clients } => door::run(messages, clients),
         Figure::National { seconds, rate } => national::run(seconds, rate),
         Figure::Cluster { seconds, rate } => cluster::run(seconds, rate),
+        Figure::Restart { seconds, rate } => restart::run(seconds, rate),
         Figure::Reports { sites, days } => reports::run(sites, days),
         Figure::Replay {
             sites,

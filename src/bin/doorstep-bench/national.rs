@@ -57,7 +57,7 @@ pub fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-fn rss_kib(pid: u32, field: &str) -> u64 {
+pub fn rss_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
@@ -110,9 +110,19 @@ fn listen(web: u16, sent: Sent, latencies: Arc<Mutex<Vec<Duration>>>) -> anyhow:
     Ok(())
 }
 
-pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("doorstep-bench-national-{}", std::process::id()));
-    prepare(&dir)?;
+/// Days of history written into the tables before a run: the flags' lookback.
+pub const HISTORY_DAYS: i64 = 28;
+
+/// A national run's folder: the registry, `HISTORY_DAYS` of history in the tables,
+/// and a config with free ports. Returns (mqtt port, web port, history rows).
+pub fn setup(dir: &std::path::Path) -> anyhow::Result<(u16, u16, u64)> {
+    prepare(dir)?;
+    let registry = std::sync::Arc::new(devices::Registry::load(&dir.join("registry.json"))?);
+    eprintln!(
+        "writing {HISTORY_DAYS} days of history for {} rooms",
+        registry.rooms.len()
+    );
+    let rows = crate::history::write(&dir.join("data"), &registry, HISTORY_DAYS)?;
     let (mqtt, web) = (free_port()?, free_port()?);
     std::fs::write(
         dir.join("doorstep.toml"),
@@ -121,6 +131,26 @@ pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
              [web]\nlisten = \"127.0.0.1:{web}\"\n[stream]\nworkers = 2\n"
         ),
     )?;
+    Ok((mqtt, web, rows))
+}
+
+/// A gauge or counter from `/metrics` on `web`.
+pub fn metric(web: u16, name: &str) -> Option<f64> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", web)).ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut body = String::new();
+    std::io::Read::read_to_string(&mut s, &mut body).ok()?;
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("doorstep-bench-national-{}", std::process::id()));
+    let (mqtt, web, history_rows) = setup(&dir)?;
     let began = Instant::now();
     let child = spawn(&dir.join("doorstep.toml"), &dir.join("doorstep.log"), &[])?;
     let pid = child.id();
@@ -129,6 +159,9 @@ pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
     let idle_rss = rss_kib(pid, "VmRSS:");
     let load = load(mqtt, web, &[pid], seconds, rate)?;
     let peak = rss_kib(pid, "VmHWM:");
+    let checkpoints = metric(web, "doorstep_checkpoints_written_total").unwrap_or(0.0);
+    let ck_bytes = metric(web, "doorstep_checkpoint_bytes").unwrap_or(0.0);
+    let ck_secs = metric(web, "doorstep_checkpoint_write_seconds").unwrap_or(0.0);
     stop(&mut [child]);
     let history_mb = dir_bytes(&dir.join("data").join("stream-history")) as f64 / 1e6;
     let _ = std::fs::remove_dir_all(&dir);
@@ -153,7 +186,9 @@ pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
         "`doorstep run` (release, 2 dataflow workers, embedded broker) with a registry of {SITES} sites, {} rooms and {} devices, \
          fed {rate} messages a second for {seconds} s ({published} messages) by one MQTT client, plus a probe message every \
          20 ms to one of {PROBES} probe rooms; latency from handing the probe to the MQTT client to its change arriving \
-         on `/api/live/events`. Memory from `/proc`. Measured by `doorstep-bench national --seconds {seconds} --rate {rate}`.\n",
+         on `/api/live/events`. The tables hold {HISTORY_DAYS} days of history before the start ({history_rows} rows of \
+         `room_hour`, `room_day` and `device_day`, written by the bench), so the rooms' flag and idle-slot lookback \
+         starts full. Memory from `/proc`. Measured by `doorstep-bench national --seconds {seconds} --rate {rate}`.\n",
         SITES * ROOMS_PER_SITE + PROBES,
         SITES * ROOMS_PER_SITE * 2 + PROBES
     );
@@ -171,7 +206,10 @@ pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
     for (m, mb) in by_minute {
         println!("| RSS after {m} min of load | {mb} MB |");
     }
-    println!("| correction history on disk at the end | {history_mb:.0} MB |\n");
+    println!("| correction history on disk at the end | {history_mb:.0} MB |");
+    println!("| checkpoints written (every 300 s) | {checkpoints} |");
+    println!("| last checkpoint: size | {:.0} MB |", ck_bytes / 1e6);
+    println!("| last checkpoint: asked to committed | {ck_secs:.1} s |\n");
     Ok(())
 }
 

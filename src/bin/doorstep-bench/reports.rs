@@ -12,7 +12,7 @@ use std::time::Instant;
 const YEAR_S: i64 = 1_767_196_800;
 
 /// A pseudo-random number from a few integers (no RNG state needed).
-fn mix(a: i64, b: i64) -> u64 {
+pub fn mix(a: i64, b: i64) -> u64 {
     let mut x = (a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (b as u64);
     x ^= x >> 31;
     x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
