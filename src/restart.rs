@@ -144,15 +144,25 @@ pub fn stored_lookback(
     // Local dates are within a day of UTC ones.
     let from = date(first_ms) - chrono::Duration::days(i64::from(longest) + 1);
     let to = date(first_ms) + chrono::Duration::days(1);
-    let mut days = store.read_lookback(from, to)?;
-    days.retain(|d| owns(d.room));
-    if days.is_empty() {
+    // A date at a time, each made compact as it comes: the tables' rows of a
+    // national lookback (tens of millions of hours) are never held at once.
+    let lookback = stream::Lookback::default();
+    let mut room_days = 0usize;
+    let mut date = from;
+    while date <= to {
+        let mut days = store.read_lookback(date, date)?;
+        days.retain(|d| owns(d.room));
+        room_days += days.len();
+        lookback.add(store.registry(), days);
+        date += chrono::Duration::days(1);
+    }
+    if lookback.is_empty() {
         return Ok(None);
     }
     tracing::info!(
-        room_days = days.len(),
+        room_days,
         from = %from,
         "the flags' lookback starts from the days stored before this start"
     );
-    Ok(Some(stream::Lookback::new(days)))
+    Ok(Some(lookback))
 }

@@ -96,7 +96,8 @@ pub fn write_part<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<u64
     Ok(bytes.len() as u64)
 }
 
-/// Checks that the part `name` in `dir` is whole and of this format; returns its payload.
+/// Checks that the part `name` in `dir` is whole and of this format; returns
+/// the file, whose payload follows the header.
 pub fn check_part(dir: &Path, name: &str) -> Result<Vec<u8>, CheckpointError> {
     let path = dir.join(name);
     let bytes = std::fs::read(&path).map_err(io(&path))?;
@@ -126,13 +127,13 @@ pub fn check_part(dir: &Path, name: &str) -> Result<Vec<u8>, CheckpointError> {
     if payload.len() != len || fnv1a(payload) != sum {
         return Err(invalid("cut short or damaged"));
     }
-    Ok(payload.to_vec())
+    Ok(bytes)
 }
 
 /// Reads the part `name` of the checkpoint folder `dir`.
 pub fn read_part<T: DeserializeOwned>(dir: &Path, name: &str) -> Result<T, CheckpointError> {
-    let payload = check_part(dir, name)?;
-    bincode::deserialize(&payload).map_err(|e| CheckpointError::Invalid {
+    let bytes = check_part(dir, name)?;
+    bincode::deserialize(&bytes[HEADER..]).map_err(|e| CheckpointError::Invalid {
         path: dir.join(name),
         why: e.to_string(),
     })

@@ -67,7 +67,8 @@ impl RoomState {
         form: StateForm,
         pools: &SavedPools,
     ) -> RoomState {
-        let tracker = |f| Box::new(RoomTracker::from_form(registry, room, config, f, pools));
+        let template = RoomTracker::new(registry, room, form.origin, config);
+        let tracker = |f| Box::new(RoomTracker::from_form(registry, &template, f, pools));
         RoomState {
             tracker: *tracker(form.tracker),
             snapshots: form

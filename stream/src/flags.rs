@@ -133,6 +133,21 @@ pub(crate) struct DayFacts {
     devices: Vec<(u32, Option<u8>)>,
 }
 
+impl DayFacts {
+    /// The facts of a day as the tables store it.
+    pub(crate) fn of_stored(stored: &LookbackDay) -> DayFacts {
+        DayFacts {
+            start: stored.start,
+            open: stored.open_seconds.into(),
+            measured: stored.measured_seconds.into(),
+            occupied: stored.occupied_seconds.into(),
+            over_capacity: stored.over_capacity_seconds,
+            after_hours: stored.after_hours_occupied_seconds,
+            devices: stored.devices.clone(),
+        }
+    }
+}
+
 /// What a room's day means for its site's figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomDayStatus {
@@ -238,40 +253,29 @@ impl RoomFlags {
                 .map(|d| (d.offline_seconds, d.min_battery_pct))
                 .collect(),
         };
-        self.push(cfg, facts);
+        self.push(cfg, std::sync::Arc::new(facts));
         self.evaluate(cfg, day)
     }
 
     /// As [`on_day`](Self::on_day), with the facts of the day as stored (the stream
     /// closed it from part of its readings after a restart; the tables have it whole).
-    pub fn on_stored_day(
+    pub(crate) fn on_stored_day(
         &mut self,
         cfg: &FlagConfig,
         day: &RoomWindow,
-        stored: &LookbackDay,
+        stored: &std::sync::Arc<DayFacts>,
     ) -> (Vec<Flag>, RoomDayStatus) {
         self.remember(cfg, stored);
         self.evaluate(cfg, day)
     }
 
     /// Adds a stored day to the lookback without evaluating it (seeding after a restart).
-    pub fn remember(&mut self, cfg: &FlagConfig, stored: &LookbackDay) {
-        self.push(
-            cfg,
-            DayFacts {
-                start: stored.start,
-                open: stored.open_seconds.into(),
-                measured: stored.measured_seconds.into(),
-                occupied: stored.occupied_seconds.into(),
-                over_capacity: stored.over_capacity_seconds,
-                after_hours: stored.after_hours_occupied_seconds,
-                devices: stored.devices.clone(),
-            },
-        );
+    pub(crate) fn remember(&mut self, cfg: &FlagConfig, stored: &std::sync::Arc<DayFacts>) {
+        self.push(cfg, std::sync::Arc::clone(stored));
     }
 
-    fn push(&mut self, cfg: &FlagConfig, facts: DayFacts) {
-        self.days.push_back(std::sync::Arc::new(facts));
+    fn push(&mut self, cfg: &FlagConfig, facts: std::sync::Arc<DayFacts>) {
+        self.days.push_back(facts);
         while self.days.len() > usize::from(cfg.lookback_days.max(1)) {
             self.days.pop_front();
         }

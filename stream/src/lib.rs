@@ -142,22 +142,56 @@ pub struct Checkpoints {
     pub resume: Option<std::path::PathBuf>,
 }
 
-/// Stored days of rooms, each taken once by the worker that owns the room.
+/// One stored day of a room, as compact as the rooms' lookback keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeedDay {
+    pub(crate) start: i64,
+    pub(crate) facts: Arc<flags::DayFacts>,
+    pub(crate) hours: Arc<[slots::HourFacts]>,
+}
+
+/// Stored days of rooms, each taken once by the worker that owns the room. Days
+/// are made compact as they are added, so a national lookback can be read a
+/// date at a time without holding the tables' rows.
 #[derive(Clone, Default)]
-pub struct Lookback(Arc<Mutex<HashMap<RoomIdx, Vec<LookbackDay>>>>);
+pub struct Lookback(Arc<Mutex<HashMap<RoomIdx, Vec<SeedDay>>>>);
 
 impl Lookback {
     /// The days, by room.
-    pub fn new(days: impl IntoIterator<Item = LookbackDay>) -> Lookback {
-        let mut by_room: HashMap<RoomIdx, Vec<LookbackDay>> = HashMap::new();
+    pub fn new(
+        registry: &devices::Registry,
+        days: impl IntoIterator<Item = LookbackDay>,
+    ) -> Lookback {
+        let l = Lookback::default();
+        l.add(registry, days);
+        l
+    }
+
+    /// Adds days (of rooms in `registry`; others are left out).
+    pub fn add(&self, registry: &devices::Registry, days: impl IntoIterator<Item = LookbackDay>) {
+        let Ok(mut by_room) = self.0.lock() else {
+            return;
+        };
         for d in days {
-            by_room.entry(d.room).or_default().push(d);
+            if d.room.ix() >= registry.rooms.len() {
+                continue;
+            }
+            let tz = registry.site_of(d.room).timezone;
+            by_room.entry(d.room).or_default().push(SeedDay {
+                start: d.start,
+                facts: Arc::new(flags::DayFacts::of_stored(&d)),
+                hours: slots::hours_of(tz, &d),
+            });
         }
-        Lookback(Arc::new(Mutex::new(by_room)))
+    }
+
+    /// Whether it holds no day.
+    pub fn is_empty(&self) -> bool {
+        self.0.lock().map(|m| m.is_empty()).unwrap_or(true)
     }
 
     /// Takes the days of `room` (none the second time).
-    pub fn take(&self, room: RoomIdx) -> Vec<LookbackDay> {
+    pub(crate) fn take(&self, room: RoomIdx) -> Vec<SeedDay> {
         self.0
             .lock()
             .map(|mut m| m.remove(&room).unwrap_or_default())

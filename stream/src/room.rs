@@ -14,8 +14,7 @@ use crate::window::{
 use crate::{Output, StreamConfig};
 use chrono_tz::Tz;
 use devices::{
-    Category, DeviceDay, LookbackDay, Reading, Registry, RoomIdx, RoomWindow, Schedule,
-    VisitsMethod, WindowKind,
+    Category, DeviceDay, Reading, Registry, RoomIdx, RoomWindow, Schedule, VisitsMethod, WindowKind,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -279,7 +278,7 @@ pub(crate) struct TrackerForm {
     windows: Windows,
     flag_days: Vec<u32>,
     slots: crate::slots::SlotsForm,
-    stored_first: Option<Box<LookbackDay>>,
+    stored_first: Option<Box<crate::SeedDay>>,
 }
 
 /// The lookback days of a worker's trackers while a checkpoint is written.
@@ -314,7 +313,7 @@ pub struct RoomTracker {
     slots: RoomSlots,
     flag_config: Arc<FlagConfig>,
     /// The first day as the tables store it, after a restart ([`RoomTracker::seed`]).
-    stored_first: Option<Box<LookbackDay>>,
+    stored_first: Option<Box<crate::SeedDay>>,
 }
 
 impl RoomTracker {
@@ -383,25 +382,29 @@ impl RoomTracker {
         }
     }
 
-    /// Back from a checkpoint's form, with the registry's view of the room.
+    /// Back from a checkpoint's form; `template` is a tracker of the same room
+    /// (made once per room: the registry's view of it).
     pub(crate) fn from_form(
         registry: &Registry,
-        room: RoomIdx,
-        config: &Arc<StreamConfig>,
+        template: &RoomTracker,
         form: TrackerForm,
         pools: &SavedPools,
     ) -> RoomTracker {
-        let mut t = RoomTracker::new(registry, room, form.signal.now(), config);
-        t.signal = form.signal;
-        t.signal.reattach(registry, room, config.door_reset_hour);
-        let info = t.windows.info.clone();
-        t.windows = form.windows;
-        t.windows.info = info;
-        t.flags
-            .set_days(crate::checkpoint::take(&pools.flag_days, &form.flag_days));
-        t.slots = RoomSlots::from_form(form.slots, &pools.slot_days);
-        t.stored_first = form.stored_first;
-        t
+        let room = template.room();
+        let mut signal = form.signal;
+        signal.reattach(registry, room, template.windows.info.reset_hour);
+        let mut windows = form.windows;
+        windows.info = template.windows.info.clone();
+        let mut flags = template.flags.clone();
+        flags.set_days(crate::checkpoint::take(&pools.flag_days, &form.flag_days));
+        RoomTracker {
+            signal,
+            windows,
+            flags,
+            slots: RoomSlots::from_form(form.slots, &pools.slot_days),
+            flag_config: Arc::clone(&template.flag_config),
+            stored_first: form.stored_first,
+        }
     }
 
     /// End of the hour window now open.
@@ -457,7 +460,7 @@ impl RoomTracker {
     /// within the lookback are added as they are. The first day, which the stream
     /// closes from only part of its readings, counts as stored when it closes. Later
     /// days are left to the readings.
-    pub fn seed(&mut self, mut days: Vec<LookbackDay>) {
+    pub fn seed(&mut self, mut days: Vec<crate::SeedDay>) {
         let tz = self.windows.info.tz;
         let first = day_start(tz, self.origin());
         let first_date = devices::schedule::local_date(tz, first);
@@ -467,8 +470,8 @@ impl RoomTracker {
             if d.start < first {
                 let age = (first_date - devices::schedule::local_date(tz, d.start)).num_days();
                 if age < lookback {
-                    self.flags.remember(&self.flag_config, &d);
-                    self.slots.remember(tz, &self.flag_config, &d);
+                    self.flags.remember(&self.flag_config, &d.facts);
+                    self.slots.remember(&self.flag_config, &d.hours);
                 }
             } else if d.start == first {
                 self.stored_first = Some(Box::new(d));
@@ -506,13 +509,13 @@ impl RoomTracker {
                 let cfg = &self.flag_config;
                 let stored = self.stored_first.take_if(|s| s.start == start);
                 let (flags, status) = match &stored {
-                    Some(s) => self.flags.on_stored_day(cfg, &row, s),
+                    Some(s) => self.flags.on_stored_day(cfg, &row, &s.facts),
                     None => self.flags.on_day(cfg, &row, &mine),
                 };
                 out.extend(mine.into_iter().map(Output::DeviceDay));
                 out.extend(flags.into_iter().map(Output::Flag));
                 let slots = match &stored {
-                    Some(s) => self.slots.on_stored_day(tz, cfg, &row, s),
+                    Some(s) => self.slots.on_stored_day(tz, cfg, &row, &s.hours),
                     None => self.slots.on_day(tz, cfg, &row),
                 };
                 out.extend(slots.into_iter().map(Output::IdleSlot));

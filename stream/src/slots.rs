@@ -21,6 +21,23 @@ pub(crate) struct HourFacts {
     occupied: u16,
 }
 
+/// The open hours of a day as the tables store it, compact.
+pub(crate) fn hours_of(tz: Tz, stored: &LookbackDay) -> std::sync::Arc<[HourFacts]> {
+    stored
+        .hours
+        .iter()
+        .filter_map(|h| {
+            HourFacts::of(
+                tz,
+                h.start,
+                h.open_seconds,
+                h.measured_seconds,
+                h.occupied_seconds,
+            )
+        })
+        .collect()
+}
+
 impl HourFacts {
     /// The hour starting at `start` (Unix seconds) in `tz`.
     fn of(tz: Tz, start: i64, open: u32, measured: u32, occupied: u32) -> Option<HourFacts> {
@@ -97,35 +114,22 @@ impl RoomSlots {
 
     /// As [`on_day`](Self::on_day), with the day's hours as stored (the stream closed
     /// the day from part of its readings after a restart; the tables have it whole).
-    pub fn on_stored_day(
+    pub(crate) fn on_stored_day(
         &mut self,
         tz: Tz,
         cfg: &FlagConfig,
         day: &RoomWindow,
-        stored: &LookbackDay,
+        stored: &std::sync::Arc<[HourFacts]>,
     ) -> Vec<IdleSlot> {
         let date = devices::schedule::local_date(tz, day.start);
         self.filling.retain(|d, _| *d > date);
-        self.remember(tz, cfg, stored);
+        self.remember(cfg, stored);
         self.evaluate(cfg, day)
     }
 
     /// Adds a stored day's hours to the lookback without evaluating it (seeding after a restart).
-    pub fn remember(&mut self, tz: Tz, cfg: &FlagConfig, stored: &LookbackDay) {
-        let hours: Vec<HourFacts> = stored
-            .hours
-            .iter()
-            .filter_map(|h| {
-                HourFacts::of(
-                    tz,
-                    h.start,
-                    h.open_seconds,
-                    h.measured_seconds,
-                    h.occupied_seconds,
-                )
-            })
-            .collect();
-        self.push(cfg, hours.into());
+    pub(crate) fn remember(&mut self, cfg: &FlagConfig, stored: &std::sync::Arc<[HourFacts]>) {
+        self.push(cfg, std::sync::Arc::clone(stored));
     }
 
     fn push(&mut self, cfg: &FlagConfig, hours: std::sync::Arc<[HourFacts]>) {

@@ -134,7 +134,7 @@ fn a_restart_seeded_with_the_stored_days_flags_as_if_it_never_stopped() {
     let seeded = run(
         &registry,
         replayed.clone(),
-        Some(Lookback::new(days.clone())),
+        Some(Lookback::new(&registry, days.clone())),
     );
     let got = judged(&seeded, first_day);
     assert_eq!(got.0, want.0, "flags");
