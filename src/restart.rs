@@ -6,15 +6,13 @@
 //! the checkpoint and the stop, revisions included: a row whose key the tables
 //! hold at that revision or a later one is not written again.
 
-use analytics::written::Written;
-use devices::{Registry, WindowKind};
-use std::sync::Arc;
+use analytics::written::{KeyTable, Written};
+use devices::WindowKind;
 use stream::Output;
 
 /// Decides which outputs to write.
 pub struct AlreadyWritten {
     written: Written,
-    registry: Arc<Registry>,
     skipped: u64,
     /// The stream resumed from a checkpoint (its revisions go on from there).
     resumed: bool,
@@ -33,7 +31,7 @@ impl AlreadyWritten {
         let dates: Vec<_> = (-3..=1)
             .map(|d| today + chrono::Duration::days(d))
             .collect();
-        let written = Written::read(store.root(), &dates)?;
+        let written = Written::read(store.root(), store.registry(), &dates)?;
         if !written.is_empty() {
             tracing::info!(
                 rows = written.len(),
@@ -42,7 +40,6 @@ impl AlreadyWritten {
         }
         Ok(AlreadyWritten {
             written,
-            registry: Arc::clone(store.registry()),
             skipped: 0,
             resumed,
         })
@@ -53,58 +50,31 @@ impl AlreadyWritten {
         if self.written.is_empty() {
             return true;
         }
-        let reg = &self.registry;
-        let room_key = |room: devices::RoomIdx| {
-            let r = reg.room(room);
-            (reg.site(r.site).id.as_str(), r.id.as_str())
-        };
         let written = &self.written;
         let resumed = self.resumed;
         // Seen: written at this revision or later (resumed), or at all for a revision 0.
-        let seen_at =
-            |rev: u16, table: &'static str, site: &str, id: &str, start: i64, cat: &str| {
-                if resumed {
-                    written
-                        .revision(table, site, id, start, cat)
-                        .is_some_and(|w| w >= rev)
-                } else {
-                    rev == 0 && written.contains(table, site, id, start, cat)
-                }
-            };
+        let seen_at = |rev: u16, table, id: u32, start: i64, cat| {
+            if resumed {
+                written
+                    .revision(table, id, start, cat)
+                    .is_some_and(|w| w >= rev)
+            } else {
+                rev == 0 && written.contains(table, id, start, cat)
+            }
+        };
         let seen = match o {
             Output::Window(w) => {
-                let (site, room) = room_key(w.room);
-                match w.kind {
-                    WindowKind::Hour => seen_at(w.revision, "room_hour", site, room, w.start, ""),
-                    WindowKind::Day => seen_at(w.revision, "room_day", site, room, w.start, ""),
-                    WindowKind::SlotDay(c) => {
-                        seen_at(w.revision, "room_slot_day", site, room, w.start, c.as_str())
-                    }
-                }
+                let (table, cat) = match w.kind {
+                    WindowKind::Hour => (KeyTable::RoomHour, None),
+                    WindowKind::Day => (KeyTable::RoomDay, None),
+                    WindowKind::SlotDay(c) => (KeyTable::RoomSlotDay, Some(c)),
+                };
+                seen_at(w.revision, table, w.room.0, w.start, cat)
             }
-            Output::Flag(f) => {
-                let (site, room) = room_key(f.room);
-                seen_at(f.revision, "room_day", site, room, f.day, "")
-            }
-            Output::IdleSlot(s) => {
-                let (site, room) = room_key(s.room);
-                seen_at(s.revision, "room_day", site, room, s.day, "")
-            }
-            Output::DeviceDay(d) => {
-                let site = &reg.site(reg.device(d.device).site).id;
-                seen_at(
-                    d.revision,
-                    "device_day",
-                    site,
-                    &reg.device(d.device).id,
-                    d.start,
-                    "",
-                )
-            }
-            Output::SiteDay(d) => {
-                let site = &reg.site(d.site).id;
-                seen_at(d.revision, "site_day", site, site, d.start, "")
-            }
+            Output::Flag(f) => seen_at(f.revision, KeyTable::RoomDay, f.room.0, f.day, None),
+            Output::IdleSlot(s) => seen_at(s.revision, KeyTable::RoomDay, s.room.0, s.day, None),
+            Output::DeviceDay(d) => seen_at(d.revision, KeyTable::DeviceDay, d.device.0, d.start, None),
+            Output::SiteDay(d) => seen_at(d.revision, KeyTable::SiteDay, d.site.0, d.start, None),
             _ => false,
         };
         if seen {
