@@ -73,7 +73,9 @@ impl AlreadyWritten {
             }
             Output::Flag(f) => seen_at(f.revision, KeyTable::RoomDay, f.room.0, f.day, None),
             Output::IdleSlot(s) => seen_at(s.revision, KeyTable::RoomDay, s.room.0, s.day, None),
-            Output::DeviceDay(d) => seen_at(d.revision, KeyTable::DeviceDay, d.device.0, d.start, None),
+            Output::DeviceDay(d) => {
+                seen_at(d.revision, KeyTable::DeviceDay, d.device.0, d.start, None)
+            }
             Output::SiteDay(d) => seen_at(d.revision, KeyTable::SiteDay, d.site.0, d.start, None),
             _ => false,
         };

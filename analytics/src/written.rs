@@ -6,9 +6,9 @@ use crate::partition::partition_dir;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{TimestampMillisecondType, UInt16Type};
 use chrono::NaiveDate;
+use devices::Registry;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::collections::HashMap;
-use devices::Registry;
 use std::path::Path;
 
 /// The tables whose keys are read.
@@ -85,7 +85,12 @@ impl Written {
         for (table, id, start, category) in [
             (KeyTable::RoomHour, "room_id", "hour_start", None),
             (KeyTable::RoomDay, "room_id", "day_start", None),
-            (KeyTable::RoomSlotDay, "room_id", "day_start", Some("category")),
+            (
+                KeyTable::RoomSlotDay,
+                "room_id",
+                "day_start",
+                Some("category"),
+            ),
             (KeyTable::DeviceDay, "device_id", "day_start", None),
             (KeyTable::SiteDay, "site_id", "day_start", None),
         ] {

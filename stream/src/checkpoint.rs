@@ -64,78 +64,138 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
     }
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
-/// Writes `value` as the part `name` of the checkpoint folder `dir`; returns its size.
+/// Writes `value` as the part `name` of the checkpoint folder `dir`; returns its
+/// size. The value is encoded straight into the file (a national worker's rooms
+/// are hundreds of MB: no second copy in memory).
 pub fn write_part<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<u64, CheckpointError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let path = dir.join(name);
-    let payload = bincode::serialize(value).map_err(|e| CheckpointError::Invalid {
+    let invalid = |e: bincode::Error| CheckpointError::Invalid {
         path: path.clone(),
         why: e.to_string(),
-    })?;
-    let mut bytes = Vec::with_capacity(HEADER + payload.len());
-    bytes.extend_from_slice(MAGIC);
-    bytes.extend_from_slice(&FORMAT.to_le_bytes());
-    bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    bytes.extend_from_slice(&fnv1a(&payload).to_le_bytes());
-    bytes.extend_from_slice(&payload);
+    };
+    let len = bincode::serialized_size(value).map_err(invalid)?;
     let tmp = dir.join(format!("{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    crash_point(&mut f, &bytes);
-    f.write_all(&bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
+    let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    let mut out = Hashing {
+        inner: std::io::BufWriter::with_capacity(1 << 20, file),
+        hash: FNV_OFFSET,
+        written: 0,
+        abort_at: crash_armed().then_some(len / 2),
+    };
+    let mut header = Vec::with_capacity(HEADER);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&FORMAT.to_le_bytes());
+    header.extend_from_slice(&len.to_le_bytes());
+    // The checksum, once the payload is written.
+    header.extend_from_slice(&0u64.to_le_bytes());
+    out.inner.write_all(&header).map_err(io(&tmp))?;
+    bincode::serialize_into(&mut out, value).map_err(invalid)?;
+    let sum = out.hash;
+    let mut file = out
+        .inner
+        .into_inner()
+        .map_err(|e| io(&tmp)(e.into_error()))?;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start((HEADER - 8) as u64))
+        .map_err(io(&tmp))?;
+    file.write_all(&sum.to_le_bytes()).map_err(io(&tmp))?;
+    file.sync_all().map_err(io(&tmp))?;
     std::fs::rename(&tmp, &path).map_err(io(&path))?;
-    Ok(bytes.len() as u64)
+    Ok(HEADER as u64 + len)
 }
 
-/// Checks that the part `name` in `dir` is whole and of this format; returns
-/// the file, whose payload follows the header.
-pub fn check_part(dir: &Path, name: &str) -> Result<Vec<u8>, CheckpointError> {
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Passes bytes on and keeps their checksum.
+struct Hashing<W> {
+    inner: W,
+    hash: u64,
+    written: u64,
+    /// `DOORSTEP_CRASH_IN_CHECKPOINT`: abort once this much is written.
+    abort_at: Option<u64>,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        for b in &buf[..n] {
+            self.hash ^= u64::from(*b);
+            self.hash = self.hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.written += n as u64;
+        if self.abort_at.is_some_and(|at| self.written >= at) {
+            let _ = self.inner.flush();
+            eprintln!("DOORSTEP_CRASH_IN_CHECKPOINT: aborting mid-write");
+            std::process::abort();
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Checks that the part `name` in `dir` is whole and of this format, reading it
+/// a block at a time.
+pub fn check_part(dir: &Path, name: &str) -> Result<(), CheckpointError> {
+    use std::io::Read;
     let path = dir.join(name);
-    let bytes = std::fs::read(&path).map_err(io(&path))?;
     let invalid = |why: &str| CheckpointError::Invalid {
         path: path.clone(),
         why: why.to_owned(),
     };
-    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+    let mut file = std::fs::File::open(&path).map_err(io(&path))?;
+    let mut header = [0u8; HEADER];
+    if file.read_exact(&mut header).is_err() || &header[..8] != MAGIC {
         return Err(invalid("not a doorstep checkpoint part"));
     }
-    let word = |at: usize| -> [u8; 8] {
+    let word = |at: usize| -> u64 {
         let mut w = [0u8; 8];
-        w.copy_from_slice(&bytes[at..at + 8]);
-        w
+        w.copy_from_slice(&header[at..at + 8]);
+        u64::from_le_bytes(w)
     };
     let mut v = [0u8; 4];
-    v.copy_from_slice(&bytes[8..12]);
+    v.copy_from_slice(&header[8..12]);
     let version = u32::from_le_bytes(v);
     if version != FORMAT {
         return Err(invalid(&format!(
             "format {version}, this doorstep reads format {FORMAT}"
         )));
     }
-    let len = u64::from_le_bytes(word(12)) as usize;
-    let sum = u64::from_le_bytes(word(20));
-    let payload = &bytes[HEADER..];
-    if payload.len() != len || fnv1a(payload) != sum {
+    let (len, sum) = (word(12), word(20));
+    let (mut hash, mut seen) = (FNV_OFFSET, 0u64);
+    let mut block = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut block).map_err(io(&path))?;
+        if n == 0 {
+            break;
+        }
+        for b in &block[..n] {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        seen += n as u64;
+    }
+    if seen != len || hash != sum {
         return Err(invalid("cut short or damaged"));
     }
-    Ok(bytes)
+    Ok(())
 }
 
-/// Reads the part `name` of the checkpoint folder `dir`.
+/// Reads the part `name` of the checkpoint folder `dir`, checked first.
 pub fn read_part<T: DeserializeOwned>(dir: &Path, name: &str) -> Result<T, CheckpointError> {
-    let bytes = check_part(dir, name)?;
-    bincode::deserialize(&bytes[HEADER..]).map_err(|e| CheckpointError::Invalid {
-        path: dir.join(name),
-        why: e.to_string(),
+    use std::io::{Seek, SeekFrom};
+    check_part(dir, name)?;
+    let path = dir.join(name);
+    let mut file = std::fs::File::open(&path).map_err(io(&path))?;
+    file.seek(SeekFrom::Start(HEADER as u64))
+        .map_err(io(&path))?;
+    bincode::deserialize_from(std::io::BufReader::with_capacity(1 << 20, file)).map_err(|e| {
+        CheckpointError::Invalid {
+            path: path.clone(),
+            why: e.to_string(),
+        }
     })
 }
 
@@ -153,21 +213,16 @@ pub fn sites_part(index: usize) -> String {
 pub const FEEDER_PART: &str = "feeder";
 
 /// `DOORSTEP_CRASH_IN_CHECKPOINT=N`: the process aborts halfway through writing
-/// a part of its Nth checkpoint write (crash tests only).
-fn crash_point(f: &mut std::fs::File, bytes: &[u8]) {
+/// its Nth checkpoint part (crash tests only).
+fn crash_armed() -> bool {
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let Some(n) = std::env::var("DOORSTEP_CRASH_IN_CHECKPOINT")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     else {
-        return;
+        return false;
     };
-    if WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == n {
-        let _ = f.write_all(&bytes[..bytes.len() / 2]);
-        let _ = f.sync_all();
-        eprintln!("DOORSTEP_CRASH_IN_CHECKPOINT: aborting mid-write");
-        std::process::abort();
-    }
+    WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == n
 }
 
 /// Values shared by several trackers of a room (its lookback days, shared with

@@ -33,9 +33,9 @@ pub(crate) struct RoomState {
 
 /// A room's state as a checkpoint keeps it.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub(crate) struct StateForm {
-    tracker: TrackerForm,
-    snapshots: Vec<(i64, TrackerForm)>,
+pub(crate) struct StateForm<'a> {
+    tracker: TrackerForm<'a>,
+    snapshots: Vec<(i64, TrackerForm<'a>)>,
     keep_days: usize,
     origin: i64,
     hour_revisions: Vec<(i64, u16)>,
@@ -44,7 +44,7 @@ pub(crate) struct StateForm {
 
 impl RoomState {
     /// The form a checkpoint keeps.
-    pub(crate) fn to_form(&self, pools: &mut Pools) -> StateForm {
+    pub(crate) fn to_form(&self, pools: &mut Pools) -> StateForm<'_> {
         StateForm {
             tracker: self.tracker.to_form(pools),
             snapshots: self
@@ -64,7 +64,7 @@ impl RoomState {
         registry: &Registry,
         room: RoomIdx,
         config: &Arc<StreamConfig>,
-        form: StateForm,
+        form: StateForm<'_>,
         pools: &SavedPools,
     ) -> RoomState {
         let template = RoomTracker::new(registry, room, form.origin, config);

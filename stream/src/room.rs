@@ -273,11 +273,11 @@ impl SignalSink for Windows {
 
 /// A tracker as a checkpoint keeps it ([`RoomTracker::to_form`]).
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct TrackerForm {
-    signal: RoomSignal,
-    windows: Windows,
+pub(crate) struct TrackerForm<'a> {
+    signal: std::borrow::Cow<'a, RoomSignal>,
+    windows: std::borrow::Cow<'a, Windows>,
     flag_days: Vec<u32>,
-    slots: crate::slots::SlotsForm,
+    slots: crate::slots::SlotsForm<'a>,
     stored_first: Option<Box<crate::SeedDay>>,
 }
 
@@ -372,10 +372,10 @@ impl RoomTracker {
 
     /// The form a checkpoint keeps: what the registry and the configuration
     /// cannot give again, the lookback days put in `pools`.
-    pub(crate) fn to_form(&self, pools: &mut Pools) -> TrackerForm {
+    pub(crate) fn to_form(&self, pools: &mut Pools) -> TrackerForm<'_> {
         TrackerForm {
-            signal: self.signal.clone(),
-            windows: self.windows.clone(),
+            signal: std::borrow::Cow::Borrowed(&self.signal),
+            windows: std::borrow::Cow::Borrowed(&self.windows),
             flag_days: self.flags.days_into(&mut pools.flag_days),
             slots: self.slots.to_form(&mut pools.slot_days),
             stored_first: self.stored_first.clone(),
@@ -387,13 +387,13 @@ impl RoomTracker {
     pub(crate) fn from_form(
         registry: &Registry,
         template: &RoomTracker,
-        form: TrackerForm,
+        form: TrackerForm<'_>,
         pools: &SavedPools,
     ) -> RoomTracker {
         let room = template.room();
-        let mut signal = form.signal;
+        let mut signal = form.signal.into_owned();
         signal.reattach(registry, room, template.windows.info.reset_hour);
-        let mut windows = form.windows;
+        let mut windows = form.windows.into_owned();
         windows.info = template.windows.info.clone();
         let mut flags = template.flags.clone();
         flags.set_days(crate::checkpoint::take(&pools.flag_days, &form.flag_days));

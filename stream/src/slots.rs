@@ -64,24 +64,27 @@ pub struct RoomSlots {
 
 /// A room's slots as a checkpoint holds them: the released days by index into a pool.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub(crate) struct SlotsForm {
-    filling: BTreeMap<chrono::NaiveDate, Vec<HourFacts>>,
+pub(crate) struct SlotsForm<'a> {
+    filling: std::borrow::Cow<'a, BTreeMap<chrono::NaiveDate, Vec<HourFacts>>>,
     days: Vec<u32>,
 }
 
 impl RoomSlots {
     /// The form a checkpoint keeps, the days put in `pool`.
-    pub(crate) fn to_form(&self, pool: &mut crate::checkpoint::Pool<[HourFacts]>) -> SlotsForm {
+    pub(crate) fn to_form(&self, pool: &mut crate::checkpoint::Pool<[HourFacts]>) -> SlotsForm<'_> {
         SlotsForm {
-            filling: self.filling.clone(),
+            filling: std::borrow::Cow::Borrowed(&self.filling),
             days: self.days.iter().map(|d| pool.put(d)).collect(),
         }
     }
 
     /// Back from a checkpoint's form.
-    pub(crate) fn from_form(form: SlotsForm, pool: &[std::sync::Arc<[HourFacts]>]) -> RoomSlots {
+    pub(crate) fn from_form(
+        form: SlotsForm<'_>,
+        pool: &[std::sync::Arc<[HourFacts]>],
+    ) -> RoomSlots {
         RoomSlots {
-            filling: form.filling,
+            filling: form.filling.into_owned(),
             days: crate::checkpoint::take(pool, &form.days).into(),
         }
     }

@@ -10,17 +10,18 @@ use crate::room::{Pools, SavedPools};
 use crate::signal::RoomSignal;
 use devices::{DeviceIdx, LiveRoom, MessageKey, Reading, RoomIdx};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeSet, VecDeque};
 use std::path::Path;
 
 /// Everything a worker's rooms need to go on.
 #[derive(Serialize, Deserialize)]
-struct RoomsForm {
+struct RoomsForm<'a> {
     pools: SavedPools,
-    rooms: Vec<(RoomIdx, StateForm)>,
-    late: Vec<Reading>,
-    pending: Vec<Reading>,
-    live: Vec<(RoomIdx, RoomSignal)>,
+    rooms: Vec<(RoomIdx, StateForm<'a>)>,
+    late: Cow<'a, [Reading]>,
+    pending: Cow<'a, [Reading]>,
+    live: Vec<(RoomIdx, Cow<'a, RoomSignal>)>,
     live_last: Vec<(DeviceIdx, MessageKey)>,
     live_doors: Vec<(DeviceIdx, Vec<(i64, MessageKey)>)>,
     live_marks: Vec<(RoomIdx, LiveMarks)>,
@@ -75,7 +76,9 @@ impl Rooms {
         }
     }
 
-    fn save(&mut self) -> RoomsForm {
+    fn save(&mut self) -> RoomsForm<'_> {
+        // The history first: it writes its buffers out (the rest only borrows).
+        let history = self.history.save();
         let mut pools = Pools::default();
         let rooms = self
             .owned
@@ -86,9 +89,13 @@ impl Rooms {
         RoomsForm {
             pools: pools.into(),
             rooms,
-            late: self.late.clone(),
-            pending: self.pending.clone(),
-            live: self.live.iter().map(|(r, s)| (*r, s.clone())).collect(),
+            late: Cow::Borrowed(&self.late),
+            pending: Cow::Borrowed(&self.pending),
+            live: self
+                .live
+                .iter()
+                .map(|(r, s)| (*r, Cow::Borrowed(s)))
+                .collect(),
             live_last: self.live_last.iter().map(|(d, k)| (*d, *k)).collect(),
             live_doors: self
                 .live_doors
@@ -112,14 +119,16 @@ impl Rooms {
             earlier: self.earlier,
             frontier: self.frontier,
             pruned_day: self.pruned_day,
-            history: self.history.save(),
+            history,
         }
     }
 
     /// Takes the rooms' state from the checkpoint folder `dir`.
     pub(super) fn resume(&mut self, dir: &Path, history_dir: Option<&Path>) {
-        let form: RoomsForm = match checkpoint::read_part(dir, &checkpoint::rooms_part(self.index))
-        {
+        let form: RoomsForm<'static> = match checkpoint::read_part(
+            dir,
+            &checkpoint::rooms_part(self.index),
+        ) {
             Ok(f) => f,
             // The caller checked every part before choosing the checkpoint.
             Err(e) => {
@@ -155,12 +164,13 @@ impl Rooms {
             self.ends.insert((state.tracker.window_end(), room));
             self.rooms.push(state);
         }
-        self.late = form.late;
-        self.pending = form.pending;
+        self.late = form.late.into_owned();
+        self.pending = form.pending.into_owned();
         self.live = form
             .live
             .into_iter()
-            .map(|(room, mut sig)| {
+            .map(|(room, sig)| {
+                let mut sig = sig.into_owned();
                 sig.reattach(&registry, room, self.config.door_reset_hour);
                 (room, sig)
             })
