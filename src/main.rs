@@ -6,12 +6,13 @@ mod cluster;
 mod commands;
 mod config;
 mod import;
-mod influx_sink;
 mod intake;
 mod pipeline;
 mod report;
 mod restart;
 mod sim;
+mod sinks;
+mod status;
 mod upkeep;
 
 use clap::Parser;

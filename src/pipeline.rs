@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use dashboards::LiveBoard;
-use devices::{Clock, Registry, RoomWindow};
+use devices::{Clock, Registry};
 use ingest::{BrokerUrl, EmbeddedBroker, IngestStats, Subscriber};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use stream::{Output, Stream, StreamConfig, StreamStats};
+use stream::{Stream, StreamConfig, StreamStats};
 
 /// Which broker to use.
 #[derive(Debug, Clone)]
@@ -73,8 +73,8 @@ pub struct Running {
     /// Tells the intake to take what is queued and stop.
     intake_stop: Arc<std::sync::atomic::AtomicBool>,
     ingest: JoinHandle<anyhow::Result<()>>,
-    sink: JoinHandle<anyhow::Result<()>>,
-    influx: Option<crate::influx_sink::InfluxSink>,
+    sinks: crate::sinks::Sinks,
+    influx: Option<crate::sinks::influx::InfluxSink>,
     upkeep: Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
@@ -168,13 +168,15 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         Some(r) => Box::new(crate::checkpoint::after_covers(&r.commit.covers)),
         None => Box::new(|_: &str| true),
     };
-    let mut recover = recent_raw_events(
+    let recover = recent_raw_events(
         &store,
         spec.clock.now_ms(),
         spec.stream.correction_days,
         &*keep_file,
     )?;
-    recover.retain(|r| owns(r.room));
+    // Every message this process's tables hold since the cover, whatever room it is
+    // for, is known to the redelivery filter (below); the stream gets its own rooms'.
+    let (recover, others): (Vec<_>, Vec<_>) = recover.into_iter().partition(|r| owns(r.room));
     // Resuming, the rooms hold their lookback; otherwise the tables give it.
     let lookback = match &resume {
         Some(_) => None,
@@ -191,10 +193,16 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         None => (None, None, 0),
     };
     // Resuming, the filters continue from the checkpoint (the replay adds what came after).
-    let (recent, saved_flood) = match saved_intake {
+    let (mut recent, saved_flood) = match saved_intake {
         Some(saved) => (saved.recent, Some(saved.flood)),
         None => (recent, None),
     };
+    // A message taken in but not acknowledged before a crash comes again, to any
+    // process of a cluster: the filter knows it though its room is another's.
+    for r in &others {
+        recent.is_new(r);
+    }
+    drop(others);
     let (acker, subscriber) = match source {
         Source::External(in_tx) => {
             let subscriber = Subscriber::connect_to(
@@ -213,7 +221,8 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     };
 
     let board = LiveBoard::new(Arc::clone(&spec.registry), spec.clock);
-    // Bounded: when Parquet writing falls behind, the dataflow and then ingest wait (the broker holds the messages).
+    // Bounded: when the tables writer falls behind, the dataflow and then ingest wait
+    // (the broker holds the messages); the other sinks never hold anything back.
     let (out_tx, out_rx) = std::sync::mpsc::sync_channel(65_536);
     let stream_config = StreamConfig {
         history_dir: Some(spec.data_dir.join("stream-history")),
@@ -285,7 +294,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     let (influx, feed) = match &spec.influx {
         Some((config, token)) => {
             let token = token.as_ref().map(ingest::Secret::expose);
-            let (sink, feed) = crate::influx_sink::start(
+            let (sink, feed) = crate::sinks::influx::start(
                 config,
                 token,
                 &spec.data_dir,
@@ -295,14 +304,17 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         }
         None => (None, None),
     };
-    let sink = {
-        let board = Arc::clone(&board);
-        let store = Arc::clone(&store);
-        let committer = crate::checkpoint::Committer::new(place, Arc::clone(&stream_stats));
-        std::thread::Builder::new()
-            .name("sink".into())
-            .spawn(move || sink_loop(out_rx, &store, &board, flush, already, feed, committer))?
-    };
+    let sinks = crate::sinks::Sinks::start(
+        out_rx,
+        crate::sinks::Parts {
+            store: Arc::clone(&store),
+            board: Arc::clone(&board),
+            flush,
+            already,
+            influx: feed,
+            committer: crate::checkpoint::Committer::new(place, Arc::clone(&stream_stats)),
+        },
+    )?;
     // After the tables were read for recovery: compaction may merge their files from now on.
     // In a cluster only process 0 compacts and expires.
     let upkeep = if spec.cluster.as_ref().is_none_or(|c| c.process == 0) {
@@ -321,11 +333,12 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         board,
         access,
         data_dir: Some(spec.data_dir.clone()),
-        stats: dashboards::Stats {
-            ingest: Some(Arc::clone(&ingest_stats)),
-            stream: Some(Arc::clone(&stream_stats)),
-            influx: influx.as_ref().map(crate::influx_sink::InfluxSink::stats),
-        },
+        status: Some(crate::status::source(
+            &ingest_stats,
+            &stream_stats,
+            influx.as_ref().map(crate::sinks::influx::InfluxSink::stats),
+            spec.clock,
+        )),
         ready: ready.clone(),
     };
     let web_task = tokio::spawn(dashboards::serve(web, web_app, async {
@@ -344,7 +357,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         subscriber,
         intake_stop,
         ingest,
-        sink,
+        sinks,
         influx,
         upkeep,
     })
@@ -353,7 +366,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
 impl Running {
     /// Whether a stage has stopped on its own (an error): the process should end.
     pub fn failed(&self) -> bool {
-        self.ingest.is_finished() || self.sink.is_finished()
+        self.ingest.is_finished() || self.sinks.is_finished()
     }
 
     /// A one-line summary of the counters.
@@ -402,17 +415,15 @@ impl Running {
         }
         self.intake_stop.store(true, Ordering::Relaxed);
         let ingest = self.ingest;
-        let sink = self.sink;
+        let sinks = self.sinks;
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             ingest
                 .join()
                 .map_err(|_| anyhow::anyhow!("the ingest thread panicked"))??;
-            sink.join()
-                .map_err(|_| anyhow::anyhow!("the sink thread panicked"))??;
-            Ok(())
+            sinks.join()
         })
         .await??;
-        // The sink thread has ended, so nothing feeds the InfluxDB writer any more.
+        // The sinks have ended, so nothing feeds the InfluxDB writer any more.
         if let Some(influx) = self.influx.take() {
             influx.stop().await?;
         }
@@ -422,115 +433,6 @@ impl Running {
         self.web_task.await??;
         Ok(())
     }
-}
-
-/// Rows waiting for the next flush.
-#[derive(Default)]
-struct Tables {
-    windows: Vec<RoomWindow>,
-    flags: Vec<devices::Flag>,
-    idle_slots: Vec<devices::IdleSlot>,
-    device_days: Vec<devices::DeviceDay>,
-    site_days: Vec<devices::SiteDay>,
-}
-
-impl Tables {
-    fn is_empty(&self) -> bool {
-        self.windows.is_empty()
-            && self.flags.is_empty()
-            && self.idle_slots.is_empty()
-            && self.device_days.is_empty()
-            && self.site_days.is_empty()
-    }
-
-    fn flush(&mut self, store: &analytics::Store) -> anyhow::Result<()> {
-        if !self.windows.is_empty() {
-            // room_hour, room_day and room_slot_day in one atomic write.
-            store.write_windows(&self.windows)?;
-            tracing::info!(rows = self.windows.len(), "room windows written");
-        }
-        if !self.flags.is_empty() {
-            store.write_flags(&self.flags)?;
-            tracing::info!(rows = self.flags.len(), "flags written");
-        }
-        if !self.idle_slots.is_empty() {
-            store.write_idle_slots(&self.idle_slots)?;
-        }
-        if !self.device_days.is_empty() {
-            store.write_device_days(&self.device_days)?;
-        }
-        if !self.site_days.is_empty() {
-            store.write_site_days(&self.site_days)?;
-        }
-        *self = Tables::default();
-        Ok(())
-    }
-}
-
-fn sink_loop(
-    rx: std::sync::mpsc::Receiver<Output>,
-    store: &analytics::Store,
-    board: &LiveBoard,
-    flush: Duration,
-    mut already: crate::restart::AlreadyWritten,
-    influx: Option<crate::influx_sink::InfluxFeed>,
-    mut committer: crate::checkpoint::Committer,
-) -> anyhow::Result<()> {
-    let mut tables = Tables::default();
-    let mut last_flush = Instant::now();
-    let (mut too_late, mut too_late_logged) = (0u64, None);
-    loop {
-        let next = rx.recv_timeout(Duration::from_millis(200));
-        if let Ok(o) = &next
-            && !already.keep(o)
-        {
-            continue;
-        }
-        if let (Ok(o), Some(feed)) = (&next, &influx) {
-            feed.offer(o);
-        }
-        match next {
-            Ok(Output::Window(w)) => tables.windows.push(w),
-            Ok(Output::Flag(f)) => tables.flags.push(f),
-            Ok(Output::SiteDay(d)) => tables.site_days.push(d),
-            Ok(Output::IdleSlot(s)) => tables.idle_slots.push(s),
-            Ok(Output::DeviceDay(d)) => tables.device_days.push(d),
-            Ok(Output::Status(_)) => {}
-            Ok(Output::Mark { mark, .. }) => {
-                // Every row of the checkpoint's state is here: once in the tables, it is usable.
-                if let Some(mark) = committer.on_mark(mark) {
-                    tables.flush(store)?;
-                    last_flush = Instant::now();
-                    if let Err(e) = committer.commit(&mark) {
-                        tracing::error!(error = %e, "cannot commit the checkpoint; the previous one stays in use");
-                    }
-                }
-            }
-            Ok(Output::Live(l)) => board.update(l),
-            Ok(Output::Late(r)) => {
-                // Older than the correction path reaches: in raw_events, not in the windows.
-                // One line a minute, with the count: a backlog brings thousands.
-                too_late += 1;
-                if too_late_logged.is_none_or(|t: Instant| t.elapsed() >= Duration::from_secs(60)) {
-                    tracing::warn!(
-                        room = r.room.0,
-                        time_ms = r.time_ms,
-                        count = too_late,
-                        "readings too late to correct; kept in raw_events only"
-                    );
-                    too_late_logged = Some(Instant::now());
-                    too_late = 0;
-                }
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-        if last_flush.elapsed() >= flush && !tables.is_empty() {
-            tables.flush(store)?;
-            last_flush = Instant::now();
-        }
-    }
-    tables.flush(store)
 }
 
 /// The readings of the last days in `raw_events`, from which a restart rebuilds the

@@ -6,10 +6,7 @@
 //! its timestamp and its Chinese names (spaces, commas, equals signs and a
 //! backslash in them) as written.
 
-#[path = "../src/influx_sink.rs"]
-mod influx_sink;
-
-use analytics::influx::{InfluxConfig, InfluxStats, SPOOL_DIR, point};
+use analytics::influx::{Feed, InfluxConfig, InfluxStats, InfluxWriter, SPOOL_DIR, point};
 use devices::{Category, LiveRoom, Registry, RoomIdx, RoomWindow, SiteDay, SiteIdx};
 use devices::{VisitsMethod, WindowKind};
 use std::collections::BTreeMap;
@@ -118,8 +115,11 @@ fn points_written_while_victoria_metrics_is_down_arrive_when_it_is_back() {
         .build()
         .expect("runtime");
     let start = |rt: &tokio::runtime::Runtime| {
-        rt.block_on(async { influx_sink::start(&config, None, &data_dir, Arc::clone(&registry)) })
-            .expect("start the InfluxDB sink")
+        let writer = rt
+            .block_on(async { InfluxWriter::start(&config, None, &data_dir.join(SPOOL_DIR)) })
+            .expect("start the InfluxDB writer");
+        let feed = Feed::new(writer.sender(), Arc::clone(&registry), config.names);
+        (writer, feed)
     };
 
     // Up: points go straight to the server.
@@ -127,7 +127,7 @@ fn points_written_while_victoria_metrics_is_down_arrive_when_it_is_back() {
     let (sink, feed) = start(&rt);
     let stats = sink.stats();
     for o in &outputs[..DOWN_FROM] {
-        feed.offer(o);
+        offer(&feed, o);
     }
     wait_until("the first points to be written", || {
         stats.written.load(Relaxed) == DOWN_FROM as u64
@@ -137,7 +137,7 @@ fn points_written_while_victoria_metrics_is_down_arrive_when_it_is_back() {
     // Down: the writer keeps taking points and spools them on disk.
     vm.stop();
     for o in &outputs[DOWN_FROM..SECOND_WRITER_FROM] {
-        feed.offer(o);
+        offer(&feed, o);
     }
     wait_until("the points to be spooled", || {
         stats.spooled.load(Relaxed) == (SECOND_WRITER_FROM - DOWN_FROM) as u64
@@ -145,7 +145,7 @@ fn points_written_while_victoria_metrics_is_down_arrive_when_it_is_back() {
     assert!(stats.retries.load(Relaxed) >= 1, "{}", counters(&stats));
     // doorstep stops too: the spool stays on disk.
     drop(feed);
-    rt.block_on(sink.stop()).expect("stop the first writer");
+    rt.block_on(sink.shutdown()).expect("stop the first writer");
     assert_eq!(stats.written.load(Relaxed), DOWN_FROM as u64);
     let spool = data_dir.join(SPOOL_DIR);
     assert!(
@@ -157,7 +157,7 @@ fn points_written_while_victoria_metrics_is_down_arrive_when_it_is_back() {
     let (sink, feed) = start(&rt);
     let stats = sink.stats();
     for o in &outputs[SECOND_WRITER_FROM..UP_FROM] {
-        feed.offer(o);
+        offer(&feed, o);
     }
     wait_until("the new points to be spooled", || {
         stats.spooled.load(Relaxed) == (UP_FROM - SECOND_WRITER_FROM) as u64
@@ -169,15 +169,17 @@ fn points_written_while_victoria_metrics_is_down_arrive_when_it_is_back() {
         stats.written.load(Relaxed) == (UP_FROM - DOWN_FROM) as u64
     });
     for o in &outputs[UP_FROM..] {
-        feed.offer(o);
+        offer(&feed, o);
     }
     wait_until("the last points to be written", || {
         stats.written.load(Relaxed) == (TOTAL - DOWN_FROM) as u64
     });
     drop(feed);
-    rt.block_on(sink.stop()).expect("stop the second writer");
+    rt.block_on(sink.shutdown())
+        .expect("stop the second writer");
     assert_eq!(stats.spool_bytes.load(Relaxed), 0, "{}", counters(&stats));
     assert_eq!(stats.dropped.load(Relaxed), 0);
+    assert_eq!(stats.overflowed.load(Relaxed), 0);
     assert_eq!(stats.rejected.load(Relaxed), 0);
     assert_eq!(std::fs::read_dir(&spool).expect("spool").count(), 0);
 
@@ -444,6 +446,16 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The point of an output, as `doorstep run` sends it.
+fn offer(feed: &Feed, o: &Output) {
+    match o {
+        Output::Live(l) => feed.live(l),
+        Output::Window(w) => feed.window(w),
+        Output::SiteDay(d) => feed.site_day(d),
+        _ => panic!("the test sends live states, windows and site days only"),
     }
 }
 

@@ -1,23 +1,29 @@
-//! Routes, the shared state, who is calling, and the live/alert/ops handlers.
-//! The views and their JSON are in `views/`.
+//! Routes and the live/alert/ops handlers. The shared state and who is
+//! calling are in `api/state.rs`, the JSON error in `api/error.rs`; the views
+//! and their JSON are in `views/`.
 
-use crate::alerts::{AckError, Alerts};
-use crate::auth::{Access, COOKIE, User};
-use crate::board::{LiveBoard, LiveSnapshot, Push};
+pub(crate) mod error;
+pub(crate) mod state;
+
+pub(crate) use state::AppState;
+
+use crate::alerts::AckError;
+use crate::auth::User;
+use crate::board::{LiveSnapshot, Push};
 use crate::guard::{self, Guard};
 use crate::i18n::{self, Lang};
-use crate::metrics::{self, Readiness, Stats};
-use crate::{Web, assets, openapi, secure_headers, views};
+use crate::metrics;
+use crate::{assets, openapi, secure_headers, views};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
+use error::error_json;
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -26,67 +32,6 @@ use tokio_stream::{Stream, StreamExt};
 
 /// How long a browser waits before reconnecting a dropped event stream.
 const RECONNECT: Duration = Duration::from_secs(3);
-
-/// What the handlers share.
-#[derive(Clone)]
-pub(crate) struct AppState {
-    pub(crate) board: Arc<LiveBoard>,
-    pub(crate) access: Arc<Access>,
-    pub(crate) alerts: Arc<Alerts>,
-    pub(crate) data_dir: Option<Arc<PathBuf>>,
-    pub(crate) stats: Stats,
-    pub(crate) ready: Readiness,
-    /// Changes to `true` when the server shuts down; event streams end then,
-    /// or graceful shutdown would wait for them forever.
-    pub(crate) stop: watch::Receiver<bool>,
-}
-
-impl AppState {
-    pub(crate) fn new(web: Web, stop: watch::Receiver<bool>) -> AppState {
-        AppState {
-            board: web.board,
-            access: Arc::new(web.access),
-            alerts: Arc::new(Alerts::default()),
-            data_dir: web.data_dir.map(Arc::new),
-            stats: web.stats,
-            ready: web.ready,
-            stop,
-        }
-    }
-
-    /// The caller of an API request, or 401.
-    pub(crate) fn api_user(&self, headers: &HeaderMap) -> Result<User, Response> {
-        self.access.caller(headers).ok_or_else(|| {
-            let mut r = error_json(
-                StatusCode::UNAUTHORIZED,
-                "a valid bearer token is required",
-                "",
-            );
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"doorstep\""),
-            );
-            r
-        })
-    }
-
-    /// The caller of a page, or a redirect to the login page.
-    pub(crate) fn page_user(&self, headers: &HeaderMap, uri: &Uri) -> Result<User, Response> {
-        self.access.caller(headers).ok_or_else(|| {
-            let next = uri.path_and_query().map_or("/", |p| p.as_str());
-            Redirect::to(&format!("/login?next={}", views::url_encode(next))).into_response()
-        })
-    }
-
-    /// Whether `user` may see site `id`.
-    pub(crate) fn sees(&self, user: &User, id: &str) -> bool {
-        self.board
-            .registry()
-            .sites
-            .iter()
-            .any(|s| s.id == id && user.sees(s))
-    }
-}
 
 /// All routes of the web app, behind the Host and Origin checks (`guard`) and
 /// with the security headers on every answer; `listen` is the address served.
@@ -161,7 +106,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    if metrics::ready(&state.ready, &state.stats) {
+    if metrics::ready(&state.ready, state.status.as_deref()) {
         "ready".into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
@@ -169,7 +114,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn prometheus(State(state): State<AppState>) -> Response {
-    let body = metrics::render(&state.stats, &state.board, &state.alerts, &state.ready);
+    let body = metrics::render(
+        state.status.as_deref(),
+        &state.board,
+        &state.alerts,
+        &state.ready,
+    );
     (
         [(
             header::CONTENT_TYPE,
@@ -275,18 +225,4 @@ async fn method_not_allowed(uri: Uri) -> Response {
         "method not allowed",
         uri.path(),
     )
-}
-
-/// A JSON error: `{"error": ..., "path": ...}`.
-pub(crate) fn error_json(status: StatusCode, error: &str, path: &str) -> Response {
-    (
-        status,
-        Json(serde_json::json!({ "error": error, "path": path })),
-    )
-        .into_response()
-}
-
-/// The cookie that logs a browser in.
-pub(crate) fn login_cookie(token: &str) -> String {
-    format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000")
 }

@@ -21,6 +21,11 @@ use subtle::ConstantTimeEq;
 /// The cookie that carries a browser's token.
 pub const COOKIE: &str = "doorstep_token";
 
+/// The cookie that logs a browser in.
+pub(crate) fn login_cookie(token: &str) -> String {
+    format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000")
+}
+
 /// What a token holder does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -58,7 +58,7 @@ mod views;
 pub use alerts::{Alert, AlertKind};
 pub use auth::{Access, Role, User};
 pub use board::{DeviceView, LiveBoard, LiveSnapshot, Push, RoomEvent, RoomView, SiteView};
-pub use metrics::{Readiness, Stats};
+pub use metrics::{Family, Kind, Readiness, Sample, StatusSource, Value};
 pub use views::operator::LIVE_HTML;
 
 use std::future::Future;
@@ -103,14 +103,15 @@ pub struct Web {
     /// The data directory with the Parquet tables (manager and evaluator views);
     /// `None`: those views say there is no data.
     pub data_dir: Option<PathBuf>,
-    /// The stages' counters for `/metrics`.
-    pub stats: Stats,
-    /// `/readyz` answers 200 once this is set.
+    /// The pipeline's counters for `/metrics` and its say in `/readyz`;
+    /// `None`: a web app without a pipeline.
+    pub status: Option<Arc<dyn StatusSource>>,
+    /// `/readyz` answers 200 once this is set (and `status` says ready).
     pub ready: Readiness,
 }
 
 impl Web {
-    /// Open access, no tables, no counters, ready at once.
+    /// Open access, no tables, no pipeline counters, ready at once.
     pub fn new(board: Arc<LiveBoard>) -> Web {
         let ready = Readiness::new();
         ready.set_ready();
@@ -118,7 +119,7 @@ impl Web {
             board,
             access: Access::open(),
             data_dir: None,
-            stats: Stats::default(),
+            status: None,
             ready,
         }
     }

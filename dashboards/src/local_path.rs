@@ -1,11 +1,26 @@
 //! Where the login form may send a browser afterwards: a path of this app,
-//! never another host.
+//! never another host; and query values (such as that path) percent-encoded.
 //!
 //! Browsers forgive a lot in a `Location`: they drop tabs and line breaks and
 //! read `\` as `/`, so `/\t/evil.example` and `/\evil.example` both become
 //! `//evil.example`, another host. Only a plain local path is accepted, as
 //! given and once more percent-decoded (in case something on the way decodes
 //! it again).
+
+use std::fmt::Write;
+
+/// Percent-encodes a query value.
+pub(crate) fn url_encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
 
 /// `next` if it is a local path, else `/`.
 pub(crate) fn safe_next(next: Option<&str>) -> &str {

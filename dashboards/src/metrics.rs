@@ -1,25 +1,170 @@
-//! `/metrics` in the Prometheus text format (version 0.0.4): the pipeline's
-//! counters, read from the stages' own atomics when the page is scraped.
+//! `/metrics` in the Prometheus text format (version 0.0.4) and the readiness
+//! behind `/readyz`.
+//!
+//! The web app knows no pipeline stage: what the pipeline counts comes as
+//! plain [`Family`] data from a [`StatusSource`], asked on every scrape, so
+//! the numbers are those of the moment. The web app's own counters (live
+//! board, event clients, alerts, readiness) are added after them.
 
 use crate::alerts::Alerts;
 use crate::board::LiveBoard;
-use analytics::influx::InfluxStats;
-use ingest::IngestStats;
-use std::fmt::Write;
+use std::borrow::Cow;
+use std::fmt::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use stream::StreamStats;
 
-/// The counters of the running stages; each is optional, so the web app
-/// also runs on its own (tests, the example).
-#[derive(Debug, Clone, Default)]
-pub struct Stats {
-    /// MQTT ingest: received, accepted, rejected per reason, backpressure.
-    pub ingest: Option<Arc<IngestStats>>,
-    /// The dataflow: readings, late, duplicates (redeliveries), watermark.
-    pub stream: Option<Arc<StreamStats>>,
-    /// The InfluxDB sink, when `[influx]` is configured.
-    pub influx: Option<Arc<InfluxStats>>,
+/// The Prometheus type of a metric family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Only goes up (from the start of the process).
+    Counter,
+    /// Goes up and down.
+    Gauge,
+}
+
+impl Kind {
+    /// The name in a `# TYPE` line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+        }
+    }
+}
+
+/// A sample's value. Whole numbers stay whole (`42`, not `42.0`); a float
+/// is printed the shortest way that reads back the same (`0.25`, `3`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    /// A count.
+    Count(u64),
+    /// A signed whole number (a Unix time, a difference).
+    Int(i64),
+    /// Seconds and the like.
+    Float(f64),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Count(n) => n.fmt(f),
+            Value::Int(n) => n.fmt(f),
+            Value::Float(x) => x.fmt(f),
+        }
+    }
+}
+
+impl From<u64> for Value {
+    fn from(n: u64) -> Value {
+        Value::Count(n)
+    }
+}
+
+impl From<usize> for Value {
+    fn from(n: usize) -> Value {
+        Value::Count(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+}
+
+impl From<i64> for Value {
+    fn from(n: i64) -> Value {
+        Value::Int(n)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(x: f64) -> Value {
+        Value::Float(x)
+    }
+}
+
+/// `1` for true, `0` for false (a gauge that says yes or no).
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Count(u64::from(b))
+    }
+}
+
+/// One line of a family: its labels and its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The labels as written between the braces, `reason="oversize"`; empty
+    /// for none. Label values are the caller's to escape.
+    pub labels: String,
+    /// The value.
+    pub value: Value,
+}
+
+/// A metric family: its `# HELP` and `# TYPE` lines and its samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family {
+    /// The metric name, `doorstep_ingest_received_total`.
+    pub name: Cow<'static, str>,
+    /// Counter or gauge.
+    pub kind: Kind,
+    /// The `# HELP` text, one line.
+    pub help: Cow<'static, str>,
+    /// The samples; none is allowed (only the two comment lines are written).
+    pub samples: Vec<Sample>,
+}
+
+impl Family {
+    /// A family without samples yet; add them with [`Family::sample`].
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        kind: Kind,
+        help: impl Into<Cow<'static, str>>,
+    ) -> Family {
+        Family {
+            name: name.into(),
+            kind,
+            help: help.into(),
+            samples: Vec::new(),
+        }
+    }
+
+    /// A family of one sample without labels.
+    pub fn single(
+        name: impl Into<Cow<'static, str>>,
+        kind: Kind,
+        help: impl Into<Cow<'static, str>>,
+        value: impl Into<Value>,
+    ) -> Family {
+        Family::new(name, kind, help).sample("", value)
+    }
+
+    /// Adds a sample with `labels` (`kind="idle_room"`, or empty).
+    pub fn sample(mut self, labels: impl Into<String>, value: impl Into<Value>) -> Family {
+        self.samples.push(Sample {
+            labels: labels.into(),
+            value: value.into(),
+        });
+        self
+    }
+
+    fn write_to(&self, out: &mut String) {
+        let name = &self.name;
+        let _ = writeln!(out, "# HELP {name} {}", self.help);
+        let _ = writeln!(out, "# TYPE {name} {}", self.kind.as_str());
+        for Sample { labels, value } in &self.samples {
+            if labels.is_empty() {
+                let _ = writeln!(out, "{name} {value}");
+            } else {
+                let _ = writeln!(out, "{name}{{{labels}}} {value}");
+            }
+        }
+    }
+}
+
+/// What the pipeline tells the web app about itself, asked on every scrape
+/// of `/metrics` and every `/readyz`. Without one (tests, the example) the
+/// web app shows only its own counters and readiness is [`Readiness`] alone.
+pub trait StatusSource: fmt::Debug + Send + Sync {
+    /// Whether the pipeline takes in live data now: connected to the broker
+    /// and not rebuilding its state.
+    fn ready(&self) -> bool;
+    /// The pipeline's metric families as they are now, in the order shown.
+    fn families(&self) -> Vec<Family>;
 }
 
 /// Set by the pipeline once the broker subscription and the stream are up.
@@ -41,303 +186,105 @@ impl Readiness {
     }
 }
 
-/// Ready: the pipeline said so and, when ingest runs, the broker is connected.
-pub(crate) fn ready(readiness: &Readiness, stats: &Stats) -> bool {
-    readiness.is_set()
-        && stats.ingest.as_ref().is_none_or(|i| {
-            i.connected.load(Ordering::Relaxed) && !i.replaying.load(Ordering::Relaxed)
-        })
+/// Ready: the pipeline said so and, when it reports its status, says it
+/// takes in live data.
+pub(crate) fn ready(readiness: &Readiness, status: Option<&dyn StatusSource>) -> bool {
+    readiness.is_set() && status.is_none_or(|s| s.ready())
 }
 
-struct Out(String);
-
-impl Out {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.0, "# HELP {name} {help}");
-        let _ = writeln!(self.0, "# TYPE {name} {kind}");
-    }
-    fn sample(&mut self, name: &str, labels: &str, value: impl std::fmt::Display) {
-        if labels.is_empty() {
-            let _ = writeln!(self.0, "{name} {value}");
-        } else {
-            let _ = writeln!(self.0, "{name}{{{labels}}} {value}");
-        }
-    }
-    fn one(&mut self, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
-        self.family(name, kind, help);
-        self.sample(name, "", value);
-    }
-}
-
-/// The whole exposition.
+/// The whole exposition: the pipeline's families, then the web app's own.
 pub(crate) fn render(
-    stats: &Stats,
+    status: Option<&dyn StatusSource>,
     board: &LiveBoard,
     alerts: &Alerts,
     readiness: &Readiness,
 ) -> String {
-    let mut o = Out(String::with_capacity(4096));
-    let c = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    if let Some(i) = &stats.ingest {
-        o.one(
-            "doorstep_ingest_received_total",
-            "counter",
-            "MQTT messages received from the broker.",
-            c(&i.received),
-        );
-        o.one(
-            "doorstep_ingest_accepted_total",
-            "counter",
-            "Messages accepted (valid, journaled).",
-            c(&i.accepted),
-        );
-        o.family(
-            "doorstep_ingest_rejected_total",
-            "counter",
-            "Messages rejected into the quarantine table, per reason code.",
-        );
-        for reason in devices::Reason::ALL {
-            let n = i.rejected.get(reason as usize).map_or(0, c);
-            o.sample(
-                "doorstep_ingest_rejected_total",
-                &format!("reason=\"{}\"", reason.as_str()),
-                n,
-            );
-        }
-        o.one(
-            "doorstep_ingest_backpressure_total",
-            "counter",
-            "Times ingest paused reading because the pipeline was behind.",
-            c(&i.backpressure),
-        );
-        o.one(
-            "doorstep_ingest_connected",
-            "gauge",
-            "1 while connected to the MQTT broker (always 1 with the embedded broker).",
-            u8::from(i.connected.load(Ordering::Relaxed)),
-        );
-        o.one(
-            "doorstep_ingest_redelivered_total",
-            "counter",
-            "Messages delivered again (by the broker or a device) and taken in once; not in accepted.",
-            c(&i.redelivered),
-        );
-        o.one(
-            "doorstep_quarantine_sampled_total",
-            "counter",
-            "Rejected messages over their quarantine budget, stored with the payload cut.",
-            c(&i.quarantine_sampled),
-        );
-        o.one(
-            "doorstep_quarantine_counted_only_total",
-            "counter",
-            "Rejected messages over their quarantine budget, only counted.",
-            c(&i.quarantine_counted_only),
-        );
-        o.one(
-            "doorstep_restart_replayed_readings",
-            "gauge",
-            "Readings replayed from raw_events to rebuild the stream's state at the last start.",
-            c(&i.replayed),
-        );
-        o.one(
-            "doorstep_restart_replay_seconds",
-            "gauge",
-            "How long rebuilding the stream's state took at the last start.",
-            c(&i.replay_ms) as f64 / 1000.0,
-        );
-        o.one(
-            "doorstep_restart_seconds",
-            "gauge",
-            "From the last start to serving live data again (checkpoint loaded, what came after it replayed).",
-            c(&i.restart_ms) as f64 / 1000.0,
-        );
-        let g = &i.gate;
-        for (name, kind, help, value) in [
-            (
-                "doorstep_gate_connections",
-                "gauge",
-                "Embedded broker: client connections open now.",
-                c(&g.open),
-            ),
-            (
-                "doorstep_gate_waiting_sockets",
-                "gauge",
-                "Embedded broker: sockets waiting for their CONNECT now.",
-                c(&g.waiting),
-            ),
-            (
-                "doorstep_gate_refused_total",
-                "counter",
-                "Embedded broker: connections refused at a limit (total, per address, per account).",
-                c(&g.refused_busy),
-            ),
-            (
-                "doorstep_gate_evicted_total",
-                "counter",
-                "Embedded broker: sockets without a CONNECT closed to make room.",
-                c(&g.evicted),
-            ),
-            (
-                "doorstep_gate_timed_out_total",
-                "counter",
-                "Embedded broker: sockets closed for no CONNECT in time or silence past the keep-alive.",
-                c(&g.timed_out),
-            ),
-            (
-                "doorstep_gate_throttled_total",
-                "counter",
-                "Embedded broker: times a connection was slowed to its rate limit.",
-                c(&g.throttled),
-            ),
-            (
-                "doorstep_gate_oversize_total",
-                "counter",
-                "Embedded broker: messages over the size limit, skipped at the door.",
-                c(&g.oversize),
-            ),
-        ] {
-            o.one(name, kind, help, value);
-        }
+    let mut out = String::with_capacity(4096);
+    for family in status.map(|s| s.families()).unwrap_or_default() {
+        family.write_to(&mut out);
     }
-    if let Some(s) = &stats.stream {
-        o.one(
-            "doorstep_stream_readings_total",
-            "counter",
-            "Readings sent into the dataflow.",
-            c(&s.readings),
-        );
-        o.one(
-            "doorstep_stream_late_total",
-            "counter",
-            "Readings behind the watermark, sent to the correction path.",
-            c(&s.late),
-        );
-        o.one(
-            "doorstep_stream_duplicates_total",
-            "counter",
-            "Redelivered readings dropped (same device, seq and time).",
-            c(&s.duplicates),
-        );
-        let wm = s.watermark.load(Ordering::Relaxed);
-        o.one(
-            "doorstep_stream_watermark_seconds",
-            "gauge",
-            "Event-time watermark, Unix seconds.",
-            wm,
-        );
-        let now = board.clock().now_ms().div_euclid(1000);
-        o.one(
-            "doorstep_stream_lag_seconds",
-            "gauge",
-            "Clock minus watermark, seconds.",
-            if wm > 0 { now - wm } else { 0 },
-        );
-        o.one(
-            "doorstep_checkpoints_written_total",
-            "counter",
-            "Checkpoints of the stream's state committed since the start.",
-            c(&s.checkpoints),
-        );
-        o.one(
-            "doorstep_checkpoint_bytes",
-            "gauge",
-            "Size of the last checkpoint (this process's parts), bytes.",
-            c(&s.checkpoint_bytes),
-        );
-        o.one(
-            "doorstep_checkpoint_write_seconds",
-            "gauge",
-            "From asking for the last checkpoint to its commit, seconds.",
-            c(&s.checkpoint_write_ms) as f64 / 1000.0,
-        );
-        let at = s.checkpoint_at_ms.load(Ordering::Relaxed);
-        o.one(
-            "doorstep_checkpoint_age_seconds",
-            "gauge",
-            "Wall time since the last checkpoint was committed (0 before the first).",
-            if at > 0 {
-                (std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64)
-                    - at)
-                    .max(0) as f64
-                    / 1000.0
-            } else {
-                0.0
-            },
-        );
-        o.one(
-            "doorstep_restart_from_checkpoint",
-            "gauge",
-            "1 when the last start resumed from a checkpoint, 0 when it rebuilt from raw_events.",
-            u8::from(s.resumed_from.load(Ordering::Relaxed) != 0),
-        );
-    }
-    if let Some(f) = &stats.influx {
-        for (name, help, v) in [
-            ("written", "Points InfluxDB accepted.", &f.written),
-            ("spooled", "Points put in the disk spool.", &f.spooled),
-            (
-                "dropped",
-                "Points dropped because the spool was full.",
-                &f.dropped,
-            ),
-            (
-                "rejected",
-                "Points the server refused as malformed.",
-                &f.rejected,
-            ),
-        ] {
-            o.one(
-                &format!("doorstep_influx_points_{name}_total"),
-                "counter",
-                help,
-                c(v),
-            );
-        }
-        o.one(
-            "doorstep_influx_retries_total",
-            "counter",
-            "Failed InfluxDB writes that will be retried.",
-            c(&f.retries),
-        );
-        o.one(
-            "doorstep_influx_spool_bytes",
-            "gauge",
-            "Bytes waiting in the InfluxDB spool.",
-            c(&f.spool_bytes),
-        );
-    }
-    o.one(
-        "doorstep_live_updates_total",
-        "counter",
-        "Live room changes the sink applied to the board.",
-        board.updates(),
-    );
-    o.one(
-        "doorstep_web_event_clients",
-        "gauge",
-        "Server-sent-event clients connected.",
-        board.subscribers(),
-    );
-    o.family(
-        "doorstep_alerts_active",
-        "gauge",
-        "Active operator alerts, per kind (as of the last alert list request).",
-    );
-    for (kind, n) in alerts.active_counts() {
-        o.sample(
+    let alerts_active = alerts.active_counts().into_iter().fold(
+        Family::new(
             "doorstep_alerts_active",
-            &format!("kind=\"{}\"", kind.as_str()),
-            n,
+            Kind::Gauge,
+            "Active operator alerts, per kind (as of the last alert list request).",
+        ),
+        |f, (kind, n)| f.sample(format!("kind=\"{}\"", kind.as_str()), n),
+    );
+    for family in [
+        Family::single(
+            "doorstep_live_updates_total",
+            Kind::Counter,
+            "Live room changes the sink applied to the board.",
+            board.updates(),
+        ),
+        Family::single(
+            "doorstep_web_event_clients",
+            Kind::Gauge,
+            "Server-sent-event clients connected.",
+            board.subscribers(),
+        ),
+        alerts_active,
+        Family::single(
+            "doorstep_ready",
+            Kind::Gauge,
+            "1 once the broker subscription and the stream are up.",
+            ready(readiness, status),
+        ),
+    ] {
+        family.write_to(&mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Fixed(bool);
+
+    impl StatusSource for Fixed {
+        fn ready(&self) -> bool {
+            self.0
+        }
+        fn families(&self) -> Vec<Family> {
+            vec![
+                Family::new("t_total", Kind::Counter, "Things.")
+                    .sample("reason=\"a\"", 3_u64)
+                    .sample("reason=\"b\"", 0_u64),
+                Family::single("t_seconds", Kind::Gauge, "Seconds.", 1.5),
+                Family::single("t_lag", Kind::Gauge, "Lag.", -2_i64),
+                Family::single("t_up", Kind::Gauge, "Up.", true),
+                Family::single("t_zero", Kind::Gauge, "Zero.", 0.0),
+            ]
+        }
+    }
+
+    #[test]
+    fn families_are_written_in_the_text_format() {
+        let mut out = String::new();
+        for f in Fixed(true).families() {
+            f.write_to(&mut out);
+        }
+        assert_eq!(
+            out,
+            "# HELP t_total Things.\n# TYPE t_total counter\nt_total{reason=\"a\"} 3\nt_total{reason=\"b\"} 0\n\
+             # HELP t_seconds Seconds.\n# TYPE t_seconds gauge\nt_seconds 1.5\n\
+             # HELP t_lag Lag.\n# TYPE t_lag gauge\nt_lag -2\n\
+             # HELP t_up Up.\n# TYPE t_up gauge\nt_up 1\n\
+             # HELP t_zero Zero.\n# TYPE t_zero gauge\nt_zero 0\n"
         );
     }
-    o.one(
-        "doorstep_ready",
-        "gauge",
-        "1 once the broker subscription and the stream are up.",
-        u8::from(ready(readiness, stats)),
-    );
-    o.0
+
+    #[test]
+    fn ready_needs_the_flag_and_the_source() {
+        let flag = Readiness::new();
+        assert!(!ready(&flag, None));
+        assert!(!ready(&flag, Some(&Fixed(true))));
+        flag.set_ready();
+        assert!(ready(&flag, None));
+        assert!(ready(&flag, Some(&Fixed(true))));
+        assert!(!ready(&flag, Some(&Fixed(false))));
+    }
 }

@@ -1,7 +1,7 @@
 //! The native device message format, version 1 (DEVICES.md).
 
 use crate::reading::{Status, Value};
-use crate::validate::Reason;
+use crate::reason::Reason;
 use serde::Deserialize;
 use std::borrow::Cow;
 

@@ -39,6 +39,7 @@ pub mod lookback;
 pub mod milesight;
 pub mod model;
 pub mod reading;
+pub mod reason;
 pub mod registry;
 pub mod registry_csv;
 pub mod schedule;
@@ -55,9 +56,10 @@ pub use model::{
 pub use reading::{
     LiveRoom, MessageKey, Reading, RoomWindow, Status, Value, VisitsMethod, WindowKind,
 };
+pub use reason::Reason;
 pub use registry::{RegistryError, RegistryFile};
 pub use registry_csv::registry_from_csv;
 pub use schedule::{OpenSpan, Opening, Schedule};
 pub use sim::{Fleet, Publish};
 pub use tables::{DeviceDay, Flag, FlagKind, IdleSlot, SiteDay};
-pub use validate::{Limits, Reason, Rejection, Validator};
+pub use validate::{Limits, Rejection, Validator};

@@ -29,7 +29,7 @@
 
 use crate::codec::{DecodeError, MAX_PAYLOAD, Message, parse_rfc3339_ms};
 use crate::reading::Value;
-use crate::validate::Reason;
+use crate::reason::Reason;
 use serde_json::{Map, Value as Json};
 
 /// The registry's name of this codec (`codec = "milesight-vs13x"`).

@@ -3,86 +3,9 @@
 use crate::codec::decode_v1;
 use crate::model::{Codec, Registry};
 use crate::reading::{Reading, Value};
+use crate::reason::Reason;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-
-/// Why a message was rejected; stored in `quarantine` as its snake_case name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    /// Topic is not `doorstep/v1/{site_id}/{device_id}`.
-    BadTopic,
-    /// Payload over 4 KiB.
-    Oversize,
-    /// Payload is not UTF-8.
-    InvalidUtf8,
-    /// Payload is not JSON.
-    MalformedJson,
-    /// A field has the wrong type.
-    WrongType,
-    /// A required field is missing.
-    MissingField,
-    /// `type` is not one of the known kinds.
-    UnknownType,
-    /// A count below zero.
-    NegativeCount,
-    /// A count far beyond the room's capacity.
-    AbsurdCount,
-    /// `ts` cannot be read.
-    BadTimestamp,
-    /// `ts` more than a day ahead of the receive time.
-    FutureTimestamp,
-    /// `ts` older than `max_age`.
-    TooOld,
-    /// The device is not in the registry.
-    UnknownDevice,
-    /// The topic names another site than the registry.
-    SiteMismatch,
-    /// The device sends far more often than its report interval (kept, not counted).
-    Flooding,
-}
-
-impl Reason {
-    /// Every reason, for counters.
-    pub const ALL: [Reason; 15] = [
-        Reason::BadTopic,
-        Reason::Oversize,
-        Reason::InvalidUtf8,
-        Reason::MalformedJson,
-        Reason::WrongType,
-        Reason::MissingField,
-        Reason::UnknownType,
-        Reason::NegativeCount,
-        Reason::AbsurdCount,
-        Reason::BadTimestamp,
-        Reason::FutureTimestamp,
-        Reason::TooOld,
-        Reason::UnknownDevice,
-        Reason::SiteMismatch,
-        Reason::Flooding,
-    ];
-
-    /// The reason code.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::BadTopic => "bad_topic",
-            Reason::Oversize => "oversize",
-            Reason::InvalidUtf8 => "invalid_utf8",
-            Reason::MalformedJson => "malformed_json",
-            Reason::WrongType => "wrong_type",
-            Reason::MissingField => "missing_field",
-            Reason::UnknownType => "unknown_type",
-            Reason::NegativeCount => "negative_count",
-            Reason::AbsurdCount => "absurd_count",
-            Reason::BadTimestamp => "bad_timestamp",
-            Reason::FutureTimestamp => "future_timestamp",
-            Reason::TooOld => "too_old",
-            Reason::UnknownDevice => "unknown_device",
-            Reason::SiteMismatch => "site_mismatch",
-            Reason::Flooding => "flooding",
-        }
-    }
-}
 
 /// A rejected message, kept whole for the `quarantine` table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -32,12 +32,13 @@ mod flood;
 pub mod gate;
 pub mod intake;
 pub mod journal;
+mod limits;
 mod publisher;
 mod redeliveries;
 mod subscriber;
 mod url;
 
-pub use broker::{BrokerLimits, EmbeddedBroker};
+pub use broker::EmbeddedBroker;
 pub use budget::{Keep, QuarantineBudget, QuarantineCounts, QuarantineLimits};
 pub use flood::{FloodGuard, SavedFlood};
 pub use gate::{Access, Acl, Door, GateConfig, Passwd};
@@ -45,6 +46,7 @@ pub use intake::{
     BoxError, Downstream, Intake, IntakeError, IntakeState, SavedIntake, open_journal,
 };
 pub use journal::{Entry, Journal, JournalError, Leftover};
+pub use limits::BrokerLimits;
 pub use publisher::Publisher;
 pub use redeliveries::Redeliveries;
 pub use subscriber::{Acker, CLIENT_MAX_PACKET, Incoming, Pending, Subscriber, TOPIC_FILTER};

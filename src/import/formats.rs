@@ -1,7 +1,8 @@
 //! The formats with a fixed layout: the CalIt2 door counts and Milesight VS13x
-//! payload lines. Tables with a column mapping are in `read.rs`.
+//! payload lines. Tables with a column mapping are in `read.rs`, the rows both
+//! make in `rows.rs`.
 
-use super::read::{Body, Row, bad, count_cell, fields, line_of, reader, text_of};
+use super::rows::{Body, Row, bad, count_cell, fields, line_of, reader, text_of};
 use super::time::TimeFormat;
 use chrono_tz::Tz;
 use devices::Reason;

@@ -25,6 +25,7 @@
 mod args;
 mod formats;
 mod read;
+mod rows;
 mod summary;
 mod time;
 
@@ -34,7 +35,7 @@ use crate::config::Config;
 use anyhow::{Context, bail};
 use devices::{DeviceIdx, DeviceKind, Limits, Reading, Registry, Rejection, SiteIdx, Validator};
 use indicatif::{ProgressBar, ProgressStyle};
-use read::{Body, Row};
+use rows::{Body, Row};
 use sha2::Digest;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -439,7 +440,7 @@ fn recompute(
             .unwrap_or_default(),
     );
     let reset_hour = config.door_reset_hour;
-    let until = stream::window::next_local_hour(tz, reset_hour, data_end) + 1;
+    let until = stream::local_time::next_local_hour(tz, reset_hour, data_end) + 1;
     let n = readings.len();
     let out = stream::replay(Arc::clone(reg), config, readings, 4096, until)
         .context("the dataflow failed")?;

@@ -30,6 +30,7 @@ mod driver;
 mod feeder;
 pub mod flags;
 mod history;
+pub mod local_time;
 mod replay;
 pub mod room;
 pub mod signal;

@@ -6,11 +6,10 @@
 //! room's `door_residual` is the count just before that reset.
 
 use crate::flags::{FlagConfig, RoomFlags};
+use crate::local_time::{day_end, day_start, hour_end, hour_start, next_local_hour};
 use crate::signal::{RoomSignal, SignalSink};
 use crate::slots::RoomSlots;
-use crate::window::{
-    RoomShape, WindowAcc, day_end, day_start, hour_end, hour_start, next_local_hour,
-};
+use crate::window::{RoomShape, WindowAcc};
 use crate::{Output, StreamConfig};
 use chrono_tz::Tz;
 use devices::{

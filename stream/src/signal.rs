@@ -138,7 +138,7 @@ impl RoomSignal {
 
     fn reset_after(&self, t: i64) -> i64 {
         match self.reset_rule {
-            Some((tz, hour)) => crate::window::next_local_hour(tz, hour, t),
+            Some((tz, hour)) => crate::local_time::next_local_hour(tz, hour, t),
             None => i64::MAX,
         }
     }

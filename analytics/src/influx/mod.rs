@@ -7,6 +7,7 @@
 //!   service category, in line protocol with millisecond timestamps.
 //! - [`spool`] keeps batches the server did not take, as fsync'd segment files
 //!   of line protocol under `<data_dir>/influx-spool/`, up to a byte bound.
+//! - [`feed`] turns doorstep's rows into points and queues them without waiting.
 //! - [`writer`] is the tokio task that batches, writes, backs off, spools and
 //!   drains the spool, oldest first, before anything new.
 //!
@@ -18,15 +19,17 @@
 //! # async fn run(registry: Arc<devices::Registry>, hour: devices::RoomWindow) -> Result<(), analytics::influx::Error> {
 //! let config = InfluxConfig::new("http://127.0.0.1:8086", "pilot", "doorstep");
 //! let writer = InfluxWriter::start(&config, None, std::path::Path::new("doorstep-data/influx-spool"))?;
-//! writer.send(point::window(&registry, &hour, config.names)?).await?;
+//! writer.send(point::window(&registry, &hour, config.names)?)?;
 //! writer.shutdown().await // writes what is buffered, or spools it
 //! # }
 //! ```
 
+pub mod feed;
 pub mod point;
 pub mod spool;
 pub mod writer;
 
+pub use feed::Feed;
 pub use point::Point;
 pub use spool::Spool;
 pub use writer::{InfluxWriter, PointSender};
@@ -70,7 +73,9 @@ pub struct InfluxConfig {
     /// Give up on one write request after this many milliseconds (then retry).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
-    /// Points that may wait for the writer before the sender is held back.
+    /// Points that may wait for the writer; beyond them new points are dropped
+    /// and counted (`overflowed`), so that no other part of doorstep ever waits
+    /// for InfluxDB.
     #[serde(default = "default_queue_points")]
     pub queue_points: usize,
     /// Also tag points with the Chinese display names (`site_name`, `room_name`).
@@ -94,7 +99,7 @@ fn default_timeout_ms() -> u64 {
     10_000
 }
 fn default_queue_points() -> usize {
-    65_536
+    262_144
 }
 fn default_names() -> bool {
     true
@@ -128,6 +133,8 @@ pub struct InfluxStats {
     pub spooled: AtomicU64,
     /// Points dropped because the spool was full (`max_spool_bytes`).
     pub dropped: AtomicU64,
+    /// Points dropped because the writer's queue was full (`queue_points`).
+    pub overflowed: AtomicU64,
     /// Points the server refused as malformed (HTTP 400 and the like), dropped.
     pub rejected: AtomicU64,
     /// Failed write attempts that will be tried again.

@@ -15,6 +15,7 @@ use super::{Error, InfluxConfig, InfluxStats, Result};
 use influxdb2::RequestError;
 use influxdb2::api::write::TimestampPrecision;
 use std::path::Path;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -30,27 +31,41 @@ const DROP_REPORT_EVERY: Duration = Duration::from_secs(60);
 /// A running writer: send it points, then [`InfluxWriter::shutdown`].
 #[derive(Debug)]
 pub struct InfluxWriter {
-    tx: mpsc::Sender<Point>,
+    sender: PointSender,
     task: JoinHandle<()>,
     stats: Arc<InfluxStats>,
 }
 
 /// Sends points to a running writer; cheap to clone, one per producer.
+///
+/// Sending never waits: the queue is unbounded as a channel and bounded by a
+/// count (`queue_points`), so a writer stuck on a server that does not
+/// answer holds back no producer. Points beyond the bound are dropped and
+/// counted ([`InfluxStats::overflowed`]); the writer itself never stays away
+/// from its queue for longer than one request (`timeout_ms`), so the bound is
+/// reached only when points come faster than they can be spooled.
 #[derive(Debug, Clone)]
 pub struct PointSender {
-    tx: mpsc::Sender<Point>,
+    tx: mpsc::UnboundedSender<Point>,
+    queued: Arc<AtomicUsize>,
+    bound: usize,
+    stats: Arc<InfluxStats>,
 }
 
 impl PointSender {
-    /// Queues a point, waiting while the queue is full.
-    pub async fn send(&self, point: Point) -> Result<()> {
-        self.tx.send(point).await.map_err(|_| Error::Stopped)
-    }
-
-    /// Queues a point from a thread outside the tokio runtime, blocking while
-    /// the queue is full. Panics when called from async code.
-    pub fn blocking_send(&self, point: Point) -> Result<()> {
-        self.tx.blocking_send(point).map_err(|_| Error::Stopped)
+    /// Queues a point without waiting. `Ok(false)`: the queue was full and the
+    /// point was dropped (and counted); `Err`: the writer has stopped.
+    pub fn send(&self, point: Point) -> Result<bool> {
+        if self.queued.fetch_add(1, Relaxed) >= self.bound {
+            self.queued.fetch_sub(1, Relaxed);
+            self.stats.overflowed.fetch_add(1, Relaxed);
+            return Ok(false);
+        }
+        self.tx.send(point).map_err(|_| {
+            self.queued.fetch_sub(1, Relaxed);
+            Error::Stopped
+        })?;
+        Ok(true)
     }
 }
 
@@ -107,21 +122,30 @@ impl InfluxWriter {
             down: false,
             drops: DropLog::default(),
         };
-        let (tx, rx) = mpsc::channel(config.queue_points);
-        let task = tokio::spawn(task.run(rx));
-        Ok(InfluxWriter { tx, task, stats })
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let sender = PointSender {
+            tx,
+            queued: Arc::clone(&queued),
+            bound: config.queue_points,
+            stats: Arc::clone(&stats),
+        };
+        let task = tokio::spawn(task.run(rx, queued));
+        Ok(InfluxWriter {
+            sender,
+            task,
+            stats,
+        })
     }
 
     /// A sender for another producer.
     pub fn sender(&self) -> PointSender {
-        PointSender {
-            tx: self.tx.clone(),
-        }
+        self.sender.clone()
     }
 
-    /// Queues a point, waiting while the queue is full.
-    pub async fn send(&self, point: Point) -> Result<()> {
-        self.tx.send(point).await.map_err(|_| Error::Stopped)
+    /// Queues a point without waiting (see [`PointSender::send`]).
+    pub fn send(&self, point: Point) -> Result<bool> {
+        self.sender.send(point)
     }
 
     /// The counters.
@@ -133,7 +157,7 @@ impl InfluxWriter {
     /// are written, or spooled when the server does not take them (the spool
     /// is drained at the next start).
     pub async fn shutdown(self) -> Result<()> {
-        drop(self.tx);
+        drop(self.sender);
         self.task.await.map_err(|_| Error::Stopped)
     }
 }
@@ -169,7 +193,7 @@ struct Task {
 }
 
 impl Task {
-    async fn run(mut self, mut rx: mpsc::Receiver<Point>) {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Point>, queued: Arc<AtomicUsize>) {
         let mut batch: Vec<Point> = Vec::with_capacity(self.batch_points);
         let mut batch_due = Instant::now();
         loop {
@@ -183,6 +207,7 @@ impl Task {
                     if n == 0 {
                         break;
                     }
+                    queued.fetch_sub(n, Relaxed);
                     if batch.len() == n {
                         batch_due = Instant::now() + self.flush;
                     }
@@ -509,7 +534,7 @@ mod tests {
                 let w =
                     InfluxWriter::start(&config, Some("secret-token"), dir.path()).expect("start");
                 for i in 0..100 {
-                    w.send(line(i)).await.expect("send");
+                    assert!(w.send(line(i)).expect("send"), "the queue has room");
                     if i % 10 == 9 {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
@@ -540,5 +565,45 @@ mod tests {
         // The spool is still there for the next run, and only up to its bound.
         let reopened = Spool::open(dir.path(), config.max_spool_bytes).expect("reopen");
         assert_eq!(reopened.bytes(), line_len * 25);
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_without_waiting() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A server that takes the connection and never answers.
+        let hang = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+        let url = format!("http://{}", hang.local_addr().expect("addr"));
+        let mut config = InfluxConfig::new(&url, "o", "b");
+        config.queue_points = 3;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let stats = rt.block_on(async {
+            let w = InfluxWriter::start(&config, None, dir.path()).expect("start");
+            // The writer task cannot run between these sends: the queue only fills.
+            let kept: Vec<bool> = (0..5)
+                .map(|i| w.sender().send(line(i)).expect("send"))
+                .collect();
+            assert_eq!(kept, [true, true, true, false, false]);
+            let stats = w.stats();
+            assert_eq!(stats.overflowed.load(Relaxed), 2);
+            // Once the writer took them, there is room again.
+            let refused = tokio::time::timeout(Duration::from_secs(10), async {
+                let mut refused = 0;
+                while !w.send(line(5)).expect("send") {
+                    refused += 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                refused
+            })
+            .await
+            .expect("the writer empties its queue while the server hangs");
+            drop(w);
+            (stats, refused)
+        });
+        let (stats, refused) = stats;
+        assert_eq!(stats.overflowed.load(Relaxed), 2 + refused);
+        drop(hang);
     }
 }

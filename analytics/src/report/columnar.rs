@@ -1,6 +1,6 @@
 //! Report tables as Arrow batches and Parquet files.
 
-use super::render::{Kind, Table, Value, text};
+use super::table::{Kind, Table, Value, text};
 use super::{Error, Lang, Result};
 use arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, RecordBatch,

@@ -10,7 +10,7 @@
 //! window coverage is below 0.8 are left out of the ranking and listed apart.
 
 use super::read::{self, Interner, prim, strings};
-use super::render::{col, int};
+use super::table::{col, int};
 use super::{
     Column, Kind, Lang, MIN_COVERAGE, Output, Result, Table, Value, Window, ratio, registry_site,
     window_of,

@@ -25,13 +25,16 @@
 
 mod columnar;
 pub mod compare;
+mod grid;
 pub(crate) mod read;
 pub mod render;
 pub mod slots;
 mod svg;
+mod table;
 pub mod underuse;
 
-pub use render::{Column, Format, Kind, Output, Table, Value};
+pub use render::Format;
+pub use table::{Column, Kind, Output, Table, Value};
 
 use chrono::{Duration, NaiveDate};
 use std::path::PathBuf;

@@ -8,8 +8,9 @@
 //! the local date of the hour. The idle blocks are the stored `idle_slots` of
 //! the room's latest day in the window, at that day's highest revision.
 
+pub use super::grid::{Block, Cell, Grid};
 use super::read::{self, get, prim, strings};
-use super::render::{col, int};
+use super::table::{col, int};
 use super::underuse::date32;
 use super::{
     Column, Error, Kind, Lang, Output, Result, Table, Value, Window, or_else, ratio, registry_site,
@@ -19,85 +20,6 @@ use arrow::datatypes::{UInt8Type, UInt16Type, UInt32Type, UInt64Type};
 use chrono::{Datelike, NaiveDate};
 use devices::Registry;
 use std::path::Path;
-
-/// The sums of one (weekday, hour) cell over the window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Cell {
-    /// Summed open seconds.
-    pub open: u64,
-    /// Summed measured seconds.
-    pub measured: u64,
-    /// Summed occupied seconds.
-    pub occupied: u64,
-}
-
-impl Cell {
-    /// occupied / measured.
-    pub fn time_utilization(&self) -> Option<f64> {
-        ratio(self.occupied, self.measured)
-    }
-    /// measured / open.
-    pub fn coverage(&self) -> Option<f64> {
-        ratio(self.measured, self.open)
-    }
-    /// METRICS.md "Idle slots": inside opening hours, coverage >= 0.8 and time utilization < 0.05.
-    pub fn idle(&self) -> bool {
-        self.coverage().is_some_and(|c| c >= 0.8)
-            && self.time_utilization().is_some_and(|u| u < 0.05)
-    }
-}
-
-/// A stored idle block (`idle_slots`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Block {
-    /// The day it was evaluated for.
-    pub day: NaiveDate,
-    /// 1 = Monday ... 7 = Sunday.
-    pub weekday: u8,
-    /// First hour.
-    pub start_hour: u8,
-    /// Hour after the block.
-    pub end_hour: u8,
-    /// Days of data in its lookback.
-    pub lookback_days: u16,
-    /// Summed open seconds of its cells over the lookback.
-    pub open: u64,
-    /// Summed measured seconds.
-    pub measured: u64,
-    /// Summed occupied seconds.
-    pub occupied: u64,
-}
-
-/// A room's grid and idle blocks.
-#[derive(Debug, Clone)]
-pub struct Grid {
-    /// Site id.
-    pub site_id: String,
-    /// Site name (Chinese).
-    pub site_name: String,
-    /// Room id.
-    pub room_id: String,
-    /// Room name (Chinese).
-    pub room_name: String,
-    /// First day of the window.
-    pub from: NaiveDate,
-    /// Last day of the window.
-    pub to: NaiveDate,
-    /// `cells[weekday - 1][hour]`.
-    pub cells: [[Cell; 24]; 7],
-    /// The stored idle blocks in force.
-    pub blocks: Vec<Block>,
-}
-
-impl Grid {
-    /// The hours from the first to the last with opening time on any weekday.
-    pub fn open_hours(&self) -> std::ops::Range<usize> {
-        let open = |h: usize| self.cells.iter().any(|d| d[h].open > 0);
-        let first = (0..24).find(|&h| open(h)).unwrap_or(0);
-        let last = (0..24).rev().find(|&h| open(h)).map_or(0, |h| h + 1);
-        first..last.max(first)
-    }
-}
 
 /// The report and the grid it shows (for the SVG heatmap).
 #[derive(Debug, Clone)]

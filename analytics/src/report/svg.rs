@@ -2,7 +2,7 @@
 //! time utilization, grey where coverage is under 0.8, idle blocks framed.
 //! Labels are SVG `<text>` elements, so Chinese shows with the viewer's fonts.
 
-use super::slots::{Cell, Grid};
+use super::grid::{Cell, Grid};
 use super::{Error, Lang, Result, weekday_name};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};

@@ -7,7 +7,7 @@
 //! "Revisions"), so a flag of an older revision no longer counts.
 
 use super::read::{self, Interner, get, prim, strings};
-use super::render::{col, int};
+use super::table::{col, int};
 use super::{Kind, Lang, Output, Result, Table, Value, Window, or_else, registry_site, window_of};
 use arrow::datatypes::{Date32Type, Float64Type, UInt16Type, UInt32Type};
 use chrono::NaiveDate;

@@ -3,9 +3,11 @@
 //! chart, the function-mix check, a drill-down link per site, and every
 //! table as CSV.
 
-use crate::api::{AppState, error_json};
+use crate::api::error::error_json;
+use crate::api::state::AppState;
 use crate::auth::User;
 use crate::i18n::{self, Lang, t};
+use crate::local_path::url_encode;
 use crate::views::{self, blocking, charts, esc};
 use analytics::report::{Output, Value, Window, compare};
 use axum::Json;
@@ -202,9 +204,9 @@ pub(crate) async fn page(
     );
     let query = format!(
         "city={}&district={}&category={}",
-        views::url_encode(q.city.as_deref().unwrap_or("")),
-        views::url_encode(q.district.as_deref().unwrap_or("")),
-        views::url_encode(q.category.as_deref().unwrap_or(""))
+        url_encode(q.city.as_deref().unwrap_or("")),
+        url_encode(q.district.as_deref().unwrap_or("")),
+        url_encode(q.category.as_deref().unwrap_or(""))
     );
     match &out {
         None => {
@@ -252,10 +254,8 @@ pub(crate) async fn page(
                     t(lang, "evaluator_title"),
                     t(lang, "mix_note"),
                     views::table_html(sites, lang, |row| match id.and_then(|i| row.get(i)) {
-                        Some(Value::Text(s)) => Some(format!(
-                            "/manager?site={}&lang={code}",
-                            views::url_encode(s)
-                        )),
+                        Some(Value::Text(s)) =>
+                            Some(format!("/manager?site={}&lang={code}", url_encode(s))),
                         _ => None,
                     }),
                     t(lang, "download_csv"),

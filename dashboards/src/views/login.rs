@@ -3,8 +3,8 @@
 //! /logout` clears it. Both change state, so both pass the Origin check of
 //! `guard` like every other POST.
 
-use crate::api::{AppState, login_cookie};
-use crate::auth::COOKIE;
+use crate::api::state::AppState;
+use crate::auth::{COOKIE, login_cookie};
 use crate::i18n::{self, Lang, html_lang, t};
 use crate::local_path::safe_next;
 use crate::views::esc;

@@ -3,9 +3,11 @@
 //! weekday x hour heatmap, the idle blocks (错时 candidates) and a 28-day
 //! trend. Everything comes from `analytics::report` (`slots`, `underuse`).
 
-use crate::api::{AppState, error_json};
+use crate::api::error::error_json;
+use crate::api::state::AppState;
 use crate::auth::User;
 use crate::i18n::{self, Lang, t};
+use crate::local_path::url_encode;
 use crate::views::{self, blocking, charts, esc, pct};
 use analytics::report::{self, Window, slots, underuse};
 use axum::Json;
@@ -442,8 +444,8 @@ pub(crate) async fn page(
     }
     let query = format!(
         "site={}&district={}",
-        views::url_encode(q.site.as_deref().unwrap_or("")),
-        views::url_encode(q.district.as_deref().unwrap_or(""))
+        url_encode(q.site.as_deref().unwrap_or("")),
+        url_encode(q.district.as_deref().unwrap_or(""))
     );
     let _ = write!(
         body,
@@ -502,8 +504,8 @@ pub(crate) async fn page(
             pct(r.coverage_28d),
             lang.pick("zh", "en"),
             t(lang, "details"),
-            sid = esc(&views::url_encode(&r.site_id)),
-            rid = esc(&views::url_encode(&r.room_id)),
+            sid = esc(&url_encode(&r.site_id)),
+            rid = esc(&url_encode(&r.room_id)),
         );
     }
     body.push_str("</tbody></table></div></section>");
@@ -514,8 +516,8 @@ pub(crate) async fn page(
                 let name = format!("{} · {}", month.grid.site_name, month.grid.room_name);
                 let src = format!(
                     "/manager/heatmap.svg?site={}&room={}&lang={}",
-                    views::url_encode(&d.site_id),
-                    views::url_encode(&d.room_id),
+                    url_encode(&d.site_id),
+                    url_encode(&d.room_id),
                     lang.pick("zh", "en")
                 );
                 let trend: Vec<Option<f64>> = d.trend.iter().map(|(_, v)| *v).collect();
@@ -555,7 +557,7 @@ pub(crate) async fn page(
     }
     let query = format!(
         "{query}&room={}",
-        views::url_encode(q.room.as_deref().unwrap_or(""))
+        url_encode(q.room.as_deref().unwrap_or(""))
     );
     views::frame(
         &state,

@@ -8,7 +8,8 @@ pub(crate) mod login;
 pub(crate) mod manager;
 pub(crate) mod operator;
 
-use crate::api::{AppState, error_json};
+use crate::api::error::error_json;
+use crate::api::state::AppState;
 use crate::auth::User;
 use crate::i18n::{Lang, html_lang, t};
 use analytics::report::{Table, Value};
@@ -27,19 +28,6 @@ pub(crate) fn esc(text: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
             c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Percent-encodes a query value.
-pub(crate) fn url_encode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
         }
     }
     out

@@ -4,7 +4,7 @@
 //! alert list from `/api/alerts`. The server only fills in the language and
 //! the links the caller's role may follow.
 
-use crate::api::AppState;
+use crate::api::state::AppState;
 use crate::i18n::{self, html_lang, t};
 use crate::views::esc;
 use axum::extract::{Query, State};

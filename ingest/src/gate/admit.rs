@@ -5,7 +5,7 @@
 //! address; accounts have a cap each), so known devices always find room.
 
 use crate::IngestStats;
-use crate::broker::BrokerLimits;
+use crate::limits::BrokerLimits;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;

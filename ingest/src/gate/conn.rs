@@ -5,9 +5,11 @@
 //! other packets allowed by the ACL go on to the broker, and what the broker
 //! sends back is copied packet by packet.
 
-use super::door::{DEVICE_PREFIX, Door, Message, Ticket};
+use super::door::{DEVICE_PREFIX, Door, Message};
 use super::frame::{Head, frame_len, publish_head};
 use super::hello::{Refusal, parse_connect};
+use super::ticket::Ticket;
+use super::violation::Violation;
 use super::wire::{Rate, acknowledge, drop_for, outbound, protocol, read_more, refuse, send};
 use super::{MAX_PACKET, Shared, Version};
 use bytes::{Buf, Bytes, BytesMut};
@@ -52,15 +54,6 @@ pub(super) async fn serve(
     if let Err(e) = run(&shared, client, peer, upstream, version).await {
         tracing::debug!(%peer, error = %e, "MQTT gate: connection ended");
     }
-}
-
-/// Why an established connection is closed.
-#[derive(Debug)]
-pub(super) enum Violation {
-    Publish(String),
-    Subscribe(String),
-    Protocol(String),
-    TooLarge,
 }
 
 async fn run(

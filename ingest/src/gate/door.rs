@@ -7,6 +7,7 @@
 //! device that bursts slows itself down at its own socket and never takes the
 //! others' place (nothing is dropped to make room).
 
+use super::ticket::Ticket;
 use crate::IngestStats;
 use crate::subscriber::{Incoming, Pending};
 use bytes::Bytes;
@@ -14,7 +15,7 @@ use devices::{Clock, Reason, Rejection, Validator};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::mpsc;
 
 /// The topics whose messages the door takes in itself (`doorstep/v1/...`);
 /// others allowed by the ACL go on to the broker.
@@ -96,24 +97,4 @@ pub(crate) struct Message {
     pub oversize: Option<usize>,
     pub peer: SocketAddr,
     pub ticket: Ticket,
-}
-
-/// What the connection owes the device once its message is journaled.
-#[derive(Debug)]
-pub struct Ticket {
-    pub(crate) pkid: u16,
-    pub(crate) qos: u8,
-    pub(crate) acks: mpsc::UnboundedSender<(u16, u8)>,
-    /// Released when the message is journaled (or dropped).
-    pub(crate) _permit: OwnedSemaphorePermit,
-}
-
-impl Ticket {
-    /// The message is durable: the connection sends PUBACK (QoS 1) or PUBREC (QoS 2).
-    pub(crate) fn complete(self) {
-        if self.qos > 0 {
-            // A closed connection cannot be told; the device sends the message again.
-            let _ = self.acks.send((self.pkid, self.qos));
-        }
-    }
 }

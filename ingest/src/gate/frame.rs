@@ -3,7 +3,7 @@
 //! so that the rest can be skipped as it arrives.
 
 use super::Version;
-use super::conn::Violation;
+use super::violation::Violation;
 use bytes::Bytes;
 
 /// Length of the first whole packet in `buf`, `None` while more bytes are needed.

@@ -43,11 +43,14 @@ mod door;
 mod frame;
 mod hello;
 mod passwd;
+mod ticket;
+mod violation;
 mod wire;
 
 pub use acl::{Access, Acl};
-pub use door::{DEVICE_PREFIX, Door, Ticket};
+pub use door::{DEVICE_PREFIX, Door};
 pub use passwd::Passwd;
+pub use ticket::Ticket;
 
 use crate::{Error, Secret};
 use std::net::SocketAddr;

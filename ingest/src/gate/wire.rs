@@ -2,9 +2,9 @@
 //! the broker's packets back, last words to a client, and the per-connection
 //! rate.
 
-use super::conn::Violation;
 use super::frame::frame_len;
 use super::hello::{Refusal, connack};
+use super::violation::Violation;
 use super::{MAX_PACKET, Version};
 use bytes::BytesMut;
 use std::io;

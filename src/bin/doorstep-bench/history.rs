@@ -19,8 +19,8 @@ pub fn write(data: &Path, registry: &Arc<Registry>, days: i64) -> anyhow::Result
         let mut device_days = Vec::with_capacity(registry.devices.len());
         for (i, room) in registry.rooms.iter().enumerate() {
             let tz = registry.site(room.site).timezone;
-            let start = stream::window::day_start(tz, now - back * 86_400);
-            let end = stream::window::day_end(tz, start);
+            let start = stream::local_time::day_start(tz, now - back * 86_400);
+            let end = stream::local_time::day_end(tz, start);
             let spans = room.schedule.open_spans(tz, start, end);
             let open_in = |a: i64, b: i64| -> u32 {
                 spans
@@ -55,7 +55,7 @@ pub fn write(data: &Path, registry: &Arc<Registry>, days: i64) -> anyhow::Result
             };
             let mut hour = start;
             while hour < end {
-                let next = stream::window::hour_end(tz, hour);
+                let next = stream::local_time::hour_end(tz, hour);
                 windows.push(row(WindowKind::Hour, hour, next, 0));
                 hour = next;
             }
