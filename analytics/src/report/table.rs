@@ -63,6 +63,21 @@ impl From<bool> for Value {
     }
 }
 
+impl Value {
+    /// The cell as data, as CSV and Parquet write it: fractions as fractions,
+    /// numbers in full, dates as `YYYY-MM-DD`; `None` for null.
+    pub fn data_text(&self) -> Option<String> {
+        text(self, Kind::Text, false, Lang::En)
+    }
+
+    /// The cell for people, as the text table and the web pages show it
+    /// (`kind` is its column's): fractions as percentages with one decimal,
+    /// other numbers with two, yes or no in `lang`; `None` for null.
+    pub fn human_text(&self, kind: Kind, lang: Lang) -> Option<String> {
+        text(self, kind, true, lang)
+    }
+}
+
 /// Whole numbers of any unsigned or signed width.
 pub(crate) fn int<T: TryInto<i64>>(v: T) -> Value {
     v.try_into().map_or(Value::Null, Value::Int)
@@ -139,4 +154,32 @@ pub(super) fn text(v: &Value, kind: Kind, human: bool, lang: Lang) -> Option<Str
         Value::Bool(b) => b.to_string(),
         Value::Date(d) => d.format("%Y-%m-%d").to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_keeps_values_and_people_get_percentages() {
+        let f = Value::Float(0.125);
+        assert_eq!(f.data_text().as_deref(), Some("0.125"));
+        assert_eq!(
+            f.human_text(Kind::Fraction, Lang::Zh).as_deref(),
+            Some("12.5%")
+        );
+        let visits = Value::Float(30.456);
+        assert_eq!(
+            visits.human_text(Kind::Float, Lang::Zh).as_deref(),
+            Some("30.46")
+        );
+        let yes = Value::Bool(true);
+        assert_eq!(yes.data_text().as_deref(), Some("true"));
+        assert_eq!(yes.human_text(Kind::Bool, Lang::Zh).as_deref(), Some("是"));
+        assert_eq!(yes.human_text(Kind::Bool, Lang::En).as_deref(), Some("yes"));
+        let day = Value::from(NaiveDate::from_ymd_opt(2026, 11, 3).expect("date"));
+        assert_eq!(day.data_text().as_deref(), Some("2026-11-03"));
+        assert_eq!(Value::Null.data_text(), None);
+        assert_eq!(Value::Null.human_text(Kind::Fraction, Lang::En), None);
+    }
 }

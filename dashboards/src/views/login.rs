@@ -5,13 +5,14 @@
 
 use crate::api::state::AppState;
 use crate::auth::{COOKIE, login_cookie};
-use crate::i18n::{self, Lang, html_lang, t};
+use crate::i18n::{self, Lang, t};
 use crate::local_path::safe_next;
-use crate::views::esc;
+use crate::views::frame::{document, logout_button};
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use maud::html;
 use serde::Deserialize;
 
 #[derive(Deserialize, Default)]
@@ -27,25 +28,33 @@ pub(crate) struct LoginForm {
     next: Option<String>,
 }
 
+/// The sign-in form; `error`: after an unknown token.
 fn page(lang: Lang, next: &str, error: bool) -> String {
-    let err = if error {
-        format!("<p class=\"error\">{}</p>", t(lang, "bad_token"))
-    } else {
-        String::new()
-    };
-    format!(
-        "<!doctype html>\n<html lang=\"{hl}\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
-<link rel=\"stylesheet\" href=\"{css}\"></head><body><main><section class=\"card login\"><h2>{title}</h2>{err}\
-<form method=\"post\" action=\"/login\"><label>{label}<input type=\"password\" name=\"token\" autocomplete=\"current-password\" required></label>\
-<input type=\"hidden\" name=\"next\" value=\"{next}\"><button type=\"submit\">{button}</button></form></section></main></body></html>\n",
-        hl = html_lang(lang),
-        title = t(lang, "login_title"),
-        css = crate::assets::APP_CSS_PATH,
-        label = t(lang, "token"),
-        next = esc(next),
-        button = t(lang, "login"),
+    let title = t(lang, "login_title");
+    document(
+        lang,
+        title,
+        html! {
+            main {
+                section.card.login {
+                    h2 { (title) }
+                    @if error {
+                        p.error { (t(lang, "bad_token")) }
+                    }
+                    form method="post" action="/login" {
+                        label {
+                            (t(lang, "token"))
+                            input type="password" name="token"
+                                autocomplete="current-password" required;
+                        }
+                        input type="hidden" name="next" value=(next);
+                        button type="submit" { (t(lang, "login")) }
+                    }
+                }
+            }
+        },
     )
+    .into_string()
 }
 
 /// `GET /login`.
@@ -87,25 +96,20 @@ pub(crate) struct LangQuery {
 /// out changes state, so it is a POST).
 pub(crate) async fn logout_form(headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
     let lang = i18n::negotiate(q.lang.as_deref(), &headers);
-    Html(format!(
-        "<!doctype html>\n<html lang=\"{hl}\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
-<link rel=\"stylesheet\" href=\"{css}\"></head><body><main><section class=\"card login\"><h2>{title}</h2>\
-{button}</section></main></body></html>\n",
-        hl = html_lang(lang),
-        title = t(lang, "logout"),
-        css = crate::assets::APP_CSS_PATH,
-        button = logout_button(lang),
-    ))
-    .into_response()
-}
-
-/// The sign-out button: a form that posts to `/logout`.
-pub(crate) fn logout_button(lang: Lang) -> String {
-    format!(
-        "<form method=\"post\" action=\"/logout\" class=\"logout\"><button type=\"submit\">{}</button></form>",
-        t(lang, "logout")
-    )
+    let title = t(lang, "logout");
+    let page = document(
+        lang,
+        title,
+        html! {
+            main {
+                section.card.login {
+                    h2 { (title) }
+                    (logout_button(lang))
+                }
+            }
+        },
+    );
+    Html(page.into_string()).into_response()
 }
 
 /// `POST /logout`: clears the cookie.

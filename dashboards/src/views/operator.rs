@@ -5,13 +5,13 @@
 //! the links the caller's role may follow.
 
 use crate::api::state::AppState;
-use crate::i18n::{self, html_lang, t};
-use crate::views::esc;
+use crate::i18n::{self, html_lang};
+use crate::views::frame::{logout_button, nav};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
+use maud::html;
 use serde::Deserialize;
-use std::fmt::Write;
 
 /// The live page's HTML; its style sheet and script come from `/assets/`,
 /// nothing from another host.
@@ -34,35 +34,14 @@ pub(crate) async fn page(
         Err(r) => return r,
     };
     let lang = i18n::negotiate(q.lang.as_deref(), &headers);
-    let mut nav = String::new();
-    let code = lang.pick("zh", "en");
-    let _ = write!(
-        nav,
-        "<a href=\"/?lang={code}\" class=\"on\">{}</a>",
-        t(lang, "live")
-    );
-    if user.may_manage() {
-        let _ = write!(
-            nav,
-            "<a href=\"/manager?lang={code}\">{}</a>",
-            t(lang, "manager")
-        );
-    }
-    if user.may_evaluate() {
-        let _ = write!(
-            nav,
-            "<a href=\"/evaluator?lang={code}\">{}</a>",
-            t(lang, "evaluator")
-        );
-    }
-    if !state.access.is_open() {
-        let _ = write!(
-            nav,
-            "<span>{}</span> {}",
-            esc(&user.name),
-            super::login::logout_button(lang)
-        );
-    }
+    let links = html! {
+        (nav(&user, lang, "/"))
+        @if !state.access.is_open() {
+            span { (user.name) }
+            " "
+            (logout_button(lang))
+        }
+    };
     let html = LIVE_HTML
         .replacen(
             "<html lang=\"zh-CN\">",
@@ -74,6 +53,6 @@ pub(crate) async fn page(
             &format!("<body data-can-ack=\"{}\">", user.may_act()),
             1,
         )
-        .replacen("<!--NAV-->", &nav, 1);
+        .replacen("<!--NAV-->", &links.into_string(), 1);
     ([(header::CACHE_CONTROL, "no-cache")], Html(html)).into_response()
 }

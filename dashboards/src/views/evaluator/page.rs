@@ -1,0 +1,221 @@
+//! The evaluator page's template: the filters, then the compared sites as a
+//! ranking, a distribution and a table with a drill-down link per site, and
+//! the sites left out; each table with its CSV link.
+
+use super::query::EvaluatorQuery;
+use crate::i18n::{Lang, t};
+use crate::local_path::url_encode;
+use crate::views::charts;
+use crate::views::table::HtmlTable;
+use analytics::report::{Output, Table, Value};
+use devices::{Category, Site};
+use maud::{Markup, html};
+
+/// The page's content: `sites` of the registry give the filters' choices,
+/// `out` is the comparison (`None`: no data yet).
+pub(super) fn body(lang: Lang, q: &EvaluatorQuery, sites: &[Site], out: Option<&Output>) -> Markup {
+    html! {
+        (filters(lang, q, sites))
+        @match out {
+            None => {
+                section.card { p.muted #no-data { (t(lang, "no_data")) } }
+            }
+            Some(out) => {
+                p.muted {
+                    @for (i, (k, v)) in out.facts.iter().enumerate() {
+                        @if i > 0 { " · " }
+                        (k) ": " (v)
+                    }
+                }
+                @if let Some(compared) = out.tables.first() {
+                    (overview(lang, compared))
+                    section.card #sites {
+                        h2 { (t(lang, "evaluator_title")) }
+                        p.muted { (t(lang, "mix_note")) }
+                        (compared_table(lang, compared))
+                        (csv_link(lang, q, "sites"))
+                    }
+                }
+                @if let Some(left) = out.tables.get(1) {
+                    section.card #left-out {
+                        h2 { (t(lang, "left_out")) }
+                        (HtmlTable::new(left, lang))
+                        (csv_link(lang, q, "left_out"))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A `<select>` of `items` (value, label) under `label`, "all" first.
+fn select(
+    lang: Lang,
+    name: &str,
+    label: &str,
+    items: &[(String, String)],
+    current: Option<&str>,
+) -> Markup {
+    html! {
+        label {
+            (label)
+            select name=(name) {
+                option value="" { (t(lang, "all")) }
+                @for (value, text) in items {
+                    option value=(value) selected[current == Some(value.as_str())] { (text) }
+                }
+            }
+        }
+    }
+}
+
+/// The distinct non-empty values of `field` among `sites`, sorted, as (value, label).
+fn choices(sites: &[Site], field: impl Fn(&Site) -> &str) -> Vec<(String, String)> {
+    let mut values: Vec<&str> = sites.iter().map(field).filter(|v| !v.is_empty()).collect();
+    values.sort_unstable();
+    values.dedup();
+    values
+        .into_iter()
+        .map(|v| (v.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// The form choosing a city, a district and a category.
+fn filters(lang: Lang, q: &EvaluatorQuery, sites: &[Site]) -> Markup {
+    let categories: Vec<(String, String)> = Category::ALL
+        .iter()
+        .map(|c| {
+            (
+                c.as_str().to_owned(),
+                lang.pick(c.zh(), c.as_str()).to_owned(),
+            )
+        })
+        .collect();
+    let (cities, districts) = (choices(sites, |s| &s.city), choices(sites, |s| &s.district));
+    html! {
+        section.card {
+            form.filters method="get" action="/evaluator" {
+                input type="hidden" name="lang" value=(lang.pick("zh", "en"));
+                (select(lang, "city", t(lang, "city"), &cities, q.city.as_deref()))
+                (select(lang, "district", t(lang, "district"), &districts, q.district.as_deref()))
+                (select(lang, "category", t(lang, "category"), &categories, q.category.as_deref()))
+                button type="submit" { (t(lang, "filter")) }
+            }
+        }
+    }
+}
+
+/// The ranking and the distribution of the compared sites' time utilization.
+fn overview(lang: Lang, compared: &Table) -> Markup {
+    let (name, tu) = (
+        compared.index("site_name"),
+        compared.index("time_utilization"),
+    );
+    let bars: Vec<(String, f64)> = compared
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let label = match name.and_then(|i| r.get(i)) {
+                Some(Value::Text(s)) => s.clone(),
+                _ => String::new(),
+            };
+            match tu.and_then(|i| r.get(i)) {
+                Some(Value::Float(v)) => Some((label, *v)),
+                _ => None,
+            }
+        })
+        .collect();
+    let values: Vec<f64> = bars.iter().map(|(_, v)| *v).collect();
+    html! {
+        section.card #charts {
+            div.charts {
+                (charts::ranking(t(lang, "ranking"), &bars))
+                (charts::histogram(
+                    t(lang, "distribution"),
+                    &values,
+                    lang.pick("时间利用率 (%)", "time use (%)")
+                ))
+            }
+        }
+    }
+}
+
+/// The compared sites, each linking to the manager view of its site.
+fn compared_table(lang: Lang, compared: &Table) -> Markup {
+    let id = compared.index("site_id");
+    let code = lang.pick("zh", "en");
+    let table = HtmlTable::new(compared, lang).links(|row| match id.and_then(|i| row.get(i)) {
+        Some(Value::Text(s)) => Some(format!("/manager?site={}&lang={code}", url_encode(s))),
+        _ => None,
+    });
+    html! { (table) }
+}
+
+/// The CSV download of table `name` (`/api/evaluator/<name>`) under the same filters.
+fn csv_link(lang: Lang, q: &EvaluatorQuery, name: &str) -> Markup {
+    let code = lang.pick("zh", "en");
+    let href = format!(
+        "/api/evaluator/{name}?{}&format=csv&lang={code}",
+        q.filters()
+    );
+    html! {
+        p.csv {
+            a href=(href) download {
+                (t(lang, "download_csv"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use analytics::report::{Column, Kind};
+
+    #[test]
+    fn sites_link_to_their_rooms_and_tables_to_their_csv() {
+        let col = |name: &str, zh: &str, kind| Column {
+            name: name.into(),
+            zh: zh.into(),
+            kind,
+        };
+        let compared = Table {
+            name: "sites",
+            title: "社区".into(),
+            columns: vec![
+                col("site_id", "社区编号", Kind::Text),
+                col("site_name", "社区", Kind::Text),
+                col("time_utilization", "时间利用率", Kind::Fraction),
+            ],
+            rows: vec![vec!["cd-b".into(), "武侯<区>".into(), Some(0.6).into()]],
+        };
+        let out = Output {
+            report: "compare",
+            facts: vec![("from", "2026-11-01".into()), ("to", "2026-11-28".into())],
+            tables: vec![compared],
+            display: None,
+            notes: vec![],
+        };
+        let q = EvaluatorQuery {
+            city: Some("成都市".into()),
+            ..EvaluatorQuery::default()
+        };
+        let html = body(Lang::En, &q, &[], Some(&out)).into_string();
+        assert!(
+            html.contains(r#"<a href="/manager?site=cd-b&amp;lang=en">Details</a>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td>武侯&lt;区&gt;</td><td>60.0%</td>"),
+            "{html}"
+        );
+        assert!(html.contains("from: 2026-11-01 · to: 2026-11-28"), "{html}");
+        let csv = "/api/evaluator/sites?city=%E6%88%90%E9%83%BD%E5%B8%82&amp;district=\
+                   &amp;category=&amp;format=csv&amp;lang=en";
+        assert!(html.contains(csv), "{html}");
+        assert_eq!(html.matches("<svg").count(), 2, "ranking and distribution");
+        assert!(!html.contains("left-out"), "no second table: {html}");
+        let empty = body(Lang::Zh, &q, &[], None).into_string();
+        assert!(empty.contains(r#"id="no-data""#), "{empty}");
+    }
+}

@@ -1,0 +1,225 @@
+//! Report tables as HTML: the one renderer of every table on the pages.
+//!
+//! A page shows an `analytics::report::Table`, the same one its CSV download
+//! writes, and each cell reads as in the text table of `doorstep report`
+//! ([`Value::human_text`]: fractions as percentages, yes or no in the page's
+//! language), so the page, the terminal and the file show the same values.
+
+use crate::i18n::{Lang, t};
+use analytics::report::{Column, Table, Value};
+use maud::{Markup, Render, html};
+
+/// What a cell without a value shows.
+const UNKNOWN: &str = "—";
+
+/// A header instead of the column's own, where it gives one.
+type Header<'a> = Box<dyn Fn(&Column) -> Option<&'static str> + 'a>;
+/// Markup instead of a cell's text (row index, column), where it gives some.
+type Cell<'a> = Box<dyn Fn(usize, &Column) -> Option<Markup> + 'a>;
+/// The address a row's "details" link leads to, where it has one.
+type Link<'a> = Box<dyn Fn(&[Value]) -> Option<String> + 'a>;
+
+/// A report table on a page: all its columns under their Chinese headers (the
+/// column names in English) unless told otherwise. A row carries its
+/// `site_id` and `room_id` as `data-site` and `data-room` when the table has
+/// those columns.
+pub(crate) struct HtmlTable<'a> {
+    table: &'a Table,
+    lang: Lang,
+    /// The columns shown, with their index in a row.
+    shown: Vec<(usize, &'a Column)>,
+    header: Option<Header<'a>>,
+    cell: Option<Cell<'a>>,
+    link: Option<Link<'a>>,
+}
+
+impl<'a> HtmlTable<'a> {
+    /// Every column of `table`, cells as text in `lang`.
+    pub(crate) fn new(table: &'a Table, lang: Lang) -> Self {
+        HtmlTable {
+            table,
+            lang,
+            shown: table.columns.iter().enumerate().collect(),
+            header: None,
+            cell: None,
+            link: None,
+        }
+    }
+
+    /// Only the columns named, in that order (one the table lacks is left out).
+    pub(crate) fn columns(mut self, names: &[&str]) -> Self {
+        let table = self.table;
+        self.shown = names
+            .iter()
+            .filter_map(|n| table.columns.iter().enumerate().find(|(_, c)| c.name == *n))
+            .collect();
+        self
+    }
+
+    /// Headers from `header` where it gives one.
+    pub(crate) fn headers(mut self, header: impl Fn(&Column) -> Option<&'static str> + 'a) -> Self {
+        self.header = Some(Box::new(header));
+        self
+    }
+
+    /// Markup from `cell` (row index, column) where it gives some, instead of the text.
+    pub(crate) fn cells(mut self, cell: impl Fn(usize, &Column) -> Option<Markup> + 'a) -> Self {
+        self.cell = Some(Box::new(cell));
+        self
+    }
+
+    /// A last column with a "details" link in each row that `link` gives an address.
+    pub(crate) fn links(mut self, link: impl Fn(&[Value]) -> Option<String> + 'a) -> Self {
+        self.link = Some(Box::new(link));
+        self
+    }
+
+    fn head_text(&self, c: &'a Column) -> &'a str {
+        match self.header.as_ref().and_then(|h| h(c)) {
+            Some(h) => h,
+            None => match self.lang {
+                Lang::Zh => &c.zh,
+                Lang::En => &c.name,
+            },
+        }
+    }
+
+    fn cell_markup(&self, r: usize, i: usize, c: &Column, row: &[Value]) -> Markup {
+        if let Some(m) = self.cell.as_ref().and_then(|f| f(r, c)) {
+            return m;
+        }
+        let text = row.get(i).and_then(|v| v.human_text(c.kind, self.lang));
+        html! { (text.as_deref().unwrap_or(UNKNOWN)) }
+    }
+}
+
+/// The text of column `i` of `row`, when it is text.
+fn text_at(row: &[Value], i: Option<usize>) -> Option<&str> {
+    match i.and_then(|i| row.get(i)) {
+        Some(Value::Text(s)) => Some(s),
+        _ => None,
+    }
+}
+
+impl Render for HtmlTable<'_> {
+    fn render(&self) -> Markup {
+        let (site, room) = (self.table.index("site_id"), self.table.index("room_id"));
+        html! {
+            div.scroll {
+                table {
+                    thead {
+                        tr {
+                            @for &(_, c) in &self.shown {
+                                th { (self.head_text(c)) }
+                            }
+                            @if self.link.is_some() {
+                                th {}
+                            }
+                        }
+                    }
+                    tbody {
+                        @for (r, row) in self.table.rows.iter().enumerate() {
+                            tr data-site=[text_at(row, site)] data-room=[text_at(row, room)] {
+                                @for &(i, c) in &self.shown {
+                                    td { (self.cell_markup(r, i, c, row)) }
+                                }
+                                @if let Some(link) = &self.link {
+                                    td {
+                                        @if let Some(href) = link(row) {
+                                            a href=(href) { (t(self.lang, "details")) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use analytics::report::Kind;
+
+    fn sample() -> Table {
+        let col = |name: &str, zh: &str, kind| Column {
+            name: name.into(),
+            zh: zh.into(),
+            kind,
+        };
+        Table {
+            name: "sites",
+            title: "社区".into(),
+            columns: vec![
+                col("site_id", "社区编号", Kind::Text),
+                col("site_name", "社区", Kind::Text),
+                col("time_utilization", "时间利用率", Kind::Fraction),
+                col("visits_per_day", "日均到访", Kind::Float),
+                col("meets_function_mix", "功能配置达标", Kind::Bool),
+            ],
+            rows: vec![
+                vec![
+                    "s1".into(),
+                    "<b>长者&食堂</b>".into(),
+                    Some(0.125).into(),
+                    Some(30.0).into(),
+                    true.into(),
+                ],
+                vec![
+                    "s2".into(),
+                    "\"引号\"".into(),
+                    None.into(),
+                    None.into(),
+                    false.into(),
+                ],
+            ],
+        }
+    }
+
+    #[test]
+    fn cells_read_as_in_the_text_table_and_are_escaped_once() {
+        let html = HtmlTable::new(&sample(), Lang::Zh).render().into_string();
+        assert!(html.contains("<th>时间利用率</th>"), "{html}");
+        assert!(
+            html.contains("<td>&lt;b&gt;长者&amp;食堂&lt;/b&gt;</td>"),
+            "{html}"
+        );
+        assert!(html.contains("<td>&quot;引号&quot;</td>"), "{html}");
+        assert!(
+            html.contains("<td>12.5%</td><td>30.00</td><td>是</td>"),
+            "{html}"
+        );
+        assert!(html.contains("<td>—</td><td>—</td><td>否</td>"), "{html}");
+        assert!(html.contains(r#"<tr data-site="s1">"#), "{html}");
+        assert!(!html.contains("&amp;amp;"), "{html}");
+    }
+
+    #[test]
+    fn columns_headers_cells_and_links_as_told() {
+        let table = sample();
+        let html = HtmlTable::new(&table, Lang::En)
+            .columns(&["site_name", "time_utilization", "no_such_column"])
+            .headers(|c| (c.name == "site_name").then_some("Site"))
+            .cells(|r, c| (r == 1 && c.name == "site_name").then(|| html! { b { "x" } }))
+            .links(|row| match row.first() {
+                Some(Value::Text(id)) if id == "s1" => Some(format!("/manager?site={id}&lang=en")),
+                _ => None,
+            })
+            .render()
+            .into_string();
+        assert!(
+            html.contains("<tr><th>Site</th><th>time_utilization</th><th></th></tr>"),
+            "{html}"
+        );
+        assert!(html.contains("<td><b>x</b></td>"), "{html}");
+        assert!(
+            html.contains(r#"<a href="/manager?site=s1&amp;lang=en">Details</a>"#),
+            "{html}"
+        );
+        assert!(html.contains("<td>—</td><td></td></tr>"), "no link: {html}");
+        assert!(!html.contains("visits"), "{html}");
+    }
+}
