@@ -16,6 +16,7 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -117,6 +118,7 @@ pub struct RunArgs {
     /// In a cluster (`[cluster]`): the index of this process, instead of the config's.
     #[arg(long, value_name = "N")]
     pub process: Option<usize>,
+    /// The clock: real time, or simulated from a date at a speed.
     #[command(flatten)]
     pub clock: ClockArgs,
 }
@@ -136,6 +138,7 @@ pub struct SimulateArgs {
     /// Stop after this many simulated hours (default: run until Ctrl-C).
     #[arg(long, value_name = "HOURS")]
     pub hours: Option<f64>,
+    /// The clock: real time, or simulated from a date at a speed.
     #[command(flatten)]
     pub clock: ClockArgs,
 }
@@ -162,6 +165,7 @@ pub enum ReportCommand {
         doorstep report underuse --data doorstep-data --city 上海市 --lang en\n  \
         doorstep report underuse --data doorstep-data --site sh-xh-tianping --format csv --output flags.csv")]
     Underuse {
+        /// Which sites and days.
         #[command(flatten)]
         common: ReportArgs,
         /// Only this site (its id), e.g. --site sh-xh-tianping.
@@ -179,6 +183,7 @@ pub enum ReportCommand {
         doorstep report slots --config doorstep.toml --site sh-xh-tianping --room f3-activity --svg f3.svg\n  \
         doorstep report slots --data doorstep-data --site sh-xh-tianping --room f3-activity --format json")]
     Slots {
+        /// Which sites and days.
         #[command(flatten)]
         common: ReportArgs,
         /// The site (its id), e.g. --site sh-xh-tianping.
@@ -200,6 +205,7 @@ pub enum ReportCommand {
         doorstep report compare --data doorstep-data --city 成都市 --from 2026-11-01 --to 2026-11-28\n  \
         doorstep report compare --data doorstep-data --category infant_care --format csv --output sites.csv")]
     Compare {
+        /// Which sites and days.
         #[command(flatten)]
         common: ReportArgs,
         /// Only sites of this city, e.g. --city 成都市 (ranks stay national and per city).

@@ -155,6 +155,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         upkeep: crate::upkeep::Upkeep::default(),
         quarantine: ingest::QuarantineLimits::default(),
         cluster: None,
+        journal_sync: true,
     };
     let stop = shutdown_signal();
     let running = pipeline::start(spec).await?;
@@ -239,6 +240,7 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
                 None
             }
         },
+        journal_sync: true,
     };
     let stop = shutdown_signal();
     let running = pipeline::start(spec).await?;

@@ -5,7 +5,9 @@ use stream::Stream;
 
 /// The stream and the `raw_events` / `quarantine` tables.
 pub struct Sinks {
+    /// The running stream.
     pub stream: Stream,
+    /// The tables (`raw_events`, `quarantine`).
     pub store: Arc<analytics::Store>,
     /// Where checkpoints go, and the interval's length in a cluster (its processes
     /// name a checkpoint by the interval's slot, so that all ask for the same one).

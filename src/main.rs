@@ -1,21 +1,7 @@
 //! `doorstep`: tells communities whether the service rooms they built are used.
 
-mod checkpoint;
-mod cli;
-mod cluster;
-mod commands;
-mod config;
-mod import;
-mod intake;
-mod pipeline;
-mod report;
-mod restart;
-mod sim;
-mod sinks;
-mod status;
-mod upkeep;
-
 use clap::Parser;
+use doorstep::{cli, commands};
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

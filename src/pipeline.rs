@@ -31,15 +31,23 @@ pub enum Broker {
 /// Everything the pipeline needs to start.
 #[derive(Debug, Clone)]
 pub struct Spec {
+    /// Sites, rooms and devices.
     pub registry: Arc<Registry>,
+    /// Where the tables, journal, checkpoints and spools go.
     pub data_dir: PathBuf,
+    /// The embedded broker or an external one.
     pub broker: Broker,
+    /// doorstep's own MQTT session with an external broker.
     pub session: ingest::Session,
+    /// Where the web app listens.
     pub web: SocketAddr,
     /// `[web] tokens_file`: tokens and roles of the web app; `None` leaves it open (loopback only).
     pub web_tokens: Option<PathBuf>,
+    /// The stream's settings.
     pub stream: StreamConfig,
+    /// Real time, or a simulated clock.
     pub clock: Clock,
+    /// How often the journal and the tables are written.
     pub flush: Duration,
     /// The InfluxDB sink's settings and token, when `[influx]` is configured.
     pub influx: Option<(analytics::influx::InfluxConfig, Option<ingest::Secret>)>,
@@ -49,27 +57,37 @@ pub struct Spec {
     pub quarantine: ingest::QuarantineLimits,
     /// This process's place in a cluster (`[cluster]`); `None` runs alone.
     pub cluster: Option<crate::cluster::ClusterSpec>,
+    /// Sync the journal before acknowledging: always in `doorstep run`; off only
+    /// in a benchmark measuring what the sync costs.
+    pub journal_sync: bool,
 }
 
 /// Where device messages come from.
 enum Source {
     /// The embedded broker's door.
-    Door,
+    Door(ingest::Door),
     /// An external broker, to subscribe to.
     External(tokio::sync::mpsc::Sender<ingest::Incoming>),
 }
 
 /// A running pipeline.
 pub struct Running {
+    /// The broker devices publish to.
     pub broker_url: BrokerUrl,
+    /// Where the web app listens.
     pub web_addr: SocketAddr,
+    /// The data directory.
     pub data_dir: PathBuf,
+    /// Ingest's counters.
     pub ingest_stats: Arc<IngestStats>,
+    /// The stream's counters.
     pub stream_stats: Arc<StreamStats>,
     web_stop: Option<tokio::sync::oneshot::Sender<()>>,
     web_task: tokio::task::JoinHandle<Result<(), dashboards::Error>>,
     /// With an external broker.
     subscriber: Option<tokio::task::JoinHandle<()>>,
+    /// With the embedded broker: its door, for messages handed in without a connection.
+    door: Option<ingest::Door>,
     /// Tells the intake to take what is queued and stop.
     intake_stop: Arc<std::sync::atomic::AtomicBool>,
     ingest: JoinHandle<anyhow::Result<()>>,
@@ -113,9 +131,9 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
                 Some(g) => g.clone(),
                 None => ingest::GateConfig::open()?,
             };
-            let b = EmbeddedBroker::start(*addr, *v5, gate, *limits, door)?;
+            let b = EmbeddedBroker::start(*addr, *v5, gate, *limits, door.clone())?;
             ingest_stats.connected.store(true, Ordering::Relaxed);
-            (b.url(), Source::Door)
+            (b.url(), Source::Door(door))
         }
         Broker::External(url) => (url.clone(), Source::External(in_tx)),
     };
@@ -144,8 +162,9 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         ),
     };
     let started = Instant::now();
-    let (journal, recent) =
+    let (mut journal, recent) =
         crate::intake::open_journal(&spec.data_dir.join(journal_dir), &label, &store)?;
+    journal.set_sync(spec.journal_sync);
     // The journal's lock is held: no other writer of this process is at work in the
     // tables (in a cluster, others may be: their `.tmp` files are left while young).
     if let Some(age) = tidy_age {
@@ -203,7 +222,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         recent.is_new(r);
     }
     drop(others);
-    let (acker, subscriber) = match source {
+    let (acker, subscriber, door) = match source {
         Source::External(in_tx) => {
             let subscriber = Subscriber::connect_to(
                 &broker_url,
@@ -215,9 +234,9 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
             )
             .await?;
             let acker = subscriber.acker();
-            (acker, Some(tokio::spawn(subscriber.run(in_tx))))
+            (acker, Some(tokio::spawn(subscriber.run(in_tx))), None)
         }
-        Source::Door => (ingest::Acker::door(), None),
+        Source::Door(door) => (ingest::Acker::door(), None, Some(door)),
     };
 
     let board = LiveBoard::new(Arc::clone(&spec.registry), spec.clock);
@@ -355,6 +374,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         web_stop: Some(web_stop),
         web_task,
         subscriber,
+        door,
         intake_stop,
         ingest,
         sinks,
@@ -364,6 +384,12 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
 }
 
 impl Running {
+    /// The embedded broker's door: messages handed to it are taken in as the
+    /// gate takes a device's (`doorstep-bench replay`). `None` with an external broker.
+    pub fn door(&self) -> Option<&ingest::Door> {
+        self.door.as_ref()
+    }
+
     /// Whether a stage has stopped on its own (an error): the process should end.
     pub fn failed(&self) -> bool {
         self.ingest.is_finished() || self.sinks.is_finished()

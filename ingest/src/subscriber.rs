@@ -30,7 +30,9 @@ enum Source {
         topic: String,
         payload: bytes::Bytes,
         peer: std::net::SocketAddr,
-        ticket: crate::gate::Ticket,
+        /// What the connection owes the device; none for a message handed in
+        /// without a connection ([`crate::Door::hand`]).
+        ticket: Option<crate::gate::Ticket>,
     },
 }
 
@@ -39,7 +41,7 @@ impl Pending {
         topic: String,
         payload: bytes::Bytes,
         peer: std::net::SocketAddr,
-        ticket: crate::gate::Ticket,
+        ticket: Option<crate::gate::Ticket>,
     ) -> Pending {
         Pending(Source::Door {
             topic,
@@ -106,7 +108,9 @@ impl Acker {
                 "a broker message reached the door's acknowledger".into(),
             )),
             (Source::Door { ticket, .. }, _) => {
-                ticket.complete();
+                if let Some(ticket) = ticket {
+                    ticket.complete();
+                }
                 Ok(())
             }
         }
@@ -124,7 +128,9 @@ impl Acker {
             // Not ours to acknowledge: the broker delivers it again.
             (Source::Broker(_), None) => Ok(()),
             (Source::Door { ticket, .. }, _) => {
-                ticket.complete();
+                if let Some(ticket) = ticket {
+                    ticket.complete();
+                }
                 Ok(())
             }
         }

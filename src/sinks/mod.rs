@@ -31,13 +31,17 @@ const TABLES_QUEUE: usize = 262_144;
 
 /// What the sinks are given at start.
 pub struct Parts {
+    /// The tables.
     pub store: Arc<analytics::Store>,
+    /// The live board of the web app.
     pub board: Arc<LiveBoard>,
     /// How often the tables are written.
     pub flush: Duration,
     /// Rows the tables already hold (a restart recomputes them).
     pub already: AlreadyWritten,
+    /// The InfluxDB writer's feed, when `[influx]` is configured.
     pub influx: Option<Feed>,
+    /// Commits checkpoints once their rows are in the tables.
     pub committer: Committer,
 }
 

@@ -460,7 +460,7 @@ impl Inbound<'_> {
             payload,
             oversize,
             peer: self.peer,
-            ticket,
+            ticket: Some(ticket),
         }))
     }
 
@@ -488,7 +488,7 @@ impl Inbound<'_> {
             payload: head.first_bytes,
             oversize: Some(head.payload_len),
             peer: self.peer,
-            ticket,
+            ticket: Some(ticket),
         }))
     }
 

@@ -90,14 +90,15 @@ enum Figure {
         #[arg(long, default_value_t = 5000)]
         rate: usize,
     },
-    /// Events a second through decode, validation, the dataflow and the Parquet
-    /// sinks, without a broker.
+    /// Events a second through decode, validation, the journal, the dataflow
+    /// and the Parquet sinks: through `doorstep run`'s own pipeline (journal
+    /// synced and not), and each stage alone.
     Replay {
         /// Sites in the simulated fleet.
         #[arg(long, default_value_t = 100)]
         sites: usize,
-        /// Days simulated.
-        #[arg(long, default_value_t = 7)]
+        /// Days simulated (at most 6: older readings than 7 days are refused).
+        #[arg(long, default_value_t = 6)]
         days: i64,
         /// Dataflow worker threads.
         #[arg(long, default_value_t = 2)]

@@ -5,6 +5,7 @@ use crate::fleet;
 use analytics::Store;
 use devices::sim::Fleet;
 use devices::{Limits, Validator};
+use doorstep::pipeline::{self, Broker, Spec};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,7 +53,8 @@ pub fn run(sites: usize, days: i64, workers: usize) -> anyhow::Result<()> {
     let total = began.elapsed();
     let _ = std::fs::remove_dir_all(&dir);
 
-    let piped = pipelined(&registry, &messages, workers, days)?;
+    let synced = through_doorstep(&registry, &messages, workers, days, true)?;
+    let unsynced = through_doorstep(&registry, &messages, workers, days, false)?;
     let rate = |d: std::time::Duration| n as f64 / d.as_secs_f64();
     println!("## Replay throughput\n");
     println!(
@@ -64,12 +66,25 @@ pub fn run(sites: usize, days: i64, workers: usize) -> anyhow::Result<()> {
         if workers == 1 { "" } else { "s" }
     );
     println!(
-        "As doorstep runs it (threads as in `doorstep run`: validation, intake writing `raw_events` every \
-         1,000,000 readings, the dataflow workers, the sink writing the tables): **{:.0} events per second** \
-         ({:.2} s). Each stage alone, one after the other:\n",
-        rate(piped),
-        piped.as_secs_f64()
+        "Through `doorstep run`'s own pipeline (the embedded broker's door, the intake with its journal, \
+         redelivery filter and flood guard, `raw_events` every 5 s, the dataflow, the sinks writing the tables; \
+         messages handed to the door in time order by one feeder, no sockets), timed until every table is written:\n"
     );
+    println!("| journal | seconds | events per second | accepted | rejected |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, t) in [
+        ("synced (as `doorstep run`)", &synced),
+        ("not synced", &unsynced),
+    ] {
+        println!(
+            "| {name} | {:.2} | **{:.0}** | {} | {} |",
+            t.took.as_secs_f64(),
+            rate(t.took),
+            t.accepted,
+            t.rejected
+        );
+    }
+    println!("\nEach stage alone, one after the other:\n");
     println!("| stage | seconds | events per second |");
     println!("|---|---:|---:|");
     println!(
@@ -99,80 +114,100 @@ pub fn run(sites: usize, days: i64, workers: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The same work with doorstep's own threads: validation, intake (dataflow feed and
-/// `raw_events`), the dataflow workers and the table sink run side by side.
-fn pipelined(
+/// Through `doorstep run`'s own pipeline (`doorstep::pipeline`, embedded
+/// broker): each message handed to the broker's door is checked as the gate
+/// checks a device's, journaled (synced or not), filtered for redeliveries and
+/// floods, written to `raw_events` every flush and fed to the dataflow, whose
+/// outputs the sinks write to the tables. One feeder in time order, as a
+/// gateway forwarding the fleet would (feeders apart in event time would put
+/// the slower one's devices behind the watermark, onto the correction path).
+/// Timed from the first message handed in until the pipeline has stopped with
+/// every table written.
+fn through_doorstep(
     registry: &Arc<devices::Registry>,
     messages: &[devices::sim::Publish],
     workers: usize,
     days: i64,
-) -> anyhow::Result<Duration> {
-    let dir = std::env::temp_dir().join(format!("doorstep-bench-piped-{}", std::process::id()));
+    journal_sync: bool,
+) -> anyhow::Result<Through> {
+    let dir = std::env::temp_dir().join(format!(
+        "doorstep-bench-through-{}-{journal_sync}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
-    let store = Store::open(&dir, Arc::clone(registry))?;
-    let config = stream::StreamConfig {
-        workers,
-        idle_after_s: 86_400,
-        ..stream::StreamConfig::default()
-    };
     let end_ms = START_MS + days * 86_400_000;
-    let clock = devices::Clock::simulated(end_ms + 60_000, 1.0);
-    let began = Instant::now();
-    let (out_tx, out_rx) = std::sync::mpsc::sync_channel(65_536);
-    let stream = stream::Stream::start(Arc::clone(registry), clock, &config, out_tx)?;
-    let sink = {
-        let store = store.clone();
-        std::thread::spawn(move || -> anyhow::Result<usize> {
-            let mut windows = Vec::new();
-            let mut n = 0;
-            for o in out_rx {
-                n += 1;
-                if let stream::Output::Window(w) = o {
-                    windows.push(w);
-                    if windows.len() >= 100_000 {
-                        store.write_windows(&std::mem::take(&mut windows))?;
-                    }
-                }
-            }
-            store.write_windows(&windows)?;
-            Ok(n)
-        })
+    let spec = Spec {
+        registry: Arc::clone(registry),
+        data_dir: dir.clone(),
+        broker: Broker::Embedded(
+            "127.0.0.1:0".parse()?,
+            None,
+            None,
+            ingest::BrokerLimits::default(),
+        ),
+        session: ingest::Session {
+            client_id: "doorstep".into(),
+            credentials: None,
+            ca_pem: None,
+        },
+        web: "127.0.0.1:0".parse()?,
+        web_tokens: None,
+        stream: stream::StreamConfig {
+            workers,
+            // The whole replay counts in its windows.
+            correction_days: days as usize + 1,
+            ..stream::StreamConfig::default()
+        },
+        clock: devices::Clock::simulated(end_ms + 60_000, 1.0),
+        flush: Duration::from_secs(5),
+        influx: None,
+        upkeep: doorstep::upkeep::Upkeep::default(),
+        quarantine: ingest::QuarantineLimits::default(),
+        cluster: None,
+        journal_sync,
     };
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<devices::Reading>>(16);
-    let intake = {
-        let store = store.clone();
-        std::thread::spawn(move || -> anyhow::Result<stream::Stream> {
-            let mut raw = Vec::new();
-            for batch in rx {
-                raw.extend(batch.iter().cloned());
-                stream.send(batch)?;
-                if raw.len() >= 1_000_000 {
-                    store.write_raw_events(&std::mem::take(&mut raw))?;
-                }
+    let feed: Vec<(String, Vec<u8>)> = messages
+        .iter()
+        .map(|p| (p.topic.clone(), p.payload.clone()))
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let through = rt.block_on(async move {
+        let running = pipeline::start(spec).await?;
+        let door = running
+            .door()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no door on the embedded broker"))?;
+        let stats = Arc::clone(&running.ingest_stats);
+        let began = Instant::now();
+        for (topic, payload) in feed {
+            if !door.hand(topic, payload).await {
+                anyhow::bail!("the intake stopped while the replay was handed in");
             }
-            store.write_raw_events(&raw)?;
-            Ok(stream)
-        })
-    };
-    let validator = Validator::new(Arc::clone(registry), Limits::default());
-    for chunk in messages.chunks(4096) {
-        let mut batch = Vec::with_capacity(chunk.len());
-        for p in chunk {
-            let r = validator.check(&p.topic, &p.payload, p.time_ms + 500);
-            batch.push(r.map_err(|e| anyhow::anyhow!("simulated message rejected: {e:?}"))?);
         }
-        tx.send(batch)?;
-    }
-    drop(tx);
-    let stream = intake
-        .join()
-        .map_err(|_| anyhow::anyhow!("intake thread panicked"))??;
-    stream.shutdown()?;
-    let outputs = sink
-        .join()
-        .map_err(|_| anyhow::anyhow!("sink thread panicked"))??;
-    let took = began.elapsed();
-    anyhow::ensure!(outputs > 0, "the dataflow produced nothing");
+        drop(door);
+        running.stop().await?;
+        let took = began.elapsed();
+        let rejected = stats
+            .rejected
+            .iter()
+            .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+            .sum();
+        anyhow::Ok(Through {
+            took,
+            accepted: stats.accepted.load(std::sync::atomic::Ordering::Relaxed),
+            rejected,
+        })
+    })?;
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(took)
+    Ok(through)
+}
+
+/// One run through doorstep's pipeline.
+struct Through {
+    took: Duration,
+    accepted: u64,
+    rejected: u64,
 }
