@@ -8,7 +8,7 @@ values with each of the three readers, then recomputes site_day's
 time_utilization from room_day in SQL (METRICS.md "Site metrics": the sum of
 the rooms' occupied_seconds over the sum of their measured_seconds; the
 highest revision of each row, docs/SCHEMA.md "Revisions"). It prints one JSON
-object on stdout; tests/interop.rs checks it against what doorstep wrote.
+object on stdout; tests/suite/interop.rs checks it against what doorstep wrote.
 Exits 1 when the readers disagree on a count.
 
 Timestamps stay inside DuckDB (epoch_ms): fetching TIMESTAMP WITH TIME ZONE

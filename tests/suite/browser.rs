@@ -1,0 +1,463 @@
+//! The three views in headless Chromium against the running binary, driven
+//! over the DevTools protocol (a small WebSocket client below; no npm, no
+//! Selenium): each view loads with data, a message published over MQTT
+//! changes the live tile without a reload, the language follows
+//! Accept-Language and `?lang=en` and the switch, and the pages fit a phone.
+//! Screenshots go to `target/test-artifacts/`.
+
+use crate::common::*;
+use crate::webapp::*;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn artifacts() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("test-artifacts");
+    std::fs::create_dir_all(&dir).expect("create target/test-artifacts");
+    dir
+}
+
+/// Headless Chromium, killed when dropped.
+struct Chromium {
+    child: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A DevTools protocol session with one page, over a minimal WebSocket client.
+struct Page {
+    ws: TcpStream,
+    next: u64,
+}
+
+impl Page {
+    fn open(port: u16) -> Page {
+        let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let url = wait_for(Duration::from_secs(30), "Chromium's DevTools", || {
+            let body = devtools_list(addr)?;
+            let targets: Value = serde_json::from_str(&body).ok()?;
+            targets.as_array()?.iter().find(|t| t["type"] == "page")?["webSocketDebuggerUrl"]
+                .as_str()
+                .map(str::to_owned)
+        });
+        let path = url.splitn(4, '/').nth(3).expect("ws path");
+        let mut ws = TcpStream::connect(addr).expect("connect DevTools");
+        write!(
+            ws,
+            "GET /{path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: ZG9vcnN0ZXAtYnJvd3Nlcg==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .expect("handshake");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            ws.read_exact(&mut byte).expect("handshake answer");
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        ws.set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("timeout");
+        Page { ws, next: 0 }
+    }
+
+    fn write_frame(&mut self, text: &str) {
+        let data = text.as_bytes();
+        let mut frame = vec![0x81u8];
+        match data.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n < 65_536 => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        let mask = [0x5a, 0x17, 0xc3, 0x08];
+        frame.extend_from_slice(&mask);
+        frame.extend(data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.ws.write_all(&frame).expect("write frame");
+    }
+
+    fn read_message(&mut self) -> String {
+        let mut message = Vec::new();
+        loop {
+            let mut h = [0u8; 2];
+            self.ws.read_exact(&mut h).expect("frame header");
+            let fin = h[0] & 0x80 != 0;
+            let opcode = h[0] & 0x0f;
+            let len = match h[1] & 0x7f {
+                126 => {
+                    let mut b = [0u8; 2];
+                    self.ws.read_exact(&mut b).expect("len");
+                    u64::from(u16::from_be_bytes(b))
+                }
+                127 => {
+                    let mut b = [0u8; 8];
+                    self.ws.read_exact(&mut b).expect("len");
+                    u64::from_be_bytes(b)
+                }
+                n => u64::from(n),
+            };
+            let mut payload = vec![0u8; len as usize];
+            self.ws.read_exact(&mut payload).expect("payload");
+            if opcode == 0x9 || opcode == 0xA {
+                continue; // ping, pong
+            }
+            message.extend_from_slice(&payload);
+            if fin {
+                return String::from_utf8(message).expect("UTF-8 message");
+            }
+        }
+    }
+
+    /// Calls a DevTools method and returns its result.
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let id = self.next;
+        self.write_frame(&json!({ "id": id, "method": method, "params": params }).to_string());
+        loop {
+            let m: Value = serde_json::from_str(&self.read_message()).expect("JSON message");
+            if m["id"] == id {
+                assert!(m["error"].is_null(), "{method}: {m}");
+                return m["result"].clone();
+            }
+        }
+    }
+
+    fn eval(&mut self, expression: &str) -> Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            json!({ "expression": expression, "returnByValue": true }),
+        );
+        assert!(r["exceptionDetails"].is_null(), "{expression}: {r}");
+        r["result"]["value"].clone()
+    }
+
+    fn wait(&mut self, what: &str, expression: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = self.eval(expression);
+            if !v.is_null() && v != json!(false) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what} ({expression}); page:\n{}",
+                self.eval("document.body ? document.body.innerText : ''")
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn goto(&mut self, url: &str) {
+        self.call("Page.navigate", json!({ "url": url }));
+        self.wait(
+            "the page to load",
+            "document.readyState === 'complete' && location.href",
+        );
+    }
+
+    fn screenshot(&mut self, name: &str) {
+        let r = self.call(
+            "Page.captureScreenshot",
+            json!({ "format": "png", "captureBeyondViewport": true }),
+        );
+        let png = base64_decode(r["data"].as_str().expect("png data"));
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        let path = artifacts().join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+        eprintln!("screenshot: {}", path.display());
+    }
+
+    fn viewport(&mut self, width: u32, height: u32, mobile: bool) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile }),
+        );
+    }
+}
+
+/// `GET /json/list`: DevTools keeps the connection open, so read by Content-Length.
+fn devtools_list(addr: std::net::SocketAddr) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET /json/list HTTP/1.1\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&raw);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().to_owned())
+                })?
+                .parse()
+                .ok()?;
+            if body.len() >= len {
+                return Some(body.to_owned());
+            }
+        }
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let clean: Vec<u8> = text
+        .bytes()
+        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
+        .collect();
+    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
+    for chunk in clean.chunks(4) {
+        let v: Vec<u32> = chunk.iter().map(|&c| u32::from(value(c))).collect();
+        let n = v
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, x)| acc | (x << (18 - 6 * i)));
+        out.push((n >> 16) as u8);
+        if v.len() > 2 {
+            out.push((n >> 8) as u8);
+        }
+        if v.len() > 3 {
+            out.push(n as u8);
+        }
+    }
+    out
+}
+
+fn chromium() -> Option<(Chromium, Page)> {
+    if !have("chromium") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is missing on CI: apt-get install chromium"
+        );
+        eprintln!(
+            "\n*** SKIPPED browser tests: chromium is not installed (apt-get install chromium) ***\n"
+        );
+        return None;
+    }
+    let profile = tempfile::tempdir().expect("profile dir");
+    let port = free_port();
+    let child = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            "--window-size=1280,900",
+            &format!("--remote-debugging-port={port}"),
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("about:blank")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromium");
+    let browser = Chromium {
+        child,
+        _profile: profile,
+    };
+    let mut page = Page::open(port);
+    page.call("Page.enable", json!({}));
+    page.call("Runtime.enable", json!({}));
+    Some((browser, page))
+}
+
+fn accept_language(page: &mut Page, lang: &str) {
+    let ua = page.call("Browser.getVersion", json!({}))["userAgent"].clone();
+    page.call(
+        "Emulation.setUserAgentOverride",
+        json!({ "userAgent": ua, "acceptLanguage": lang }),
+    );
+}
+
+#[test]
+fn views_live_push_language_and_phone() {
+    let Some((_browser, mut page)) = chromium() else {
+        return;
+    };
+    // Open access on loopback, like the demo: no login.
+    let app = start(false);
+    let base = format!("http://{}", app.web);
+    app.count("sh-a", "sh-a-hall", 1, 7);
+    app.count("cd-b", "cd-b-gym", 1, 30);
+    wait_for(Duration::from_secs(30), "live values", || {
+        let (_, body) = http_get(app.web, "/api/live")?;
+        (body.contains("\"occupancy\":7") && body.contains("\"occupancy\":30")).then_some(())
+    });
+
+    // Live view, Chinese from Accept-Language.
+    accept_language(&mut page, "zh-CN,zh;q=0.9,en;q=0.5");
+    page.goto(&format!("{base}/"));
+    page.wait(
+        "three tiles",
+        "document.querySelectorAll('.tile').length === 3",
+    );
+    page.wait(
+        "the hall's count",
+        "document.querySelector('.tile[data-room=hall] .occ').textContent === '7'",
+    );
+    assert_eq!(page.eval("document.documentElement.lang"), "zh-CN");
+    assert_eq!(page.eval("document.title"), "家门口服务设施 · 实时使用情况");
+    page.wait(
+        "the over-capacity alert",
+        "document.querySelector('#alert-list li[data-kind=over_capacity]') !== null",
+    );
+    page.wait(
+        "the event stream",
+        "document.getElementById('conn').getAttribute('data-state') === 'live'",
+    );
+
+    // A message over MQTT changes the tile through the event stream, without a reload.
+    page.eval("window.__notReloaded = true; 1");
+    app.count("sh-a", "sh-a-hall", 2, 12);
+    page.wait(
+        "the pushed change",
+        "Array.from(document.querySelectorAll('#pushes li')).some(li => li.textContent === 'sh-a/hall=12')",
+    );
+    page.wait(
+        "the tile to show 12",
+        "document.querySelector('.tile[data-room=hall] .occ').textContent === '12'",
+    );
+    assert_eq!(
+        page.eval("window.__notReloaded === true"),
+        true,
+        "no reload"
+    );
+    // Acknowledge the alert from the page.
+    page.eval(
+        "document.querySelector('#alert-list li[data-kind=over_capacity] button').click(); 1",
+    );
+    page.wait(
+        "the acknowledgement",
+        "document.querySelector('#alert-list li[data-kind=over_capacity]').className === 'acked'",
+    );
+    page.screenshot("live");
+
+    // The language switch relabels the page in place.
+    page.eval("document.querySelector('.lang a[data-lang=en]').click(); 1");
+    page.wait(
+        "English labels",
+        "document.title === 'Doorstep service facilities · Live use'",
+    );
+    assert_eq!(page.eval("window.__notReloaded === true"), true);
+    page.screenshot("live-en");
+
+    // Manager view: rooms with their use and flags, a room's heatmap, blocks and trend.
+    page.goto(&format!("{base}/manager?site=sh-a&room=nursery"));
+    page.wait(
+        "rooms",
+        "document.querySelectorAll('#rooms tr[data-room]').length === 2",
+    );
+    let row = page.eval("document.querySelector('#rooms tr[data-room=nursery]').innerText");
+    assert!(
+        row.as_str()
+            .is_some_and(|r| r.contains("3.3%") && r.contains("使用不足")),
+        "{row}"
+    );
+    page.wait(
+        "the heatmap",
+        "(i => i && i.complete && i.naturalWidth > 0)(document.querySelector('.heatmap img'))",
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('#room svg.spark path').length"),
+        1
+    );
+    page.screenshot("manager");
+
+    // Evaluator view: ranking, distribution, the table with its drill-down and CSV link.
+    page.goto(&format!("{base}/evaluator"));
+    page.wait(
+        "compared sites",
+        "document.querySelectorAll('#sites tbody tr').length === 2",
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('#charts svg').length"),
+        2
+    );
+    assert_eq!(
+        page.eval("document.querySelector('#sites tbody tr a').getAttribute('href').startsWith('/manager?site=cd-b')"),
+        true
+    );
+    assert_eq!(
+        page.eval(
+            "!!document.querySelector('a[href^=\"/api/evaluator/sites?\"][href*=\"format=csv\"]')"
+        ),
+        true
+    );
+    page.screenshot("evaluator");
+
+    // English with ?lang=en, whatever the browser asks for.
+    page.goto(&format!("{base}/evaluator?lang=en"));
+    page.wait(
+        "English",
+        "document.querySelector('h1').textContent === 'Pilot sites compared'",
+    );
+    assert_eq!(page.eval("document.documentElement.lang"), "en");
+    page.screenshot("evaluator-en");
+    // An English browser gets English without asking.
+    accept_language(&mut page, "en-US,en;q=0.9");
+    page.goto(&format!("{base}/manager"));
+    page.wait(
+        "English",
+        "document.querySelector('h1').textContent === 'Idle spaces · Room use'",
+    );
+
+    // A phone: nothing wider than the screen but the scrolling tables.
+    page.viewport(390, 844, true);
+    accept_language(&mut page, "zh-CN");
+    for (path, name) in [
+        ("/", "live-phone"),
+        ("/manager?site=sh-a&room=nursery", "manager-phone"),
+        ("/evaluator", "evaluator-phone"),
+    ] {
+        page.goto(&format!("{base}{path}"));
+        if path == "/" {
+            page.wait("tiles", "document.querySelectorAll('.tile').length === 3");
+        }
+        let fits = page.eval("document.documentElement.scrollWidth <= window.innerWidth + 1");
+        assert_eq!(fits, true, "{path} fits a 390 px screen");
+        page.screenshot(name);
+    }
+}

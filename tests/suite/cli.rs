@@ -1,0 +1,244 @@
+//! The binary's errors and help: one line that says what to do, a non-zero exit, never a panic.
+
+use crate::common::*;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const REGISTRY: &str = r#"
+[[site]]
+id = "s1"
+name = "测试社区"
+[[site.room]]
+id = "hall"
+name = "活动厅"
+capacity = 20
+area_m2 = 80
+schedule = ["daily 09:00-17:00 culture"]
+[[site.device]]
+id = "c1"
+room = "hall"
+kind = "count"
+"#;
+
+fn doorstep(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(args)
+        .output()
+        .expect("run doorstep")
+}
+
+/// Asserts a failed run with exactly one `error:` line containing every `needle`.
+fn assert_one_line_error(out: &Output, needles: &[&str]) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "should fail: {err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "one error line expected: {err}");
+    for n in needles {
+        assert!(errors[0].contains(n), "{n:?} not in {:?}", errors[0]);
+    }
+    errors[0].to_owned()
+}
+
+fn config(dir: &Path, registry: &str, mqtt: &str, web_port: u16) -> String {
+    std::fs::write(dir.join("registry.toml"), registry).expect("registry");
+    let path = dir.join("doorstep.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "registry = \"registry.toml\"\ndata_dir = \"data\"\n[mqtt]\n{mqtt}\n[web]\nlisten = \"127.0.0.1:{web_port}\"\n"
+        ),
+    )
+    .expect("config");
+    path.to_string_lossy().into_owned()
+}
+
+fn embedded() -> String {
+    format!("listen = \"127.0.0.1:{}\"", free_port())
+}
+
+#[test]
+fn registry_errors_name_file_entry_and_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = REGISTRY.replace("room = \"hall\"", "room = \"attic\"");
+    let cfg = config(dir.path(), &bad, &embedded(), free_port());
+    let out = doorstep(&["run", "--config", &cfg]);
+    assert_one_line_error(
+        &out,
+        &[
+            "registry.toml",
+            "site \"s1\" device \"c1\"",
+            "room \"attic\" is not a room",
+        ],
+    );
+
+    let bad = REGISTRY.replace("09:00-17:00", "9 to 5");
+    let cfg = config(dir.path(), &bad, &embedded(), free_port());
+    let out = doorstep(&["run", "--config", &cfg]);
+    assert_one_line_error(&out, &["registry.toml", "room \"hall\"", "schedule line 1"]);
+
+    let cfg = config(dir.path(), "[[site]\nid=", &embedded(), free_port());
+    let out = doorstep(&["run", "--config", &cfg]);
+    assert_one_line_error(&out, &["registry.toml", "line 1"]);
+}
+
+#[test]
+fn missing_config_file_is_named() {
+    let out = doorstep(&["run", "--config", "/nonexistent/doorstep.toml"]);
+    assert_one_line_error(&out, &["/nonexistent/doorstep.toml"]);
+}
+
+#[test]
+fn unreachable_broker_says_what_to_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let cfg = config(
+        dir.path(),
+        REGISTRY,
+        &format!("broker = \"mqtt://127.0.0.1:{port}\""),
+        free_port(),
+    );
+    let out = doorstep(&["run", "--config", &cfg]);
+    assert_one_line_error(
+        &out,
+        &[
+            &format!("mqtt://127.0.0.1:{port}"),
+            "is it running",
+            "--broker",
+        ],
+    );
+
+    let registry = dir.path().join("registry.toml");
+    let out = doorstep(&[
+        "simulate",
+        "--broker",
+        &format!("mqtt://127.0.0.1:{port}"),
+        "--registry",
+        &registry.to_string_lossy(),
+    ]);
+    assert_one_line_error(&out, &["cannot reach the MQTT broker"]);
+
+    let out = doorstep(&["run", "--config", &cfg, "--broker", "tcp://nowhere"]);
+    assert_one_line_error(&out, &["mqtt://host:port"]);
+}
+
+#[test]
+fn ports_in_use_say_what_to_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+
+    let cfg = config(dir.path(), REGISTRY, &embedded(), port);
+    let out = doorstep(&["run", "--config", &cfg]);
+    assert_one_line_error(&out, &[&format!("127.0.0.1:{port}"), "web", "--web"]);
+
+    let cfg = config(
+        dir.path(),
+        REGISTRY,
+        &format!("listen = \"127.0.0.1:{port}\""),
+        free_port(),
+    );
+    let out = doorstep(&["run", "--config", &cfg]);
+    assert_one_line_error(
+        &out,
+        &[&format!("127.0.0.1:{port}"), "MQTT", "--mqtt-listen"],
+    );
+}
+
+#[test]
+fn help_explains_every_command() {
+    let out = doorstep(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["demo", "run", "simulate", "init"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+    let out = doorstep(&["demo", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("--speed") && help.contains("--data-dir"),
+        "{help}"
+    );
+}
+
+#[test]
+fn init_writes_a_config_and_registry_that_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("site");
+    let out = doorstep(&["init", &target.to_string_lossy()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let registry = std::fs::read_to_string(target.join("registry.toml")).expect("registry written");
+    assert!(
+        registry.contains("社区"),
+        "Chinese names in the sample registry"
+    );
+    assert!(target.join("doorstep.toml").exists());
+
+    let again = doorstep(&["init", &target.to_string_lossy()]);
+    assert_one_line_error(&again, &["exists already", "--force"]);
+    let forced = doorstep(&["init", "--force", &target.to_string_lossy()]);
+    assert!(forced.status.success());
+}
+
+#[test]
+fn registry_from_spreadsheets_then_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rooms = dir.path().join("rooms.csv");
+    let devices = dir.path().join("devices.csv");
+    std::fs::write(
+        &rooms,
+        "\u{feff}site_id,site_name,city,district,timezone,room_id,room_name,floor,capacity,area_m2,schedule,open_on_holidays\r\n\
+         gz-th-01,天河区示范社区,广州市,天河区,,canteen,长者饭堂,1,40,135,daily 10:30-13:00 meal_aid; daily 16:30-18:30 meal_aid,true\r\n\
+         gz-th-01,天河区示范社区,广州市,天河区,,hall,多功能厅,2,60,200,mon-fri 08:30-11:30 infant_care; daily 14:00-17:00 elderly_care,\r\n",
+    )
+    .expect("rooms.csv");
+    std::fs::write(
+        &devices,
+        "site_id,device_id,room_id,kind,interval_s\r\ngz-th-01,th-door-a,canteen,door,30\r\ngz-th-01,th-hall,hall,count,\r\n",
+    )
+    .expect("devices.csv");
+    let out = dir.path().join("registry.toml");
+    let built = doorstep(&[
+        "registry",
+        "csv",
+        &rooms.to_string_lossy(),
+        &devices.to_string_lossy(),
+        "-o",
+        &out.to_string_lossy(),
+    ]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let text = std::fs::read_to_string(&out).expect("registry written");
+    assert!(
+        text.contains("长者饭堂") && text.contains("16:30-18:30 meal_aid"),
+        "{text}"
+    );
+    let checked = doorstep(&["registry", "check", &out.to_string_lossy()]);
+    let summary = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        summary.contains("1 sites, 2 rooms, 2 devices (1 count, 0 presence, 1 door): ok"),
+        "{summary}"
+    );
+
+    std::fs::write(
+        &devices,
+        "site_id,device_id,room_id,kind,interval_s\ngz-th-01,x,attic,door,30\n",
+    )
+    .expect("csv");
+    let bad = doorstep(&[
+        "registry",
+        "csv",
+        &rooms.to_string_lossy(),
+        &devices.to_string_lossy(),
+    ]);
+    assert_one_line_error(&bad, &["devices.csv", "row 2", "attic"]);
+}

@@ -1,0 +1,356 @@
+//! doorstep as a two-process timely cluster on localhost, behind a real
+//! Mosquitto with a shared subscription (`$share/doorstep/doorstep/v1/#`): the
+//! broker spreads the messages over the processes, timely exchanges each
+//! reading to the worker that owns its room, and both write their own part
+//! files into one table layout. The tables must equal one process's run of
+//! the same input (the undisturbed replay through the same dataflow), also
+//! when a process is killed mid-run and the cluster restarted, and process 0's
+//! API must show every room.
+
+use crate::common::fleet::*;
+use crate::common::*;
+use devices::sim::{Fleet, Publish};
+use devices::{Limits, Reading, Registry, Validator};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// 2026-11-23 (Monday) 06:00 in Shanghai, Unix ms.
+const START_MS: i64 = 1_795_384_800_000;
+/// Two days, so that the first day's `room_day` closes.
+const END_MS: i64 = START_MS + 2 * 86_400_000;
+
+/// Two doorstep processes sharing one data directory.
+struct Cluster {
+    dir: std::path::PathBuf,
+    web: [SocketAddr; 2],
+    procs: [Option<Doorstep>; 2],
+    runs: usize,
+}
+
+impl Cluster {
+    /// Writes a config for each process and the hosts file.
+    fn configure(dir: &Path, broker_port: u16) -> Cluster {
+        let hosts = format!(
+            "# timely: where each process listens for the others\n127.0.0.1:{}\n127.0.0.1:{}\n",
+            free_port(),
+            free_port()
+        );
+        std::fs::write(dir.join("hosts"), hosts).expect("hosts");
+        let web: [SocketAddr; 2] =
+            [0, 1].map(|_| format!("127.0.0.1:{}", free_port()).parse().expect("addr"));
+        for (p, web) in web.iter().enumerate() {
+            // The clock stands after the last message; windows close by event time only.
+            std::fs::write(
+                dir.join(format!("doorstep-p{p}.toml")),
+                format!(
+                    "registry = \"registry.toml\"\ndata_dir = \"data\"\n[mqtt]\n\
+                     broker = \"mqtt://127.0.0.1:{broker_port}\"\nclient_id = \"doorstep-cluster\"\n\
+                     [web]\nlisten = \"{web}\"\n[stream]\nidle_after_s = 86400\ncheckpoint_interval_s = 1\n\
+                     [store]\nflush_s = 1\n\
+                     [clock]\nstart = \"2026-11-25T06:10:00+08:00\"\n\
+                     [cluster]\nprocess = {p}\nhosts_file = \"hosts\"\n"
+                ),
+            )
+            .expect("config");
+        }
+        Cluster {
+            dir: dir.to_owned(),
+            web,
+            procs: [None, None],
+            runs: 0,
+        }
+    }
+
+    /// Starts process `p` and waits until the cluster serves (both must be up for that).
+    fn start(&mut self, p: usize) {
+        self.procs[p] = Some(Doorstep::spawn(
+            &self.dir.join(format!("doorstep-p{p}.toml")),
+            &self.dir.join(format!("doorstep-p{p}-{}.log", self.runs)),
+            &[],
+        ));
+    }
+
+    fn start_all(&mut self) {
+        self.start(0);
+        self.start(1);
+        for web in self.web {
+            wait_for(Duration::from_secs(90), "the cluster's /readyz", || {
+                http_get(web, "/readyz").filter(|(s, _)| *s == 200)
+            });
+        }
+    }
+
+    /// SIGTERM to both (a process's dataflow ends only when every process's input
+    /// has closed: a cluster stops as a whole); each must exit cleanly.
+    fn stop(&mut self) {
+        let procs: Vec<Doorstep> = self.procs.iter_mut().filter_map(Option::take).collect();
+        for d in &procs {
+            let status = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(d.0.id().to_string())
+                .status()
+                .expect("kill");
+            assert!(status.success());
+        }
+        for (p, mut d) in procs.into_iter().enumerate() {
+            assert!(
+                d.0.wait().expect("exit").success(),
+                "process {p} exits cleanly"
+            );
+        }
+    }
+}
+
+/// The fleet's messages, and the same as readings.
+fn fleet(registry: &Arc<Registry>) -> (Vec<Publish>, Vec<Reading>) {
+    let messages = Fleet::new(Arc::clone(registry), 23, START_MS).step(END_MS);
+    let validator = Validator::new(Arc::clone(registry), Limits::default());
+    let readings = messages
+        .iter()
+        .map(|p| {
+            validator
+                .check(&p.topic, &p.payload, END_MS + 600_000)
+                .expect("simulated messages are valid")
+        })
+        .collect();
+    (messages, readings)
+}
+
+/// A test's directory, registry, input, broker and running cluster.
+struct Setup {
+    dir: Workdir,
+    registry: Arc<Registry>,
+    messages: Vec<Publish>,
+    readings: Vec<Reading>,
+    broker: Broker,
+    cluster: Cluster,
+}
+
+/// Eight sites of three rooms, every device each minute, two days; the cluster up.
+fn setup() -> Setup {
+    let dir = Workdir(Some(tempfile::tempdir().expect("tempdir")));
+    let text = registry_toml("c", "集群社区", 8, 60);
+    std::fs::write(dir.path().join("registry.toml"), &text).expect("registry");
+    let registry =
+        Arc::new(Registry::from_toml(&text, Path::new("registry.toml")).expect("registry"));
+    let (messages, readings) = fleet(&registry);
+    let broker = Broker::start(&dir.path().join("broker"));
+    let mut cluster = Cluster::configure(dir.path(), broker.port);
+    cluster.start_all();
+    Setup {
+        dir,
+        registry,
+        messages,
+        readings,
+        broker,
+        cluster,
+    }
+}
+
+/// Waits until `raw_events` holds `n` rows.
+/// An epoch both processes committed (`checkpoints/p<process>/<epoch>/COMMIT`).
+fn common_checkpoint(data: &Path) -> Option<()> {
+    let committed = |p: usize| -> Vec<String> {
+        std::fs::read_dir(data.join("checkpoints").join(format!("p{p}")))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().join("COMMIT").is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let theirs = committed(1);
+    committed(0)
+        .iter()
+        .any(|e| theirs.contains(e))
+        .then_some(())
+}
+
+fn wait_raw(data: &Path, registry: &Arc<Registry>, n: usize) {
+    wait_raw_events(
+        &analytics::Store::open(data, Arc::clone(registry)).expect("store"),
+        n,
+    );
+}
+
+/// Every message once in `raw_events`, `room_day` equal to the undisturbed
+/// single-process replay, and rows written by both processes.
+fn assert_like_one_process(data: &Path, registry: &Arc<Registry>, readings: Vec<Reading>) {
+    let store = analytics::Store::open(data, Arc::clone(registry)).expect("store");
+    let mut want: Vec<_> = readings
+        .iter()
+        .map(|r| (r.device.0, r.seq, r.time_ms))
+        .collect();
+    want.sort_unstable();
+    let mut got = raw_keys(&store);
+    got.sort_unstable();
+    assert_eq!(got.len(), want.len(), "no message twice");
+    assert!(got == want, "every message exactly once");
+
+    let config = stream::StreamConfig {
+        idle_after_s: 86_400,
+        ..stream::StreamConfig::default()
+    };
+    let calm = tempfile::tempdir().expect("tempdir");
+    let out = stream::replay(Arc::clone(registry), &config, readings, 256, END_MS / 1000)
+        .expect("replay");
+    analytics::Store::open(calm.path(), Arc::clone(registry))
+        .expect("store")
+        .write_windows(&out.windows)
+        .expect("windows");
+    let (cluster, reference) = (room_days(data), room_days(calm.path()));
+    assert!(reference.len() >= 24, "{} room days", reference.len());
+    assert_eq!(
+        cluster.keys().collect::<Vec<_>>(),
+        reference.keys().collect::<Vec<_>>()
+    );
+    for (key, want) in &reference {
+        assert_eq!(&cluster[key], want, "room_day {key}");
+    }
+    // Both processes wrote raw events (the broker shared the devices' messages).
+    let writers: std::collections::BTreeSet<String> = table_files(data, "raw_events")
+        .iter()
+        .filter_map(|f| {
+            let name = f.file_name()?.to_str()?.to_owned();
+            // part-j<ms>-<n>-p<process>-<pid>.parquet
+            name.split('-')
+                .find(|s| s.starts_with('p') && s[1..].parse::<u32>().is_ok())
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(
+        writers.into_iter().collect::<Vec<_>>(),
+        ["p0", "p1"],
+        "raw_events parts from both processes"
+    );
+}
+
+/// Process 0's `/api/live` shows every room of the registry with a value and a
+/// reading of the last ten minutes of input. The processes drain the broker apart in
+/// time, so the live view gets readings out of order (`stream/tests/suite/live.rs`).
+fn assert_api_shows_every_room(web: SocketAddr, registry: &Registry) {
+    let recent = |r: &serde_json::Value| {
+        r["updated"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .is_some_and(|t| t.timestamp_millis() >= END_MS - 600_000)
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let rooms: Vec<serde_json::Value> = http_get(web, "/api/live")
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+            .and_then(|v| v["sites"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|s| s["rooms"].as_array().cloned().unwrap_or_default())
+            .collect();
+        let silent: Vec<&serde_json::Value> = rooms
+            .iter()
+            .filter(|r| !recent(r) || r["last_occupancy"].is_null())
+            .map(|r| &r["id"])
+            .collect();
+        if rooms.len() == registry.rooms.len() && silent.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} rooms in /api/live of {}; without a recent value: {silent:?}",
+            rooms.len(),
+            registry.rooms.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn two_processes_give_the_tables_of_one_and_the_api_shows_every_room() {
+    require("mosquitto");
+    // A cluster keeps both cores busy (two at once on a 2-core machine are slow
+    // enough to time out): not beside another heavy test.
+    let _turn = heavy();
+    let Setup {
+        dir,
+        registry,
+        messages,
+        readings,
+        broker,
+        mut cluster,
+    } = setup();
+    let n = messages.len();
+    let progress = Arc::new(Progress::default());
+    publish_all(broker.port, Arc::new(messages), Arc::clone(&progress));
+    assert!(progress.done.load(Ordering::SeqCst));
+
+    let data = dir.path().join("data");
+    wait_raw(&data, &registry, n);
+    assert_api_shows_every_room(cluster.web[0], &registry);
+    cluster.stop();
+    assert_like_one_process(&data, &registry, readings);
+}
+
+#[test]
+fn a_process_killed_mid_run_and_the_cluster_restarted_lose_and_double_nothing() {
+    require("mosquitto");
+    // A cluster keeps both cores busy (two at once on a 2-core machine are slow
+    // enough to time out): not beside another heavy test.
+    let _turn = heavy();
+    let Setup {
+        dir,
+        registry,
+        messages,
+        readings,
+        broker,
+        mut cluster,
+    } = setup();
+    let n = messages.len();
+    let progress = Arc::new(Progress::default());
+    let publisher = {
+        let (messages, progress, port) = (Arc::new(messages), Arc::clone(&progress), broker.port);
+        std::thread::spawn(move || publish_all(port, messages, progress))
+    };
+    wait_for(
+        Duration::from_secs(120),
+        "the publisher to get halfway",
+        || (progress.published.load(Ordering::SeqCst) >= n / 2).then_some(()),
+    );
+    // Both processes have committed a checkpoint (each its own rooms) before the kill.
+    let data = dir.path().join("data");
+    wait_for(
+        Duration::from_secs(60),
+        "a checkpoint of both processes",
+        || common_checkpoint(&data),
+    );
+    // SIGKILL process 1. timely cannot go on without it: process 0 stops by itself,
+    // with an error, and a supervisor (systemd, here the test) starts both again.
+    let mut killed = cluster.procs[1].take().expect("process 1");
+    killed.0.kill().expect("SIGKILL");
+    killed.0.wait().expect("reaped");
+    let mut survivor = cluster.procs[0].take().expect("process 0");
+    let status = wait_for(
+        Duration::from_secs(60),
+        "process 0 to stop by itself",
+        || survivor.0.try_wait().expect("try_wait"),
+    );
+    assert!(!status.success(), "process 0 reports the failure: {status}");
+    cluster.runs += 1;
+    cluster.start_all();
+    // Each process took its rooms from the newest checkpoint both had committed.
+    for p in 0..2 {
+        let log =
+            std::fs::read_to_string(dir.path().join(format!("doorstep-p{p}-1.log"))).expect("log");
+        assert!(
+            log.contains("resuming from checkpoint"),
+            "process {p} did not resume from a checkpoint:\n{log}"
+        );
+    }
+    publisher.join().expect("publisher");
+    assert!(progress.done.load(Ordering::SeqCst));
+
+    wait_raw(&data, &registry, n);
+    assert_api_shows_every_room(cluster.web[0], &registry);
+    cluster.stop();
+    assert_like_one_process(&data, &registry, readings);
+}
