@@ -29,9 +29,8 @@ const END_MS: i64 = START_MS + 2 * 86_400_000;
 #[test]
 fn broker_and_doorstep_killed_three_times_each_lose_and_double_nothing() {
     require("mosquitto");
-    // Kills timed against a paced fleet: beside the checkpoint test, never
-    // beside a heavy one.
-    let _turn = paced();
+    // A fleet paced at 4,000 messages a second, killed at chosen moments of it.
+    let _turn = busy();
     let dir = Workdir(Some(tempfile::tempdir().expect("tempdir")));
     // Six sites of three rooms, one or two devices a room, every 20 s.
     let registry_text = registry_toml("s", "混沌社区", 6, 20);

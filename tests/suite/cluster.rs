@@ -269,7 +269,7 @@ fn assert_api_shows_every_room(web: SocketAddr, registry: &Registry) {
 fn two_processes_give_the_tables_of_one_and_the_api_shows_every_room() {
     require("mosquitto");
     // A cluster keeps both cores busy (two at once on a 2-core machine are slow
-    // enough to time out): not beside another heavy test.
+    // enough to time out): not beside another heavy or a busy test.
     let _turn = heavy();
     let Setup {
         dir,
@@ -295,7 +295,7 @@ fn two_processes_give_the_tables_of_one_and_the_api_shows_every_room() {
 fn a_process_killed_mid_run_and_the_cluster_restarted_lose_and_double_nothing() {
     require("mosquitto");
     // A cluster keeps both cores busy (two at once on a 2-core machine are slow
-    // enough to time out): not beside another heavy test.
+    // enough to time out): not beside another heavy or a busy test.
     let _turn = heavy();
     let Setup {
         dir,

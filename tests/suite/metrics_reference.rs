@@ -1,5 +1,5 @@
 //! The dataflow (`stream::replay`) against a plain reference implementation
-//! of METRICS.md (`tests/reference`), on seeded random scenarios: every device
+//! of METRICS.md (`tests/suite/reference`), on seeded random scenarios: every device
 //! kind, door counter restarts, gaps, duplicates, out-of-order and late
 //! readings, Chinese holidays and make-up working days, time-shared rooms,
 //! and sites in timezones with odd offsets and with daylight saving.
@@ -789,6 +789,8 @@ fn cases() -> u64 {
 /// dataflow's tables equal the reference's.
 #[test]
 fn dataflow_equals_reference() {
+    // A minute or more of one core.
+    let _turn = crate::common::busy();
     compare_cases(
         0..cases(),
         Mix {
@@ -802,6 +804,8 @@ fn dataflow_equals_reference() {
 /// the latest rows equal the reference over all readings.
 #[test]
 fn late_readings_are_corrected() {
+    // A minute or more of one core.
+    let _turn = crate::common::busy();
     compare_cases(
         (0..cases()).map(|c| 1_000_000 + c),
         Mix {

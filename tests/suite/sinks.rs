@@ -39,7 +39,7 @@ fn live_occupancy(run: &Run) -> Option<u64> {
 
 #[test]
 fn the_live_page_keeps_updating_while_influxdb_hangs_and_parquet_is_slow() {
-    // A latency bound (2 s to the live page): not beside a heavy test.
+    // A latency bound (2 s to the live page): not beside a heavy or busy test.
     let _turn = heavy();
     let (influx_port, _server) = hanging_server();
     // The writer waits "forever" on its first request and holds 16 points at most:

@@ -15,30 +15,32 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-/// The turns of the heavy tests (see [`heavy`] and [`paced`]).
-static HEAVY: RwLock<()> = RwLock::new(());
+/// The turns of the heavy and busy tests (see [`heavy`] and [`busy`]).
+static TURN: RwLock<()> = RwLock::new(());
 
-/// Waits until no other heavy or paced test runs, and keeps them out until
-/// the guard drops.
+/// Waits until no other heavy test and no busy test runs, and keeps them out
+/// until the guard drops.
 ///
 /// The tests of all modules share one process and run in parallel (three at
 /// a time in `scripts/test`). A test that keeps both cores busy (a
 /// two-process cluster, a burst of half a million messages) or asserts on
-/// timing (SIGKILLs at chosen moments, a latency bound) takes this turn;
-/// light tests run beside it. A test that failed while holding the turn does
-/// not block the others (the lock's poison is ignored).
+/// timing (SIGKILLs at chosen moments, a latency bound) takes this turn, so
+/// that it neither starves nor is starved by another one; light tests run
+/// beside it. A test that failed while holding a turn does not block the
+/// others (the lock's poison is ignored).
 pub fn heavy() -> RwLockWriteGuard<'static, ()> {
-    HEAVY.write().unwrap_or_else(PoisonError::into_inner)
+    TURN.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Waits until no [`heavy`] test runs, and keeps them out until the guard
-/// drops; other paced tests may run at the same time.
+/// drops; other busy tests may run at the same time.
 ///
-/// For tests whose fleet publishes at a fixed rate and that kill processes
-/// at chosen moments of it: they mostly wait (a core or less between them),
-/// so two of them side by side keep their pace, but not beside a heavy test.
-pub fn paced() -> RwLockReadGuard<'static, ()> {
-    HEAVY.read().unwrap_or_else(PoisonError::into_inner)
+/// For tests that keep up to a core busy for a minute or more: a fleet paced
+/// at hundreds or thousands of messages a second (killed at chosen moments of
+/// it), a CPU-bound property test. Busy tests side by side only slow each
+/// other down; beside a heavy test they would take the cores it counts on.
+pub fn busy() -> RwLockReadGuard<'static, ()> {
+    TURN.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A port nobody listens on right now.
