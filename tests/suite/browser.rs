@@ -189,7 +189,12 @@ Sec-WebSocket-Key: ZG9vcnN0ZXAtYnJvd3Nlcg==\r\nSec-WebSocket-Version: 13\r\n\r\n
             "Page.captureScreenshot",
             json!({ "format": "png", "captureBeyondViewport": true }),
         );
-        let png = base64_decode(r["data"].as_str().expect("png data"));
+        let png = {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(r["data"].as_str().expect("png data"))
+                .expect("base64 png")
+        };
         assert!(png.starts_with(b"\x89PNG"), "a PNG");
         let path = artifacts().join(format!("{name}.png"));
         std::fs::write(&path, png).expect("write screenshot");
@@ -204,65 +209,11 @@ Sec-WebSocket-Key: ZG9vcnN0ZXAtYnJvd3Nlcg==\r\nSec-WebSocket-Version: 13\r\n\r\n
     }
 }
 
-/// `GET /json/list`: DevTools keeps the connection open, so read by Content-Length.
+/// `GET /json/list` of DevTools.
 fn devtools_list(addr: std::net::SocketAddr) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET /json/list HTTP/1.1\r\nHost: {addr}\r\n\r\n").ok()?;
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = s.read(&mut buf).ok()?;
-        if n == 0 {
-            return None;
-        }
-        raw.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&raw);
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().to_owned())
-                })?
-                .parse()
-                .ok()?;
-            if body.len() >= len {
-                return Some(body.to_owned());
-            }
-        }
-    }
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        _ => 63,
-    };
-    let clean: Vec<u8> = text
-        .bytes()
-        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
-        .collect();
-    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
-    for chunk in clean.chunks(4) {
-        let v: Vec<u32> = chunk.iter().map(|&c| u32::from(value(c))).collect();
-        let n = v
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, x)| acc | (x << (18 - 6 * i)));
-        out.push((n >> 16) as u8);
-        if v.len() > 2 {
-            out.push((n >> 8) as u8);
-        }
-        if v.len() > 3 {
-            out.push(n as u8);
-        }
-    }
-    out
+    http_get(addr, "/json/list")
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body)
 }
 
 fn chromium() -> Option<(Chromium, Page)> {

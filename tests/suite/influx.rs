@@ -10,8 +10,7 @@ use analytics::influx::{Feed, InfluxConfig, InfluxStats, InfluxWriter, SPOOL_DIR
 use devices::{Category, LiveRoom, Registry, RoomIdx, RoomWindow, SiteDay, SiteIdx};
 use devices::{VisitsMethod, WindowKind};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -568,17 +567,11 @@ impl Victoria {
         out
     }
 
-    /// GET over HTTP/1.0 (a plain body, no chunks); `None` when nothing answers.
+    /// GET; `None` when nothing answers.
     fn get(&self, path: &str) -> Option<(u16, String)> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).ok()?;
-        let text = String::from_utf8(raw).ok()?;
-        let (head, body) = text.split_once("\r\n\r\n")?;
-        let status = head.split_whitespace().nth(1)?.parse().ok()?;
-        Some((status, body.to_owned()))
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let a = crate::common::http::send(addr, "GET", path, &[], "", Duration::from_secs(30))?;
+        Some((a.status, a.body))
     }
 }
 
@@ -592,12 +585,5 @@ impl Drop for Victoria {
 }
 
 fn percent(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            b => format!("%{b:02X}"),
-        })
-        .collect()
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

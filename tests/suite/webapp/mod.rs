@@ -11,8 +11,7 @@ use devices::{
     Category, Flag, FlagKind, IdleSlot, Registry, RoomWindow, SiteDay, SiteIdx, VisitsMethod,
     WindowKind,
 };
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -273,7 +272,7 @@ impl App {
     }
 }
 
-/// An HTTP/1.1 request with optional bearer token and body; returns (status, headers, body).
+/// A request with an optional bearer token and body; returns (status, header lines, body).
 pub fn request(
     addr: SocketAddr,
     method: &str,
@@ -282,30 +281,12 @@ pub fn request(
     extra: &[(&str, &str)],
     body: &str,
 ) -> (u16, String, String) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(t) = token {
-        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let mut headers: Vec<(&str, &str)> = extra.to_vec();
+    if let Some(b) = &bearer {
+        headers.push(("Authorization", b));
     }
-    for (k, v) in extra {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).expect("write");
-    s.write_all(body.as_bytes()).expect("write body");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_owned(), body.to_owned())
+    let a = crate::common::http::send(addr, method, path, &headers, body, Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("{method} {path}: no answer"));
+    (a.status, a.head, a.body)
 }

@@ -1,28 +1,23 @@
-//! A tiny HTTP/1.1 client over `TcpStream`, enough for GET and Server-Sent Events.
-//!
-//! It uses `readable`/`try_read` rather than `AsyncReadExt`, which needs a
-//! tokio feature (`io-util`) the workspace does not enable.
+//! HTTP from the tests through `reqwest` (already in the tree through the
+//! InfluxDB client): whole responses, and Server-Sent Events read chunk by chunk.
 
 use anyhow::{Context, bail};
+use reqwest::header::HeaderMap;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 /// A whole response.
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    headers: HeaderMap,
     pub body: Vec<u8>,
 }
 
 impl Response {
     /// A header value by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     pub fn text(&self) -> anyhow::Result<&str> {
@@ -34,13 +29,14 @@ impl Response {
     }
 }
 
-/// Sends `method path` and reads the response until the server closes.
-pub async fn request(addr: SocketAddr, method: &str, path: &str) -> anyhow::Result<Response> {
-    request_with(addr, method, path, &[], "").await
+fn client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()?)
 }
 
-/// Sends `method path` with extra `headers` (a `Host` among them replaces
-/// the default, the server's address) and `body`, and reads the response.
+/// Sends `method path` with extra `headers` and `body`, and reads the whole response.
 pub async fn request_with(
     addr: SocketAddr,
     method: &str,
@@ -48,36 +44,20 @@ pub async fn request_with(
     headers: &[(&str, &str)],
     body: &str,
 ) -> anyhow::Result<Response> {
-    let stream = TcpStream::connect(addr).await?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\n");
-    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
-        req.push_str(&format!("Host: {addr}\r\n"));
-    }
+    let method = reqwest::Method::from_bytes(method.as_bytes())?;
+    let mut req = client()?
+        .request(method, format!("http://{addr}{path}"))
+        .timeout(Duration::from_secs(5));
     for (name, value) in headers {
-        req.push_str(&format!("{name}: {value}\r\n"));
+        req = req.header(*name, *value);
     }
-    req.push_str(&format!(
-        "Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    ));
-    write_all(&stream, req.as_bytes()).await?;
-    let mut raw = Vec::new();
-    timeout(Duration::from_secs(5), read_to_end(&stream, &mut raw))
-        .await
-        .context("response timed out")??;
-    let head_end = find(&raw, b"\r\n\r\n").context("no end of headers")?;
-    let (status, headers) = parse_head(&raw[..head_end])?;
-    let rest = raw[head_end + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body = if chunked {
-        let mut d = Dechunker::default();
-        d.push(&rest)?;
-        d.body
-    } else {
-        rest
-    };
+    if !body.is_empty() {
+        req = req.body(body.to_owned());
+    }
+    let resp = req.send().await.context("request")?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.context("response body")?.to_vec();
     Ok(Response {
         status,
         headers,
@@ -86,96 +66,7 @@ pub async fn request_with(
 }
 
 pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<Response> {
-    request(addr, "GET", path).await
-}
-
-async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        stream.writable().await?;
-        match stream.try_write(bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Reads some bytes; 0 means the peer closed.
-async fn read(stream: &TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
-    loop {
-        stream.readable().await?;
-        match stream.try_read(buf) {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-async fn read_to_end(stream: &TcpStream, out: &mut Vec<u8>) -> std::io::Result<()> {
-    let mut buf = [0u8; 8192];
-    loop {
-        match read(stream, &mut buf).await? {
-            0 => return Ok(()),
-            n => out.extend_from_slice(&buf[..n]),
-        }
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn parse_head(head: &[u8]) -> anyhow::Result<(u16, Vec<(String, String)>)> {
-    let head = std::str::from_utf8(head)?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().context("no status line")?;
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .context("no status code")?
-        .parse()?;
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Ok((status, headers))
-}
-
-/// Decodes `Transfer-Encoding: chunked` incrementally.
-#[derive(Default)]
-struct Dechunker {
-    raw: Vec<u8>,
-    body: Vec<u8>,
-    done: bool,
-}
-
-impl Dechunker {
-    fn push(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
-        self.raw.extend_from_slice(bytes);
-        while !self.done {
-            let Some(line_end) = find(&self.raw, b"\r\n") else {
-                break;
-            };
-            let size_text = std::str::from_utf8(&self.raw[..line_end])?;
-            let size_text = size_text.split(';').next().unwrap_or("").trim();
-            let size = usize::from_str_radix(size_text, 16)
-                .with_context(|| format!("bad chunk size {size_text:?}"))?;
-            if size == 0 {
-                self.done = true;
-                break;
-            }
-            let need = line_end + 2 + size + 2;
-            if self.raw.len() < need {
-                break;
-            }
-            self.body
-                .extend_from_slice(&self.raw[line_end + 2..line_end + 2 + size]);
-            self.raw.drain(..need);
-        }
-        Ok(())
-    }
+    request_with(addr, "GET", path, &[], "").await
 }
 
 /// One Server-Sent Event with data.
@@ -187,88 +78,72 @@ pub struct SseEvent {
 
 /// An open `text/event-stream` response.
 pub struct EventStream {
-    headers: Vec<(String, String)>,
-    stream: TcpStream,
-    chunks: Dechunker,
-    /// Decoded body not yet parsed into events.
+    response: reqwest::Response,
+    /// Body received and not yet parsed into events.
     pending: String,
+    ended: bool,
 }
 
 impl EventStream {
-    /// Opens `path` and reads the response headers.
+    /// Opens `path` and checks the status and content type.
     pub async fn open(addr: SocketAddr, path: &str) -> anyhow::Result<EventStream> {
-        let stream = TcpStream::connect(addr).await?;
-        let req =
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
-        write_all(&stream, req.as_bytes()).await?;
-        let mut raw = Vec::new();
-        let mut buf = [0u8; 4096];
-        let head_end = loop {
-            if let Some(i) = find(&raw, b"\r\n\r\n") {
-                break i;
-            }
-            let n = timeout(Duration::from_secs(5), read(&stream, &mut buf))
-                .await
-                .context("no response headers")??;
-            if n == 0 {
-                bail!("closed before headers");
-            }
-            raw.extend_from_slice(&buf[..n]);
-        };
-        let (status, headers) = parse_head(&raw[..head_end])?;
-        if status != 200 {
-            bail!("status {status}");
+        let response = timeout(
+            Duration::from_secs(5),
+            client()?
+                .get(format!("http://{addr}{path}"))
+                .header("Accept", "text/event-stream")
+                .send(),
+        )
+        .await
+        .context("no response headers")??;
+        if response.status() != 200 {
+            bail!("status {}", response.status());
         }
-        let ctype = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-            .map(|(_, v)| v.as_str())
+        let ctype = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if !ctype.starts_with("text/event-stream") {
             bail!("content-type {ctype:?}");
         }
-        let mut chunks = Dechunker::default();
-        chunks.push(&raw[head_end + 4..])?;
         Ok(EventStream {
-            headers,
-            stream,
-            chunks,
+            response,
             pending: String::new(),
+            ended: false,
         })
     }
 
     /// A response header value by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
     }
 
     /// The next event with data, or `None` when the server ended the stream.
     pub async fn next(&mut self, within: Duration) -> anyhow::Result<Option<SseEvent>> {
         let deadline = tokio::time::Instant::now() + within;
-        let mut buf = [0u8; 4096];
         loop {
-            self.pending
-                .push_str(std::str::from_utf8(&self.chunks.body).context("event not UTF-8")?);
-            self.chunks.body.clear();
             while let Some(i) = self.pending.find("\n\n") {
                 let block: String = self.pending.drain(..i + 2).collect();
                 if let Some(ev) = parse_event(&block) {
                     return Ok(Some(ev));
                 }
             }
-            if self.chunks.done {
+            if self.ended {
                 return Ok(None);
             }
-            let n = tokio::time::timeout_at(deadline, read(&self.stream, &mut buf))
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
                 .await
                 .context("no event in time")??;
-            if n == 0 {
-                return Ok(None);
+            match chunk {
+                Some(bytes) => self
+                    .pending
+                    .push_str(std::str::from_utf8(&bytes).context("event not UTF-8")?),
+                None => self.ended = true,
             }
-            self.chunks.push(&buf[..n])?;
         }
     }
 }
