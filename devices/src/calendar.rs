@@ -1,7 +1,48 @@
-//! The official Chinese working-day calendar (holidays and make-up working days, 调休).
+//! A site's holiday calendar: the official Chinese working-day calendar
+//! (holidays and make-up working days, 调休), or none at all.
 
 use chrono::{Datelike, NaiveDate, Weekday};
+use serde::{Deserialize, Serialize};
 use std::sync::Once;
+
+/// The holiday calendar of a site (registry `calendar`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Calendar {
+    /// The official Chinese calendar: public holidays close rooms, make-up
+    /// working days open them with working-day hours.
+    #[default]
+    Cn,
+    /// Plain weekdays and weekends: no holidays, no make-up days (a site
+    /// outside China, or a dataset from elsewhere).
+    None,
+}
+
+impl Calendar {
+    /// The kind of `date` in this calendar.
+    pub fn day_kind(self, date: NaiveDate) -> DayKind {
+        match self {
+            Calendar::Cn => day_kind(date),
+            Calendar::None => plain_day(date),
+        }
+    }
+
+    /// The registry spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Calendar::Cn => "cn",
+            Calendar::None => "none",
+        }
+    }
+}
+
+fn plain_day(date: NaiveDate) -> DayKind {
+    if matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
+        DayKind::Weekend
+    } else {
+        DayKind::Workday
+    }
+}
 
 /// What kind of day a date is for opening hours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,11 +67,7 @@ const LAST: (i32, u32, u32) = (2026, 12, 25);
 /// weekdays and weekends, with one warning in the log.
 pub fn day_kind(date: NaiveDate) -> DayKind {
     let weekend = matches!(date.weekday(), Weekday::Sat | Weekday::Sun);
-    let plain = if weekend {
-        DayKind::Weekend
-    } else {
-        DayKind::Workday
-    };
+    let plain = plain_day(date);
     let key = (date.year(), date.month(), date.day());
     if key < FIRST || key > LAST {
         static WARN: Once = Once::new();
@@ -77,6 +114,16 @@ mod tests {
         // 2026-02-14 is a Saturday worked in exchange for the Spring Festival holiday.
         assert_eq!(day_kind(d(2026, 2, 14)), DayKind::MakeupWorkday);
         assert_eq!(day_kind(d(2026, 2, 17)), DayKind::Holiday);
+    }
+
+    #[test]
+    fn calendar_none_knows_no_holidays_and_no_makeup_days() {
+        assert_eq!(Calendar::None.day_kind(d(2026, 10, 1)), DayKind::Workday);
+        assert_eq!(Calendar::None.day_kind(d(2026, 2, 14)), DayKind::Weekend);
+        assert_eq!(
+            Calendar::Cn.day_kind(d(2026, 2, 14)),
+            DayKind::MakeupWorkday
+        );
     }
 
     #[test]

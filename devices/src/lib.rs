@@ -47,11 +47,13 @@ pub mod sim;
 pub mod tables;
 pub mod validate;
 
+pub use calendar::Calendar;
 pub use category::Category;
 pub use clock::Clock;
 pub use lookback::{LookbackDay, LookbackHour};
 pub use model::{
-    Codec, Device, DeviceIdx, DeviceKind, Registry, Room, RoomIdx, Sensors, Site, SiteIdx,
+    Codec, DEFAULT_MAX_PER_MINUTE, Device, DeviceIdx, DeviceKind, Direction, Registry, Room,
+    RoomIdx, Sensors, Site, SiteIdx,
 };
 pub use reading::{
     LiveRoom, MessageKey, Reading, RoomWindow, Status, Value, VisitsMethod, WindowKind,

@@ -78,6 +78,8 @@ pub struct Site {
     pub district: String,
     /// Local timezone of the site.
     pub timezone: Tz,
+    /// Its holiday calendar.
+    pub calendar: crate::calendar::Calendar,
     /// Its rooms.
     pub rooms: Vec<RoomIdx>,
 }
@@ -106,8 +108,10 @@ impl Default for SimHints {
 pub struct Sensors {
     /// A count device.
     pub count: bool,
-    /// One or more door devices.
+    /// One or more door devices (the room's visits are door ins).
     pub door: bool,
+    /// A door device that counts both ways, so the doors give n(t).
+    pub door_both: bool,
     /// A presence device.
     pub presence: bool,
 }
@@ -115,7 +119,7 @@ pub struct Sensors {
 impl Sensors {
     /// Only presence devices: capacity-based metrics are null (METRICS.md).
     pub fn presence_only(self) -> bool {
-        self.presence && !self.count && !self.door
+        self.presence && !self.count && !self.door_both
     }
 }
 
@@ -159,7 +163,27 @@ pub struct Device {
     pub interval_s: u32,
     /// How its payloads are decoded.
     pub codec: Codec,
+    /// Door devices: which crossings it counts.
+    pub direction: Direction,
+    /// Door devices: the value at which cumulative counters wrap to 0.
+    pub rollover: Option<u64>,
+    /// Door devices: the most crossings its entrance passes in a minute.
+    pub max_per_minute: u32,
 }
+
+/// Which crossings a door device counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Ins and outs: the doors give the room's occupancy.
+    #[default]
+    Both,
+    /// Entries only: its ins are visits, but it says nothing about occupancy.
+    In,
+}
+
+/// `max_per_minute` when the registry gives none (METRICS.md).
+pub const DEFAULT_MAX_PER_MINUTE: u32 = 60;
 
 /// Every site, room and device the pipeline knows.
 #[derive(Debug, Clone, Default)]

@@ -20,9 +20,14 @@
 //! kind = "door"
 //! interval_s = 60
 //! ```
+//!
+//! A site may set `calendar = "none"` (default `"cn"`); a door device may set
+//! `direction = "in"`, `rollover` and `max_per_minute` (METRICS.md v2).
 
+use crate::calendar::Calendar;
 use crate::model::{
-    Codec, Device, DeviceIdx, DeviceKind, Registry, Room, RoomIdx, Sensors, SimHints, Site, SiteIdx,
+    Codec, DEFAULT_MAX_PER_MINUTE, Device, DeviceIdx, DeviceKind, Direction, Registry, Room,
+    RoomIdx, Sensors, SimHints, Site, SiteIdx,
 };
 use crate::schedule::{Opening, Schedule};
 use serde::{Deserialize, Serialize};
@@ -86,6 +91,9 @@ pub struct SiteEntry {
     /// IANA timezone name.
     #[serde(default = "default_timezone")]
     pub timezone: String,
+    /// Holiday calendar: `cn` (the default) or `none`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub calendar: Calendar,
     /// Rooms of the site.
     #[serde(default)]
     pub room: Vec<RoomEntry>,
@@ -139,6 +147,19 @@ pub struct DeviceEntry {
     /// Payload codec.
     #[serde(default)]
     pub codec: Codec,
+    /// Door devices: `both` (the default) or `in` (entries only).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub direction: Direction,
+    /// Door devices: the value at which cumulative counters wrap to 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollover: Option<u64>,
+    /// Door devices: the most crossings the entrance passes in a minute (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_minute: Option<u32>,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 fn default_timezone() -> String {
@@ -236,7 +257,8 @@ impl RegistryFile {
             let mut rooms_here: HashMap<&str, RoomIdx> = HashMap::new();
             for r in &s.room {
                 let entry = format!("site {:?} room {:?}", s.id, r.id);
-                let room = build_room(r, site_idx).map_err(|p| invalid(entry.clone(), p))?;
+                let room =
+                    build_room(r, site_idx, s.calendar).map_err(|p| invalid(entry.clone(), p))?;
                 let idx = RoomIdx(reg.rooms.len() as u32);
                 if rooms_here.insert(r.id.as_str(), idx).is_some() {
                     return Err(invalid(entry, "appears twice in this site".into()));
@@ -260,6 +282,7 @@ impl RegistryFile {
                         "interval_s must be 1 to 86400 seconds".into(),
                     ));
                 }
+                check_door_fields(d).map_err(|p| invalid(entry.clone(), p))?;
                 let idx = DeviceIdx(reg.devices.len() as u32);
                 if reg.device_ids.insert(d.id.clone(), idx).is_some() {
                     return Err(invalid(
@@ -274,6 +297,7 @@ impl RegistryFile {
                     DeviceKind::Presence => std::mem::replace(&mut sensors.presence, true),
                     DeviceKind::Door => {
                         sensors.door = true;
+                        sensors.door_both |= d.direction == Direction::Both;
                         false
                     }
                 };
@@ -295,6 +319,9 @@ impl RegistryFile {
                     kind: d.kind,
                     interval_s: d.interval_s,
                     codec: d.codec,
+                    direction: d.direction,
+                    rollover: d.rollover,
+                    max_per_minute: d.max_per_minute.unwrap_or(DEFAULT_MAX_PER_MINUTE),
                 });
             }
             let mut rooms: Vec<RoomIdx> = rooms_here.into_values().collect();
@@ -305,6 +332,7 @@ impl RegistryFile {
                 city: s.city.clone(),
                 district: s.district.clone(),
                 timezone,
+                calendar: s.calendar,
                 rooms,
             });
         }
@@ -312,7 +340,28 @@ impl RegistryFile {
     }
 }
 
-fn build_room(r: &RoomEntry, site: SiteIdx) -> Result<Room, String> {
+/// The door-only fields make sense on door devices, with sensible values.
+fn check_door_fields(d: &DeviceEntry) -> Result<(), String> {
+    let door_only =
+        d.direction != Direction::Both || d.rollover.is_some() || d.max_per_minute.is_some();
+    if d.kind != DeviceKind::Door && door_only {
+        return Err(format!(
+            "direction, rollover and max_per_minute are for door devices; this one is {}",
+            d.kind.as_str()
+        ));
+    }
+    if d.rollover.is_some_and(|r| r < 2) {
+        return Err(
+            "rollover must be at least 2 (the value at which the counters wrap to 0)".into(),
+        );
+    }
+    if d.max_per_minute == Some(0) {
+        return Err("max_per_minute must be at least 1 crossing a minute".into());
+    }
+    Ok(())
+}
+
+fn build_room(r: &RoomEntry, site: SiteIdx, calendar: Calendar) -> Result<Room, String> {
     if !valid_id(&r.id) {
         return Err("id must be 1-64 of A-Z a-z 0-9 _ -".into());
     }
@@ -334,6 +383,7 @@ fn build_room(r: &RoomEntry, site: SiteIdx) -> Result<Room, String> {
         openings,
         open_on_holidays: r.open_on_holidays,
         overrides: Default::default(),
+        calendar,
     };
     schedule.add_overrides(&r.overrides)?;
     schedule
@@ -453,6 +503,34 @@ kind = "count"
             e.starts_with("reg.toml: site \"s1\" room \"hall\": override line 1:"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn calendar_and_door_fields() {
+        let text = GOOD.replace(
+            "district = \"徐汇区\"",
+            "district = \"徐汇区\"\ncalendar = \"none\"",
+        ) + "\n[[site.device]]\nid = \"d2\"\nroom = \"hall\"\nkind = \"door\"\ndirection = \"in\"\nrollover = 1000000\nmax_per_minute = 30\n";
+        let reg = Registry::from_toml(&text, Path::new("reg.toml")).expect("valid");
+        assert_eq!(reg.sites[0].calendar, Calendar::None);
+        assert_eq!(reg.rooms[0].schedule.calendar, Calendar::None);
+        let d = reg.device(reg.device_by_id("d2").expect("d2"));
+        assert_eq!(
+            (d.direction, d.rollover, d.max_per_minute),
+            (Direction::In, Some(1_000_000), 30)
+        );
+        assert!(reg.rooms[0].sensors.door && !reg.rooms[0].sensors.door_both);
+        let plain = Registry::from_toml(GOOD, Path::new("reg.toml")).expect("valid");
+        assert_eq!(plain.sites[0].calendar, Calendar::Cn);
+        let e = err(&GOOD.replace("kind = \"count\"", "kind = \"count\"\nrollover = 65536"));
+        assert!(e.contains("are for door devices"), "{e}");
+        let e = err(&text.replace("max_per_minute = 30", "max_per_minute = 0"));
+        assert!(e.contains("max_per_minute must be at least 1"), "{e}");
+        let e = err(&GOOD.replace(
+            "district = \"徐汇区\"",
+            "district = \"徐汇区\"\ncalendar = \"us\"",
+        ));
+        assert!(e.contains("us"), "{e}");
     }
 
     #[test]

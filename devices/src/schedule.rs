@@ -3,7 +3,7 @@
 //! An opening is written as one line: `DAYS HH:MM-HH:MM CATEGORY [cap=N]`,
 //! for example `mon-fri 08:30-11:30 infant_care` or `sat,sun 09:00-12:00 culture cap=20`.
 
-use crate::calendar::{DayKind, day_kind};
+use crate::calendar::{Calendar, DayKind};
 use crate::category::Category;
 use chrono::{Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Weekday};
 use chrono_tz::Tz;
@@ -133,6 +133,9 @@ pub struct Schedule {
     pub open_on_holidays: bool,
     /// Dates with their own openings instead of the weekly ones (none: closed that day).
     pub overrides: BTreeMap<NaiveDate, Vec<Opening>>,
+    /// The holiday calendar of the room's site.
+    #[serde(default)]
+    pub calendar: Calendar,
 }
 
 /// Parses a per-date override: `YYYY-MM-DD closed` or `YYYY-MM-DD HH:MM-HH:MM CATEGORY [cap=N]`.
@@ -216,7 +219,7 @@ impl Schedule {
 
     /// The weekday whose hours apply on `date`, or `None` when closed all day.
     fn hours_of(&self, date: NaiveDate) -> Option<Weekday> {
-        match day_kind(date) {
+        match self.calendar.day_kind(date) {
             DayKind::Holiday if !self.open_on_holidays => None,
             // 调休: a Saturday or Sunday worked in place of a weekday keeps Monday's hours.
             DayKind::MakeupWorkday => Some(Weekday::Mon),
@@ -317,6 +320,7 @@ mod tests {
         let sched = Schedule {
             openings: vec![Opening::parse("mon-fri 09:00-11:00 elderly_care").expect("valid")],
             open_on_holidays: false,
+            calendar: Calendar::Cn,
             overrides: BTreeMap::new(),
         };
         let tz = chrono_tz::Asia::Shanghai;
@@ -383,6 +387,7 @@ mod tests {
                 Opening::parse("fri 10:00-12:00 culture").expect("valid"),
             ],
             open_on_holidays: false,
+            calendar: Calendar::Cn,
             overrides: BTreeMap::new(),
         };
         let err = sched.check_overlaps().expect_err("overlap");

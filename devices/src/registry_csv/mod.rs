@@ -21,12 +21,16 @@
 //!
 //! Empty `timezone`, `floor`, `open_on_holidays` and `interval_s` mean
 //! Asia/Shanghai, no floor, false and 60 s. `rooms.csv` may also have a
-//! `popularity` column (the simulator's `sim.popularity`). Files may start with
+//! `calendar` column (`cn`, the default, or `none`, the same on every row of a
+//! site) and a `popularity` column (the simulator's `sim.popularity`);
+//! `devices.csv` may have `direction` (`both` or `in`), `rollover` and
+//! `max_per_minute` columns for door devices. Files may start with
 //! a UTF-8 byte order mark and use CRLF line ends, as spreadsheets save them.
 //! Errors name the file, the row (the header is row 1, as in a spreadsheet)
 //! and the column.
 
-use crate::model::{Codec, DeviceKind, SimHints};
+use crate::calendar::Calendar;
+use crate::model::{Codec, DeviceKind, Direction, SimHints};
 use crate::registry::{DeviceEntry, RegistryError, RegistryFile, RoomEntry, SiteEntry, valid_id};
 use crate::schedule::{Opening, Schedule};
 use chrono_tz::Tz;
@@ -48,8 +52,9 @@ const ROOM_COLUMNS: [&str; 12] = [
     "schedule",
     "open_on_holidays",
 ];
-const ROOM_OPTIONAL: [&str; 1] = ["popularity"];
+const ROOM_OPTIONAL: [&str; 2] = ["calendar", "popularity"];
 const DEVICE_COLUMNS: [&str; 5] = ["site_id", "device_id", "room_id", "kind", "interval_s"];
+const DEVICE_OPTIONAL: [&str; 3] = ["direction", "rollover", "max_per_minute"];
 
 /// Reads a rooms CSV (one row per room) and a devices CSV (one row per device) into a registry file.
 ///
@@ -57,7 +62,7 @@ const DEVICE_COLUMNS: [&str; 5] = ["site_id", "device_id", "room_id", "kind", "i
 /// row and column; [`RegistryFile::build`] then checks the whole.
 pub fn registry_from_csv(rooms: &Path, devices: &Path) -> Result<RegistryFile, RegistryError> {
     let rooms_table = Table::read(rooms, &ROOM_COLUMNS, &ROOM_OPTIONAL)?;
-    let devices_table = Table::read(devices, &DEVICE_COLUMNS, &[])?;
+    let devices_table = Table::read(devices, &DEVICE_COLUMNS, &DEVICE_OPTIONAL)?;
     let mut file = RegistryFile::default();
     // Site id -> (position in `file.site`, row it first appeared on).
     let mut sites: HashMap<String, (usize, u64)> = HashMap::new();
@@ -78,6 +83,17 @@ pub fn registry_from_csv(rooms: &Path, devices: &Path) -> Result<RegistryFile, R
             ("district", &known.district, &site.district),
             ("timezone", &known.timezone, &site.timezone),
         ];
+        if known.calendar != site.calendar {
+            return Err(row.invalid(
+                "calendar",
+                format!(
+                    "site {:?} has calendar {:?} on row {first_row} but {:?} here; a site's fields must agree on all its rows",
+                    site.id,
+                    known.calendar.as_str(),
+                    site.calendar.as_str()
+                ),
+            ));
+        }
         for (column, before, now) in fields {
             if before != now {
                 return Err(row.invalid(
@@ -161,12 +177,31 @@ pub fn registry_from_csv(rooms: &Path, devices: &Path) -> Result<RegistryFile, R
                     )
                 })?,
         };
+        let direction = match row.get("direction").to_ascii_lowercase().as_str() {
+            "" | "both" => Direction::Both,
+            "in" => Direction::In,
+            other => {
+                return Err(row.invalid(
+                    "direction",
+                    format!("{other:?} is not a direction (both or in)"),
+                ));
+            }
+        };
+        let rollover =
+            row.number::<u64>("rollover", "a whole number of at least 2", |r| *r >= 2)?;
+        let max_per_minute =
+            row.number::<u32>("max_per_minute", "a whole number of at least 1", |m| {
+                *m >= 1
+            })?;
         file.site[at].device.push(DeviceEntry {
             id: device_id.to_owned(),
             room: room_id.to_owned(),
             kind,
             interval_s,
             codec: Codec::default(),
+            direction,
+            rollover,
+            max_per_minute,
         });
     }
     Ok(file)
@@ -187,12 +222,23 @@ fn room_row(row: &Row) -> Result<(SiteEntry, RoomEntry), RegistryError> {
             tz.to_owned()
         }
     };
+    let calendar = match row.get("calendar").to_ascii_lowercase().as_str() {
+        "" | "cn" => Calendar::Cn,
+        "none" => Calendar::None,
+        other => {
+            return Err(row.invalid(
+                "calendar",
+                format!("{other:?} is not a calendar (cn or none)"),
+            ));
+        }
+    };
     let site = SiteEntry {
         id: row.id("site_id")?.to_owned(),
         name: site_name.to_owned(),
         city: row.get("city").to_owned(),
         district: row.get("district").to_owned(),
         timezone,
+        calendar,
         room: Vec::new(),
         device: Vec::new(),
     };
@@ -252,6 +298,7 @@ fn room_row(row: &Row) -> Result<(SiteEntry, RoomEntry), RegistryError> {
         openings,
         open_on_holidays,
         overrides: Default::default(),
+        calendar,
     }
     .check_overlaps()
     .map_err(|e| row.invalid("schedule", e))?;
@@ -410,6 +457,24 @@ impl Row<'_> {
         match self.get(column) {
             "" => Err(self.invalid(column, "is empty".into())),
             text => Ok(text),
+        }
+    }
+
+    /// An optional number; `what` says what it must be when `ok` refuses it.
+    fn number<T: std::str::FromStr>(
+        &self,
+        column: &'static str,
+        what: &str,
+        ok: impl Fn(&T) -> bool,
+    ) -> Result<Option<T>, RegistryError> {
+        match self.get(column) {
+            "" => Ok(None),
+            text => text
+                .parse::<T>()
+                .ok()
+                .filter(ok)
+                .map(Some)
+                .ok_or_else(|| self.invalid(column, format!("{text:?} is not {what}"))),
         }
     }
 
