@@ -332,6 +332,8 @@ impl RoomTracker {
                 presence_only: r.sensors.presence_only(),
                 method: if r.sensors.door {
                     VisitsMethod::Door
+                } else if r.sensors.count {
+                    VisitsMethod::Increments
                 } else {
                     VisitsMethod::Transitions
                 },

@@ -5,12 +5,15 @@
 //! daily reset of door rooms, so it is integrated lazily, one constant
 //! segment at a time.
 
-use devices::{DeviceKind, Reading, Registry, RoomIdx, Value};
+use devices::{DeviceKind, Direction, Reading, Registry, RoomIdx, Value};
 use serde::{Deserialize, Serialize};
 
-/// How long a report stays valid: 3 x the report interval, at most 15 minutes.
+/// How long a report stays valid: 3 x the report interval, but at most 15
+/// minutes or the interval + 5 minutes, whichever is longer (METRICS.md v2:
+/// a device reporting every 30 minutes stays valid for 35).
 pub fn stale_after(interval_s: u32) -> i64 {
-    (3 * i64::from(interval_s)).min(900)
+    let interval = i64::from(interval_s);
+    (3 * interval).min((interval + 300).max(900))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,11 +26,52 @@ struct DeviceState {
     value: Option<(u32, i64)>,
     /// Last cumulative door counters, to turn them into deltas, and their time.
     totals: Option<(u64, u64, i64)>,
+    /// Door devices: what they count, where their counters wrap, and the most
+    /// crossings a minute that are plausible.
+    #[serde(default)]
+    door: DoorRule,
+    /// Time (s) of the last counting message (`door` or `door_total`).
+    #[serde(default)]
+    last_count: Option<i64>,
+}
+
+/// The registry's door fields of one device.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct DoorRule {
+    direction: Direction,
+    rollover: Option<u64>,
+    max_per_minute: u32,
+}
+
+impl Default for DoorRule {
+    fn default() -> Self {
+        DoorRule {
+            direction: Direction::Both,
+            rollover: None,
+            max_per_minute: devices::DEFAULT_MAX_PER_MINUTE,
+        }
+    }
+}
+
+/// The crossings one counting message stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Crossings {
+    /// People in.
+    pub inn: u64,
+    /// People out (0 for a device that counts entries only).
+    pub out: u64,
+    /// The message claimed more than the entrance can pass; it counts 0.
+    pub implausible: bool,
 }
 
 impl DeviceState {
     fn stale(&self) -> i64 {
         stale_after(self.interval_s)
+    }
+
+    /// Whether this door device's counts move the room's occupancy.
+    fn counts_both_ways(&self) -> bool {
+        self.kind == DeviceKind::Door && self.door.direction == Direction::Both
     }
 
     /// The value this device gives at `t`, if it has a fresh one.
@@ -37,6 +81,11 @@ impl DeviceState {
             .map(|(v, _)| v)
     }
 
+    fn fresh_door(&self, t: i64) -> bool {
+        self.last_seen
+            .is_some_and(|s| s <= t && t < s + self.stale())
+    }
+
     /// When this device's current report expires, if after `t`.
     fn expiry_after(&self, t: i64) -> Option<i64> {
         let at = match self.kind {
@@ -44,6 +93,68 @@ impl DeviceState {
             _ => self.value?.1,
         };
         Some(at + self.stale()).filter(|e| *e > t)
+    }
+
+    /// The crossings of a `door` or `door_total` message at `t` (METRICS.md v2):
+    /// cumulative counters become deltas (the first is the baseline, a drop of
+    /// more than half the rollover is a wrap, any other drop a restart), and a
+    /// message claiming more than `max_per_minute` times the minutes since the
+    /// device's previous counting message (at least one) counts 0. Moves the
+    /// baseline and the time of the last counting message.
+    fn crossings(&mut self, t: i64, value: &Value) -> Crossings {
+        let (inn, out) = match value {
+            Value::Door { inn, out } => (u64::from(*inn), u64::from(*out)),
+            Value::DoorTotal {
+                in_total,
+                out_total,
+            } => {
+                let previous = self.totals.replace((*in_total, *out_total, t));
+                match previous {
+                    None => (0, 0),
+                    Some((pi, po, _)) => (
+                        self.counter_delta(*in_total, pi),
+                        self.counter_delta(*out_total, po),
+                    ),
+                }
+            }
+            _ => (0, 0),
+        };
+        let out = if self.door.direction == Direction::In {
+            0
+        } else {
+            out
+        };
+        let minutes = self
+            .last_count
+            .map_or(1.0, |p| ((t - p) as f64 / 60.0).max(1.0));
+        self.last_count = Some(self.last_count.map_or(t, |p| p.max(t)));
+        let limit = f64::from(self.door.max_per_minute) * minutes;
+        if inn as f64 > limit || out as f64 > limit {
+            return Crossings {
+                inn: 0,
+                out: 0,
+                implausible: true,
+            };
+        }
+        Crossings {
+            inn,
+            out,
+            implausible: false,
+        }
+    }
+
+    /// The crossings between two readings of one cumulative counter.
+    fn counter_delta(&self, now: u64, before: u64) -> u64 {
+        if now >= before {
+            return now - before;
+        }
+        match self.door.rollover {
+            Some(r) if before - now > r / 2 => {
+                (u128::from(now) + u128::from(r) - u128::from(before)).min(u128::from(u64::MAX))
+                    as u64
+            }
+            _ => now,
+        }
     }
 }
 
@@ -68,6 +179,8 @@ pub trait SignalSink {
     fn stale_devices(&mut self, _from: i64, _to: i64, _stale: u64) {}
     /// Device number `pos` of the room reported `value` at `t`.
     fn report(&mut self, _t: i64, _pos: usize, _value: &Value) {}
+    /// Device number `pos` sent counts at `t` beyond what its entrance can pass.
+    fn implausible(&mut self, _t: i64, _pos: usize) {}
 }
 
 /// The state of one room's occupancy signal. Saved in checkpoints without the
@@ -75,6 +188,7 @@ pub trait SignalSink {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoomSignal {
     devices: Vec<(devices::DeviceIdx, DeviceState)>,
+    /// A door device counts both ways: the doors give n(t).
     has_door: bool,
     door_n: u32,
     /// Local 04:00 resets of door rooms, Unix seconds.
@@ -103,11 +217,17 @@ impl RoomSignal {
                         last_seen: None,
                         value: None,
                         totals: None,
+                        door: DoorRule {
+                            direction: dev.direction,
+                            rollover: dev.rollover,
+                            max_per_minute: dev.max_per_minute,
+                        },
+                        last_count: None,
                     },
                 )
             })
             .collect();
-        let has_door = r.sensors.door;
+        let has_door = r.sensors.door_both;
         let reset_rule = has_door.then(|| (registry.site_of(room).timezone, reset_hour));
         let mut s = RoomSignal {
             devices,
@@ -127,7 +247,7 @@ impl RoomSignal {
         self.reset_rule = registry
             .room(room)
             .sensors
-            .door
+            .door_both
             .then(|| (registry.site_of(room).timezone, reset_hour));
     }
 
@@ -160,7 +280,8 @@ impl RoomSignal {
         }
         if self.has_door
             && of(DeviceKind::Door)
-                .all(|d| d.last_seen.is_some_and(|s| s <= t && t < s + d.stale()))
+                .filter(|d| d.counts_both_ways())
+                .all(|d| d.fresh_door(t))
         {
             return Some(self.door_n);
         }
@@ -196,7 +317,7 @@ impl RoomSignal {
         let mut mask = 0u64;
         for (i, (_, d)) in self.devices.iter().enumerate().take(64) {
             let fresh = match d.kind {
-                DeviceKind::Door => d.last_seen.is_some_and(|s| s <= t && t < s + d.stale()),
+                DeviceKind::Door => d.fresh_door(t),
                 _ => d.fresh_value(t).is_some(),
             };
             if !fresh {
@@ -231,32 +352,16 @@ impl RoomSignal {
         match &reading.value {
             Value::Count(n) => dev.value = Some((*n, t)),
             Value::Presence(p) => dev.value = Some((u32::from(*p), t)),
-            Value::Door { inn, out } => {
-                self.add_door(i128::from(*inn) - i128::from(*out));
-                sink.door_in(t, u64::from(*inn));
-            }
-            Value::DoorTotal {
-                in_total,
-                out_total,
-            } => {
-                let (din, dout) = match dev.totals {
-                    None => (0, 0),
-                    Some((pi, po, _)) => (
-                        if *in_total >= pi {
-                            in_total - pi
-                        } else {
-                            *in_total
-                        },
-                        if *out_total >= po {
-                            out_total - po
-                        } else {
-                            *out_total
-                        },
-                    ),
-                };
-                dev.totals = Some((*in_total, *out_total, t));
-                self.add_door(i128::from(din) - i128::from(dout));
-                sink.door_in(t, din);
+            Value::Door { .. } | Value::DoorTotal { .. } => {
+                let c = dev.crossings(t, &reading.value);
+                let both = dev.counts_both_ways();
+                if c.implausible {
+                    sink.implausible(t, pos);
+                }
+                if both {
+                    self.add_door(i128::from(c.inn) - i128::from(c.out));
+                }
+                sink.door_in(t, c.inn);
             }
             Value::Status(s) => {
                 if let Some(i) = s.interval_s {
@@ -306,20 +411,17 @@ impl RoomSignal {
                 }
                 None
             }
-            Value::Door { inn, out } => since_reset.then(|| i128::from(*inn) - i128::from(*out)),
-            Value::DoorTotal {
-                in_total,
-                out_total,
-            } => match dev.totals {
+            Value::Door { .. } => {
+                let c = dev.crossings(t, &reading.value);
+                (since_reset && dev.counts_both_ways())
+                    .then(|| i128::from(c.inn) - i128::from(c.out))
+            }
+            Value::DoorTotal { .. } => match dev.totals {
                 Some((_, _, at)) if t < at => None,
                 previous => {
-                    dev.totals = Some((*in_total, *out_total, t));
-                    previous.filter(|_| since_reset).map(|(pi, po, _)| {
-                        let d = |now: u64, before: u64| {
-                            i128::from(if now >= before { now - before } else { now })
-                        };
-                        d(*in_total, pi) - d(*out_total, po)
-                    })
+                    let c = dev.crossings(t, &reading.value);
+                    (previous.is_some() && since_reset && dev.counts_both_ways())
+                        .then(|| i128::from(c.inn) - i128::from(c.out))
                 }
             },
             Value::Status(s) => {
@@ -343,3 +445,7 @@ impl RoomSignal {
             .max()
     }
 }
+
+#[cfg(test)]
+#[path = "signal_tests.rs"]
+mod tests;

@@ -139,12 +139,12 @@ impl SignalSink for WindowAcc {
     fn segment(&mut self, a: i64, b: i64, v: Option<u32>) {
         debug_assert!(self.row.start <= a && b <= self.row.end && a < b);
         let open_at_a = self.spans.iter().any(|s| s.start <= a && a < s.end);
-        if self.row.visits_method == VisitsMethod::Transitions
-            && open_at_a
-            && self.prev == Some(0)
-            && v.is_some_and(|n| n >= 1)
-        {
-            self.row.visits += 1;
+        if open_at_a && let (Some(before), Some(now)) = (self.prev, v) {
+            match self.row.visits_method {
+                VisitsMethod::Transitions if before == 0 && now >= 1 => self.row.visits += 1,
+                VisitsMethod::Increments => self.row.visits += u64::from(now.saturating_sub(before)),
+                _ => {}
+            }
         }
         let mut cursor = a;
         for i in 0..self.spans.len() {

@@ -236,9 +236,9 @@ fn site_day_sums_its_rooms() {
     // Only health (b) reaches 10% utilization: 1 function, not the guideline's mix.
     assert_eq!(d.functions_in_use, [Category::Health]);
     assert!(!d.meets_function_mix());
-    // Visits: b goes 0 -> 3 at 09:00 each day (0 at 08:45): 1 transition.
-    assert_eq!(d.visits, 1);
-    assert_eq!(d.visits_per_100m2_day(), Some(1.0 / 2.0));
+    // Visits: b (a count room) goes 0 -> 3 at 09:00 each day (0 at 08:45): 3 increments.
+    assert_eq!(d.visits, 3);
+    assert_eq!(d.visits_per_100m2_day(), Some(3.0 / 2.0));
 }
 
 #[test]

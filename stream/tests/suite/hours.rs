@@ -82,8 +82,9 @@ fn count_room_hour_worked_by_hand() {
     assert_eq!(h.occupied_seconds, 240 + 120);
     assert_eq!(h.person_seconds, 2 * 240 + 120);
     assert_eq!(h.peak_occupancy, Some(2));
-    // 0 -> 2 at 09:02 counts; unknown -> 1 at 09:20 does not.
-    assert_eq!(h.visits, 1);
+    // Increments (METRICS.md v2): 0 -> 2 at 09:02 counts 2; unknown -> 1 at 09:20 adds nothing.
+    assert_eq!(h.visits_method, devices::VisitsMethod::Increments);
+    assert_eq!(h.visits, 2);
     assert_eq!(h.longest_idle_seconds, 180);
     assert_eq!(h.time_utilization(), Some(360.0 / 840.0));
     assert_eq!(h.coverage(), Some(840.0 / 3600.0));
