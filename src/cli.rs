@@ -157,8 +157,8 @@ pub struct InitArgs {
 /// `doorstep report ...`: read the Parquet tables under the data directory (docs/REPORTS.md).
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
-    /// Rooms with flags (IDLE 建而不用, UNDERUSED, LOW_COVERAGE, OVERCROWDED,
-    /// AFTER_HOURS_USE): one row per room and flag, from each room's latest day
+    /// Rooms with flags (IDLE 建而不用, UNDERUSED, LOW_COVERAGE, DOOR_DRIFT,
+    /// OVERCROWDED, AFTER_HOURS_USE): one row per room and flag, from each room's latest day
     /// in the window, with the reason and the numbers behind it.
     #[command(after_help = "Examples:\n  \
         doorstep report underuse --config doorstep.toml\n  \

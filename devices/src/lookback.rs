@@ -25,6 +25,9 @@ pub struct LookbackDay {
     pub over_capacity_seconds: Option<u32>,
     /// Time outside opening hours with n >= 1.
     pub after_hours_occupied_seconds: u32,
+    /// Door rooms: n just before the next morning's reset.
+    #[serde(default)]
+    pub door_residual: Option<u32>,
     /// Per device of the room, in the registry's order: offline seconds in opening
     /// time and lowest battery; `(0, None)` where the day has no row of the device.
     pub devices: Vec<(u32, Option<u8>)>,
@@ -69,6 +72,7 @@ impl LookbackDay {
             occupied_seconds: day.occupied_seconds,
             over_capacity_seconds: day.over_capacity(),
             after_hours_occupied_seconds: day.after_hours_occupied_seconds,
+            door_residual: day.door_residual,
             devices: devices
                 .iter()
                 .map(|d| d.map_or((0, None), |d| (d.offline_seconds, d.min_battery_pct)))

@@ -17,6 +17,9 @@ pub enum FlagKind {
     Overcrowded,
     /// Used for an hour or more outside opening hours on a day of the lookback.
     AfterHoursUse,
+    /// Door counters that do not balance: a residual over max(2, 10 % of
+    /// capacity) on at least 3 days of the lookback.
+    DoorDrift,
 }
 
 impl FlagKind {
@@ -28,6 +31,7 @@ impl FlagKind {
             FlagKind::Underused => "UNDERUSED",
             FlagKind::Overcrowded => "OVERCROWDED",
             FlagKind::AfterHoursUse => "AFTER_HOURS_USE",
+            FlagKind::DoorDrift => "DOOR_DRIFT",
         }
     }
 }
@@ -205,6 +209,10 @@ pub struct DeviceDay {
     pub constant_count: Option<u32>,
     /// `constant_count` while another room of the site changed that day: probably stuck.
     pub stuck: bool,
+    /// Door devices: messages that claimed more crossings than the entrance can
+    /// pass (`implausible_count`, METRICS.md v2); they counted 0.
+    #[serde(default)]
+    pub implausible_counts: u32,
     /// The revision of the site's day it was written with.
     pub revision: u16,
 }

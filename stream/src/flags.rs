@@ -129,6 +129,9 @@ pub(crate) struct DayFacts {
     occupied: u64,
     over_capacity: Option<u32>,
     after_hours: u32,
+    /// Door rooms: the people the counters say never left.
+    #[serde(default)]
+    door_residual: Option<u32>,
     /// Per device of the room: offline seconds in opening time, lowest battery.
     devices: Vec<(u32, Option<u8>)>,
 }
@@ -143,6 +146,7 @@ impl DayFacts {
             occupied: stored.occupied_seconds.into(),
             over_capacity: stored.over_capacity_seconds,
             after_hours: stored.after_hours_occupied_seconds,
+            door_residual: stored.door_residual,
             devices: stored.devices.clone(),
         }
     }
@@ -170,6 +174,16 @@ pub struct RoomFlags {
     days: VecDeque<std::sync::Arc<DayFacts>>,
     /// Ids of the room's devices, for the reasons.
     device_ids: Vec<String>,
+    /// The site's timezone, for the dates in the reasons.
+    tz: Option<chrono_tz::Tz>,
+}
+
+/// The local date of `t` (MM-DD) for a reason.
+fn local_date(tz: Option<chrono_tz::Tz>, t: i64) -> String {
+    let tz = tz.unwrap_or(chrono_tz::UTC);
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.with_timezone(&tz).format("%m-%d").to_string())
+        .unwrap_or_default()
 }
 
 /// Battery level under which a device is reported as low.
@@ -181,10 +195,11 @@ fn pct(x: f64) -> String {
 
 impl RoomFlags {
     /// The flags of a room with these devices.
-    pub fn new(device_ids: Vec<String>) -> RoomFlags {
+    pub fn new(device_ids: Vec<String>, tz: chrono_tz::Tz) -> RoomFlags {
         RoomFlags {
             days: VecDeque::new(),
             device_ids,
+            tz: Some(tz),
         }
     }
 
@@ -248,6 +263,7 @@ impl RoomFlags {
             occupied: day.occupied_seconds.into(),
             over_capacity: day.over_capacity(),
             after_hours: day.after_hours_occupied_seconds,
+            door_residual: day.door_residual,
             devices: devices
                 .iter()
                 .map(|d| (d.offline_seconds, d.min_battery_pct))
@@ -359,15 +375,56 @@ impl RoomFlags {
                 ));
             }
         }
+        // DOOR_DRIFT: door counters whose residuals say people never left.
+        let drift_above = day.capacity.map_or(2, |c| (c / 10).max(2));
+        let drifting: Vec<(i64, u32)> = self
+            .days
+            .iter()
+            .filter_map(|d| Some((d.start, d.door_residual?)))
+            .filter(|(_, r)| *r > drift_above)
+            .collect();
+        let drift = drifting.len() >= 3;
+        if drift {
+            let days_en: Vec<String> = drifting
+                .iter()
+                .map(|(t, r)| format!("{} ({r})", local_date(self.tz, *t)))
+                .collect();
+            let days_zh: Vec<String> = drifting
+                .iter()
+                .map(|(t, r)| format!("{}（{r}人）", local_date(self.tz, *t)))
+                .collect();
+            let mut f = flag(
+                FlagKind::DoorDrift,
+                format!(
+                    "the door counters do not balance: more than {drift_above} people never left on {} of the last {n} days: {}; occupancy from them is unreliable and over-capacity time on those days raises no OVERCROWDED",
+                    drifting.len(),
+                    days_en.join(", ")
+                ),
+                format!(
+                    "门禁计数不平衡：近{n}天中有{}天关门后仍有超过{drift_above}人未离开：{}；据此算出的在场人数不可靠，这些天的超员不计入OVERCROWDED",
+                    drifting.len(),
+                    days_zh.join("，")
+                ),
+            );
+            let worst = drifting.iter().max_by_key(|(t, r)| (*r, -t));
+            f.worst_day = worst.map(|(t, _)| *t);
+            flags.push(f);
+        }
+        let counts_for_overcrowding =
+            |d: &DayFacts| !(drift && d.door_residual.is_some_and(|r| r > drift_above));
         let worst = |f: fn(&DayFacts) -> u32| {
             self.days
                 .iter()
                 .map(|d| (f(d), d.start))
                 .max_by_key(|(s, t)| (*s, -t))
         };
-        if let Some((s, t)) =
-            worst(|d| d.over_capacity.unwrap_or(0)).filter(|(s, _)| *s >= cfg.overcrowded_seconds)
-        {
+        let worst_crowding = self
+            .days
+            .iter()
+            .filter(|d| counts_for_overcrowding(d))
+            .map(|d| (d.over_capacity.unwrap_or(0), d.start))
+            .max_by_key(|(s, t)| (*s, -t));
+        if let Some((s, t)) = worst_crowding.filter(|(s, _)| *s >= cfg.overcrowded_seconds) {
             let mut f = flag(
                 FlagKind::Overcrowded,
                 format!(

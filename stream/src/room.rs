@@ -89,6 +89,9 @@ struct DeviceTally {
     first_count: Option<u32>,
     count_changed: bool,
     counts_in_open: u32,
+    /// Counting messages beyond what the entrance can pass.
+    #[serde(default)]
+    implausible: u32,
 }
 
 /// A finished day waiting for the next morning's reset.
@@ -161,6 +164,7 @@ impl Windows {
                     .first_count
                     .filter(|_| !t.count_changed && t.counts_in_open >= 2 && t.offline * 5 <= open),
                 stuck: false,
+                implausible_counts: t.implausible,
                 revision: 0,
             })
             .collect()
@@ -263,6 +267,15 @@ impl SignalSink for Windows {
         }
     }
 
+    fn implausible(&mut self, t: i64, pos: usize) {
+        while t >= self.day_end {
+            self.roll_day();
+        }
+        if let Some(tally) = self.tallies.get_mut(pos) {
+            tally.implausible += 1;
+        }
+    }
+
     fn reset(&mut self, t: i64, residual: u32) {
         if let Some(p) = self.pending.iter_mut().find(|p| p.release == t) {
             p.residual = Some(residual);
@@ -352,6 +365,7 @@ impl RoomTracker {
                     .iter()
                     .map(|d| registry.device(*d).id.clone())
                     .collect(),
+                info.tz,
             ),
             slots: RoomSlots::default(),
             flag_config: Arc::new(config.flags.for_room(registry, room)),

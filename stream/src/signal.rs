@@ -149,10 +149,9 @@ impl DeviceState {
             return now - before;
         }
         match self.door.rollover {
-            Some(r) if before - now > r / 2 => {
-                (u128::from(now) + u128::from(r) - u128::from(before)).min(u128::from(u64::MAX))
-                    as u64
-            }
+            Some(r) if before - now > r / 2 => (u128::from(now) + u128::from(r)
+                - u128::from(before))
+            .min(u128::from(u64::MAX)) as u64,
             _ => now,
         }
     }

@@ -142,7 +142,9 @@ impl SignalSink for WindowAcc {
         if open_at_a && let (Some(before), Some(now)) = (self.prev, v) {
             match self.row.visits_method {
                 VisitsMethod::Transitions if before == 0 && now >= 1 => self.row.visits += 1,
-                VisitsMethod::Increments => self.row.visits += u64::from(now.saturating_sub(before)),
+                VisitsMethod::Increments => {
+                    self.row.visits += u64::from(now.saturating_sub(before))
+                }
                 _ => {}
             }
         }

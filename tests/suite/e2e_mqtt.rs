@@ -352,7 +352,7 @@ fn scenario(external: Option<&Mosquitto>) {
             .find(|r| r["room_id"] == room && r["hour_start"] == json!(start * 1000))
             .unwrap_or_else(|| panic!("no room_hour row for {room} at {start}"));
         assert_eq!(row["site_id"], "e2e");
-        assert_eq!(row["metrics_version"], 1);
+        assert_eq!(row["metrics_version"], 2);
         for (column, value) in want.as_object().expect("object") {
             assert_eq!(&row[column], value, "{room} {start} {column}");
         }

@@ -106,7 +106,7 @@ pub fn run(
     let (from, to) = window_of(window, root, &["site_day"])?;
     let mut ids = Interner::default();
     let mut sites: Vec<Site> = Vec::new();
-    read_site_days(root, from, to, &mut ids, &mut sites)?;
+    let versions = read_site_days(root, from, to, &mut ids, &mut sites)?;
     read_slots(root, from, to, &mut ids, &mut sites)?;
     if let Some(registry) = registry {
         for s in &registry.sites {
@@ -140,7 +140,9 @@ pub fn run(
     }
     // A site known only from slot rows has no site day in the window: nothing to compare.
     sites.retain(|s| s.days > 0 || registry.is_some_and(|r| r.sites.iter().any(|x| x.id == s.id)));
-    Ok(build(sites, filter, from, to, lang))
+    let mut out = build(sites, filter, from, to, lang);
+    out.notes.extend(read::versions_note(&versions, lang));
+    Ok(out)
 }
 
 fn read_site_days(
@@ -149,7 +151,8 @@ fn read_site_days(
     to: NaiveDate,
     ids: &mut Interner,
     sites: &mut Vec<Site>,
-) -> Result<()> {
+) -> Result<std::collections::BTreeSet<u16>> {
+    let mut versions = std::collections::BTreeSet::new();
     let cols = [
         "site_id",
         "site_name",
@@ -169,6 +172,7 @@ fn read_site_days(
     let t = "site_day";
     for date in read::dates_in(root, t, from, to)? {
         let part = read::partition(root, t, date, &cols, None)?;
+        versions.extend(part.versions.iter().copied());
         let rows = read::latest(&part, &["site_id"])?;
         for ((path, b), rows) in part.batches.iter().zip(&rows) {
             let text = |c| strings(path, t, b, c);
@@ -224,7 +228,7 @@ fn read_site_days(
             }
         }
     }
-    Ok(())
+    Ok(versions)
 }
 
 fn read_slots(

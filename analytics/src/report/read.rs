@@ -7,8 +7,8 @@ use arrow::array::{Array, ArrowPrimitiveType, AsArray, PrimitiveArray, RecordBat
 use chrono::NaiveDate;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Rows per batch read.
@@ -51,6 +51,27 @@ pub(crate) fn dates_in(
 pub(crate) struct Partition {
     pub table: &'static str,
     pub batches: Vec<(PathBuf, RecordBatch)>,
+    /// The `metrics_version`s of the row groups read (from their statistics).
+    pub versions: BTreeSet<u16>,
+}
+
+/// A note for a report whose rows come from more than one version of the
+/// metric definitions (rows written before an upgrade keep their version).
+pub(crate) fn versions_note(versions: &BTreeSet<u16>, lang: super::Lang) -> Option<String> {
+    if versions.len() < 2 {
+        return None;
+    }
+    let list: Vec<String> = versions.iter().map(u16::to_string).collect();
+    Some(match lang {
+        super::Lang::Zh => format!(
+            "本窗口的数据混合了第 {} 版指标定义（metrics_version）：升级前写入的行按旧定义计算，前后数字不完全可比。",
+            list.join("、")
+        ),
+        super::Lang::En => format!(
+            "This window mixes rows of metric definitions version {} (metrics_version): rows written before an upgrade keep the old definitions, so numbers before and after are not fully comparable.",
+            list.join(" and ")
+        ),
+    })
 }
 
 /// Reads the `columns` of every file of `table`'s partition `date`; with `site`,
@@ -77,10 +98,15 @@ pub(crate) fn partition(
     };
     files.sort();
     let mut batches = Vec::new();
+    let mut versions = BTreeSet::new();
     for path in files {
-        read_file(&path, columns, site, &mut batches)?;
+        read_file(&path, columns, site, &mut batches, &mut versions)?;
     }
-    Ok(Partition { table, batches })
+    Ok(Partition {
+        table,
+        batches,
+        versions,
+    })
 }
 
 fn read_file(
@@ -88,6 +114,7 @@ fn read_file(
     columns: &[&str],
     site: Option<&str>,
     out: &mut Vec<(PathBuf, RecordBatch)>,
+    versions: &mut BTreeSet<u16>,
 ) -> Result<()> {
     let parquet = |source| Error::Parquet {
         path: path.to_owned(),
@@ -107,6 +134,7 @@ fn read_file(
         }
         builder = builder.with_row_groups(groups);
     }
+    versions.extend(versions_of(builder.metadata()));
     for batch in builder.build().map_err(parquet)? {
         let batch = batch.map_err(|source| Error::Arrow {
             path: path.to_owned(),
@@ -117,6 +145,29 @@ fn read_file(
         }
     }
     Ok(())
+}
+
+/// The `metrics_version`s a file's statistics name (every row group's min and max).
+fn versions_of(meta: &parquet::file::metadata::ParquetMetaData) -> BTreeSet<u16> {
+    use parquet::file::statistics::Statistics;
+    let schema = meta.file_metadata().schema_descr();
+    let Some(index) =
+        (0..schema.num_columns()).find(|&i| schema.column(i).name() == "metrics_version")
+    else {
+        return BTreeSet::new();
+    };
+    let mut out = BTreeSet::new();
+    for g in meta.row_groups() {
+        if let Some(Statistics::Int32(s)) = g.column(index).statistics() {
+            out.extend(
+                [s.min_opt(), s.max_opt()]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| u16::try_from(*v).ok()),
+            );
+        }
+    }
+    out
 }
 
 /// Row groups whose min/max statistics of string column `column` may hold `value`.
@@ -351,6 +402,7 @@ mod tests {
                 batch(&["b", "a"], &[2, 1], &[20, 10]),
                 batch(&["b"], &[1], &[99]),
             ],
+            versions: BTreeSet::new(),
         };
         let mut got = used(&part);
         got.sort();
@@ -362,8 +414,20 @@ mod tests {
         let part = Partition {
             table: "t",
             batches: vec![batch(&["a", "b"], &[0, 0], &[1, 2])],
+            versions: BTreeSet::new(),
         };
         assert_eq!(used(&part), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_window_of_two_versions_says_so() {
+        let one: BTreeSet<u16> = [2].into();
+        assert_eq!(versions_note(&one, crate::report::Lang::En), None);
+        let two: BTreeSet<u16> = [1, 2].into();
+        let note = versions_note(&two, crate::report::Lang::En).expect("note");
+        assert!(note.contains("version 1 and 2"), "{note}");
+        let zh = versions_note(&two, crate::report::Lang::Zh).expect("note");
+        assert!(zh.contains("第 1、2 版"), "{zh}");
     }
 
     #[test]

@@ -70,8 +70,10 @@ pub fn run(
         "occupied_seconds",
         "revision",
     ];
+    let mut versions = std::collections::BTreeSet::new();
     for date in read::dates_in(root, "room_hour", from, to)? {
         let part = read::partition(root, "room_hour", date, &cols, Some(site))?;
+        versions.extend(part.versions.iter().copied());
         let weekday = date.weekday().number_from_monday() as usize;
         let rows = read::latest(&part, &["site_id", "room_id", "hour_start"])?;
         for ((path, b), rows) in part.batches.iter().zip(&rows) {
@@ -112,7 +114,8 @@ pub fn run(
         grid.site_name = or_else(&grid.site_name, Some(reg.name)).to_owned();
     }
     grid.blocks = blocks(root, from, to, site, room)?;
-    let output = output(&grid, lang);
+    let mut output = output(&grid, lang);
+    output.notes.extend(read::versions_note(&versions, lang));
     Ok(Slots { output, grid })
 }
 

@@ -25,10 +25,11 @@ pub struct Filter {
 }
 
 /// Flag names, in the order rows of one room are shown.
-const FLAGS: [(&str, &str, &str); 5] = [
+const FLAGS: [(&str, &str, &str); 6] = [
     ("LOW_COVERAGE", "数据覆盖不足", "low coverage"),
     ("IDLE", "建而不用", "idle"),
     ("UNDERUSED", "使用不足", "underused"),
+    ("DOOR_DRIFT", "门禁计数不平衡", "door counts drift"),
     ("OVERCROWDED", "超员", "overcrowded"),
     ("AFTER_HOURS_USE", "非开放时段使用", "after-hours use"),
 ];
@@ -124,8 +125,10 @@ pub fn run(
         reason_col,
         "revision",
     ];
+    let mut versions = std::collections::BTreeSet::new();
     for date in read::dates_in(root, "flags", from, to)? {
         let part = read::partition(root, "flags", date, &flag_cols, site)?;
+        versions.extend(part.versions.iter().copied());
         for (path, b) in &part.batches {
             let t = "flags";
             let (sites, ids) = (
@@ -231,7 +234,7 @@ pub fn run(
         ],
         tables: vec![table],
         display: None,
-        notes: Vec::new(),
+        notes: read::versions_note(&versions, lang).into_iter().collect(),
     })
 }
 

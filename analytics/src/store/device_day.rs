@@ -39,6 +39,7 @@ type Key<'a> = (
     Option<u8>,
     Option<u32>,
     bool,
+    u32,
     u16,
 );
 
@@ -56,6 +57,7 @@ impl Row<'_> {
             d.min_battery_pct,
             d.constant_count,
             d.stuck,
+            d.implausible_counts,
             d.revision,
         )
     }
@@ -77,6 +79,7 @@ fn columns<'a>() -> Vec<Column<'a, Row<'a>>> {
         opt::<Row, UInt8Type>("min_battery_pct", |r| r.d.min_battery_pct),
         opt::<Row, UInt32Type>("constant_count", |r| r.d.constant_count),
         boolean("stuck", |r: &Row| r.d.stuck),
+        req::<Row, UInt32Type>("implausible_counts", |r| r.d.implausible_counts),
         columns::version(),
         columns::revision(|r: &Row| r.d.revision),
     ]

@@ -43,6 +43,7 @@ impl Store {
             "occupied_seconds",
             "over_capacity_seconds",
             "after_hours_occupied_seconds",
+            "door_residual",
             "revision",
         ];
         for date in read::dates_in(root, t, from, to)? {
@@ -61,9 +62,10 @@ impl Store {
                     u32s("measured_seconds")?,
                     u32s("occupied_seconds")?,
                 );
-                let (over, after) = (
+                let (over, after, residual) = (
                     u32s("over_capacity_seconds")?,
                     u32s("after_hours_occupied_seconds")?,
+                    u32s("door_residual")?,
                 );
                 for i in rows.iter() {
                     let Some(&r) = rooms.get(&(site.value(i), room.value(i))) else {
@@ -77,6 +79,7 @@ impl Store {
                         occupied_seconds: occupied.value(i),
                         over_capacity_seconds: get(over, i),
                         after_hours_occupied_seconds: after.value(i),
+                        door_residual: get(residual, i),
                         devices: vec![(0, None); reg.room(r).devices.len()],
                         hours: Vec::new(),
                     };

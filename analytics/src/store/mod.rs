@@ -136,7 +136,7 @@ use std::sync::Arc;
 type Batches = BTreeMap<NaiveDate, RecordBatch>;
 
 /// The version of METRICS.md that the stored numbers follow; every row carries it.
-pub const METRICS_VERSION: u16 = 1;
+pub const METRICS_VERSION: u16 = 2;
 
 /// Where the Parquet tables live: `<root>/<table>/date=YYYY-MM-DD/part-*.parquet`.
 ///

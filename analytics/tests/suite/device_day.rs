@@ -24,6 +24,7 @@ fn device_days_read_back() {
         min_battery_pct: Some(15),
         constant_count: None,
         stuck: false,
+        implausible_counts: 3,
         revision: 0,
     };
     let written = store.write_device_days(&[row]).expect("write");
@@ -49,5 +50,11 @@ fn device_days_read_back() {
     );
     assert!(col("constant_count").is_null(0));
     assert!(!col("stuck").as_boolean().value(0));
+    assert_eq!(
+        col("implausible_counts")
+            .as_primitive::<UInt32Type>()
+            .value(0),
+        3
+    );
     assert_no_tmp(dir.path());
 }

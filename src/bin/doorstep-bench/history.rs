@@ -71,6 +71,7 @@ pub fn write(data: &Path, registry: &Arc<Registry>, days: i64) -> anyhow::Result
                     reports: 2_800,
                     min_battery_pct: None,
                     constant_count: None,
+                    implausible_counts: 0,
                     stuck: false,
                     revision: 0,
                 });

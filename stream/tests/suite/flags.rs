@@ -290,3 +290,110 @@ fn device_health_feeds_the_reasons() {
     let b = day(1);
     assert_eq!((b.constant_count, b.stuck), (Some(3), false));
 }
+
+const DOOR_REGISTRY: &str = r#"
+[[site]]
+id = "s2"
+name = "门禁社区"
+[[site.room]]
+id = "e-drift"
+name = "阅览室"
+capacity = 10
+area_m2 = 40
+schedule = ["daily 09:00-11:00 culture"]
+[[site.room]]
+id = "f-crowded"
+name = "活动室"
+capacity = 10
+area_m2 = 40
+schedule = ["daily 09:00-11:00 culture"]
+[[site.device]]
+id = "e"
+room = "e-drift"
+kind = "door"
+[[site.device]]
+id = "f"
+room = "f-crowded"
+kind = "door"
+"#;
+
+/// Door rooms: `e` lets 15 in at 09:00 and counts only 3 out at 10:59 every
+/// day (12 never leave); `f` lets 12 in at 09:00 and all 12 out at 09:20.
+fn door_readings() -> Vec<Reading> {
+    let mut out = Vec::new();
+    let mut t = D1;
+    while t <= D1 + 8 * DAY + 5 * 3600 {
+        let hm = (t - D1) % DAY / 60;
+        let e = match hm {
+            540 => (15, 0),
+            659 => (0, 3),
+            _ => (0, 0),
+        };
+        let f = match hm {
+            540 => (12, 0),
+            560 => (0, 12),
+            _ => (0, 0),
+        };
+        for (i, (inn, o)) in [e, f].into_iter().enumerate() {
+            out.push(Reading {
+                device: DeviceIdx(i as u32),
+                room: RoomIdx(i as u32),
+                time_ms: t * 1000,
+                received_ms: t * 1000,
+                seq: None,
+                clock_skew: false,
+                value: Value::Door { inn, out: o },
+            });
+        }
+        t += 60;
+    }
+    out
+}
+
+#[test]
+fn door_drift_is_flagged_and_its_days_raise_no_overcrowding() {
+    let reg = Arc::new(Registry::from_toml(DOOR_REGISTRY, Path::new("t.toml")).expect("registry"));
+    let out = stream::replay(
+        reg,
+        &StreamConfig::default(),
+        door_readings(),
+        500,
+        D1 + 8 * DAY + 5 * 3600,
+    )
+    .expect("replay");
+    let last = D1 + 7 * DAY;
+    let residuals: Vec<Option<u32>> = out
+        .windows
+        .iter()
+        .filter(|w| w.kind == devices::WindowKind::Day && w.room == RoomIdx(0))
+        .map(|w| w.door_residual)
+        .collect();
+    assert_eq!(residuals, vec![Some(12); 8]);
+    // Two drifting days are not enough; the third raises the flag.
+    assert!(!kinds(&out, 0, 1).contains(&FlagKind::DoorDrift));
+    assert!(kinds(&out, 0, 2).contains(&FlagKind::DoorDrift));
+    // Day 1 and 2 (no drift flag yet) still count their 2 h over capacity.
+    assert!(kinds(&out, 0, 1).contains(&FlagKind::Overcrowded));
+    assert!(!kinds(&out, 0, 7).contains(&FlagKind::Overcrowded));
+    let drift = out
+        .flags
+        .iter()
+        .find(|f| f.room == RoomIdx(0) && f.day == last && f.kind == FlagKind::DoorDrift)
+        .expect("drift flag");
+    assert!(
+        drift.reason_en.contains("11-09 (12)"),
+        "{}",
+        drift.reason_en
+    );
+    assert!(
+        drift.reason_zh.contains("11-09（12人）"),
+        "{}",
+        drift.reason_zh
+    );
+    // The balanced door room keeps its OVERCROWDED (20 minutes at 12 of 10) and drifts not
+    // (used 20 of 120 minutes: underused too).
+    assert_eq!(
+        kinds(&out, 1, 7),
+        [FlagKind::Underused, FlagKind::Overcrowded]
+    );
+}
