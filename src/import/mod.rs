@@ -6,11 +6,14 @@
 //!    event time. A file that cannot be read stops the import with its file and
 //!    line, before anything is written.
 //! 2. Each message is checked by [`devices::Validator`] as if it had arrived
-//!    one second after its time (imports take any date: no `max_age`), then by
-//!    the flood guard, as live ingest does.
-//! 3. Readings and rejections go to `raw_events` and `quarantine` in files named
-//!    after a hash of the input (file contents, format, binding, mapping), so the
-//!    same import again replaces them.
+//!    one second after its time (imports take any past date: no `max_age`), and
+//!    rejected as `future_timestamp` when more than a day ahead of the import.
+//!    The flood guard, there for live devices, does not apply: history comes
+//!    in bursts by nature. Rows that cannot be read are rejected with their line.
+//! 3. Readings and rejections go to `raw_events` and `quarantine` in files
+//!    tagged with the batch ([`batch`]): named after the input's contents, so the
+//!    same input imported again (with any options) replaces them, wherever its
+//!    dates fell before. A record of the batch goes to `<data_dir>/imports/`.
 //! 4. The site's windows, flags, idle slots, device days and site days are
 //!    recomputed from all its imported `raw_events` with [`stream::replay`] (the
 //!    live dataflow, fed in event-time order) and written under a name made from
@@ -23,33 +26,34 @@
 //! directory.
 
 mod args;
+pub mod batch;
 mod formats;
+mod manage;
 mod read;
 mod rows;
 mod summary;
 mod time;
 
-pub use args::ImportArgs;
+pub use args::{DataArgs, ImportAction, ImportArgs};
 
 use crate::config::Config;
 use anyhow::{Context, bail};
 use devices::{DeviceIdx, DeviceKind, Limits, Reading, Registry, Rejection, SiteIdx, Validator};
 use indicatif::{ProgressBar, ProgressStyle};
 use rows::{Body, Row};
-use sha2::Digest;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use summary::Summary;
 
 /// Where an import writes and what it binds to.
-struct Target {
+pub(crate) struct Target {
     data: PathBuf,
     registry: Arc<Registry>,
     stream: stream::StreamConfig,
 }
 
-fn target(args: &ImportArgs) -> anyhow::Result<Target> {
+pub(crate) fn target(args: &DataArgs) -> anyhow::Result<Target> {
     let config = Config::find(args.config.as_deref())?;
     let Some(data) = args
         .data
@@ -80,7 +84,7 @@ fn target(args: &ImportArgs) -> anyhow::Result<Target> {
 
 /// The kinds of device the format's messages come from, in order of preference.
 fn kinds(args: &ImportArgs, mapping: Option<&read::Mapping>) -> Vec<DeviceKind> {
-    match (args.format, mapping) {
+    match (args.format(), mapping) {
         (args::Format::Calit2, _) => vec![DeviceKind::Door],
         (args::Format::MilesightVs13x, _) => vec![DeviceKind::Door, DeviceKind::Count],
         (_, Some(m)) => vec![m.value.kind()],
@@ -107,7 +111,7 @@ fn bind(reg: &Registry, args: &ImportArgs, kinds: &[DeviceKind]) -> anyhow::Resu
             bail!(
                 "device {id:?} is a {} device; {} data needs a {} device",
                 kind.as_str(),
-                args.format.name(),
+                args.format().name(),
                 kind_names(kinds)
             );
         }
@@ -144,7 +148,7 @@ fn bind(reg: &Registry, args: &ImportArgs, kinds: &[DeviceKind]) -> anyhow::Resu
     bail!(
         "room {room:?} of site {site:?} has no {} device in the registry for {} data; add one",
         kind_names(kinds),
-        args.format.name()
+        args.format().name()
     )
 }
 
@@ -181,9 +185,70 @@ fn spinner(what: &str) -> ProgressBar {
     pb
 }
 
-/// Runs `doorstep import`.
+/// Runs `doorstep import` (or `import list`, `import remove`).
 pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
-    let t = target(args)?;
+    match &args.action {
+        Some(ImportAction::List { at }) => manage::list(at),
+        Some(ImportAction::Remove { name, at }) => manage::remove(name, at),
+        None => import_files(args),
+    }
+}
+
+/// The data directory, locked against a `doorstep run` (and a cluster's
+/// processes) for as long as this lives.
+struct Locked {
+    journal: Option<ingest::Journal>,
+    segment: PathBuf,
+    _cluster: Vec<std::fs::File>,
+}
+
+impl Locked {
+    fn take(t: &Target, store: &analytics::Store) -> anyhow::Result<Locked> {
+        let in_use = || {
+            format!(
+                "doorstep import writes to {} only while no doorstep run uses it",
+                t.data.display()
+            )
+        };
+        let (journal, _) =
+            crate::intake::open_journal(&t.data.join("journal"), "", store).with_context(in_use)?;
+        // Nor a process of a cluster (each journals into `journal-p<N>`).
+        let cluster = hold_cluster_journals(&t.data).with_context(in_use)?;
+        let segment = t
+            .data
+            .join("journal")
+            .join(format!("{}.jsonl", journal.tag()));
+        Ok(Locked {
+            journal: Some(journal),
+            segment,
+            _cluster: cluster,
+        })
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        // The journal segment opened for the lock stays empty: remove it.
+        if std::fs::metadata(&self.segment).is_ok_and(|m| m.len() == 0) {
+            let _ = std::fs::remove_file(&self.segment);
+        }
+        drop(self.journal.take());
+    }
+}
+
+fn import_files(args: &ImportArgs) -> anyhow::Result<()> {
+    if args.format.is_none() || args.files.is_empty() {
+        bail!(
+            "doorstep import needs --format FORMAT and the files to import (see doorstep import --help)"
+        );
+    }
+    if !(0.0..=1.0).contains(&args.max_rejected) {
+        bail!(
+            "--max-rejected {} is not a share from 0 to 1 (0.05 = 5 %)",
+            args.max_rejected
+        );
+    }
+    let t = target(&args.at)?;
     let reg = Arc::clone(&t.registry);
     let mapping = read::mapping(args)?;
     let kinds = kinds(args, mapping.as_ref());
@@ -201,37 +266,19 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     // Before anything is written: the data directory must not be in use.
     let store = analytics::Store::open(&t.data, Arc::clone(&reg))
         .with_context(|| format!("cannot use the data directory {}", t.data.display()))?;
-    let (journal, _) = crate::intake::open_journal(&t.data.join("journal"), "", &store)
-        .with_context(|| {
-            format!(
-                "doorstep import writes to {} only while no doorstep run uses it",
-                t.data.display()
-            )
-        })?;
-    // Nor a process of a cluster (each journals into `journal-p<N>`).
-    let _cluster = hold_cluster_journals(&t.data).with_context(|| {
-        format!(
-            "doorstep import writes to {} only while no doorstep run uses it",
-            t.data.display()
-        )
-    })?;
+    let lock = Locked::take(&t, &store)?;
     let done = import(args, &t, &store, device, tz, delim, mapping.as_ref());
-    // The journal segment opened for the lock stays empty: remove it.
-    let segment = t
-        .data
-        .join("journal")
-        .join(format!("{}.jsonl", journal.tag()));
-    if std::fs::metadata(&segment).is_ok_and(|m| m.len() == 0) {
-        let _ = std::fs::remove_file(&segment);
-    }
-    drop(journal);
+    drop(lock);
     let summary = done?;
     print!("{}", summary.render(&args.files));
+    if let Some(refused) = summary.refused(args.max_rejected) {
+        bail!(refused);
+    }
     Ok(())
 }
 
 /// Takes the journal locks of a cluster's processes in `data` (`journal-p<N>`).
-fn hold_cluster_journals(data: &std::path::Path) -> anyhow::Result<Vec<std::fs::File>> {
+pub(crate) fn hold_cluster_journals(data: &std::path::Path) -> anyhow::Result<Vec<std::fs::File>> {
     let mut held = Vec::new();
     let Ok(entries) = std::fs::read_dir(data) else {
         return Ok(held);
@@ -262,17 +309,7 @@ fn import(
     let dev = reg.device(device);
     let site_id = reg.site(dev.site).id.clone();
 
-    // 1. Read every file; a bad one stops the import before anything is written.
-    let mut hash = sha2::Sha256::new();
-    hash.update(format!(
-        "{}\n{}\n{}\n{:?}\n{:?}\n{:?}\n",
-        args.format.name(),
-        site_id,
-        dev.id,
-        mapping.map(|m| (&m.time, &m.value)),
-        args.time_format,
-        tz.name(),
-    ));
+    // 1. Read every file; with --strict a bad row stops the import before anything is written.
     let total_bytes: u64 = args
         .files
         .iter()
@@ -281,31 +318,41 @@ fn import(
         .sum();
     let pb = bar(total_bytes, "reading");
     let mut rows: Vec<Row> = Vec::new();
+    let mut inputs = Vec::with_capacity(args.files.len());
+    let options = read::ReadOptions {
+        format: args.format(),
+        mapping,
+        tz,
+        delimiter: delim,
+        strict: args.strict,
+    };
     for (i, path) in args.files.iter().enumerate() {
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        hash.update((bytes.len() as u64).to_le_bytes());
-        hash.update(&bytes);
-        rows.extend(read::read_file(
-            i,
-            path,
-            &bytes,
-            args.format,
-            mapping,
-            tz,
-            delim,
-        )?);
+        inputs.push(batch::InputFile {
+            path: path.display().to_string(),
+            bytes: bytes.len() as u64,
+            sha256: batch::sha256_hex(&bytes),
+        });
+        rows.extend(read::read_file(i, path, &bytes, &options)?);
         pb.inc(bytes.len() as u64);
     }
     pb.finish_and_clear();
-    let digest = hash.finalize();
-    let raw_tag = format!(
-        "import-{}",
-        digest[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let name = match &args.name {
+        Some(n) if n.trim().is_empty() => bail!("--name must not be empty"),
+        Some(n) => n.trim().to_owned(),
+        None => batch::default_name(&inputs),
+    };
+    let raw_tag = batch::tag_of(&name);
+    let replaced = match &args.replace {
+        Some(old) => Some(batch::find(&t.data, old)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "--replace {old:?}: no such import batch (doorstep import list shows them)"
+            )
+        })?),
+        None => None,
+    };
+    let earlier = batch::find(&t.data, &name)?;
     if rows.is_empty() {
         bail!(
             "no rows in {}",
@@ -334,11 +381,11 @@ fn import(
         ..Limits::default()
     };
     let validator = Validator::new(Arc::clone(reg), limits);
-    let mut flood = ingest::FloodGuard::new(Arc::clone(reg), 10.0, 20);
+    let future_after = chrono::Utc::now().timestamp_millis() + FUTURE_MS;
     let topic = format!("doorstep/v1/{site_id}/{}", dev.id);
     let mut readings: Vec<Reading> = Vec::with_capacity(rows.len());
     let mut rejected: Vec<Rejection> = Vec::new();
-    let mut summary = Summary::new(args.format.name(), &site_id, reg, device);
+    let mut summary = Summary::new(args.format().name(), &site_id, reg, device, &name);
     let pb = bar(rows.len() as u64, "validating");
     for (seq, row) in rows.iter().enumerate() {
         let time_ms = row.time_ms.unwrap_or_default();
@@ -349,9 +396,20 @@ fn import(
                 m.insert("ts".into(), time_ms.into());
                 m.insert("seq".into(), (seq as u64).into());
                 let payload = serde_json::to_vec(&m).context("cannot encode a message")?;
-                validator
-                    .check(&topic, &payload, received_ms)
-                    .and_then(|r| flood.check(r, &topic, &payload))
+                if time_ms > future_after {
+                    Err(Rejection {
+                        reason: devices::Reason::FutureTimestamp,
+                        detail: format!(
+                            "{} is more than a day after the import",
+                            summary::rfc3339(time_ms)
+                        ),
+                        topic: topic.clone(),
+                        payload,
+                        received_ms,
+                    })
+                } else {
+                    validator.check(&topic, &payload, received_ms)
+                }
             }
             Body::Rejected {
                 reason,
@@ -378,21 +436,74 @@ fn import(
         pb.inc(1);
     }
     pb.finish_and_clear();
+    summary.check_timezone(
+        &readings,
+        &reg.room(dev.room).schedule,
+        reg.site(dev.site).timezone,
+        tz,
+    );
+    if summary.refused(args.max_rejected).is_some() {
+        return Ok(summary);
+    }
 
-    // 3. raw_events and quarantine, under the input's tag.
+    // 3. raw_events and quarantine, under the batch's tag; what the batch (and
+    // a batch it replaces) wrote before goes first, wherever its dates fell.
     let pb = spinner("writing raw_events");
+    let mut sites = vec![dev.site];
+    for old in replaced.iter().chain(&earlier) {
+        store.remove_ingested(&old.tag)?;
+        batch::forget(&t.data, &old.tag)?;
+        if let Some(s) = reg.sites.iter().position(|s| s.id == old.site) {
+            sites.push(SiteIdx(s as u32));
+        }
+        summary.replaced(&old.name);
+    }
     store
         .write_ingested(&readings, &rejected, &raw_tag)
         .context("cannot write raw_events and quarantine")?;
+    batch::save(
+        &t.data,
+        &batch::Record {
+            name: name.clone(),
+            tag: raw_tag.clone(),
+            imported_at: summary::rfc3339(chrono::Utc::now().timestamp_millis()),
+            files: inputs,
+            format: args.format().name().to_owned(),
+            site: site_id.clone(),
+            device: dev.id.clone(),
+            timezone: tz.name().to_owned(),
+            accepted: readings.len() as u64,
+            rejected: rejected.len() as u64,
+            first: readings
+                .iter()
+                .map(|r| r.time_ms)
+                .min()
+                .map(summary::rfc3339),
+            last: readings
+                .iter()
+                .map(|r| r.time_ms)
+                .max()
+                .map(summary::rfc3339),
+        },
+    )?;
     pb.finish_and_clear();
 
-    // 4. The site's tables, recomputed from everything imported into it.
+    // 4. The sites' tables, recomputed from everything imported into them.
     let pb = spinner("recomputing");
-    let recomputed = recompute(store, reg, dev.site, &t.stream)?;
+    sites.sort();
+    sites.dedup();
+    for site in sites {
+        let recomputed = recompute(store, reg, site, &t.stream)?;
+        if site == dev.site {
+            summary.recomputed(recomputed, &raw_tag);
+        }
+    }
     pb.finish_and_clear();
-    summary.recomputed(recomputed, &raw_tag);
     Ok(summary)
 }
+
+/// How far ahead of the import a row may be before it is `future_timestamp`.
+const FUTURE_MS: i64 = 86_400_000;
 
 /// What the recomputation wrote.
 #[derive(Debug, Default)]
@@ -409,7 +520,7 @@ pub struct Recomputed {
     pub tag: String,
 }
 
-fn recompute(
+pub(crate) fn recompute(
     store: &analytics::Store,
     reg: &Arc<Registry>,
     site: SiteIdx,

@@ -1,11 +1,14 @@
 //! Reads the input files into rows: one device message each (native v1 fields,
 //! or a vendor payload already decoded or rejected), with where it came from.
 //!
-//! A file that cannot be read as its format says (a missing column, a time that
-//! does not parse, a row with too few fields) is an error naming file and line:
-//! nothing is imported then. A value that breaks the device rules (a negative
-//! count, a word where a number belongs) is not: it goes into the message as
-//! written, and validation rejects it with its reason code, as it would live.
+//! A file that cannot be read as its format says (a missing column, no header)
+//! is an error naming file and line: nothing is imported then. In a CSV table a
+//! row that cannot be read (a time that does not parse, too few fields) becomes
+//! a rejected row with its line (`bad_timestamp`, `missing_field`) and the rest
+//! goes on, unless `strict` asks to stop there. A value that breaks the device
+//! rules (a negative count, a word where a number belongs) goes into the
+//! message as written, and validation rejects it with its reason code, as it
+//! would live.
 
 use super::args::{Format, ImportArgs};
 use super::formats::{calit2, milesight};
@@ -13,7 +16,7 @@ use super::rows::{Body, Row, bad, count_cell, fields, line_of, reader, text_of};
 use super::time::TimeFormat;
 use anyhow::{Context, anyhow, bail};
 use chrono_tz::Tz;
-use devices::DeviceKind;
+use devices::{DeviceKind, Reason};
 use serde_json::Value as Json;
 use std::path::Path;
 
@@ -66,7 +69,7 @@ impl ValueColumns {
 
 /// The mapping of a format; for `csv`, from the options.
 pub fn mapping(args: &ImportArgs) -> anyhow::Result<Option<Mapping>> {
-    let m = match args.format {
+    let m = match args.format() {
         Format::Calit2 | Format::MilesightVs13x => return Ok(None),
         Format::UciOccupancy => Mapping {
             time: vec!["date".into()],
@@ -142,6 +145,7 @@ pub fn table(
     m: &Mapping,
     tz: Tz,
     delimiter: u8,
+    strict: bool,
 ) -> anyhow::Result<Vec<Row>> {
     let text = text_of(path, bytes)?;
     let mut rd = reader(&text, true, delimiter);
@@ -185,23 +189,54 @@ pub fn table(
     };
     let mut format = m.format.clone();
     let mut rows = Vec::new();
+    // A row that cannot be read: an error with --strict, else a rejected row.
+    let mut unreadable = |line: u64, reason: Reason, what: String, raw: String| {
+        if strict {
+            return Err(bad(path, line, what));
+        }
+        rows.push(Row {
+            file,
+            line,
+            time_ms: None,
+            body: Body::Rejected {
+                reason,
+                detail: format!("line {line}: {what}"),
+                payload: raw.into_bytes(),
+            },
+        });
+        Ok(())
+    };
+    let mut read = Vec::new();
     for record in rd.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map_or(0, csv::Position::line);
-            bad(path, line, format!("not CSV: {e}"))
-        })?;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, csv::Position::line);
+                unreadable(
+                    line,
+                    Reason::MissingField,
+                    format!("not CSV: {e}"),
+                    String::new(),
+                )?;
+                continue;
+            }
+        };
         let line = line_of(&record);
         if record.iter().all(str::is_empty) {
             continue;
         }
+        let raw = || {
+            record
+                .iter()
+                .collect::<Vec<_>>()
+                .join(&char::from(delimiter).to_string())
+        };
         // R's write.csv: the header has no name for the leading row id.
         let shift = usize::from(record.len() == names.len() + 1);
         if record.len() < names.len() {
-            return Err(bad(
-                path,
-                line,
-                format!("{} fields, the header has {}", record.len(), names.len()),
-            ));
+            let what = format!("{} fields, the header has {}", record.len(), names.len());
+            unreadable(line, Reason::MissingField, what, raw())?;
+            continue;
         }
         let cell = |i: usize| record.get(i + shift).unwrap_or("");
         let when = time_cols
@@ -209,23 +244,20 @@ pub fn table(
             .map(|i| cell(*i))
             .collect::<Vec<_>>()
             .join(" ");
-        let f = match &format {
-            Some(f) => f,
-            None => format.insert(TimeFormat::guess(&when, tz).ok_or_else(|| {
-                bad(
-                    path,
-                    line,
-                    format!("cannot tell how the time {when:?} is written; give --time-format"),
-                )
-            })?),
+        if format.is_none() {
+            format = TimeFormat::guess(&when, tz);
+        }
+        let Some(f) = &format else {
+            let what = format!("cannot tell how the time {when:?} is written; give --time-format");
+            unreadable(line, Reason::BadTimestamp, what, raw())?;
+            continue;
         };
-        let time_ms = f.parse(&when, tz).ok_or_else(|| {
-            bad(
-                path,
-                line,
-                format!("time {when:?} does not match {}", f.describe()),
-            )
-        })? - m.shift_ms;
+        let Some(time_ms) = f.parse(&when, tz) else {
+            let what = format!("time {when:?} does not match {}", f.describe());
+            unreadable(line, Reason::BadTimestamp, what, raw())?;
+            continue;
+        };
+        let time_ms = time_ms - m.shift_ms;
         let pairs: Vec<(&str, Option<Json>)> = value_cols
             .iter()
             .map(|(name, i)| {
@@ -238,31 +270,44 @@ pub fn table(
                 (*name, v)
             })
             .collect();
-        rows.push(Row {
+        read.push(Row {
             file,
             line,
             time_ms: Some(time_ms),
             body: Body::Native(fields(kind, &pairs)),
         });
     }
+    rows.extend(read);
+    rows.sort_by_key(|r| (r.file, r.line));
     Ok(rows)
 }
 
-/// Reads one file as `format` says.
+/// How to read the input files.
+pub struct ReadOptions<'a> {
+    /// What the files are.
+    pub format: Format,
+    /// The columns of a CSV table.
+    pub mapping: Option<&'a Mapping>,
+    /// The timezone of times written without an offset.
+    pub tz: Tz,
+    /// The field separator.
+    pub delimiter: u8,
+    /// Stop at the first row that cannot be read.
+    pub strict: bool,
+}
+
+/// Reads one file (number `file` of the command line) as `o` says.
 pub fn read_file(
     file: usize,
     path: &Path,
     bytes: &[u8],
-    format: super::args::Format,
-    mapping: Option<&Mapping>,
-    tz: Tz,
-    delimiter: u8,
+    o: &ReadOptions,
 ) -> anyhow::Result<Vec<Row>> {
-    match (format, mapping) {
-        (Format::Calit2, _) => calit2(file, path, bytes, tz),
+    match (o.format, o.mapping) {
+        (Format::Calit2, _) => calit2(file, path, bytes, o.tz),
         (Format::MilesightVs13x, _) => Ok(milesight(file, bytes)),
-        (_, Some(m)) => table(file, path, bytes, m, tz, delimiter),
-        (_, None) => Err(anyhow!("no column mapping for {}", format.name()))
+        (_, Some(m)) => table(file, path, bytes, m, o.tz, o.delimiter, o.strict),
+        (_, None) => Err(anyhow!("no column mapping for {}", o.format.name()))
             .with_context(|| path.display().to_string()),
     }
 }
@@ -343,8 +388,16 @@ mod tests {
             value: ValueColumns::Presence("Occupancy".into()),
             shift_ms: 0,
         };
-        let rows =
-            table(0, Path::new("t"), text.as_bytes(), &m, chrono_tz::UTC, b',').expect("valid");
+        let rows = table(
+            0,
+            Path::new("t"),
+            text.as_bytes(),
+            &m,
+            chrono_tz::UTC,
+            b',',
+            true,
+        )
+        .expect("valid");
         let got: Vec<_> = rows
             .iter()
             .map(|r| match &r.body {

@@ -549,6 +549,8 @@ fn generic_csv_with_us_dates_negative_counts_and_bad_lines() {
             "Date,Time",
             "--count",
             "People",
+            "--max-rejected",
+            "0.5",
             file.to_str().expect("path"),
         ],
     );
@@ -577,7 +579,8 @@ fn generic_csv_with_us_dates_negative_counts_and_bad_lines() {
         300 * 2 + 900 * 5 + 900 * 3
     );
 
-    // ISO dates the same way, and one with an hour that does not parse: a bad file.
+    // ISO dates the same way, and one with an hour that does not parse: with
+    // --strict a bad file (tests/suite/import_traps.rs has the default).
     let iso = dir.path().join("iso.csv");
     std::fs::write(&iso, "when,n\n2026-11-24T09:00,1\n2026-11-24T25:00,1\n").expect("csv");
     let (ok, _, stderr) = import(
@@ -592,6 +595,7 @@ fn generic_csv_with_us_dates_negative_counts_and_bad_lines() {
             "when",
             "--count",
             "n",
+            "--strict",
             iso.to_str().expect("path"),
         ],
     );
@@ -651,6 +655,8 @@ fn milesight_vs13x_lines_through_the_vendor_codec() {
             "milesight-vs13x",
             "--device",
             "class-vs133",
+            "--max-rejected",
+            "0.5",
             file.to_str().expect("path"),
         ],
     );

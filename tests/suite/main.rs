@@ -25,6 +25,7 @@ mod determinism;
 mod e2e_mqtt;
 mod front_door;
 mod import;
+mod import_traps;
 mod influx;
 mod interop;
 mod metrics;

@@ -89,6 +89,29 @@ impl Store {
         Ok(found)
     }
 
+    /// Removes the `raw_events` and `quarantine` files written under `tag` in
+    /// every partition (an import batch being replaced or removed); returns how
+    /// many files went.
+    pub fn remove_ingested(&self, tag: &str) -> Result<usize> {
+        let name = format!("part-{tag}.parquet");
+        let mut removed = 0;
+        for table in [super::raw_events::TABLE, super::quarantine::TABLE] {
+            for date in dates_of(self.root(), table)? {
+                let dir = partition_dir(self.root(), table, date);
+                let file = dir.join(&name);
+                match std::fs::remove_file(&file) {
+                    Ok(()) => {
+                        partition::sync_dir(&dir)?;
+                        removed += 1;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(&file)(e)),
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Writes recomputed rows to `room_hour`, `room_day`, `room_slot_day`, `flags`,
     /// `idle_slots`, `device_day` and `site_day` as `part-<tag>.parquet` in each
     /// partition (replacing a file of that name), then removes the `part-<tag>`
