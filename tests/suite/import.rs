@@ -145,6 +145,23 @@ fn calit2_visits_door_residuals_and_events() {
     let visits: u64 = days.values().map(|r| u64_of(r, "visits")).sum();
     assert_eq!(visits, 19_597, "total visits over the period");
     assert!(days.values().all(|r| r["visits_method"] == "door"));
+    // Half-hourly rows stay valid for 35 minutes (stale_after of a 30-minute
+    // device), so whole days are measured: no day but the first and the last
+    // (partly before and after the data) falls below coverage 0.8.
+    let low: Vec<NaiveDate> = days
+        .iter()
+        .filter(|(_, r)| r["coverage"].as_f64().is_none_or(|c| c < 0.8))
+        .map(|(d, _)| *d)
+        .collect();
+    let (first_day, last_day) = (
+        *days.keys().next().expect("days"),
+        *days.keys().last().expect("days"),
+    );
+    assert!(
+        low.iter().all(|d| *d == first_day || *d == last_day),
+        "days below coverage 0.8: {low:?}"
+    );
+    eprintln!("CalIt2: {} of {} days below coverage 0.8", low.len(), days.len());
 
     // door_residual, worked out from the file: n = max(0, n + in - out) at each
     // half hour (a row counts the half hour before its time), reset to 0 at 04:00
