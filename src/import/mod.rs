@@ -316,6 +316,7 @@ fn import(
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
         .sum();
+    let started = std::time::Instant::now();
     let pb = bar(total_bytes, "reading");
     let mut rows: Vec<Row> = Vec::new();
     let mut inputs = Vec::with_capacity(args.files.len());
@@ -338,6 +339,10 @@ fn import(
         pb.inc(bytes.len() as u64);
     }
     pb.finish_and_clear();
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "import: read"
+    );
     let name = match &args.name {
         Some(n) if n.trim().is_empty() => bail!("--name must not be empty"),
         Some(n) => n.trim().to_owned(),
@@ -387,12 +392,12 @@ fn import(
     let mut rejected: Vec<Rejection> = Vec::new();
     let mut summary = Summary::new(args.format().name(), &site_id, reg, device, &name);
     let pb = bar(rows.len() as u64, "validating");
-    for (seq, row) in rows.iter().enumerate() {
+    // Each row is dropped once validated: the messages are not kept twice.
+    for (seq, row) in std::mem::take(&mut rows).into_iter().enumerate() {
         let time_ms = row.time_ms.unwrap_or_default();
         let received_ms = time_ms + 1000;
-        let result = match &row.body {
-            Body::Native(fields) => {
-                let mut m = fields.clone();
+        let result = match row.body {
+            Body::Native(mut m) => {
                 m.insert("ts".into(), time_ms.into());
                 m.insert("seq".into(), (seq as u64).into());
                 let payload = serde_json::to_vec(&m).context("cannot encode a message")?;
@@ -416,10 +421,10 @@ fn import(
                 detail,
                 payload,
             } => Err(Rejection {
-                reason: *reason,
-                detail: detail.clone(),
+                reason,
+                detail,
                 topic: topic.clone(),
-                payload: payload.clone(),
+                payload,
                 received_ms,
             }),
         };
@@ -436,6 +441,10 @@ fn import(
         pb.inc(1);
     }
     pb.finish_and_clear();
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "import: validated"
+    );
     summary.check_timezone(
         &readings,
         &reg.room(dev.room).schedule,
@@ -487,6 +496,10 @@ fn import(
         },
     )?;
     pb.finish_and_clear();
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "import: wrote raw_events"
+    );
 
     // 4. The sites' tables, recomputed from everything imported into them.
     let pb = spinner("recomputing");
@@ -499,6 +512,10 @@ fn import(
         }
     }
     pb.finish_and_clear();
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "import: recomputed"
+    );
     Ok(summary)
 }
 
@@ -533,6 +550,10 @@ pub(crate) fn recompute(
         .filter(|r| reg.device(r.device).site == site)
         .collect();
     readings.sort_by_key(Reading::order_key);
+    tracing::info!(
+        readings = readings.len(),
+        "import: read the site's imported readings back"
+    );
     let tag = format!("import-site-{}", reg.site(site).id);
     let Some(last) = readings.last().map(Reading::time_s) else {
         store.write_imported(analytics::imported::ImportedRows::default(), &tag)?;
@@ -555,6 +576,7 @@ pub(crate) fn recompute(
     let n = readings.len();
     let out = stream::replay(Arc::clone(reg), config, readings, 4096, until)
         .context("the dataflow failed")?;
+    tracing::info!("import: replayed through the dataflow");
     let in_site = |room: devices::RoomIdx| reg.room(room).site == site;
     // Hours after the last day are beyond the data (closed only to release that day).
     let windows: Vec<_> = out

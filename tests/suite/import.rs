@@ -161,7 +161,11 @@ fn calit2_visits_door_residuals_and_events() {
         low.iter().all(|d| *d == first_day || *d == last_day),
         "days below coverage 0.8: {low:?}"
     );
-    eprintln!("CalIt2: {} of {} days below coverage 0.8", low.len(), days.len());
+    eprintln!(
+        "CalIt2: {} of {} days below coverage 0.8",
+        low.len(),
+        days.len()
+    );
 
     // door_residual, worked out from the file: n = max(0, n + in - out) at each
     // half hour (a row counts the half hour before its time), reset to 0 at 04:00

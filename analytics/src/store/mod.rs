@@ -306,12 +306,30 @@ impl Store {
         tables: Vec<(&partition::Table, Batches)>,
         tag: Option<&str>,
     ) -> Result<Vec<PathBuf>> {
-        let mut staged = Vec::new();
-        for (table, batches) in &tables {
-            for (date, batch) in batches {
-                staged.push(partition::stage(&self.root, table, *date, batch, tag)?);
-            }
-        }
+        let jobs: Vec<(&partition::Table, NaiveDate, &RecordBatch)> = tables
+            .iter()
+            .flat_map(|(table, batches)| batches.iter().map(move |(d, b)| (*table, *d, b)))
+            .collect();
+        let stage = |job: &[(&partition::Table, NaiveDate, &RecordBatch)]| {
+            job.iter()
+                .map(|(table, date, batch)| partition::stage(&self.root, table, *date, batch, tag))
+                .collect::<Result<Vec<_>>>()
+        };
+        // Many partitions (an import, a backfill) are staged on two threads.
+        let staged = if jobs.len() >= 16 {
+            let (a, b) = jobs.split_at(jobs.len() / 2);
+            let (a, b) = std::thread::scope(|s| {
+                let other = s.spawn(|| stage(b));
+                (stage(a), other.join())
+            });
+            // A panic while staging is a bug: carry it on.
+            let b = b.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let mut all = a?;
+            all.extend(b?);
+            all
+        } else {
+            stage(&jobs)?
+        };
         let files = partition::commit(staged)?;
         let written = tables
             .iter()

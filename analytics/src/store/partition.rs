@@ -155,7 +155,14 @@ pub(crate) fn stage(
         path: tmp.clone(),
         source,
     };
-    let props = writer_properties(table, &batch.schema());
+    let mut props = writer_properties(table, &batch.schema());
+    if batch.num_rows() < SMALL_ROWS {
+        // A few rows gain nothing from compression, and a compression context
+        // per column costs more than the write (an import writes thousands).
+        props = WriterProperties::into_builder(props)
+            .set_compression(Compression::UNCOMPRESSED)
+            .build();
+    }
     let mut writer =
         ArrowWriter::try_new(&mut file, batch.schema(), Some(props)).map_err(parquet)?;
     let mut offset = 0;
@@ -172,6 +179,9 @@ pub(crate) fn stage(
     Ok(staged)
 }
 
+/// Files of fewer rows are written uncompressed.
+const SMALL_ROWS: usize = 512;
+
 /// Renames staged files to their final names and syncs their directories.
 ///
 /// Staging every partition first means a failure while writing leaves nothing
@@ -179,18 +189,23 @@ pub(crate) fn stage(
 /// part of a write in place.
 pub(crate) fn commit(staged: Vec<Staged>) -> Result<Vec<PathBuf>> {
     let mut done = Vec::with_capacity(staged.len());
+    let mut dirs = std::collections::BTreeSet::new();
     for mut s in staged {
         crash_point(s.table);
         fs::rename(&s.tmp, &s.path).map_err(io(&s.path))?;
         s.committed = true;
         if let Some(dir) = s.path.parent() {
-            sync_dir(dir)?;
+            dirs.insert(dir.to_owned());
             // A new partition directory must itself be recorded in the table directory.
             if let Some(table_dir) = dir.parent() {
-                sync_dir(table_dir)?;
+                dirs.insert(table_dir.to_owned());
             }
         }
         done.push(s.path.clone());
+    }
+    // Each directory once, after all its renames.
+    for dir in dirs {
+        sync_dir(&dir)?;
     }
     Ok(done)
 }
