@@ -138,8 +138,10 @@ impl Reading {
 pub enum VisitsMethod {
     /// Sum of door `in` counts.
     Door,
-    /// Empty-to-occupied transitions of n(t).
+    /// Empty-to-occupied transitions of n(t) (presence-only rooms).
     Transitions,
+    /// Sum of the rises of n(t) while it stays known (count rooms without a door device).
+    Increments,
 }
 
 impl VisitsMethod {
@@ -148,6 +150,7 @@ impl VisitsMethod {
         match self {
             VisitsMethod::Door => "door",
             VisitsMethod::Transitions => "transitions",
+            VisitsMethod::Increments => "increments",
         }
     }
 }
@@ -235,9 +238,9 @@ impl RoomWindow {
     pub fn peak_utilization(&self) -> Option<f64> {
         ratio(self.peak_occupancy?.into(), self.capacity?.into())
     }
-    /// Integral of n over M / visits, door rooms only.
+    /// Integral of n over M / visits, for door and increments visits (Little's law).
     pub fn mean_dwell_seconds(&self) -> Option<f64> {
-        if self.visits_method != VisitsMethod::Door {
+        if self.visits_method == VisitsMethod::Transitions {
             return None;
         }
         ratio(self.person_seconds as f64, self.visits as f64)
