@@ -1419,7 +1419,7 @@ interval_s = 300
 ///   (its ins are visits, its outs mean nothing, it never moves n);
 /// - `shop` (4, 09:00-11:00 meal aid): `shop-in`, an in-only door device with
 ///   `max_per_minute = 5`, and a presence device: n from presence only, so no
-///   capacity, and door visits;
+///   capacity; door visits, and a door residual of 0 (the door n never moves);
 /// - `office` (3, 09:00-11:00 housekeeping): `office-door`, both ways,
 ///   `max_per_minute = 10`: a glitch to 0 and back, a `door` message with a
 ///   huge `in`, a jump allowed by a longer gap, and one that is not;
@@ -1770,7 +1770,8 @@ interval_s = 300
                 ..slot(0, Category::ElderlyCare)
             },
         ),
-        // shop: nothing in hour 10; no residual (no door device counts both ways).
+        // shop: nothing in hour 10; a door room, but no door device counts
+        // both ways: the door n never moves, the residual is 0.
         shop.clone(),
         RoomWindow {
             open_seconds: 3600,
@@ -1781,6 +1782,7 @@ interval_s = 300
             &shop,
             RoomWindow {
                 open_seconds: 7200,
+                door_residual: Some(0),
                 ..day(1)
             },
         ),

@@ -147,8 +147,9 @@ fn windows_of_room(
             (start, end),
             &opens,
         );
-        // Only a both-ways door device makes a door n; in-only ones leave no residual.
-        if sensors.door_both {
+        // Every door room has a residual: in-only door devices never move the
+        // door n, so with no both-ways one it is 0.
+        if sensors.door {
             let residual = signal.residuals.iter().find(|(at, _)| *at == reset);
             day.door_residual = Some(residual.expect("the reset after the day").1);
         }

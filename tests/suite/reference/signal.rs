@@ -31,7 +31,7 @@ pub struct Signal {
     /// plausibility check (an implausible message has 0).
     pub door_ins: Vec<(i64, u64)>,
     /// `(reset instant, door n just before it)` of every daily door reset up
-    /// to `until`; none unless the room has a both-ways door device.
+    /// to `until` (door rooms; the door n stays 0 without a both-ways device).
     pub residuals: Vec<(i64, u32)>,
 }
 
@@ -236,10 +236,9 @@ pub fn room_signal(
         door_n: 0,
     };
 
-    // Daily door resets after origin, up to and including until, when the
-    // room has a door n at all (a both-ways door device).
+    // Daily door resets after origin, up to and including until (door rooms).
     let mut resets = Vec::new();
-    if super::sensors_of(registry, room).door_both {
+    if super::sensors_of(registry, room).door {
         let mut date = local::date_of(tz, origin);
         while date <= local::date_of(tz, until) + chrono::Duration::days(1) {
             let at = local::at_hour(tz, date, door_reset_hour);
