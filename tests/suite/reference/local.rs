@@ -1,12 +1,13 @@
 //! Local time of a site, written out plainly: wall-clock to UTC, local hours
-//! and days, the official calendar, and a room's opening intervals on a date.
+//! and days, the two calendars of METRICS.md v2 (`cn`, the official Chinese
+//! one, and `none`, plain weekdays), and a room's opening intervals on a date.
 
 use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike,
     Weekday,
 };
 use chrono_tz::Tz;
-use devices::{Category, Opening, Room};
+use devices::{Calendar, Category, Opening, Room};
 
 /// Unix seconds of a local wall-clock time in `tz`.
 ///
@@ -76,14 +77,26 @@ pub fn local_hours(tz: Tz, from: i64, until: i64) -> Vec<(i64, i64)> {
     hours
 }
 
-/// Which weekday's hours a room keeps on `date`, or `None` when it is closed all day.
+/// Which weekday's hours a room keeps on `date` under `calendar`, or `None`
+/// when it is closed all day.
 ///
-/// From the official calendar: a public holiday closes the room unless it opens
-/// on holidays (then with the date's own weekday hours); a Saturday or Sunday
-/// that the calendar makes a working day (调休) keeps Monday's hours; a plain
-/// weekend (`NormalHoliday`) is just a Saturday or Sunday.
-pub fn hours_weekday(date: NaiveDate, open_on_holidays: bool) -> Option<Weekday> {
+/// `Calendar::None` has no holidays and no make-up days: every date keeps its
+/// own weekday's hours (so `open_on_holidays` does not matter).
+///
+/// `Calendar::Cn`, the official calendar: a public holiday closes the room
+/// unless it opens on holidays (then with the date's own weekday hours); a
+/// Saturday or Sunday that the calendar makes a working day (调休) keeps
+/// Monday's hours; a plain weekend (`NormalHoliday`) is just a Saturday or Sunday.
+pub fn hours_weekday(
+    calendar: Calendar,
+    date: NaiveDate,
+    open_on_holidays: bool,
+) -> Option<Weekday> {
     use chinese_holiday::{DayKind, Ymd, chinese_holiday};
+    match calendar {
+        Calendar::None => return Some(date.weekday()),
+        Calendar::Cn => {}
+    }
     let kind = chinese_holiday(Ymd::new(
         date.year() as u16,
         date.month() as u8,
@@ -110,15 +123,16 @@ pub struct Interval {
     pub category: Category,
 }
 
-/// The room's opening intervals on local `date`, in time order; empty ones
-/// (an opening that falls wholly into a daylight-saving gap) are left out.
+/// The room's opening intervals on local `date`, in time order, for a site in
+/// `tz` with `calendar`; empty ones (an opening that falls wholly into a
+/// daylight-saving gap) are left out.
 ///
 /// A per-date override replaces the weekly openings on its date (holiday or
-/// not); an override with no openings closes the room that day.
-pub fn openings_on(tz: Tz, room: &Room, date: NaiveDate) -> Vec<Interval> {
+/// not, in either calendar); an override with no openings closes the room that day.
+pub fn openings_on(tz: Tz, calendar: Calendar, room: &Room, date: NaiveDate) -> Vec<Interval> {
     let todays: Vec<&Opening> = match room.schedule.overrides.get(&date) {
         Some(list) => list.iter().collect(),
-        None => match hours_weekday(date, room.schedule.open_on_holidays) {
+        None => match hours_weekday(calendar, date, room.schedule.open_on_holidays) {
             Some(weekday) => room
                 .schedule
                 .openings
@@ -145,12 +159,13 @@ pub fn openings_on(tz: Tz, room: &Room, date: NaiveDate) -> Vec<Interval> {
     out
 }
 
-/// The room's opening intervals that meet `[from, to)`, each clipped to it.
-pub fn openings_in(tz: Tz, room: &Room, from: i64, to: i64) -> Vec<Interval> {
+/// The room's opening intervals that meet `[from, to)`, each clipped to it
+/// (site in `tz` with `calendar`).
+pub fn openings_in(tz: Tz, calendar: Calendar, room: &Room, from: i64, to: i64) -> Vec<Interval> {
     let mut out = Vec::new();
     let mut date = date_of(tz, from) - Duration::days(1);
     while date <= date_of(tz, to) {
-        for i in openings_on(tz, room, date) {
+        for i in openings_on(tz, calendar, room, date) {
             let (start, end) = (i.start.max(from), i.end.min(to));
             if start < end {
                 out.push(Interval { start, end, ..i });

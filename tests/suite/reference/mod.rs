@@ -1,6 +1,16 @@
-//! A reference implementation of METRICS.md v1 (with the choices of DESIGN.md),
-//! written plainly and apart from the dataflow: it shares no code with the
-//! `stream` crate, nor the schedule and calendar helpers of `devices`.
+//! A reference implementation of METRICS.md version 2 (with the choices of
+//! DESIGN.md and the project's v2 decisions), written plainly and apart from
+//! the dataflow: it shares no code with the `stream` crate, nor the schedule
+//! and calendar helpers of `devices` (only its data types).
+//!
+//! Version 2 in short: the site calendar (`cn` or `none`); `stale_after` =
+//! min(3 x interval, max(15 min, interval + 5 min)); cumulative door counters
+//! that wrap at their `rollover` or restart; implausible counts (more than
+//! `max_per_minute` x the minutes since the device's previous `door` or
+//! `door_total`, at least one) count 0 and move the baseline; in-only door
+//! devices give visits but no occupancy; visits of count rooms without a door
+//! device are `increments`; slot rows count door ins inside their opening time
+//! only.
 //!
 //! Given the registry, every reading (in arrival order), `origin` and `until`,
 //! [`room_windows`] computes the rows `stream::replay` should produce: hour,
@@ -13,7 +23,10 @@
 pub mod local;
 pub mod signal;
 
-use devices::{Reading, Registry, Room, RoomIdx, RoomWindow, VisitsMethod, WindowKind};
+use devices::{
+    DeviceKind, Direction, Reading, Registry, Room, RoomIdx, RoomWindow, Sensors, VisitsMethod,
+    WindowKind,
+};
 use local::Interval;
 use signal::Signal;
 use std::collections::HashSet;
@@ -70,6 +83,24 @@ pub fn room_windows(
     rows
 }
 
+/// The kinds of device bound to `room`, worked out from the device list
+/// itself rather than taken from the registry's own summary (`Room::sensors`).
+pub fn sensors_of(registry: &Registry, room: RoomIdx) -> Sensors {
+    let mut s = Sensors::default();
+    for &d in &registry.room(room).devices {
+        let d = registry.device(d);
+        match d.kind {
+            DeviceKind::Count => s.count = true,
+            DeviceKind::Presence => s.presence = true,
+            DeviceKind::Door => {
+                s.door = true;
+                s.door_both |= d.direction == Direction::Both;
+            }
+        }
+    }
+    s
+}
+
 /// Every closed window of one room.
 fn windows_of_room(
     registry: &Registry,
@@ -79,14 +110,17 @@ fn windows_of_room(
     until: i64,
     door_reset_hour: u32,
 ) -> Vec<RoomWindow> {
-    let tz = registry.site_of(room).timezone;
+    let site = registry.site_of(room);
+    let (tz, calendar) = (site.timezone, site.calendar);
     let r = registry.room(room);
+    let sensors = sensors_of(registry, room);
     let mut rows = Vec::new();
 
     for (start, end) in local::local_hours(tz, origin, until) {
-        let opens = local::openings_in(tz, r, start, end);
+        let opens = local::openings_in(tz, calendar, r, start, end);
         rows.push(sum_window(
             r,
+            sensors,
             room,
             signal,
             WindowKind::Hour,
@@ -103,9 +137,19 @@ fn windows_of_room(
         if end > until || reset > until {
             break;
         }
-        let opens = local::openings_in(tz, r, start, end);
-        let mut day = sum_window(r, room, signal, WindowKind::Day, (start, end), &opens);
-        if r.sensors.door {
+        let opens = local::openings_in(tz, calendar, r, start, end);
+        let mut day = sum_window(
+            r,
+            sensors,
+            room,
+            signal,
+            WindowKind::Day,
+            (start, end),
+            &opens,
+        );
+        // Every door room has a residual: in-only door devices never move the
+        // door n, so with no both-ways one it is 0.
+        if sensors.door {
             let residual = signal.residuals.iter().find(|(at, _)| *at == reset);
             day.door_residual = Some(residual.expect("the reset after the day").1);
         }
@@ -121,6 +165,7 @@ fn windows_of_room(
             let slot: Vec<Interval> = opens.iter().copied().filter(|o| o.category == c).collect();
             rows.push(sum_window(
                 r,
+                sensors,
                 room,
                 signal,
                 WindowKind::SlotDay(c),
@@ -136,9 +181,15 @@ fn windows_of_room(
 /// The sums of one window `[start, end)` whose opening time O is `opens`
 /// (separate intervals, clipped to the window).
 ///
-/// Slot-day windows count visits only inside their O and have no after-hours time.
+/// Visits: door ins (door rooms), increments of n (count rooms without a door
+/// device) or empty-to-occupied transitions (the rest: presence-only rooms).
+///
+/// Slot-day windows count door ins only inside their O and have no
+/// after-hours time (null in the tables; 0 in a `RoomWindow`, whose field is
+/// not optional). Capacity is `None` when n can only come from presence.
 fn sum_window(
     r: &Room,
+    sensors: Sensors,
     room: RoomIdx,
     signal: &Signal,
     kind: WindowKind,
@@ -146,11 +197,14 @@ fn sum_window(
     opens: &[Interval],
 ) -> RoomWindow {
     let slot = matches!(kind, WindowKind::SlotDay(_));
-    let method = if r.sensors.door {
+    let method = if sensors.door {
         VisitsMethod::Door
+    } else if sensors.count {
+        VisitsMethod::Increments
     } else {
         VisitsMethod::Transitions
     };
+    let presence_only = sensors.presence && !sensors.count && !sensors.door_both;
     let mut row = RoomWindow {
         kind,
         room,
@@ -166,7 +220,7 @@ fn sum_window(
         longest_idle_seconds: 0,
         after_hours_occupied_seconds: 0,
         over_capacity_seconds: 0,
-        capacity: (!r.sensors.presence_only()).then_some(r.capacity),
+        capacity: (!presence_only).then_some(r.capacity),
         door_residual: None,
         revision: 0,
     };
@@ -194,9 +248,17 @@ fn sum_window(
             if n > r.capacity {
                 row.over_capacity_seconds += len;
             }
-            // An empty-to-occupied transition at p.start (n is constant inside a piece).
-            if method == VisitsMethod::Transitions && n >= 1 && signal.at(p.start - 1) == Some(0) {
-                row.visits += 1;
+            // n is constant inside a piece, so it can only rise at p.start;
+            // n(p.start - 1) may lie outside O, and an unknown one adds nothing.
+            let before = signal.at(p.start - 1);
+            match method {
+                // An empty-to-occupied transition.
+                VisitsMethod::Transitions if n >= 1 && before == Some(0) => row.visits += 1,
+                // The rise of n.
+                VisitsMethod::Increments => {
+                    row.visits += before.map_or(0, |b| u64::from(n.saturating_sub(b)));
+                }
+                _ => {}
             }
         }
     }
