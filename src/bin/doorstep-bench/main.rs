@@ -7,6 +7,7 @@ mod door;
 mod door_client;
 mod fleet;
 mod history;
+mod import;
 mod national;
 mod replay;
 mod reports;
@@ -90,6 +91,13 @@ enum Figure {
         #[arg(long, default_value_t = 5000)]
         rate: usize,
     },
+    /// `doorstep import` of a year of one-minute counts of one room: rows a
+    /// second, peak memory, files written.
+    Import {
+        /// Days of one-minute rows, from 2025-01-01.
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+    },
     /// Events a second through decode, validation, the journal, the dataflow
     /// and the Parquet sinks: through `doorstep run`'s own pipeline (journal
     /// synced and not), and each stage alone.
@@ -121,6 +129,7 @@ fn main() -> anyhow::Result<()> {
         Figure::Cluster { seconds, rate } => cluster::run(seconds, rate),
         Figure::Restart { seconds, rate } => restart::run(seconds, rate),
         Figure::Reports { sites, days } => reports::run(sites, days),
+        Figure::Import { days } => import::run(days),
         Figure::Replay {
             sites,
             days,
