@@ -46,6 +46,7 @@ pub mod schedule;
 pub mod sim;
 pub mod tables;
 pub mod validate;
+pub mod vs121;
 
 pub use calendar::Calendar;
 pub use category::Category;

@@ -86,7 +86,7 @@ fn sum_totals(
 }
 
 /// `UTC+8:00`, `UTC-05:30`, `UTC+8`, `UTC`: offset east of UTC in seconds.
-fn utc_offset(text: &str) -> Option<i32> {
+pub(crate) fn utc_offset(text: &str) -> Option<i32> {
     let rest = text
         .trim()
         .strip_prefix("UTC")

@@ -63,6 +63,23 @@ pub enum Codec {
     #[default]
     #[serde(rename = "native-v1")]
     NativeV1,
+    /// Milesight VS13x line counting and region counts (`door` or `count` devices).
+    #[serde(rename = "milesight-vs13x")]
+    MilesightVs13x,
+    /// Milesight VS121 region people counting (`count` devices).
+    #[serde(rename = "milesight-vs121")]
+    MilesightVs121,
+}
+
+impl Codec {
+    /// The registry's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Codec::NativeV1 => "native-v1",
+            Codec::MilesightVs13x => crate::milesight::CODEC_NAME,
+            Codec::MilesightVs121 => crate::vs121::CODEC_NAME,
+        }
+    }
 }
 
 /// A pilot community (社区).

@@ -358,6 +358,18 @@ fn check_door_fields(d: &DeviceEntry) -> Result<(), String> {
     if d.max_per_minute == Some(0) {
         return Err("max_per_minute must be at least 1 crossing a minute".into());
     }
+    let fits = match d.codec {
+        Codec::NativeV1 => true,
+        Codec::MilesightVs13x => matches!(d.kind, DeviceKind::Door | DeviceKind::Count),
+        Codec::MilesightVs121 => d.kind == DeviceKind::Count,
+    };
+    if !fits {
+        return Err(format!(
+            "codec {} does not give {} readings (milesight-vs13x: door or count; milesight-vs121: count)",
+            d.codec.as_str(),
+            d.kind.as_str()
+        ));
+    }
     Ok(())
 }
 

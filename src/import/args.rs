@@ -18,6 +18,8 @@ pub enum Format {
     Csv,
     /// Milesight VS13x JSON payloads, one a line (DEVICES.md "Vendor payloads").
     MilesightVs13x,
+    /// Milesight VS121 region people counting JSON, one a line (count readings).
+    MilesightVs121,
 }
 
 impl ImportArgs {
@@ -36,6 +38,7 @@ impl Format {
             Format::UciRoomEstimation => "uci-room-estimation",
             Format::Csv => "csv",
             Format::MilesightVs13x => "milesight-vs13x",
+            Format::MilesightVs121 => "milesight-vs121",
         }
     }
 }

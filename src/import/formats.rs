@@ -97,7 +97,7 @@ pub fn calit2(file: usize, path: &Path, bytes: &[u8], tz: Tz) -> anyhow::Result<
 }
 
 /// Milesight VS13x payloads, one JSON object a line, decoded by the vendor codec.
-pub fn milesight(file: usize, bytes: &[u8]) -> Vec<Row> {
+pub fn milesight(file: usize, bytes: &[u8], vs121: bool) -> Vec<Row> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut rows = Vec::new();
     for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
@@ -116,7 +116,12 @@ pub fn milesight(file: usize, bytes: &[u8]) -> Vec<Row> {
                 payload: line.to_vec(),
             },
         };
-        match devices::milesight::decode_vs13x(line) {
+        let decoded = if vs121 {
+            devices::vs121::decode_vs121(line).map(|m| vec![m])
+        } else {
+            devices::milesight::decode_vs13x(line)
+        };
+        match decoded {
             Err((reason, detail)) => rows.push(rejected(reason, detail)),
             Ok(msgs) => {
                 for msg in msgs {

@@ -87,6 +87,7 @@ fn kinds(args: &ImportArgs, mapping: Option<&read::Mapping>) -> Vec<DeviceKind> 
     match (args.format(), mapping) {
         (args::Format::Calit2, _) => vec![DeviceKind::Door],
         (args::Format::MilesightVs13x, _) => vec![DeviceKind::Door, DeviceKind::Count],
+        (args::Format::MilesightVs121, _) => vec![DeviceKind::Count],
         (_, Some(m)) => vec![m.value.kind()],
         (_, None) => Vec::new(),
     }

@@ -70,7 +70,7 @@ impl ValueColumns {
 /// The mapping of a format; for `csv`, from the options.
 pub fn mapping(args: &ImportArgs) -> anyhow::Result<Option<Mapping>> {
     let m = match args.format() {
-        Format::Calit2 | Format::MilesightVs13x => return Ok(None),
+        Format::Calit2 | Format::MilesightVs13x | Format::MilesightVs121 => return Ok(None),
         Format::UciOccupancy => Mapping {
             time: vec!["date".into()],
             format: Some(TimeFormat::from_option("%Y-%m-%d %H:%M:%S")),
@@ -305,7 +305,8 @@ pub fn read_file(
 ) -> anyhow::Result<Vec<Row>> {
     match (o.format, o.mapping) {
         (Format::Calit2, _) => calit2(file, path, bytes, o.tz),
-        (Format::MilesightVs13x, _) => Ok(milesight(file, bytes)),
+        (Format::MilesightVs13x, _) => Ok(milesight(file, bytes, false)),
+        (Format::MilesightVs121, _) => Ok(milesight(file, bytes, true)),
         (_, Some(m)) => table(file, path, bytes, m, o.tz, o.delimiter, o.strict),
         (_, None) => Err(anyhow!("no column mapping for {}", o.format.name()))
             .with_context(|| path.display().to_string()),

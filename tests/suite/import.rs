@@ -693,6 +693,39 @@ fn milesight_vs13x_lines_through_the_vendor_codec() {
     );
 }
 
+#[test]
+fn milesight_vs121_lines_as_counts() {
+    let (dir, reg, data) = csv_setup();
+    let file = dir.path().join("vs121.jsonl");
+    let lines = [
+        r#"{"event":"Region People Counting","time_info":{"timezone":"UTC+8:00","dst_status":false,"end_time":"2026/11/23 09:00:00"},"current_total":2}"#,
+        r#"{"event":"Region People Counting","time_info":{"timezone":"UTC+8:00","dst_status":false,"end_time":"2026/11/23 09:05:00"},"current_total":6}"#,
+        r#"{"event":"Line Crossing","current_total":1}"#,
+    ];
+    std::fs::write(&file, lines.join("\n")).expect("jsonl");
+    let out = import_ok(
+        &reg,
+        &data,
+        &[
+            "--format",
+            "milesight-vs121",
+            "--site",
+            "s1",
+            "--room",
+            "class",
+            "--max-rejected",
+            "0.5",
+            file.to_str().expect("path"),
+        ],
+    );
+    assert!(out.contains("2 accepted, 1 rejected"), "{out}");
+    let raw = common::rows(&data, "raw_events");
+    let counts: Vec<u64> = raw.iter().map(|r| u64_of(r, "count")).collect();
+    assert_eq!(counts, [2, 6]);
+    // 09:00 Shanghai is 01:00 UTC.
+    assert_eq!(raw[0]["event_time"], 1_795_395_600_000_i64);
+}
+
 /// Every file of every table: (table/partition/name) -> rows, as JSON.
 fn snapshot(data: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();

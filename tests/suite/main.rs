@@ -36,4 +36,5 @@ mod report;
 mod restart_lookback;
 mod sinks;
 mod tls_mosquitto;
+mod vendor_live;
 mod web_api;

@@ -24,7 +24,8 @@
 //! `calendar` column (`cn`, the default, or `none`, the same on every row of a
 //! site) and a `popularity` column (the simulator's `sim.popularity`);
 //! `devices.csv` may have `direction` (`both` or `in`), `rollover` and
-//! `max_per_minute` columns for door devices. Files may start with
+//! `max_per_minute` columns for door devices, and a `codec` column
+//! (`native-v1`, the default, `milesight-vs13x` or `milesight-vs121`). Files may start with
 //! a UTF-8 byte order mark and use CRLF line ends, as spreadsheets save them.
 //! Errors name the file, the row (the header is row 1, as in a spreadsheet)
 //! and the column.
@@ -54,7 +55,7 @@ const ROOM_COLUMNS: [&str; 12] = [
 ];
 const ROOM_OPTIONAL: [&str; 2] = ["calendar", "popularity"];
 const DEVICE_COLUMNS: [&str; 5] = ["site_id", "device_id", "room_id", "kind", "interval_s"];
-const DEVICE_OPTIONAL: [&str; 3] = ["direction", "rollover", "max_per_minute"];
+const DEVICE_OPTIONAL: [&str; 4] = ["direction", "rollover", "max_per_minute", "codec"];
 
 /// Reads a rooms CSV (one row per room) and a devices CSV (one row per device) into a registry file.
 ///
@@ -193,12 +194,25 @@ pub fn registry_from_csv(rooms: &Path, devices: &Path) -> Result<RegistryFile, R
             row.number::<u32>("max_per_minute", "a whole number of at least 1", |m| {
                 *m >= 1
             })?;
+        let codec = match row.get("codec").to_ascii_lowercase().as_str() {
+            "" | "native-v1" => Codec::NativeV1,
+            "milesight-vs13x" => Codec::MilesightVs13x,
+            "milesight-vs121" => Codec::MilesightVs121,
+            other => {
+                return Err(row.invalid(
+                    "codec",
+                    format!(
+                        "{other:?} is not a codec (native-v1, milesight-vs13x or milesight-vs121)"
+                    ),
+                ));
+            }
+        };
         file.site[at].device.push(DeviceEntry {
             id: device_id.to_owned(),
             room: room_id.to_owned(),
             kind,
             interval_s,
-            codec: Codec::default(),
+            codec,
             direction,
             rollover,
             max_per_minute,

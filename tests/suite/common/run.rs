@@ -37,6 +37,11 @@ impl Run {
 
     /// As [`Run::new`], with `extra` lines at the end of the config.
     pub fn with(devices: usize, mqtt: Option<u16>, extra: &str) -> Run {
+        Run::with_registry(&registry(devices), mqtt, extra)
+    }
+
+    /// A doorstep with this registry (TOML) and `extra` lines at the end of the config.
+    pub fn with_registry(registry_toml: &str, mqtt: Option<u16>, extra: &str) -> Run {
         let dir = Workdir(Some(tempfile::tempdir().expect("tempdir")));
         let web: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let mqtt_port = free_port();
@@ -44,7 +49,7 @@ impl Run {
             Some(port) => format!("broker = \"mqtt://127.0.0.1:{port}\"\n"),
             None => format!("listen = \"127.0.0.1:{mqtt_port}\"\n"),
         };
-        std::fs::write(dir.path().join("registry.toml"), registry(devices)).expect("registry");
+        std::fs::write(dir.path().join("registry.toml"), registry_toml).expect("registry");
         std::fs::write(
             dir.path().join("doorstep.toml"),
             format!(
