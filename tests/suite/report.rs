@@ -847,3 +847,56 @@ fn read_parquet(path: &Path) -> arrow::array::RecordBatch {
         .expect("reader");
     reader.next().expect("a batch").expect("batch")
 }
+
+/// Rewrites every file of a table's partition with `metrics_version` = `version`,
+/// as a doorstep of that version would have written it.
+fn set_version(data: &Path, table: &str, date: &str, version: u16) {
+    use arrow::array::{ArrayRef, UInt16Array};
+    let dir = data.join(table).join(format!("date={date}"));
+    for entry in std::fs::read_dir(&dir).expect("partition").flatten() {
+        let path = entry.path();
+        let batch = read_parquet(&path);
+        let schema = batch.schema();
+        let at = schema.index_of("metrics_version").expect("column");
+        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        columns[at] = Arc::new(UInt16Array::from(vec![version; batch.num_rows()]));
+        let batch = arrow::array::RecordBatch::try_new(schema.clone(), columns).expect("batch");
+        let file = std::fs::File::create(&path).expect("rewrite");
+        let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None).expect("writer");
+        w.write(&batch).expect("write");
+        w.close().expect("close");
+    }
+}
+
+#[test]
+fn a_window_of_two_metric_versions_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, _) = scenario(dir.path());
+    let d = data.to_str().expect("path");
+    let window = ["--from", "2026-11-09", "--to", "2026-11-11"];
+    let mut args = vec!["compare", "--data", d, "--lang", "en"];
+    args.extend(window);
+    assert!(!report(dir.path(), &args).contains("metrics_version"));
+    // 11-09 written by a doorstep of version 1.
+    set_version(&data, "site_day", "2026-11-09", 1);
+    let out = report(dir.path(), &args);
+    assert!(
+        out.contains("mixes rows of metric definitions version 1 and 2"),
+        "{out}"
+    );
+    let mut zh = vec!["compare", "--data", d];
+    zh.extend(window);
+    assert!(report(dir.path(), &zh).contains("第 1、2 版"));
+    // A window of version 2 only says nothing.
+    let mut later = vec![
+        "compare",
+        "--data",
+        d,
+        "--lang",
+        "en",
+        "--from",
+        "2026-11-10",
+    ];
+    later.extend(["--to", "2026-11-11"]);
+    assert!(!report(dir.path(), &later).contains("metrics_version"));
+}
