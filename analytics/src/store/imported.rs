@@ -68,6 +68,26 @@ fn dates_of(root: &std::path::Path, table: &str) -> Result<Vec<NaiveDate>> {
     Ok(dates)
 }
 
+/// The ids of the sites `rows` are of.
+fn sites_of(reg: &devices::Registry, rows: &ImportedRows<'_>) -> BTreeSet<String> {
+    let site_of_room = |r: devices::RoomIdx| {
+        reg.rooms
+            .get(r.ix())
+            .map(|room| reg.site(room.site).id.clone())
+    };
+    let mut out: BTreeSet<String> = BTreeSet::new();
+    out.extend(rows.windows.iter().filter_map(|w| site_of_room(w.room)));
+    out.extend(rows.flags.iter().filter_map(|f| site_of_room(f.room)));
+    out.extend(rows.idle_slots.iter().filter_map(|s| site_of_room(s.room)));
+    out.extend(rows.device_days.iter().filter_map(|d| site_of_room(d.room)));
+    out.extend(
+        rows.site_days
+            .iter()
+            .filter_map(|d| reg.sites.get(d.site.ix()).map(|s| s.id.clone())),
+    );
+    out
+}
+
 impl Store {
     /// Local dates whose `raw_events` partition holds a file written under a tag
     /// starting with `prefix` (`part-<prefix>…parquet`): the days imports put readings in.
@@ -114,8 +134,11 @@ impl Store {
 
     /// Writes recomputed rows to `room_hour`, `room_day`, `room_slot_day`, `flags`,
     /// `idle_slots`, `device_day` and `site_day` as `part-<tag>.parquet` in each
-    /// partition (replacing a file of that name), then removes the `part-<tag>`
-    /// files of partitions these rows no longer reach. Returns the files written.
+    /// partition (replacing a file of that name), takes the rows of the same
+    /// sites out of the other files of those partitions (what live runs wrote:
+    /// the recomputation holds their readings too, so a room's day has one set
+    /// of rows), then removes the `part-<tag>` files of partitions these rows no
+    /// longer reach. Returns the files written.
     ///
     /// Every file is staged before any is renamed, as [`Store::write_windows`] does.
     pub fn write_imported(&self, rows: ImportedRows<'_>, tag: &str) -> Result<Vec<PathBuf>> {
@@ -150,7 +173,18 @@ impl Store {
             .iter()
             .flat_map(|(t, b)| b.keys().map(move |d| (t.name, *d)))
             .collect();
+        let specs: Vec<(&partition::Table, Vec<NaiveDate>)> = tables
+            .iter()
+            .map(|(t, b)| (*t, b.keys().copied().collect()))
+            .collect();
         let files = self.write_tagged(tables, Some(tag))?;
+        // The recomputed days replace what live runs wrote for these sites on them.
+        let sites = sites_of(reg, &rows);
+        for (table, dates) in specs {
+            for date in dates {
+                super::supersede::drop_site_rows(self.root(), table, date, &sites)?;
+            }
+        }
         let name = format!("part-{tag}.parquet");
         for table in DERIVED {
             for date in dates_of(self.root(), table)? {

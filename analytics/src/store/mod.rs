@@ -103,6 +103,7 @@ pub mod room_day;
 pub mod room_hour;
 pub mod room_slot_day;
 pub mod site_day;
+mod supersede;
 mod window;
 pub mod written;
 

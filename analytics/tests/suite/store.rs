@@ -523,9 +523,31 @@ fn files_use_zstd_dictionaries_statistics_and_record_their_sort_order() {
     let reg = registry();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path(), reg.clone()).expect("store");
-    let written = store
+    // A file of a few rows is written uncompressed: a compression context per
+    // column would cost more than it saves.
+    let small = store
         .write_raw_events(&sample_readings(&reg))
         .expect("written");
+    let f = std::fs::File::open(&small[0]).expect("open");
+    let builder = ParquetRecordBatchReaderBuilder::try_new(f).expect("footer");
+    for c in builder.metadata().row_group(0).columns() {
+        assert_eq!(
+            c.compression(),
+            Compression::UNCOMPRESSED,
+            "{}",
+            c.column_path()
+        );
+    }
+    // Hundreds of rows are compressed.
+    let mut many = Vec::new();
+    for k in 0..200 {
+        for mut r in sample_readings(&reg) {
+            r.time_ms += k * 1000;
+            many.push(r);
+        }
+    }
+    assert!(many.len() >= 512);
+    let written = store.write_raw_events(&many).expect("written");
     let f = std::fs::File::open(&written[0]).expect("open");
     let builder = ParquetRecordBatchReaderBuilder::try_new(f).expect("footer");
     let rg = builder.metadata().row_group(0);
