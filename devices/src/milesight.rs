@@ -32,9 +32,6 @@ use crate::reading::Value;
 use crate::reason::Reason;
 use serde_json::{Map, Value as Json};
 
-/// The registry's name of this codec (`codec = "milesight-vs13x"`).
-pub const CODEC_NAME: &str = "milesight-vs13x";
-
 fn wrong(detail: String) -> DecodeError {
     (Reason::WrongType, detail)
 }

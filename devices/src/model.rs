@@ -76,8 +76,8 @@ impl Codec {
     pub fn as_str(self) -> &'static str {
         match self {
             Codec::NativeV1 => "native-v1",
-            Codec::MilesightVs13x => crate::milesight::CODEC_NAME,
-            Codec::MilesightVs121 => crate::vs121::CODEC_NAME,
+            Codec::MilesightVs13x => "milesight-vs13x",
+            Codec::MilesightVs121 => "milesight-vs121",
         }
     }
 }

@@ -30,9 +30,6 @@ use crate::reading::Value;
 use crate::reason::Reason;
 use serde_json::{Map, Value as Json};
 
-/// The registry's name of this codec (`codec = "milesight-vs121"`).
-pub const CODEC_NAME: &str = "milesight-vs121";
-
 /// The event name of a people-counting report.
 const EVENT: &str = "Region People Counting";
 

@@ -24,6 +24,12 @@ pub struct FlagConfig {
     pub idle_slot_below: f64,
     /// Contiguous idle hours that make an idle slot.
     pub idle_slot_min_hours: u8,
+    /// DOOR_DRIFT: a day drifts when its door residual exceeds this many people ...
+    pub door_drift_min: u32,
+    /// ... or this share of the capacity, whichever is more.
+    pub door_drift_share: f64,
+    /// Drifting days in the lookback that raise DOOR_DRIFT.
+    pub door_drift_days: u16,
     /// Thresholds for rooms whose main service (most weekly opening time) is a
     /// category: `[stream.flags.category.meal_aid]`.
     pub category: BTreeMap<Category, FlagOverrides>,
@@ -52,6 +58,12 @@ pub struct FlagOverrides {
     pub idle_slot_below: Option<f64>,
     /// See [`FlagConfig::idle_slot_min_hours`].
     pub idle_slot_min_hours: Option<u8>,
+    /// See [`FlagConfig::door_drift_min`].
+    pub door_drift_min: Option<u32>,
+    /// See [`FlagConfig::door_drift_share`].
+    pub door_drift_share: Option<f64>,
+    /// See [`FlagConfig::door_drift_days`].
+    pub door_drift_days: Option<u16>,
 }
 
 impl FlagConfig {
@@ -67,7 +79,10 @@ impl FlagConfig {
             overcrowded_seconds,
             after_hours_seconds,
             idle_slot_below,
-            idle_slot_min_hours
+            idle_slot_min_hours,
+            door_drift_min,
+            door_drift_share,
+            door_drift_days
         );
     }
 
@@ -114,6 +129,9 @@ impl Default for FlagConfig {
             after_hours_seconds: 3600,
             idle_slot_below: 0.05,
             idle_slot_min_hours: 2,
+            door_drift_min: 2,
+            door_drift_share: 0.1,
+            door_drift_days: 3,
             category: BTreeMap::new(),
             site: BTreeMap::new(),
         }
@@ -376,14 +394,17 @@ impl RoomFlags {
             }
         }
         // DOOR_DRIFT: door counters whose residuals say people never left.
-        let drift_above = day.capacity.map_or(2, |c| (c / 10).max(2));
+        let share = day
+            .capacity
+            .map_or(0.0, |c| (f64::from(c) * cfg.door_drift_share).floor());
+        let drift_above = (share as u32).max(cfg.door_drift_min);
         let drifting: Vec<(i64, u32)> = self
             .days
             .iter()
             .filter_map(|d| Some((d.start, d.door_residual?)))
             .filter(|(_, r)| *r > drift_above)
             .collect();
-        let drift = drifting.len() >= 3;
+        let drift = cfg.door_drift_days > 0 && drifting.len() >= usize::from(cfg.door_drift_days);
         if drift {
             let days_en: Vec<String> = drifting
                 .iter()

@@ -390,6 +390,14 @@ fn door_drift_is_flagged_and_its_days_raise_no_overcrowding() {
         "{}",
         drift.reason_zh
     );
+    // Thresholds from the config: a drift needs 9 days (the lookback holds 8).
+    let mut config = StreamConfig::default();
+    config.flags.door_drift_days = 9;
+    let reg = Arc::new(Registry::from_toml(DOOR_REGISTRY, Path::new("t.toml")).expect("registry"));
+    let strict = stream::replay(reg, &config, door_readings(), 500, D1 + 8 * DAY + 5 * 3600)
+        .expect("replay");
+    assert!(!kinds(&strict, 0, 7).contains(&FlagKind::DoorDrift));
+    assert!(kinds(&strict, 0, 7).contains(&FlagKind::Overcrowded));
     // The balanced door room keeps its OVERCROWDED (20 minutes at 12 of 10) and drifts not
     // (used 20 of 120 minutes: underused too).
     assert_eq!(
