@@ -145,8 +145,9 @@ fn expected() -> Vec<(&'static str, i64, Value)> {
         //   [09:16,09:19) n=0 180 s, then stale (last report 09:16 + 180 s) until 09:40
         //   [09:40,09:42) n=2 120 s | [09:42,09:44) n=0 120 s | [09:44,09:49) n=1 300 s, stale after.
         // measured 600+240+120+180+120+120+300 = 1680; occupied 240+120+120+300 = 780;
-        // person-seconds 3*240+5*120+2*120+1*300 = 1860; visits: 0->3 at 09:10 and 0->1
-        // at 09:44 (unknown->2 at 09:40 is no transition) = 2; longest idle 600.
+        // person-seconds 3*240+5*120+2*120+1*300 = 1860; visits are the rises of the count
+        // (METRICS.md v2 increments): 0->3 at 09:10, 3->5 at 09:14 and 0->1 at 09:44
+        // (unknown->2 at 09:40 adds nothing) = 6; longest idle 600.
         (
             "reading",
             NINE,
@@ -154,7 +155,8 @@ fn expected() -> Vec<(&'static str, i64, Value)> {
                 "open_seconds": 3600, "measured_seconds": 1680, "coverage": 1680.0 / 3600.0,
                 "occupied_seconds": 780, "time_utilization": 780.0 / 1680.0,
                 "mean_occupancy": 1860.0 / 1680.0, "capacity_utilization": 1860.0 / 1680.0 / 10.0,
-                "peak_occupancy": 5, "visits": 2, "visits_method": "transitions",
+                "peak_occupancy": 5, "visits": 6, "visits_method": "increments",
+                "mean_dwell_seconds": 1860.0 / 6.0,
                 "longest_idle_seconds": 600, "over_capacity_seconds": 0,
                 "after_hours_occupied_seconds": 0, "person_seconds": 1860, "local_hour": 9,
             }),
