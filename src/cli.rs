@@ -111,9 +111,9 @@ pub struct DemoArgs {
 /// `doorstep run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The config file (TOML); `doorstep init` writes a commented one.
+    /// The config file (TOML; default: ./doorstep.toml); `doorstep init` writes a commented one.
     #[arg(long, short, value_name = "FILE")]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
     /// Use this broker (mqtt://host:port) instead of the config's.
     #[arg(long, value_name = "URL")]
     pub broker: Option<String>,

@@ -177,14 +177,22 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         "doorstep demo: {} sites, {rooms} rooms, {devices} simulated devices",
         registry.sites.len()
     );
-    println!("  live page     http://{}/", running.web_addr);
+    println!("  live page     http://{}/  (operators)", running.web_addr);
+    println!(
+        "  managers      http://{}/manager  (idle rooms and hours; fills as days close)",
+        running.web_addr
+    );
+    println!(
+        "  evaluators    http://{}/evaluator  (sites compared)",
+        running.web_addr
+    );
     println!("  live API      http://{}/api/live", running.web_addr);
     println!(
         "  MQTT broker   {} (topic doorstep/v1/{{site_id}}/{{device_id}})",
         running.broker_url
     );
     println!(
-        "  Parquet data  {}/ (raw_events, room_hour)",
+        "  Parquet data  {}/ (raw_events, room_hour, room_day, ...; doorstep report reads it)",
         running.data_dir.display()
     );
     println!(
@@ -203,7 +211,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 async fn run_config(args: RunArgs) -> anyhow::Result<()> {
-    let config = Config::load(&args.config)?;
+    let Some(config) = Config::find(args.config.as_deref())? else {
+        anyhow::bail!(
+            "no config: give --config FILE, or run `doorstep init` to write ./doorstep.toml here"
+        );
+    };
     let registry = load_registry(&config.registry)?;
     let broker_text = args.broker.as_deref().unwrap_or(&config.mqtt.broker);
     let broker = if broker_text == "embedded" {

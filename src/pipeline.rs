@@ -105,7 +105,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     access.check_listen(spec.web)?;
     let web = tokio::net::TcpListener::bind(spec.web).await.map_err(|e| {
         anyhow::anyhow!(
-            "cannot serve the web page on {} ({e}); is doorstep already running? Choose another address with --web (or [web] listen)",
+            "cannot serve the web page on {} ({e}); is doorstep already running? Choose another address: [web] listen in the config for doorstep run, --web for doorstep demo",
             spec.web
         )
     })?;
@@ -401,12 +401,13 @@ impl Running {
         let rejected: u64 = i.rejected.iter().map(|c| c.load(Ordering::Relaxed)).sum();
         let wm = self.stream_stats.watermark.load(Ordering::Relaxed);
         let wm = chrono::DateTime::from_timestamp(wm, 0)
+            .filter(|_| wm > 0)
             .map(|t| {
                 t.with_timezone(&chrono_tz::Asia::Shanghai)
                     .format("%m-%d %H:%M")
                     .to_string()
             })
-            .unwrap_or_else(|| "-".into());
+            .unwrap_or_else(|| "none yet".into());
         let influx = match &self.influx {
             Some(sink) => {
                 let s = sink.stats();
@@ -419,9 +420,15 @@ impl Running {
             }
             None => String::new(),
         };
+        let received = i.received.load(Ordering::Relaxed);
+        let hint = if received == 0 {
+            " (no message yet: devices publish to doorstep/v1/SITE_ID/DEVICE_ID on the broker)"
+        } else {
+            ""
+        };
         format!(
-            "received {} accepted {} rejected {} duplicates {} late {} watermark {wm}{influx}",
-            i.received.load(Ordering::Relaxed),
+            "received {} accepted {} rejected {} duplicates {} late {} watermark {wm}{influx}{hint}",
+            received,
             i.accepted.load(Ordering::Relaxed),
             rejected,
             self.stream_stats.duplicates.load(Ordering::Relaxed),

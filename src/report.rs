@@ -6,7 +6,7 @@ use crate::config::Config;
 use analytics::report::{self, Format, Lang, Window, compare, slots, underuse};
 use anyhow::{Context, bail};
 use devices::Registry;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Runs one report.
 pub fn run(cmd: &ReportCommand) -> anyhow::Result<()> {
@@ -74,18 +74,26 @@ pub fn run(cmd: &ReportCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where `doorstep demo` writes by default: reports read it when nothing else is given.
+const DEMO_DATA: &str = "doorstep-data";
+
 /// The data directory and, when one is known, the registry.
 fn sources(args: &ReportArgs) -> anyhow::Result<(PathBuf, Option<Registry>)> {
     let config = Config::find(args.config.as_deref())?;
+    let demo = Path::new(DEMO_DATA);
     let Some(data) = args
         .data
         .clone()
         .or_else(|| config.as_ref().map(|c| c.data_dir.clone()))
+        .or_else(|| demo.is_dir().then(|| demo.to_owned()))
     else {
         bail!(
             "which data? give --data DIR (the pipeline's data_dir) or --config FILE (see doorstep report --help)"
         );
     };
+    if args.data.is_none() && config.is_none() {
+        eprintln!("reading {DEMO_DATA}/ (the demo's data; --data DIR for another)");
+    }
     if !data.is_dir() {
         bail!(
             "the data directory {} does not exist (give the pipeline's data_dir with --data)",

@@ -171,7 +171,7 @@ pub struct GateStats {
 pub enum Error {
     /// The embedded broker's port is taken.
     #[error(
-        "cannot listen for MQTT on {addr} ({source}); is another broker running? Choose another address with --mqtt-listen, or use it with --broker mqtt://HOST:PORT"
+        "cannot listen for MQTT on {addr} ({source}); is another broker running? Choose another address ([mqtt] listen in the config for doorstep run, --mqtt-listen for doorstep demo), or use that broker (broker = mqtt://HOST:PORT in [mqtt], or --broker)"
     )]
     PortInUse {
         /// The address.
@@ -197,7 +197,7 @@ pub enum Error {
     },
     /// The broker cannot be reached.
     #[error(
-        "cannot reach the MQTT broker at {url}: {cause}; is it running? Check --broker (or [mqtt] broker in the config)"
+        "cannot reach the MQTT broker at {url}: {cause}; is it running? Check [mqtt] broker in the config (or --broker)"
     )]
     Unreachable {
         /// The broker URL.

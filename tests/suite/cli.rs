@@ -132,7 +132,15 @@ fn ports_in_use_say_what_to_do() {
 
     let cfg = config(dir.path(), REGISTRY, &embedded(), port);
     let out = doorstep(&["run", "--config", &cfg]);
-    assert_one_line_error(&out, &[&format!("127.0.0.1:{port}"), "web", "--web"]);
+    // `run` has no --web: the hint names the config key first.
+    assert_one_line_error(
+        &out,
+        &[
+            &format!("127.0.0.1:{port}"),
+            "web",
+            "[web] listen in the config for doorstep run",
+        ],
+    );
 
     let cfg = config(
         dir.path(),
@@ -143,7 +151,11 @@ fn ports_in_use_say_what_to_do() {
     let out = doorstep(&["run", "--config", &cfg]);
     assert_one_line_error(
         &out,
-        &[&format!("127.0.0.1:{port}"), "MQTT", "--mqtt-listen"],
+        &[
+            &format!("127.0.0.1:{port}"),
+            "MQTT",
+            "[mqtt] listen in the config for doorstep run",
+        ],
     );
 }
 
@@ -241,4 +253,56 @@ fn registry_from_spreadsheets_then_check() {
         &devices.to_string_lossy(),
     ]);
     assert_one_line_error(&bad, &["devices.csv", "row 2", "attic"]);
+}
+
+#[test]
+fn run_finds_the_config_in_its_folder_and_reports_find_the_demo_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let web = free_port();
+    let mqtt = free_port();
+    config(
+        dir.path(),
+        REGISTRY,
+        &format!("listen = \"127.0.0.1:{mqtt}\""),
+        web,
+    );
+    // Without a config here or given: one line that says what to do.
+    let empty = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .arg("run")
+        .current_dir(empty.path())
+        .output()
+        .expect("run doorstep");
+    assert_one_line_error(&out, &["--config", "doorstep init"]);
+    // With ./doorstep.toml: it starts on it, and a client that connects and
+    // leaves is no error.
+    let log = std::fs::File::create(dir.path().join("run.log")).expect("log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .arg("run")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start doorstep");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{web}").parse().expect("addr");
+    wait_for(std::time::Duration::from_secs(30), "/readyz", || {
+        http_get(addr, "/readyz").filter(|(s, _)| *s == 200)
+    });
+    mosquitto_pub(mqtt, "doorstep/v1/s1/c1", r#"{"type":"count","count":2}"#);
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(dir.path().join("run.log")).expect("log");
+    assert!(!log.contains("ERROR"), "{log}");
+
+    // A report in a folder holding the demo's doorstep-data, without --data.
+    let demo = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(demo.path().join("doorstep-data")).expect("data dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(["report", "underuse"])
+        .current_dir(demo.path())
+        .output()
+        .expect("report");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("reading doorstep-data/"), "{err}");
+    assert!(!err.contains("which data?"), "{err}");
 }

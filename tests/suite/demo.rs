@@ -68,6 +68,13 @@ fn demo_serves_live_counts_and_writes_parquet() {
     let (status, out, err) = demo.terminate();
     assert!(status.success(), "demo exited with {status}: {err}");
     assert!(out.contains("http://") && out.contains("stopped."), "{out}");
+    // The banner names the three views.
+    for view in ["/  (operators)", "/manager", "/evaluator"] {
+        assert!(
+            out.contains(&format!("http://{web}{view}")),
+            "{view}: {out}"
+        );
+    }
     assert!(!err.contains("panicked") && !err.contains("ERROR"), "{err}");
     // Everything buffered was written on the way out: the files read back whole.
     assert!(
