@@ -900,3 +900,66 @@ fn a_window_of_two_metric_versions_says_so() {
     later.extend(["--to", "2026-11-11"]);
     assert!(!report(dir.path(), &later).contains("metrics_version"));
 }
+
+#[test]
+fn a_site_with_implausible_counts_is_listed_not_ranked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, registry_file) = scenario(dir.path());
+    let registry = Arc::new(Registry::load(&registry_file).expect("registry"));
+    let device = registry.device_by_id("cd-b-gym").expect("device");
+    let store = Store::open(&data, Arc::clone(&registry)).expect("store");
+    store
+        .write_device_days(&[devices::DeviceDay {
+            device,
+            room: registry.device(device).room,
+            start: midnight(10),
+            end: midnight(10) + 86_400,
+            open_seconds: 57_600,
+            offline_seconds: 0,
+            reports: 960,
+            min_battery_pct: None,
+            constant_count: None,
+            stuck: false,
+            implausible_counts: 3,
+            revision: 0,
+        }])
+        .expect("device day");
+    let d = data.to_str().expect("path");
+    let v = json(
+        dir.path(),
+        &[
+            "compare",
+            "--data",
+            d,
+            "--from",
+            "2026-11-09",
+            "--to",
+            "2026-11-11",
+            "--lang",
+            "en",
+        ],
+    );
+    let ranked: Vec<&str> = v["sites"]
+        .as_array()
+        .expect("sites")
+        .iter()
+        .map(|s| s["site_id"].as_str().expect("id"))
+        .collect();
+    assert!(!ranked.contains(&"cd-b"), "{ranked:?}");
+    assert_eq!(v["compared_nationally"], "3");
+    let left = v["left_out"].as_array().expect("left out");
+    let cdb = left
+        .iter()
+        .find(|s| s["site_id"] == "cd-b")
+        .expect("cd-b listed");
+    assert_eq!(cdb["reason_code"], "implausible_counts");
+    assert!(
+        cdb["reason"]
+            .as_str()
+            .expect("reason")
+            .starts_with("3 door counts"),
+        "{cdb}"
+    );
+    assert_eq!(v["left_out_for_implausible_counts"], "1");
+    assert_eq!(v["left_out_for_coverage"], "1");
+}

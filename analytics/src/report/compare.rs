@@ -57,6 +57,9 @@ pub(crate) struct Site {
     pub slots: [(u64, u64); 11],
     /// Categories the site hosts (bit per category).
     pub hosts: u16,
+    /// Door messages that claimed more crossings than an entrance can pass
+    /// (`device_day.implausible_counts`) over the window.
+    pub implausible: u64,
 }
 
 impl Site {
@@ -108,6 +111,7 @@ pub fn run(
     let mut sites: Vec<Site> = Vec::new();
     let versions = read_site_days(root, from, to, &mut ids, &mut sites)?;
     read_slots(root, from, to, &mut ids, &mut sites)?;
+    read_implausible(root, from, to, &mut ids, &mut sites)?;
     if let Some(registry) = registry {
         for s in &registry.sites {
             let i = ids.get(&s.id);
@@ -231,6 +235,43 @@ fn read_site_days(
     Ok(versions)
 }
 
+/// Adds each site's implausible door counts over the window (`device_day`, its
+/// latest revision; files written before the column existed count none).
+fn read_implausible(
+    root: &Path,
+    from: NaiveDate,
+    to: NaiveDate,
+    ids: &mut Interner,
+    sites: &mut [Site],
+) -> Result<()> {
+    let t = "device_day";
+    let cols = [
+        "site_id",
+        "device_id",
+        "day_start",
+        "implausible_counts",
+        "revision",
+    ];
+    for date in read::dates_in(root, t, from, to)? {
+        let part = read::partition(root, t, date, &cols, None)?;
+        let rows = read::latest(&part, &["site_id", "device_id", "day_start"])?;
+        for ((path, b), rows) in part.batches.iter().zip(&rows) {
+            if b.column_by_name("implausible_counts").is_none() {
+                continue;
+            }
+            let id = strings(path, t, b, "site_id")?;
+            let n = prim::<UInt32Type>(path, t, b, "implausible_counts")?;
+            for i in rows.iter() {
+                let ix = ids.get(id.value(i));
+                if let Some(s) = sites.get_mut(ix) {
+                    s.implausible += u64::from(n.value(i));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn read_slots(
     root: &Path,
     from: NaiveDate,
@@ -329,9 +370,11 @@ pub(crate) fn ranks(sites: &[Site]) -> Vec<Option<Rank>> {
     out
 }
 
-/// Coverage over the window reaches 0.8 (METRICS.md: sites are compared only then).
+/// Coverage over the window reaches 0.8 (METRICS.md: sites are compared only
+/// then), and no door count of the window was implausible: a site whose
+/// numbers rest on counts that cannot be true is listed, not ranked.
 fn compared(s: &Site) -> bool {
-    s.coverage().is_some_and(|c| c >= MIN_COVERAGE)
+    s.coverage().is_some_and(|c| c >= MIN_COVERAGE) && s.implausible == 0
 }
 
 fn build(sites: Vec<Site>, filter: &Filter, from: NaiveDate, to: NaiveDate, lang: Lang) -> Output {
@@ -398,10 +441,21 @@ fn build(sites: Vec<Site>, filter: &Filter, from: NaiveDate, to: NaiveDate, lang
                     "窗口内没有开放时间".to_owned(),
                     "no opening time in the window".to_owned(),
                 ),
-                (_, Some(c)) => (
+                (_, Some(c)) if c < MIN_COVERAGE => (
                     "low_coverage",
                     format!("覆盖率 {:.1}% 低于 80%", c * 100.0),
                     format!("coverage {:.1}% below 80%", c * 100.0),
+                ),
+                (_, Some(_)) => (
+                    "implausible_counts",
+                    format!(
+                        "窗口内有 {} 条门禁计数超出入口通行能力（不可信），不参与排名",
+                        s.implausible
+                    ),
+                    format!(
+                        "{} door counts in the window claimed more than an entrance can pass: not ranked on them",
+                        s.implausible
+                    ),
                 ),
             };
             vec![
@@ -418,7 +472,11 @@ fn build(sites: Vec<Site>, filter: &Filter, from: NaiveDate, to: NaiveDate, lang
             ]
         })
         .collect();
-    let left_out = left_rows.len();
+    let implausible = left
+        .iter()
+        .filter(|s| s.coverage().is_some_and(|c| c >= MIN_COVERAGE))
+        .count();
+    let left_out = left_rows.len() - implausible;
     Output {
         report: "compare",
         facts: vec![
@@ -427,6 +485,7 @@ fn build(sites: Vec<Site>, filter: &Filter, from: NaiveDate, to: NaiveDate, lang
             ("compared_nationally", total.to_string()),
             ("shown", ranked.len().to_string()),
             ("left_out_for_coverage", left_out.to_string()),
+            ("left_out_for_implausible_counts", implausible.to_string()),
         ],
         tables: vec![
             Table {
@@ -444,8 +503,8 @@ fn build(sites: Vec<Site>, filter: &Filter, from: NaiveDate, to: NaiveDate, lang
                 name: "left_out",
                 title: lang
                     .pick(
-                        "未参与比较的社区（覆盖率不足 80%）",
-                        "Sites left out (coverage below 80%)",
+                        "未参与比较的社区（覆盖率不足 80%，或计数不可信）",
+                        "Sites left out (coverage below 80%, or counts that cannot be true)",
                     )
                     .to_owned(),
                 columns: left_columns(),
@@ -455,10 +514,10 @@ fn build(sites: Vec<Site>, filter: &Filter, from: NaiveDate, to: NaiveDate, lang
         display: None,
         notes: vec![match lang {
             Lang::Zh => format!(
-                "{left_out} 个社区因覆盖率低于 80%（或窗口内没有开放时间、没有数据）未参与比较（METRICS.md）。"
+                "{left_out} 个社区因覆盖率低于 80%（或窗口内没有开放时间、没有数据）未参与比较；{implausible} 个社区因有不可信的门禁计数（implausible_count）未参与排名（docs/METRICS.md）。"
             ),
             Lang::En => format!(
-                "{left_out} sites left out for coverage below 80% (or no opening time, or no data, in the window) (METRICS.md)."
+                "{left_out} sites left out for coverage below 80% (or no opening time, or no data, in the window); {implausible} left out for implausible door counts (docs/METRICS.md)."
             ),
         }],
     }
