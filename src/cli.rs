@@ -106,6 +106,10 @@ pub struct DemoArgs {
     /// Run the clock this many times faster than real time.
     #[arg(long, default_value_t = 60.0, value_name = "FACTOR")]
     pub speed: f64,
+    /// Days of history simulated before the start when the data directory is
+    /// new, so the manager and evaluator pages have data at once (0: none).
+    #[arg(long, default_value_t = 28, value_name = "DAYS")]
+    pub history_days: u32,
 }
 
 /// `doorstep run`.

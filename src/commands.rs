@@ -132,6 +132,32 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         }
     };
     let clock = clock_from(Some(&ms_to_rfc3339(start_ms)), Some(args.speed))?;
+    let history_ms = i64::from(args.history_days) * 86_400_000;
+    let mut fleet =
+        devices::sim::Fleet::new(Arc::clone(&registry), args.seed, start_ms - history_ms);
+    if args.history_days > 0 && crate::demo_history::fresh(&args.data_dir) {
+        println!(
+            "doorstep demo: simulating the {} days before the start through the pipeline ...",
+            args.history_days
+        );
+        let began = std::time::Instant::now();
+        let h = crate::demo_history::fill(
+            &registry,
+            &args.data_dir,
+            &mut fleet,
+            start_ms,
+            &stream::StreamConfig::default(),
+        )?;
+        println!(
+            "  history       {} messages, {} room days, in {:.1} s",
+            h.messages,
+            h.room_days,
+            began.elapsed().as_secs_f64()
+        );
+    } else {
+        // No history (or the directory has its own): the fleet starts at the start.
+        fleet = devices::sim::Fleet::new(Arc::clone(&registry), args.seed, start_ms);
+    }
     let spec = Spec {
         registry: Arc::clone(&registry),
         data_dir: args.data_dir.clone(),
@@ -165,7 +191,6 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         ca_pem: None,
     };
     let publisher = ingest::Publisher::connect(&running.broker_url, &simulator).await?;
-    let fleet = devices::sim::Fleet::new(Arc::clone(&registry), args.seed, clock.now_ms());
     let sim = tokio::spawn(async move {
         let result = crate::sim::publish_fleet(&publisher, fleet, clock, None).await;
         publisher.close().await;

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+mod demo_history;
 mod import;
 pub mod intake;
 pub mod pipeline;

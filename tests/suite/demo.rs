@@ -38,12 +38,29 @@ fn demo_serves_live_counts_and_writes_parquet() {
                 "600",
                 "--start",
                 "2026-11-23T07:55:00+08:00",
+                // Three days of history (28 by default; fewer keep a debug build quick).
+                "--history-days",
+                "3",
             ])
             .args(["--web", &web.to_string(), "--mqtt-listen", &mqtt])
             .arg("--data-dir")
             .arg(&data),
     );
 
+    // The history is in the tables before the live part starts: the evaluator
+    // and manager views have days at once.
+    wait_for(Duration::from_secs(60), "the web server", || {
+        http_get(web, "/readyz").filter(|(s, _)| *s == 200)
+    });
+    let (status, body) = http_get(web, "/api/evaluator/sites").expect("evaluator API");
+    assert_eq!(status, 200, "{body}");
+    let sites: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        sites["sites"].as_array().map(Vec::len),
+        Some(5),
+        "every sample site compared from the history: {body}"
+    );
+    assert_eq!(sites["facts"]["to"], "2026-11-22", "{body}");
     let first = wait_for(Duration::from_secs(60), "the live API with values", || {
         occupancies(web).filter(|rooms| rooms.iter().any(|(_, n, _)| !n.is_null()))
     });
@@ -68,6 +85,7 @@ fn demo_serves_live_counts_and_writes_parquet() {
     let (status, out, err) = demo.terminate();
     assert!(status.success(), "demo exited with {status}: {err}");
     assert!(out.contains("http://") && out.contains("stopped."), "{out}");
+    assert!(out.contains("history"), "{out}");
     // The banner names the three views.
     for view in ["/  (operators)", "/manager", "/evaluator"] {
         assert!(
