@@ -545,11 +545,31 @@ pub(crate) fn recompute(
     config: &stream::StreamConfig,
 ) -> anyhow::Result<Recomputed> {
     let dates = store.tagged_raw_dates("import-")?;
+    let mine = |r: &Reading| reg.device(r.device).site == site;
     let mut readings: Vec<Reading> = store
         .read_raw_events(&dates)?
         .into_iter()
-        .filter(|r| reg.device(r.device).site == site)
+        .filter(mine)
         .collect();
+    // The dates between the first and the last imported reading that hold no
+    // imported file still hold the site's live readings: the recomputation
+    // replaces those days too, so it replays them as well.
+    let tz = reg.site(site).timezone;
+    if let (Some(first), Some(last)) = (
+        readings.iter().map(Reading::time_s).min(),
+        readings.iter().map(Reading::time_s).max(),
+    ) {
+        let (a, b) = (
+            devices::schedule::local_date(tz, first),
+            devices::schedule::local_date(tz, last),
+        );
+        let gaps: Vec<_> = store
+            .raw_dates_between(a, b)?
+            .into_iter()
+            .filter(|d| !dates.contains(d))
+            .collect();
+        readings.extend(store.read_raw_events(&gaps)?.into_iter().filter(mine));
+    }
     readings.sort_by_key(Reading::order_key);
     tracing::info!(
         readings = readings.len(),
@@ -563,7 +583,6 @@ pub(crate) fn recompute(
             ..Recomputed::default()
         });
     };
-    let tz = reg.site(site).timezone;
     // The day of the last reading is released at the next morning's reset.
     let last_day = devices::schedule::local_date(tz, last);
     let data_end = devices::schedule::local_to_utc(

@@ -351,3 +351,71 @@ fn batches_are_listed_with_what_they_hold() {
     assert!(list.contains("健身房.csv"), "{list}");
     assert!(Path::new(&s.data).join("imports").is_dir());
 }
+
+#[test]
+fn a_room_fed_live_and_by_import_has_one_set_of_rows_holding_both() {
+    let s = setup();
+    // A live run wrote 2026-03-11: readings every 10 minutes and its rows.
+    let registry = std::sync::Arc::new(devices::Registry::load(&s.reg).expect("registry"));
+    let device = registry.device_by_id("gym-count").expect("device");
+    let room = registry.device(device).room;
+    let store = analytics::Store::open(&s.data, std::sync::Arc::clone(&registry)).expect("store");
+    let tz = chrono_tz::America::Toronto;
+    let live: Vec<devices::Reading> = (0..102)
+        .map(|i| {
+            use chrono::TimeZone;
+            let local = chrono::NaiveDate::from_ymd_opt(2026, 3, 11)
+                .and_then(|d| d.and_hms_opt(6 + i / 6, (i % 6) * 10, 0))
+                .expect("time");
+            let t = tz
+                .from_local_datetime(&local)
+                .single()
+                .expect("local")
+                .timestamp_millis();
+            devices::Reading {
+                device,
+                room,
+                time_ms: t,
+                received_ms: t + 500,
+                seq: Some(u64::from(i)),
+                clock_skew: false,
+                value: devices::Value::Count(if (9..17).contains(&(6 + i / 6)) { 2 } else { 0 }),
+            }
+        })
+        .collect();
+    store.write_raw_events(&live).expect("live readings");
+    let out = stream::replay(
+        std::sync::Arc::clone(&registry),
+        &stream::StreamConfig::default(),
+        live.clone(),
+        4096,
+        live.last().expect("last").time_s() + 86_400,
+    )
+    .expect("live run");
+    store.write_windows(&out.windows).expect("live rows");
+    // Then the days before and after it are imported.
+    let a = file(&s, "day1.csv", &gym_day("2026-03-10"));
+    let b = file(&s, "day3.csv", &gym_day("2026-03-12"));
+    let mut args = gym_args(&a, &[]);
+    args.push(&b);
+    ok(&s, &args);
+    let mut days: Vec<(String, u64)> = rows(&s, "room_day")
+        .into_iter()
+        .filter(|r| r["room_id"] == "gym")
+        .map(|r| {
+            (
+                day_of(&r),
+                r["occupied_seconds"].as_u64().expect("occupied"),
+            )
+        })
+        .collect();
+    days.sort();
+    let dates: Vec<&str> = days.iter().map(|(d, _)| d.as_str()).collect();
+    assert_eq!(
+        dates,
+        ["2026-03-10", "2026-03-11", "2026-03-12"],
+        "one row a day: {days:?}"
+    );
+    // 09:00-17:00 occupied each day, the live day included.
+    assert!(days.iter().all(|(_, occ)| *occ == 8 * 3600), "{days:?}");
+}

@@ -109,6 +109,14 @@ impl Store {
         Ok(found)
     }
 
+    /// Local dates within `[from, to]` whose `raw_events` partition exists.
+    pub fn raw_dates_between(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<NaiveDate>> {
+        Ok(dates_of(self.root(), super::raw_events::TABLE)?
+            .into_iter()
+            .filter(|d| (from..=to).contains(d))
+            .collect())
+    }
+
     /// Removes the `raw_events` and `quarantine` files written under `tag` in
     /// every partition (an import batch being replaced or removed); returns how
     /// many files went.
