@@ -202,6 +202,23 @@ fn roles_and_scopes() {
         Some(28),
         "28 days, unknown before 11-01"
     );
+    // Capacity use beside time use: the hall holds 3 people of 20 while used half
+    // the time, 5,400 person-seconds an hour of 20 x 3,600 capacity-seconds.
+    let (status, body) = get(&app, "/api/manager/rooms", Some(ADMIN));
+    assert_eq!(status, 200, "{body}");
+    let rooms = json(&body);
+    let hall = rooms["rooms"]
+        .as_array()
+        .expect("rooms")
+        .iter()
+        .find(|r| r["room_id"] == "hall" && r["site_id"] == "sh-a")
+        .expect("hall")
+        .clone();
+    assert_eq!(hall["time_utilization_28d"], 0.5, "{hall}");
+    let cu = hall["capacity_utilization_28d"]
+        .as_f64()
+        .expect("capacity use");
+    assert!((cu - 0.075).abs() < 1e-9, "{hall}");
     let (status, body) = get(&app, "/api/manager/rooms?format=csv", Some(ADMIN));
     assert_eq!(status, 200);
     assert!(

@@ -13,6 +13,11 @@ pub struct Cell {
     pub measured: u64,
     /// Summed occupied seconds.
     pub occupied: u64,
+    /// Summed person-seconds (the integral of n over the measured time) of the
+    /// hours with a capacity.
+    pub person: u64,
+    /// Summed capacity x measured seconds of those hours (0 for presence-only rooms).
+    pub capacity: u64,
 }
 
 impl Cell {

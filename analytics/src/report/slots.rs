@@ -68,6 +68,8 @@ pub fn run(
         "open_seconds",
         "measured_seconds",
         "occupied_seconds",
+        "person_seconds",
+        "capacity",
         "revision",
     ];
     let mut versions = std::collections::BTreeSet::new();
@@ -86,6 +88,8 @@ pub fn run(
             let u32s = |c| prim::<UInt32Type>(path, t, b, c);
             let (open, measured) = (u32s("open_seconds")?, u32s("measured_seconds")?);
             let occupied = u32s("occupied_seconds")?;
+            let person = prim::<UInt64Type>(path, t, b, "person_seconds")?;
+            let capacity = u32s("capacity")?;
             for i in rows.iter() {
                 if sites.value(i) != site || rooms.value(i) != room {
                     continue;
@@ -94,6 +98,10 @@ pub fn run(
                 c.open += u64::from(open.value(i));
                 c.measured += u64::from(measured.value(i));
                 c.occupied += u64::from(occupied.value(i));
+                if let Some(cap) = get(capacity, i) {
+                    c.person += person.value(i);
+                    c.capacity += u64::from(cap) * u64::from(measured.value(i));
+                }
                 if grid.room_name.is_empty() {
                     grid.site_name = strings(path, t, b, "site_name")?.value(i).to_owned();
                     grid.room_name = strings(path, t, b, "room_name")?.value(i).to_owned();
@@ -353,6 +361,7 @@ mod tests {
             open,
             measured,
             occupied,
+            ..Cell::default()
         }
     }
 

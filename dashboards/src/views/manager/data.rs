@@ -32,6 +32,9 @@ pub(super) struct RoomRow {
     pub(super) capacity: u32,
     pub(super) time_utilization_7d: Option<f64>,
     pub(super) time_utilization_28d: Option<f64>,
+    /// Mean people present / capacity over 28 days: how full the room is when
+    /// measured (time utilization says only how often anyone is there).
+    pub(super) capacity_utilization_28d: Option<f64>,
     pub(super) coverage_28d: Option<f64>,
     /// Last day of the windows (the latest day in `room_hour`).
     pub(super) to: Option<NaiveDate>,
@@ -62,6 +65,19 @@ fn totals(grid: &slots::Grid) -> (Option<f64>, Option<f64>) {
     }
     let r = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
     (r(occ, meas), r(meas, open))
+}
+
+/// Σ person-seconds / Σ capacity x measured seconds over the grid; none for
+/// presence-only rooms (no capacity metrics).
+fn capacity_use(grid: &slots::Grid) -> Option<f64> {
+    let (person, capacity) = grid
+        .cells
+        .iter()
+        .flatten()
+        .fold((0u64, 0u64), |(p, c), cell| {
+            (p + cell.person, c + cell.capacity)
+        });
+    (capacity > 0).then(|| person as f64 / capacity as f64)
 }
 
 /// The flags of `room_id` in the main table of an `underuse` report.
@@ -136,6 +152,7 @@ pub(super) fn room_rows(
                 capacity: room.capacity,
                 time_utilization_7d: week.as_ref().and_then(|w| totals(&w.grid).0),
                 time_utilization_28d: tu28,
+                capacity_utilization_28d: month.as_ref().and_then(|m| capacity_use(&m.grid)),
                 coverage_28d: cov28,
                 to,
                 flags: flags
@@ -167,6 +184,11 @@ pub(super) fn rooms_table(rows: &[RoomRow]) -> Table {
             col("capacity", "容量", Kind::Int),
             col("time_utilization_7d", "时间利用率 7天", Kind::Fraction),
             col("time_utilization_28d", "时间利用率 28天", Kind::Fraction),
+            col(
+                "capacity_utilization_28d",
+                "容量利用率 28天",
+                Kind::Fraction,
+            ),
             col("coverage_28d", "覆盖率 28天", Kind::Fraction),
             col("to", "截至", Kind::Date),
             col("flags", "标记", Kind::Text),
@@ -185,6 +207,7 @@ pub(super) fn rooms_table(rows: &[RoomRow]) -> Table {
                     Value::Int(r.capacity.into()),
                     r.time_utilization_7d.into(),
                     r.time_utilization_28d.into(),
+                    r.capacity_utilization_28d.into(),
                     r.coverage_28d.into(),
                     r.to.map_or(Value::Null, Value::Date),
                     flags.join(" ").into(),

@@ -12,12 +12,13 @@ use devices::Site;
 use maud::{Markup, Render, html};
 
 /// The columns of the rooms table on the page, with the key of their header.
-const SHOWN: [(&str, &str); 7] = [
+const SHOWN: [(&str, &str); 8] = [
     ("site_name", "site"),
     ("room_name", "room"),
     ("capacity", "capacity"),
     ("time_utilization_7d", "tu7"),
     ("time_utilization_28d", "tu28"),
+    ("capacity_utilization_28d", "cu28"),
     ("coverage_28d", "cov28"),
     ("flags", "flags"),
 ];
