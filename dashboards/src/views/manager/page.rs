@@ -210,6 +210,7 @@ mod tests {
             capacity: 30,
             time_utilization_7d: Some(0.0333),
             time_utilization_28d: None,
+            capacity_utilization_28d: Some(0.125),
             coverage_28d: Some(1.0),
             to: None,
             flags: vec![FlagView {
@@ -235,7 +236,7 @@ mod tests {
             "{html}"
         );
         assert!(
-            html.contains("<td>3.3%</td><td>—</td><td>100.0%</td>"),
+            html.contains("<td>3.3%</td><td>—</td><td>12.5%</td><td>100.0%</td>"),
             "{html}"
         );
         assert!(
