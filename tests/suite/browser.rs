@@ -377,6 +377,27 @@ fn views_live_push_language_and_phone() {
         ),
         true
     );
+    // The facts and the functions in use read in Chinese, not as report keys and codes.
+    assert_eq!(
+        page.eval("/[a-z]_[a-z]/.test(document.querySelector('#facts').textContent)"),
+        false,
+        "{}",
+        page.eval("document.querySelector('#facts').textContent")
+    );
+    assert_eq!(
+        page.eval("document.querySelector('#facts').textContent.includes('全国参与比较')"),
+        true
+    );
+    assert_eq!(
+        page.eval("/elderly_care|infant_care|meal_aid|culture/.test(document.querySelector('#sites tbody').textContent)"),
+        false,
+        "{}",
+        page.eval("document.querySelector('#sites tbody').textContent")
+    );
+    assert_eq!(
+        page.eval("document.querySelector('#sites tbody').textContent.includes('文化休闲')"),
+        true
+    );
     page.screenshot("evaluator");
 
     // English with ?lang=en, whatever the browser asks for.

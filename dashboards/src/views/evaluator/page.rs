@@ -21,10 +21,10 @@ pub(super) fn body(lang: Lang, q: &EvaluatorQuery, sites: &[Site], out: Option<&
                 section.card { p.muted #no-data { (t(lang, "no_data")) } }
             }
             Some(out) => {
-                p.muted {
+                p.muted #facts {
                     @for (i, (k, v)) in out.facts.iter().enumerate() {
                         @if i > 0 { " · " }
-                        (k) ": " (v)
+                        (fact_label(lang, k)) (lang.pick("：", ": ")) (v)
                     }
                 }
                 @if let Some(compared) = out.tables.first() {
@@ -140,14 +140,52 @@ fn overview(lang: Lang, compared: &Table) -> Markup {
     }
 }
 
+/// The words for a fact of the comparison (the report's keys are for machines).
+fn fact_label(lang: Lang, key: &str) -> &str {
+    let (zh, en) = match key {
+        "from" => ("起", "from"),
+        "to" => ("至", "to"),
+        "compared_nationally" => ("全国参与比较", "compared nationally"),
+        "shown" => ("本页显示", "shown"),
+        "left_out_for_coverage" => ("因覆盖率不足未比较", "left out for coverage"),
+        "left_out_for_implausible_counts" => {
+            ("因计数不可信未排名", "left out for implausible counts")
+        }
+        other => (other, other),
+    };
+    lang.pick(zh, en)
+}
+
+/// A comma-joined list of category codes in the page's language.
+fn categories_text(lang: Lang, codes: &str) -> String {
+    let names: Vec<&str> = codes
+        .split(',')
+        .filter(|c| !c.is_empty())
+        .map(|c| match c.parse::<Category>() {
+            Ok(cat) => lang.pick(cat.zh(), cat.as_str()),
+            Err(_) => c,
+        })
+        .collect();
+    names.join(lang.pick("、", ", "))
+}
+
 /// The compared sites, each linking to the manager view of its site.
 fn compared_table(lang: Lang, compared: &Table) -> Markup {
     let id = compared.index("site_id");
+    let functions = compared.index("functions");
     let code = lang.pick("zh", "en");
-    let table = HtmlTable::new(compared, lang).links(|row| match id.and_then(|i| row.get(i)) {
-        Some(Value::Text(s)) => Some(format!("/manager?site={}&lang={code}", url_encode(s))),
-        _ => None,
-    });
+    let table = HtmlTable::new(compared, lang)
+        .cells(move |r, c| {
+            let text = match functions.and_then(|i| compared.rows.get(r)?.get(i)) {
+                Some(Value::Text(s)) if c.name == "functions" => s,
+                _ => return None,
+            };
+            Some(html! { (categories_text(lang, text)) })
+        })
+        .links(|row| match id.and_then(|i| row.get(i)) {
+            Some(Value::Text(s)) => Some(format!("/manager?site={}&lang={code}", url_encode(s))),
+            _ => None,
+        });
     html! { (table) }
 }
 
@@ -171,6 +209,23 @@ fn csv_link(lang: Lang, q: &EvaluatorQuery, name: &str) -> Markup {
 mod tests {
     use super::*;
     use analytics::report::{Column, Kind};
+
+    #[test]
+    fn facts_and_functions_read_in_the_page_language() {
+        assert_eq!(fact_label(Lang::Zh, "compared_nationally"), "全国参与比较");
+        assert_eq!(
+            fact_label(Lang::En, "compared_nationally"),
+            "compared nationally"
+        );
+        assert_eq!(
+            categories_text(Lang::Zh, "culture,meal_aid"),
+            "文化休闲、社区助餐"
+        );
+        assert_eq!(
+            categories_text(Lang::En, "culture,meal_aid"),
+            "culture, meal_aid"
+        );
+    }
 
     #[test]
     fn sites_link_to_their_rooms_and_tables_to_their_csv() {
