@@ -10,7 +10,11 @@ const SVG: &str = "http://www.w3.org/2000/svg";
 
 /// Horizontal bars of fractions (0-1), labelled, in the order given.
 pub(crate) fn ranking(title: &str, bars: &[(String, f64)]) -> Markup {
-    let (left, row, width) = (170, 22, 560);
+    // Room for the longest name (CJK characters are about the font size wide),
+    // at most MAX_LABEL_PX: longer names are cut with "…", whole in their tooltip.
+    let widest = bars.iter().map(|(l, _)| label_px(l)).max().unwrap_or(0);
+    let left = widest.clamp(60, MAX_LABEL_PX) + 10;
+    let (row, width) = (22, left + 390);
     let height = 36 + row * bars.len().max(1) as i32 + 8;
     let span = f64::from(width - left - 60);
     html! {
@@ -21,12 +25,44 @@ pub(crate) fn ranking(title: &str, bars: &[(String, f64)]) -> Markup {
             @for (i, (label, v)) in bars.iter().enumerate() {
                 @let y = 30 + row * i as i32;
                 @let w = (v.clamp(0.0, 1.0) * span).round();
-                text x=(left - 6) y=(y + 13) text-anchor="end" { (label) }
+                text x=(left - 6) y=(y + 13) text-anchor="end" {
+                    title { (label) }
+                    (fit_label(label))
+                }
                 rect x=(left) y=(y) width=(w) height=(row - 6) fill=(BAR) {}
                 text x=(f64::from(left) + w + 4.0) y=(y + 13) { (format!("{:.1}%", v * 100.0)) }
             }
         }
     }
+}
+
+/// The widest a ranking's label may be, in pixels at font size 12.
+const MAX_LABEL_PX: i32 = 300;
+
+/// About how wide `text` is at font size 12: CJK and other wide characters
+/// 12 px, the rest 7 px.
+fn label_px(text: &str) -> i32 {
+    text.chars()
+        .map(|c| if c.is_ascii() { 7 } else { 12 })
+        .sum()
+}
+
+/// `text`, cut with "…" to fit in [`MAX_LABEL_PX`].
+fn fit_label(text: &str) -> String {
+    if label_px(text) <= MAX_LABEL_PX {
+        return text.to_owned();
+    }
+    let mut out = String::new();
+    let mut px = 12; // the ellipsis
+    for c in text.chars() {
+        px += if c.is_ascii() { 7 } else { 12 };
+        if px > MAX_LABEL_PX {
+            break;
+        }
+        out.push(c);
+    }
+    out.push('…');
+    out
 }
 
 /// A histogram of fractions (0-1) in ten bins of 10 %.
@@ -102,6 +138,25 @@ mod tests {
         assert!(h.contains(">2</text>"), "two values in the top bin: {h}");
         let s = sparkline(&[Some(0.1), None, Some(0.5), Some(0.2)]).into_string();
         assert_eq!(s.matches('M').count(), 2, "a gap starts a new line: {s}");
+    }
+
+    #[test]
+    fn long_names_get_room_or_an_ellipsis_never_a_cut_first_character() {
+        let long = "天平街道社区嵌入式服务综合体"; // 14 characters, 168 px
+        let r = ranking("排名", &[(long.into(), 0.5)]).into_string();
+        // The label ends 6 px left of the bars, which start after room for it.
+        assert!(r.contains(&format!(">{long}</text>")), "{r}");
+        assert!(r.contains(r#"<rect x="178""#), "{r}");
+        let very = "很".repeat(40);
+        let r = ranking("排名", &[(very.clone(), 0.5)]).into_string();
+        assert!(
+            r.contains(&format!("<title>{very}</title>")),
+            "the whole name in the tooltip"
+        );
+        assert!(
+            r.contains("…</text>") && r.contains(r#"<rect x="310""#),
+            "{r}"
+        );
     }
 
     /// Inline in HTML, an SVG shape written `<rect ..>` without an end tag
