@@ -352,7 +352,7 @@ fn views_live_push_language_and_phone() {
         "(i => i && i.complete && i.naturalWidth > 0)(document.querySelector('.heatmap img'))",
     );
     assert_eq!(
-        page.eval("document.querySelectorAll('#room svg.spark path').length"),
+        page.eval("document.querySelectorAll('#room svg.trend path').length"),
         1
     );
     page.screenshot("manager");

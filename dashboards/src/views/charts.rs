@@ -95,32 +95,62 @@ pub(crate) fn histogram(title: &str, values: &[f64], axis: &str) -> Markup {
     }
 }
 
-/// A small line of daily fractions (gaps where unknown).
-pub(crate) fn sparkline(points: &[Option<f64>]) -> Markup {
-    let (w, h) = (140, 28);
+/// A room's daily time utilization over its window: dates along the bottom
+/// (each Monday), 0-100 % up the side, the underuse line at `line` (25 %),
+/// a gap where a day is unknown, each day's value in its tooltip.
+pub(crate) fn trend(
+    points: &[(chrono::NaiveDate, Option<f64>)],
+    line: f64,
+    line_label: &str,
+) -> Markup {
+    use chrono::Datelike;
+    let (left, top, w, h) = (40, 12, 520, 140);
+    let (width, height) = (left + w + 16, top + h + 34);
     let n = points.len().max(2);
-    let step = f64::from(w - 4) / (n - 1) as f64;
+    let step = f64::from(w) / (n - 1) as f64;
+    let x = |i: usize| f64::from(left) + step * i as f64;
+    let y = |v: f64| f64::from(top + h) - v.clamp(0.0, 1.0) * f64::from(h);
     // `M` starts a line (at the first point and after a gap), `L` continues it.
     let mut pen_down = false;
     let path: String = points
         .iter()
         .enumerate()
-        .filter_map(|(i, p)| {
+        .filter_map(|(i, (_, p))| {
             let Some(v) = p else {
                 pen_down = false;
                 return None;
             };
-            let x = 2.0 + step * i as f64;
-            let y = f64::from(h - 2) - v.clamp(0.0, 1.0) * f64::from(h - 4);
             let pen = if pen_down { "L" } else { "M" };
             pen_down = true;
-            Some(format!("{pen}{x:.1},{y:.1} "))
+            Some(format!("{pen}{:.1},{:.1} ", x(i), y(*v)))
         })
         .collect();
     html! {
-        svg xmlns=(SVG) class="spark" viewBox={ "0 0 " (w) " " (h) } width=(w) height=(h) {
-            line x1="2" y1=(h - 2) x2=(w - 2) y2=(h - 2) stroke="#e4e7ec" {}
-            path d=(path) fill="none" stroke=(BAR) stroke-width="1.5" {}
+        svg xmlns=(SVG) class="trend" role="img" viewBox={ "0 0 " (width) " " (height) }
+            width=(width) height=(height) font-family=(FONT) font-size="11" {
+            @for pct in [0u32, 25, 50, 75, 100] {
+                @let gy = y(f64::from(pct) / 100.0);
+                line x1=(left) y1=(gy) x2=(left + w) y2=(gy) stroke="#eaecf0" {}
+                text x=(left - 4) y=(gy + 4.0) text-anchor="end" fill="#667085" { (pct) "%" }
+            }
+            line.underuse x1=(left) y1=(y(line)) x2=(left + w) y2=(y(line))
+                stroke="#d92d20" stroke-dasharray="4 3" {}
+            text x=(left + w) y=(y(line) - 4.0) text-anchor="end" fill="#d92d20" { (line_label) }
+            @for (i, (d, _)) in points.iter().enumerate() {
+                @if d.weekday() == chrono::Weekday::Mon || i == 0 {
+                    text x=(x(i)) y=(top + h + 16) text-anchor="middle" fill="#667085" {
+                        (d.format("%m-%d"))
+                    }
+                }
+            }
+            path d=(path) fill="none" stroke=(BAR) stroke-width="2" {}
+            @for (i, (d, v)) in points.iter().enumerate() {
+                @if let Some(v) = v {
+                    circle cx=(format!("{:.1}", x(i))) cy=(format!("{:.1}", y(*v))) r="2.5" fill=(BAR) {
+                        title { (d) " " (format!("{:.1}%", v * 100.0)) }
+                    }
+                }
+            }
         }
     }
 }
@@ -136,8 +166,37 @@ mod tests {
         assert!(r.contains("<title>排名</title>"), "{r}");
         let h = histogram("分布", &[0.05, 0.95, 1.0], "%").into_string();
         assert!(h.contains(">2</text>"), "two values in the top bin: {h}");
-        let s = sparkline(&[Some(0.1), None, Some(0.5), Some(0.2)]).into_string();
-        assert_eq!(s.matches('M').count(), 2, "a gap starts a new line: {s}");
+        let d = |day| chrono::NaiveDate::from_ymd_opt(2026, 11, day).expect("date");
+        let s = trend(
+            &[
+                (d(22), Some(0.1)),
+                (d(23), None),
+                (d(24), Some(0.5)),
+                (d(25), Some(0.2)),
+            ],
+            0.25,
+            "25%",
+        )
+        .into_string();
+        let path = s.split("<path d=\"").nth(1).unwrap_or_default();
+        assert_eq!(
+            path.split('"')
+                .next()
+                .unwrap_or_default()
+                .matches('M')
+                .count(),
+            2,
+            "a gap starts a new line: {s}"
+        );
+        assert!(
+            s.contains(">11-22</text>") && s.contains(">11-23</text>"),
+            "first day and Mondays dated: {s}"
+        );
+        assert!(
+            s.contains("class=\"underuse\"") && s.contains(">100%</text>"),
+            "{s}"
+        );
+        assert!(s.contains("<title>2026-11-24 50.0%</title>"), "{s}");
     }
 
     #[test]
@@ -165,7 +224,11 @@ mod tests {
     fn shapes_are_closed() {
         let h = histogram("分布", &[0.5], "%").into_string();
         assert_eq!(h.matches("<rect").count(), h.matches("</rect>").count());
-        let s = sparkline(&[Some(0.1)]).into_string();
-        assert!(s.contains("</line>") && s.contains("</path>"), "{s}");
+        let d = chrono::NaiveDate::from_ymd_opt(2026, 11, 22).expect("date");
+        let s = trend(&[(d, Some(0.1))], 0.25, "25%").into_string();
+        assert!(
+            s.contains("</line>") && s.contains("</path>") && s.contains("</circle>"),
+            "{s}"
+        );
     }
 }

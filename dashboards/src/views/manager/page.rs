@@ -153,7 +153,6 @@ fn detail(lang: Lang, d: &RoomDetail, month: &slots::Slots) -> Markup {
         url_encode(&d.room_id),
         lang.pick("zh", "en")
     );
-    let trend: Vec<Option<f64>> = d.trend.iter().map(|(_, v)| *v).collect();
     let blocks = month
         .output
         .tables
@@ -165,7 +164,9 @@ fn detail(lang: Lang, d: &RoomDetail, month: &slots::Slots) -> Markup {
             h2 { (month.grid.site_name) " · " (month.grid.room_name) }
             p.muted { (t(lang, "window")) " " (d.from) " – " (d.to) }
             h3 { (t(lang, "trend")) }
-            p { (charts::sparkline(&trend)) }
+            div.chart {
+                (charts::trend(&d.trend, 0.25, lang.pick("使用不足线 25%", "underused below 25%")))
+            }
             h3 { (t(lang, "heatmap")) }
             div.heatmap { img src=(src) alt=(t(lang, "heatmap")); }
             h3 { (t(lang, "idle_blocks")) }
