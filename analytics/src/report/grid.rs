@@ -18,6 +18,9 @@ pub struct Cell {
     pub person: u64,
     /// Summed capacity x measured seconds of those hours (0 for presence-only rooms).
     pub capacity: u64,
+    /// Stored hours summed (0: no data at all for this weekday and hour, which
+    /// is not the same as closed).
+    pub hours: u32,
 }
 
 impl Cell {

@@ -98,6 +98,7 @@ pub fn run(
                 c.open += u64::from(open.value(i));
                 c.measured += u64::from(measured.value(i));
                 c.occupied += u64::from(occupied.value(i));
+                c.hours += 1;
                 if let Some(cap) = get(capacity, i) {
                     c.person += person.value(i);
                     c.capacity += u64::from(cap) * u64::from(measured.value(i));

@@ -78,6 +78,8 @@ pub(crate) fn heatmap(grid: &Grid, path: &Path, lang: Lang) -> Result<()> {
             let x0 = LEFT + k as i32 * CELL_W;
             let y0 = TOP + i32::from(d) * CELL_H;
             let (fill, label, dark) = match (c.open, c.coverage(), c.time_utilization()) {
+                // No stored hour at all (a weekday the window has no data for): not "closed".
+                _ if c.hours == 0 => (WHITE, "·".to_owned(), false),
                 (0, ..) => (RGBColor(238, 238, 238), String::new(), false),
                 (_, Some(cov), Some(u)) if cov >= 0.8 => {
                     (shade(u), format!("{:.0}%", u * 100.0), u >= 0.45)
@@ -117,8 +119,8 @@ pub(crate) fn heatmap(grid: &Grid, path: &Path, lang: Lang) -> Result<()> {
             .map_err(|e| fail(&e))?;
     }
     let legend = lang.pick(
-        "颜色深浅：时间利用率；灰色 ?：覆盖率不足 80%；浅灰：不开放；橙框：空闲时段（错时使用候选）",
-        "Shade: time utilization; grey ?: coverage under 80%; light grey: closed; orange frame: idle block (room for another service)",
+        "颜色深浅：时间利用率；灰色 ?：覆盖率不足 80%；浅灰：不开放；白色 ·：无数据；橙框：空闲时段（错时使用候选）",
+        "Shade: time utilization; grey ?: coverage under 80%; light grey: closed; white ·: no data; orange frame: idle block (room for another service)",
     );
     text(
         legend.to_owned(),
@@ -132,11 +134,47 @@ pub(crate) fn heatmap(grid: &Grid, path: &Path, lang: Lang) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
 
     #[test]
     fn shade_runs_from_white_to_blue() {
         assert_eq!(shade(0.0), RGBColor(247, 251, 255));
         assert_eq!(shade(1.0), RGBColor(8, 48, 107));
         assert_eq!(shade(7.0), shade(1.0));
+    }
+
+    #[test]
+    fn a_weekday_without_data_is_not_drawn_as_closed() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 23).expect("date");
+        let mut grid = Grid {
+            site_id: "s".into(),
+            site_name: "社区".into(),
+            room_id: "r".into(),
+            room_name: "厅".into(),
+            from: d,
+            to: d,
+            cells: [[Cell::default(); 24]; 7],
+            blocks: Vec::new(),
+        };
+        // Monday 09:00 measured and open; Tuesday 09:00 stored but closed; the rest unseen.
+        grid.cells[0][9] = Cell {
+            open: 3600,
+            measured: 3600,
+            occupied: 1800,
+            hours: 1,
+            ..Cell::default()
+        };
+        grid.cells[1][9] = Cell {
+            hours: 1,
+            ..Cell::default()
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.svg");
+        heatmap(&grid, &path, Lang::En).expect("svg");
+        let svg = std::fs::read_to_string(&path).expect("read");
+        assert!(svg.contains("\n50%\n"), "{svg}");
+        // Wednesday to Sunday have no row: five "no data" dots; Tuesday is closed.
+        assert_eq!(svg.matches("\n·\n").count(), 5, "{svg}");
+        assert!(svg.contains("white ·: no data"), "{svg}");
     }
 }
