@@ -430,6 +430,11 @@ fn views_live_push_language_and_phone() {
         }
         let fits = page.eval("document.documentElement.scrollWidth <= window.innerWidth + 1");
         assert_eq!(fits, true, "{path} fits a 390 px screen");
+        // No table wider than its box: rows are cards, every column on screen.
+        let clipped = page.eval(
+            "[...document.querySelectorAll('.scroll')].filter(s => s.scrollWidth > s.clientWidth + 1).length",
+        );
+        assert_eq!(clipped, 0, "{path}: a table overflows at 390 px");
         page.screenshot(name);
     }
 }

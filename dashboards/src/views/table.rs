@@ -121,10 +121,12 @@ impl Render for HtmlTable<'_> {
                         @for (r, row) in self.table.rows.iter().enumerate() {
                             tr data-site=[text_at(row, site)] data-room=[text_at(row, room)] {
                                 @for &(i, c) in &self.shown {
-                                    td { (self.cell_markup(r, i, c, row)) }
+                                    // The column's name goes with each cell: a phone shows
+                                    // the rows as cards of "name: value" lines.
+                                    td data-label=(self.head_text(c)) { (self.cell_markup(r, i, c, row)) }
                                 }
                                 @if let Some(link) = &self.link {
-                                    td {
+                                    td.link {
                                         @if let Some(href) = link(row) {
                                             a href=(href) { (t(self.lang, "details")) }
                                         }
