@@ -132,10 +132,16 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         }
     };
     let clock = clock_from(Some(&ms_to_rfc3339(start_ms)), Some(args.speed))?;
-    let history_ms = i64::from(args.history_days) * 86_400_000;
+    // History only for a new data directory; the fleet starts where it does.
+    let history = args.history_days > 0 && crate::demo_history::fresh(&args.data_dir);
+    let history_ms = if history {
+        i64::from(args.history_days) * 86_400_000
+    } else {
+        0
+    };
     let mut fleet =
         devices::sim::Fleet::new(Arc::clone(&registry), args.seed, start_ms - history_ms);
-    if args.history_days > 0 && crate::demo_history::fresh(&args.data_dir) {
+    if history {
         println!(
             "doorstep demo: simulating the {} days before the start through the pipeline ...",
             args.history_days
@@ -154,9 +160,6 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             h.room_days,
             began.elapsed().as_secs_f64()
         );
-    } else {
-        // No history (or the directory has its own): the fleet starts at the start.
-        fleet = devices::sim::Fleet::new(Arc::clone(&registry), args.seed, start_ms);
     }
     let spec = Spec {
         registry: Arc::clone(&registry),

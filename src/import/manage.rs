@@ -2,8 +2,10 @@
 //! directory, and taking one out again.
 
 use super::batch::{self, Record};
+use super::lock::Locked;
+use super::recompute::recompute;
 use super::summary::thousands;
-use super::{DataArgs, Locked, recompute, target};
+use super::{DataArgs, target};
 use anyhow::{Context, bail};
 use devices::SiteIdx;
 use std::sync::Arc;
@@ -74,7 +76,7 @@ pub fn remove(name: &str, at: &DataArgs) -> anyhow::Result<()> {
     let reg = Arc::clone(&t.registry);
     let store = analytics::Store::open(&t.data, Arc::clone(&reg))
         .with_context(|| format!("cannot use the data directory {}", t.data.display()))?;
-    let lock = Locked::take(&t, &store)?;
+    let lock = Locked::take(&t.data, &store)?;
     let files = store.remove_ingested(&record.tag)?;
     batch::forget(&t.data, &record.tag)?;
     let site = reg

@@ -28,8 +28,10 @@
 mod args;
 pub mod batch;
 mod formats;
+mod lock;
 mod manage;
 mod read;
+mod recompute;
 mod rows;
 mod summary;
 mod time;
@@ -40,6 +42,8 @@ use crate::config::Config;
 use anyhow::{Context, bail};
 use devices::{DeviceIdx, DeviceKind, Limits, Reading, Registry, Rejection, SiteIdx, Validator};
 use indicatif::{ProgressBar, ProgressStyle};
+use lock::Locked;
+use recompute::recompute;
 use rows::{Body, Row};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -195,48 +199,6 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     }
 }
 
-/// The data directory, locked against a `doorstep run` (and a cluster's
-/// processes) for as long as this lives.
-struct Locked {
-    journal: Option<ingest::Journal>,
-    segment: PathBuf,
-    _cluster: Vec<std::fs::File>,
-}
-
-impl Locked {
-    fn take(t: &Target, store: &analytics::Store) -> anyhow::Result<Locked> {
-        let in_use = || {
-            format!(
-                "doorstep import writes to {} only while no doorstep run uses it",
-                t.data.display()
-            )
-        };
-        let (journal, _) =
-            crate::intake::open_journal(&t.data.join("journal"), "", store).with_context(in_use)?;
-        // Nor a process of a cluster (each journals into `journal-p<N>`).
-        let cluster = hold_cluster_journals(&t.data).with_context(in_use)?;
-        let segment = t
-            .data
-            .join("journal")
-            .join(format!("{}.jsonl", journal.tag()));
-        Ok(Locked {
-            journal: Some(journal),
-            segment,
-            _cluster: cluster,
-        })
-    }
-}
-
-impl Drop for Locked {
-    fn drop(&mut self) {
-        // The journal segment opened for the lock stays empty: remove it.
-        if std::fs::metadata(&self.segment).is_ok_and(|m| m.len() == 0) {
-            let _ = std::fs::remove_file(&self.segment);
-        }
-        drop(self.journal.take());
-    }
-}
-
 fn import_files(args: &ImportArgs) -> anyhow::Result<()> {
     if args.format.is_none() || args.files.is_empty() {
         bail!(
@@ -267,7 +229,7 @@ fn import_files(args: &ImportArgs) -> anyhow::Result<()> {
     // Before anything is written: the data directory must not be in use.
     let store = analytics::Store::open(&t.data, Arc::clone(&reg))
         .with_context(|| format!("cannot use the data directory {}", t.data.display()))?;
-    let lock = Locked::take(&t, &store)?;
+    let lock = Locked::take(&t.data, &store)?;
     let done = import(args, &t, &store, device, tz, delim, mapping.as_ref());
     drop(lock);
     let summary = done?;
@@ -276,25 +238,6 @@ fn import_files(args: &ImportArgs) -> anyhow::Result<()> {
         bail!(refused);
     }
     Ok(())
-}
-
-/// Takes the journal locks of a cluster's processes in `data` (`journal-p<N>`).
-pub(crate) fn hold_cluster_journals(data: &std::path::Path) -> anyhow::Result<Vec<std::fs::File>> {
-    let mut held = Vec::new();
-    let Ok(entries) = std::fs::read_dir(data) else {
-        return Ok(held);
-    };
-    for e in entries.flatten() {
-        let cluster = e
-            .file_name()
-            .to_str()
-            .and_then(|n| n.strip_prefix("journal-p"))
-            .is_some_and(|n| n.parse::<u32>().is_ok());
-        if cluster && e.path().is_dir() {
-            held.push(ingest::Journal::hold(&e.path())?);
-        }
-    }
-    Ok(held)
 }
 
 fn import(
@@ -522,127 +465,3 @@ fn import(
 
 /// How far ahead of the import a row may be before it is `future_timestamp`.
 const FUTURE_MS: i64 = 86_400_000;
-
-/// What the recomputation wrote.
-#[derive(Debug, Default)]
-pub struct Recomputed {
-    /// Readings replayed (every import into the site).
-    pub readings: usize,
-    /// Day windows (`room_day` rows) of the site.
-    pub days: usize,
-    /// Hour windows of the site.
-    pub hours: usize,
-    /// First and last local date with a day row.
-    pub span: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
-    /// The tag of the window files.
-    pub tag: String,
-}
-
-pub(crate) fn recompute(
-    store: &analytics::Store,
-    reg: &Arc<Registry>,
-    site: SiteIdx,
-    config: &stream::StreamConfig,
-) -> anyhow::Result<Recomputed> {
-    let dates = store.tagged_raw_dates("import-")?;
-    let mine = |r: &Reading| reg.device(r.device).site == site;
-    let mut readings: Vec<Reading> = store
-        .read_raw_events(&dates)?
-        .into_iter()
-        .filter(mine)
-        .collect();
-    // The dates between the first and the last imported reading that hold no
-    // imported file still hold the site's live readings: the recomputation
-    // replaces those days too, so it replays them as well.
-    let tz = reg.site(site).timezone;
-    if let (Some(first), Some(last)) = (
-        readings.iter().map(Reading::time_s).min(),
-        readings.iter().map(Reading::time_s).max(),
-    ) {
-        let (a, b) = (
-            devices::schedule::local_date(tz, first),
-            devices::schedule::local_date(tz, last),
-        );
-        let gaps: Vec<_> = store
-            .raw_dates_between(a, b)?
-            .into_iter()
-            .filter(|d| !dates.contains(d))
-            .collect();
-        readings.extend(store.read_raw_events(&gaps)?.into_iter().filter(mine));
-    }
-    readings.sort_by_key(Reading::order_key);
-    tracing::info!(
-        readings = readings.len(),
-        "import: read the site's imported readings back"
-    );
-    let tag = format!("import-site-{}", reg.site(site).id);
-    let Some(last) = readings.last().map(Reading::time_s) else {
-        store.write_imported(analytics::imported::ImportedRows::default(), &tag)?;
-        return Ok(Recomputed {
-            tag,
-            ..Recomputed::default()
-        });
-    };
-    // The day of the last reading is released at the next morning's reset.
-    let last_day = devices::schedule::local_date(tz, last);
-    let data_end = devices::schedule::local_to_utc(
-        tz,
-        (last_day + chrono::Duration::days(1))
-            .and_hms_opt(0, 0, 0)
-            .unwrap_or_default(),
-    );
-    let reset_hour = config.door_reset_hour;
-    let until = stream::local_time::next_local_hour(tz, reset_hour, data_end) + 1;
-    let n = readings.len();
-    let out = stream::replay(Arc::clone(reg), config, readings, 4096, until)
-        .context("the dataflow failed")?;
-    tracing::info!("import: replayed through the dataflow");
-    let in_site = |room: devices::RoomIdx| reg.room(room).site == site;
-    // Hours after the last day are beyond the data (closed only to release that day).
-    let windows: Vec<_> = out
-        .windows
-        .into_iter()
-        .filter(|w| in_site(w.room) && w.start < data_end)
-        .collect();
-    let flags: Vec<_> = out.flags.into_iter().filter(|f| in_site(f.room)).collect();
-    let idle: Vec<_> = out
-        .idle_slots
-        .into_iter()
-        .filter(|s| in_site(s.room))
-        .collect();
-    let device_days: Vec<_> = out
-        .device_days
-        .into_iter()
-        .filter(|d| reg.device(d.device).site == site)
-        .collect();
-    let site_days: Vec<_> = out
-        .site_days
-        .into_iter()
-        .filter(|d| d.site == site)
-        .collect();
-    store.write_imported(
-        analytics::imported::ImportedRows {
-            windows: &windows,
-            flags: &flags,
-            idle_slots: &idle,
-            device_days: &device_days,
-            site_days: &site_days,
-        },
-        &tag,
-    )?;
-    let days: Vec<_> = windows
-        .iter()
-        .filter(|w| w.kind == devices::WindowKind::Day)
-        .map(|w| devices::schedule::local_date(tz, w.start))
-        .collect();
-    Ok(Recomputed {
-        readings: n,
-        days: days.len(),
-        hours: windows
-            .iter()
-            .filter(|w| w.kind == devices::WindowKind::Hour)
-            .count(),
-        span: days.first().copied().zip(days.last().copied()),
-        tag,
-    })
-}

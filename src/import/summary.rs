@@ -1,7 +1,7 @@
 //! What an import did, for the person who ran it: counts, rejections per reason
 //! with their first examples, and what was written.
 
-use super::Recomputed;
+use super::recompute::Recomputed;
 use devices::{DeviceIdx, Reading, Reason, Registry, Rejection, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -28,6 +28,7 @@ pub mod compare;
 mod grid;
 pub(crate) mod read;
 pub mod render;
+mod site_sums;
 pub mod slots;
 mod svg;
 mod table;
