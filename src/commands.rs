@@ -185,6 +185,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         quarantine: ingest::QuarantineLimits::default(),
         cluster: None,
         journal_sync: true,
+        alerts: crate::alerts::AlertsConfig::default(),
     };
     let stop = shutdown_signal();
     let running = pipeline::start(spec).await?;
@@ -257,6 +258,7 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
         Broker::External(broker_text.parse().map_err(anyhow::Error::msg)?)
     };
     let clock = clock_args(&args.clock, &config.clock)?;
+    config.alerts.check(&registry).map_err(anyhow::Error::msg)?;
     let spec = Spec {
         registry,
         data_dir: config.data_dir.clone(),
@@ -281,6 +283,7 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
             }
         },
         journal_sync: true,
+        alerts: config.alerts.clone(),
     };
     let stop = shutdown_signal();
     let running = pipeline::start(spec).await?;

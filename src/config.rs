@@ -38,6 +38,9 @@ pub struct Config {
     /// How much of the rejected messages is stored whole (docs/SECURITY.md).
     #[serde(default)]
     pub quarantine: ingest::QuarantineLimits,
+    /// Alerts and where they are sent (docs/ALERTS.md).
+    #[serde(default)]
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 /// `[mqtt]`.

@@ -12,10 +12,13 @@ pub struct Sinks {
     /// Where checkpoints go, and the interval's length in a cluster (its processes
     /// name a checkpoint by the interval's slot, so that all ask for the same one).
     pub checkpoints: Option<(crate::checkpoint::Place, Option<std::time::Duration>)>,
+    /// Each device's last word, for the alerts.
+    pub watch: Arc<crate::alerts::DeviceWatch>,
 }
 
 impl ingest::Downstream for Sinks {
     fn readings(&mut self, batch: Vec<devices::Reading>) -> Result<(), ingest::BoxError> {
+        self.watch.note(&batch);
         Ok(self.stream.send(batch)?)
     }
 

@@ -2,6 +2,7 @@
 //! pipeline they start (ingest, stream, sinks, web). `src/main.rs` is the
 //! binary; `doorstep-bench` drives the same pipeline to measure it.
 
+pub mod alerts;
 pub mod checkpoint;
 pub mod cli;
 pub mod cluster;

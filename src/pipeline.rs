@@ -60,6 +60,8 @@ pub struct Spec {
     /// Sync the journal before acknowledging: always in `doorstep run`; off only
     /// in a benchmark measuring what the sync costs.
     pub journal_sync: bool,
+    /// `[alerts]`: when they are raised and where they are sent.
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 /// Where device messages come from.
@@ -94,6 +96,7 @@ pub struct Running {
     sinks: crate::sinks::Sinks,
     influx: Option<crate::sinks::influx::InfluxSink>,
     upkeep: Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>,
+    alerts: Option<crate::alerts::Running>,
 }
 
 /// Starts every stage; errors say what to do.
@@ -161,6 +164,13 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
             ingest::TOPIC_FILTER.to_owned(),
         ),
     };
+    let alerts = crate::alerts::Prepared::open(
+        &spec.data_dir,
+        &label,
+        spec.cluster.as_ref().map_or(0, |c| c.process),
+        &spec.registry,
+        &spec.alerts,
+    );
     let started = Instant::now();
     let (mut journal, recent) =
         crate::intake::open_journal(&spec.data_dir.join(journal_dir), &label, &store)?;
@@ -285,6 +295,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
             checkpointing.then(|| (place.clone(), spec.cluster.is_some().then_some(every)));
         let quarantine = spec.quarantine;
         let stats = Arc::clone(&ingest_stats);
+        let watch = Arc::clone(&alerts.watch);
         std::thread::Builder::new()
             .name("ingest".into())
             .spawn(move || {
@@ -295,6 +306,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
                         stream,
                         store,
                         checkpoints,
+                        watch,
                     },
                     journal,
                     recover,
@@ -332,8 +344,23 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
             already,
             influx: feed,
             committer: crate::checkpoint::Committer::new(place, Arc::clone(&stream_stats)),
+            alert_flags: alerts.flags.clone(),
         },
     )?;
+    let book = Arc::clone(&alerts.book);
+    let cluster = spec.cluster.clone();
+    let alerts = alerts.start(crate::alerts::Parts {
+        board: Arc::clone(&board),
+        ingest: Arc::clone(&ingest_stats),
+        clock: spec.clock,
+        store: Arc::clone(&store),
+        owns: Box::new(move |room| {
+            cluster
+                .as_ref()
+                .is_none_or(|c| stream::Cluster::owns(c.process, c.processes(), threads, room))
+        }),
+        broker: (broker_url.clone(), session.clone()),
+    })?;
     // After the tables were read for recovery: compaction may merge their files from now on.
     // In a cluster only process 0 compacts and expires.
     let upkeep = if spec.cluster.as_ref().is_none_or(|c| c.process == 0) {
@@ -359,6 +386,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
             spec.clock,
         )),
         ready: ready.clone(),
+        alerts: book,
     };
     let web_task = tokio::spawn(dashboards::serve(web, web_app, async {
         let _ = stopped.await;
@@ -380,6 +408,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         sinks,
         influx,
         upkeep,
+        alerts: Some(alerts),
     })
 }
 
@@ -456,6 +485,10 @@ impl Running {
             sinks.join()
         })
         .await??;
+        // Every flag has reached the engine; it saves its state as it stops.
+        if let Some(alerts) = self.alerts.take() {
+            alerts.stop().await;
+        }
         // The sinks have ended, so nothing feeds the InfluxDB writer any more.
         if let Some(influx) = self.influx.take() {
             influx.stop().await?;

@@ -33,6 +33,7 @@ pub mod report;
 pub mod store;
 
 pub use store::{
-    Error, METRICS_VERSION, Result, Store, TABLES, Tidied, device_day, flags, idle_slots, imported,
+    Error, METRICS_VERSION, Result, Store, TABLES, Tidied, alerts, device_day, flags, idle_slots,
+    imported,
     quarantine, raw_events, room_day, room_hour, room_slot_day, site_day, written,
 };

@@ -145,12 +145,9 @@ async fn alerts(
         Err(r) => return r,
     };
     let _: Lang = i18n::negotiate(q.lang.as_deref(), &headers);
-    let snap = state.board.snapshot();
-    let now = state.board.clock().now_ms();
-    let list = state
-        .alerts
-        .refresh(&snap, now, |site| state.sees(&user, site));
-    Json(serde_json::json!({ "now": snap.now, "alerts": list })).into_response()
+    let now = crate::time::rfc3339_ms(state.board.clock().now_ms());
+    let list = state.alerts.list(|site| state.sees(&user, site));
+    Json(serde_json::json!({ "now": now, "alerts": list })).into_response()
 }
 
 async fn ack(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<u64>) -> Response {

@@ -55,7 +55,9 @@ mod secure_headers;
 mod time;
 mod views;
 
-pub use alerts::{Alert, AlertKind};
+pub use alerts::{
+    AckError, Alert, AlertKind, Alerts, Change, ChangeKind, Condition, Saved, board_conditions,
+};
 pub use auth::{Access, Role, User};
 pub use board::{DeviceView, LiveBoard, LiveSnapshot, Push, RoomEvent, RoomView, SiteView};
 pub use metrics::{Family, Kind, Readiness, Sample, StatusSource, Value};
@@ -108,6 +110,8 @@ pub struct Web {
     pub status: Option<Arc<dyn StatusSource>>,
     /// `/readyz` answers 200 once this is set (and `status` says ready).
     pub ready: Readiness,
+    /// The alert book; the pipeline applies the conditions, the app lists and acknowledges.
+    pub alerts: Arc<Alerts>,
 }
 
 impl Web {
@@ -121,6 +125,7 @@ impl Web {
             data_dir: None,
             status: None,
             ready,
+            alerts: Arc::new(Alerts::default()),
         }
     }
 }

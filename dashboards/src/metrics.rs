@@ -207,7 +207,7 @@ pub(crate) fn render(
         Family::new(
             "doorstep_alerts_active",
             Kind::Gauge,
-            "Active operator alerts, per kind (as of the last alert list request).",
+            "Active alerts, per kind.",
         ),
         |f, (kind, n)| f.sample(format!("kind=\"{}\"", kind.as_str()), n),
     );

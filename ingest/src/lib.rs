@@ -41,7 +41,7 @@ mod url;
 pub use broker::EmbeddedBroker;
 pub use budget::{Keep, QuarantineBudget, QuarantineCounts, QuarantineLimits};
 pub use flood::{FloodGuard, SavedFlood};
-pub use gate::{Access, Acl, Door, GateConfig, Passwd};
+pub use gate::{ALERTS_PREFIX, Access, Acl, Door, GateConfig, Passwd, is_device_topic};
 pub use intake::{
     BoxError, Downstream, Intake, IntakeError, IntakeState, SavedIntake, open_journal,
 };

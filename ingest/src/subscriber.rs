@@ -239,6 +239,16 @@ impl Subscriber {
             match self.events.poll().await {
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     backoff = Duration::from_millis(100);
+                    // doorstep's own alerts come back on the device filter: not a device message.
+                    if !crate::gate::is_device_topic(&p.topic) {
+                        // Never wait here: this task drives the client's event loop.
+                        if p.qos != QoS::AtMostOnce
+                            && let Err(e) = self.client.try_ack(&p)
+                        {
+                            tracing::warn!(error = %e, "cannot acknowledge an alert message");
+                        }
+                        continue;
+                    }
                     self.stats.received.fetch_add(1, Ordering::Relaxed);
                     let item = self
                         .validator

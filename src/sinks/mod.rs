@@ -43,6 +43,8 @@ pub struct Parts {
     pub influx: Option<Feed>,
     /// Commits checkpoints once their rows are in the tables.
     pub committer: Committer,
+    /// Where the flags go for the alerts.
+    pub alert_flags: std::sync::mpsc::Sender<devices::Flag>,
 }
 
 /// The running sinks.
@@ -61,6 +63,7 @@ impl Sinks {
             already,
             influx,
             committer,
+            alert_flags,
         } = parts;
         let (tables_tx, tables_rx) = std::sync::mpsc::sync_channel(TABLES_QUEUE);
         let tables = std::thread::Builder::new()
@@ -75,6 +78,7 @@ impl Sinks {
                     influx,
                     tables: tables_tx,
                     too_late: TooLate::default(),
+                    alert_flags,
                 }
                 .run(&rx)
             })?;
@@ -107,6 +111,7 @@ struct Dispatcher {
     influx: Option<Feed>,
     tables: SyncSender<Output>,
     too_late: TooLate,
+    alert_flags: std::sync::mpsc::Sender<devices::Flag>,
 }
 
 impl Dispatcher {
@@ -122,6 +127,12 @@ impl Dispatcher {
             }
             if let Some(feed) = &self.influx {
                 influx::offer(feed, &o);
+            }
+            if let Output::Flag(f) = &o
+                && matches!(f.kind, devices::FlagKind::Idle | devices::FlagKind::DoorDrift)
+            {
+                // The engine may have stopped first; the flag is in the tables all the same.
+                let _ = self.alert_flags.send(f.clone());
             }
             match o {
                 Output::Live(l) => self.board.update(l),

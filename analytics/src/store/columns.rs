@@ -92,6 +92,20 @@ pub(crate) fn instant_ms<'f, R: 'f>(name: &str, f: fn(&R) -> i64) -> Column<'f, 
     }
 }
 
+/// A nullable instant given in Unix milliseconds, stored as `Timestamp(ms, "UTC")`.
+pub(crate) fn opt_instant_ms<'f, R: 'f>(name: &str, f: fn(&R) -> Option<i64>) -> Column<'f, R> {
+    Column {
+        field: Field::new(
+            name,
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            true,
+        ),
+        build: Box::new(move |rows| {
+            Arc::new(TimestampMillisecondArray::from_iter(rows.iter().map(f)).with_timezone("UTC"))
+        }),
+    }
+}
+
 /// A non-null boolean column.
 pub(crate) fn boolean<'f, R: 'f>(name: &str, f: fn(&R) -> bool) -> Column<'f, R> {
     Column {

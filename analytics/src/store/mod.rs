@@ -87,6 +87,7 @@
 //! assert_eq!(utilization.as_primitive::<Float64Type>().value(0), 0.5);
 //! ```
 
+pub mod alerts;
 mod columns;
 pub mod device_day;
 mod error;
@@ -111,7 +112,7 @@ pub use error::{Error, Result};
 pub use maintain::Tidied;
 
 /// The names of every table, as their directories are named.
-pub const TABLES: [&str; 9] = [
+pub const TABLES: [&str; 10] = [
     raw_events::TABLE,
     quarantine::TABLE,
     room_hour::TABLE,
@@ -121,6 +122,7 @@ pub const TABLES: [&str; 9] = [
     idle_slots::TABLE,
     device_day::TABLE,
     site_day::TABLE,
+    alerts::TABLE,
 ];
 
 use arrow::array::RecordBatch;
@@ -295,6 +297,14 @@ impl Store {
     pub fn write_site_days(&self, rows: &[SiteDay]) -> Result<Vec<PathBuf>> {
         let batches = site_day::batches(&self.registry, rows)?;
         self.write(vec![(&site_day::SPEC, batches)])
+    }
+
+    /// Appends alert changes to `alerts`; returns the files written.
+    ///
+    /// The partition is the UTC date of the change.
+    pub fn write_alert_events(&self, rows: &[alerts::AlertEvent]) -> Result<Vec<PathBuf>> {
+        let batches = alerts::batches(rows)?;
+        self.write(vec![(&alerts::SPEC, batches)])
     }
 
     /// Stages every batch of every table, then renames them all.

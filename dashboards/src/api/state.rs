@@ -33,7 +33,7 @@ impl AppState {
         AppState {
             board: web.board,
             access: Arc::new(web.access),
-            alerts: Arc::new(Alerts::default()),
+            alerts: web.alerts,
             data_dir: web.data_dir.map(Arc::new),
             status: web.status,
             ready: web.ready,

@@ -5,7 +5,7 @@
 //! other packets allowed by the ACL go on to the broker, and what the broker
 //! sends back is copied packet by packet.
 
-use super::door::{DEVICE_PREFIX, Door, Message};
+use super::door::{Door, Message, is_device_topic};
 use super::frame::{Head, frame_len, publish_head};
 use super::hello::{Refusal, parse_connect};
 use super::ticket::Ticket;
@@ -362,7 +362,7 @@ impl Inbound<'_> {
                     return Err(Violation::Protocol("malformed PUBLISH".into()));
                 };
                 self.may_write(&p.topic)?;
-                if p.topic.starts_with(DEVICE_PREFIX) {
+                if is_device_topic(&p.topic) {
                     return self
                         .hand_to_door(p.topic, p.payload, p.qos as u8, p.pkid)
                         .await;
@@ -377,7 +377,7 @@ impl Inbound<'_> {
                 };
                 let topic = self.resolve_alias(&p)?;
                 self.may_write(&topic)?;
-                if topic.starts_with(DEVICE_PREFIX) {
+                if is_device_topic(&topic) {
                     return self
                         .hand_to_door(topic, p.payload, p.qos as u8, p.pkid)
                         .await;

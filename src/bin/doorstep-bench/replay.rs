@@ -165,6 +165,7 @@ fn through_doorstep(
         quarantine: ingest::QuarantineLimits::default(),
         cluster: None,
         journal_sync,
+        alerts: doorstep::alerts::AlertsConfig::default(),
     };
     let feed: Vec<(String, Vec<u8>)> = messages
         .iter()

@@ -1,7 +1,7 @@
 //! A server to attack: open, or with a token file; optionally with tables.
 
 use anyhow::Context;
-use dashboards::{Access, LiveBoard, Web};
+use dashboards::{Access, Alerts, LiveBoard, Web};
 use devices::{Clock, LiveRoom, Registry, RoomIdx};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,6 +39,7 @@ pub const OPERATOR: &str = "operator-token-0123456789";
 pub struct App {
     pub addr: SocketAddr,
     pub board: Arc<LiveBoard>,
+    pub alerts: Arc<Alerts>,
     pub dir: PathBuf,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -68,6 +69,12 @@ impl App {
             idle_since_ms: None,
             over_capacity_since_ms: Some(MONDAY_10H_MS - 60_000),
         });
+        // What the pipeline's alert engine does each tick.
+        self.alerts.apply(
+            dashboards::board_conditions(&self.board.snapshot()),
+            MONDAY_10H_MS,
+            0,
+        );
         let resp = crate::support::request_with(
             self.addr,
             "GET",
@@ -115,12 +122,14 @@ async fn start(tokens: bool) -> anyhow::Result<App> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
+    let alerts = Arc::clone(&web.alerts);
     tokio::spawn(dashboards::serve(listener, web, async move {
         let _ = stopped.await;
     }));
     Ok(App {
         addr,
         board,
+        alerts,
         dir,
         stop: Some(stop),
     })
