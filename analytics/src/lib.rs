@@ -34,6 +34,5 @@ pub mod store;
 
 pub use store::{
     Error, METRICS_VERSION, Result, Store, TABLES, Tidied, alerts, device_day, flags, idle_slots,
-    imported,
-    quarantine, raw_events, room_day, room_hour, room_slot_day, site_day, written,
+    imported, quarantine, raw_events, room_day, room_hour, room_slot_day, site_day, written,
 };

@@ -45,6 +45,14 @@ impl FlagNote {
     }
 }
 
+/// A length of time in words: seconds under two minutes, else minutes.
+fn span(ms: i64) -> (String, String) {
+    match ms / 1000 {
+        s if s < 120 => (format!("{s} 秒"), format!("{s} s")),
+        s => (format!("{} 分钟", s / 60), format!("{} min", s / 60)),
+    }
+}
+
 /// Local `MM-DD HH:MM` of `ms` at a site.
 fn local(ms: i64, tz: chrono_tz::Tz) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
@@ -93,17 +101,17 @@ pub fn device_conditions(
         let heard = s.map_or(watching_since_ms, |s| s.heard_ms);
         if now_ms >= heard + stale_ms {
             let since = heard + stale_ms;
-            let minutes = stale_ms / 60_000;
+            let (zh_for, en_for) = span(stale_ms);
             let (zh, en) = match s {
                 Some(_) => (
                     format!(
-                        "设备 {} 最后上报于 {}，已超过 {minutes} 分钟无数据（上报间隔 {} 秒）",
+                        "设备 {} 最后上报于 {}，已超过 {zh_for}无数据（上报间隔 {} 秒）",
                         d.id,
                         local(heard, tz),
                         d.interval_s
                     ),
                     format!(
-                        "device {} last reported at {}, nothing for over {minutes} min (reports every {} s)",
+                        "device {} last reported at {}, nothing for over {en_for} (reports every {} s)",
                         d.id,
                         local(heard, tz),
                         d.interval_s

@@ -82,6 +82,8 @@ pub struct ChannelConfig {
     /// Also send a message when an alert ends.
     #[serde(default)]
     pub send_resolved: bool,
+    /// Overrides `[alerts] give_up_after_s` for this channel.
+    pub give_up_after_s: Option<u64>,
 }
 
 /// Quiet hours: minutes of the day from `start` (inclusive) to `end` (exclusive), across midnight when `end <= start`.
@@ -139,7 +141,8 @@ impl AlertsConfig {
             if let Some(s) = c
                 .sites
                 .iter()
-                .find(|s| !registry.sites.iter().any(|x| x.id == **s)) {
+                .find(|s| !registry.sites.iter().any(|x| x.id == **s))
+            {
                 return fail(format!("site {s:?} is not in the registry"));
             }
             if let Some(q) = &c.quiet_hours

@@ -129,7 +129,11 @@ impl Worker {
             Err(error) => {
                 let now = wall_ms();
                 let attempts = job.attempts + 1;
-                if now - job.queued_ms >= d.give_up.as_millis() as i64 {
+                let give_up = self
+                    .config
+                    .give_up_after_s
+                    .map_or(d.give_up, Duration::from_secs);
+                if now - job.queued_ms >= give_up.as_millis() as i64 {
                     tracing::error!(channel = %self.name, id = job.alert.id, attempts, %error, "alert not delivered; written to the dead-letter file");
                     self.dead(&job, &error);
                     d.outbox.settle(&job, None);

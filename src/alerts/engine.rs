@@ -124,7 +124,11 @@ impl Engine {
                     .is_some_and(|r| (self.owns)(r))
             }),
         );
-        found.extend(conditions::flag_conditions(&self.registry, &self.notes, now));
+        found.extend(conditions::flag_conditions(
+            &self.registry,
+            &self.notes,
+            now,
+        ));
         if !self.registry.devices.is_empty() {
             found.extend(conditions::stalled_condition(
                 heard.clock_ms,

@@ -36,7 +36,11 @@ pub fn markdown_zh(event: ChangeKind, alert: &Alert, tz: chrono_tz::Tz) -> (Stri
     if !alert.room_name.is_empty() {
         text += &format!("> 房间：{}\n\n", alert.room_name);
     }
-    text += &format!("> 情况：{}\n\n> 开始：{}\n", alert.detail_zh, local(alert.since_ms));
+    text += &format!(
+        "> 情况：{}\n\n> 开始：{}\n",
+        alert.detail_zh,
+        local(alert.since_ms)
+    );
     if let Some(end) = alert.ended_ms {
         text += &format!("\n> 结束：{}\n", local(end));
     }
@@ -134,7 +138,12 @@ mod tests {
         let d = dingtalk(ChangeKind::Ended, &alert(), tz);
         assert_eq!(d["msgtype"], "markdown");
         assert_eq!(d["markdown"]["title"], "【已恢复】超员");
-        assert!(d["markdown"]["text"].as_str().expect("text").contains("多功能厅"));
+        assert!(
+            d["markdown"]["text"]
+                .as_str()
+                .expect("text")
+                .contains("多功能厅")
+        );
         assert_eq!(document(ChangeKind::Opened, &alert())["alert"]["id"], 7);
     }
 
@@ -142,7 +151,11 @@ mod tests {
     fn dingtalk_signature_follows_its_documentation() {
         // The documented algorithm, computed independently with Python's hmac:
         // base64(hmac_sha256(b"SECabc", b"1700000000000\nSECabc")).
-        let url = dingtalk_signed_url("https://oapi.dingtalk.com/robot/send?access_token=t", "SECabc", 1_700_000_000_000);
+        let url = dingtalk_signed_url(
+            "https://oapi.dingtalk.com/robot/send?access_token=t",
+            "SECabc",
+            1_700_000_000_000,
+        );
         assert_eq!(
             url,
             "https://oapi.dingtalk.com/robot/send?access_token=t&timestamp=1700000000000&sign=jcUpW0QmtKduN03n4JqQ0PBosVjqnM8gU7fIIvsDmCM%3D"

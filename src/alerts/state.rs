@@ -87,6 +87,9 @@ mod tests {
         std::fs::write(&p, "{not json").expect("damage");
         assert_eq!(load(&p).watching_since_ms, None);
         assert!(p.with_extension("json.bad").exists());
-        assert_eq!(path(dir.path(), "p1").file_name().and_then(|n| n.to_str()), Some("state-p1.json"));
+        assert_eq!(
+            path(dir.path(), "p1").file_name().and_then(|n| n.to_str()),
+            Some("state-p1.json")
+        );
     }
 }

@@ -129,7 +129,10 @@ impl Dispatcher {
                 influx::offer(feed, &o);
             }
             if let Output::Flag(f) = &o
-                && matches!(f.kind, devices::FlagKind::Idle | devices::FlagKind::DoorDrift)
+                && matches!(
+                    f.kind,
+                    devices::FlagKind::Idle | devices::FlagKind::DoorDrift
+                )
             {
                 // The engine may have stopped first; the flag is in the tables all the same.
                 let _ = self.alert_flags.send(f.clone());

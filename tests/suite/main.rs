@@ -10,6 +10,7 @@ mod common;
 mod reference;
 mod webapp;
 
+mod alerts;
 mod auth_embedded;
 mod auth_mosquitto;
 mod backfill;

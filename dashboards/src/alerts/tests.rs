@@ -1,5 +1,5 @@
 use super::*;
-use crate::board::{RoomView, SiteView};
+use crate::board::{LiveSnapshot, RoomView, SiteView};
 
 fn room(n: u32, over: bool) -> RoomView {
     RoomView {
@@ -99,7 +99,10 @@ fn a_restored_book_keeps_ids_and_acknowledgements() {
     let saved = serde_json::to_string(&alerts.save()).expect("save");
     let back = Alerts::restore(serde_json::from_str(&saved).expect("restore"));
     back.apply(board_conditions(&snap(true)), 2, MIN);
-    assert!(back.take_changes().is_empty(), "nothing new after a restart");
+    assert!(
+        back.take_changes().is_empty(),
+        "nothing new after a restart"
+    );
     let a = &back.list(|_| true)[0];
     assert_eq!((a.id, a.acked_by.as_deref()), (id, Some("op")));
     // A new alert gets a new id.

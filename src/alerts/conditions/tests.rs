@@ -47,15 +47,25 @@ fn offline_after_stale_after_of_each_interval_and_never_seen_from_the_start() {
             .map(|c| (c.kind, c.device_id.clone().unwrap_or_default()))
             .collect()
     };
-    assert_eq!(kinds(&at(MONDAY_MS + 2 * MIN)), [(AlertKind::LowBattery, "c1".into())]);
+    assert_eq!(
+        kinds(&at(MONDAY_MS + 2 * MIN)),
+        [(AlertKind::LowBattery, "c1".into())]
+    );
     let three = at(MONDAY_MS + 3 * MIN);
     assert_eq!(three[0].kind, AlertKind::DeviceOffline);
     assert_eq!(three[0].since_ms, MONDAY_MS + 3 * MIN);
-    assert!(three[0].detail_zh.contains("00:00"), "{}", three[0].detail_zh);
+    assert!(
+        three[0].detail_zh.contains("00:00"),
+        "{}",
+        three[0].detail_zh
+    );
     // p1 reports every 30 min: stale after 35 min.
     assert_eq!(at(MONDAY_MS + 34 * MIN).len(), 2);
     let later = at(MONDAY_MS + 35 * MIN);
-    let never = later.iter().find(|c| c.device_id.as_deref() == Some("p1")).expect("p1");
+    let never = later
+        .iter()
+        .find(|c| c.device_id.as_deref() == Some("p1"))
+        .expect("p1");
     assert_eq!(never.since_ms, MONDAY_MS + 35 * MIN);
     assert!(never.detail_zh.contains("从未上报"));
     assert_eq!(never.room_name, "多功能厅");
@@ -99,5 +109,8 @@ fn a_flag_holds_from_its_day_close_to_the_end_of_the_next_day() {
 fn stalled_after_its_time() {
     assert!(stalled_condition(5, 59_000, 60_000).is_none());
     let c = stalled_condition(5, 61_000, 60_000).expect("stalled");
-    assert_eq!((c.kind, c.since_ms, c.site_id.as_str()), (AlertKind::IngestStalled, 5, ""));
+    assert_eq!(
+        (c.kind, c.since_ms, c.site_id.as_str()),
+        (AlertKind::IngestStalled, 5, "")
+    );
 }
