@@ -21,7 +21,8 @@ use stream::StreamConfig;
 const START_MS: i64 = 1_795_384_800_000;
 const DAYS: i64 = 3;
 
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 10] = [
+    "alerts",
     "device_day",
     "flags",
     "idle_slots",
@@ -118,6 +119,32 @@ fn write_tables(dir: &Path) -> (usize, usize) {
     store
         .write_device_days(&out.device_days)
         .expect("device days");
+    // Two changes of one alert, as the alert engine records them.
+    let opened = analytics::alerts::AlertEvent {
+        at_ms: START_MS + 3_600_000,
+        event: "opened".into(),
+        alert_id: 1,
+        kind: "device_offline".into(),
+        site_id: registry.sites[0].id.clone(),
+        room_id: None,
+        device_id: Some(registry.devices[0].id.clone()),
+        since_ms: START_MS + 3_600_000,
+        ended_ms: None,
+        acked_by: None,
+        reopened: 0,
+        detail_zh: "设备从未上报".into(),
+        detail_en: "never reported".into(),
+    };
+    let ended = analytics::alerts::AlertEvent {
+        at_ms: START_MS + 7_200_000,
+        event: "ended".into(),
+        ended_ms: Some(START_MS + 7_200_000),
+        acked_by: Some("值班员".into()),
+        ..opened.clone()
+    };
+    store
+        .write_alert_events(&[opened, ended])
+        .expect("alert events");
     (readings.len(), rejected.len())
 }
 
