@@ -36,12 +36,13 @@ mod limits;
 mod publisher;
 mod redeliveries;
 mod subscriber;
+mod topics;
 mod url;
 
 pub use broker::EmbeddedBroker;
 pub use budget::{Keep, QuarantineBudget, QuarantineCounts, QuarantineLimits};
 pub use flood::{FloodGuard, SavedFlood};
-pub use gate::{ALERTS_PREFIX, Access, Acl, Door, GateConfig, Passwd, is_device_topic};
+pub use gate::{Access, Acl, Door, GateConfig, Passwd};
 pub use intake::{
     BoxError, Downstream, Intake, IntakeError, IntakeState, SavedIntake, open_journal,
 };
@@ -50,6 +51,7 @@ pub use limits::BrokerLimits;
 pub use publisher::Publisher;
 pub use redeliveries::Redeliveries;
 pub use subscriber::{Acker, CLIENT_MAX_PACKET, Incoming, Pending, Subscriber, TOPIC_FILTER};
+pub use topics::{ALERTS_PREFIX, DEVICE_PREFIX, is_device_topic};
 pub use url::BrokerUrl;
 
 use std::net::SocketAddr;

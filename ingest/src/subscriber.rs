@@ -240,7 +240,7 @@ impl Subscriber {
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     backoff = Duration::from_millis(100);
                     // doorstep's own alerts come back on the device filter: not a device message.
-                    if !crate::gate::is_device_topic(&p.topic) {
+                    if !crate::topics::is_device_topic(&p.topic) {
                         // Never wait here: this task drives the client's event loop.
                         if p.qos != QoS::AtMostOnce
                             && let Err(e) = self.client.try_ack(&p)

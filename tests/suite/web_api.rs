@@ -110,7 +110,10 @@ fn roles_and_scopes() {
             .cloned()
     });
     let (_, body) = get(&app, "/api/alerts", Some(OPERATOR_A));
-    assert!(!body.contains("cd-b"), "the sh-a operator sees no alert of cd-b: {body}");
+    assert!(
+        !body.contains("cd-b"),
+        "the sh-a operator sees no alert of cd-b: {body}"
+    );
     let ack = format!("/api/alerts/{}/ack", alert["id"]);
     // A state change without a token, or from another site's page, is refused.
     let origin = format!("http://{}", app.web);

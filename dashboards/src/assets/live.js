@@ -9,7 +9,9 @@
       closed: '未开放', never: '从未上报', now: '刚刚', sec: '{n} 秒前', min: '{n} 分钟前',
       hour: '{n} 小时前', day: '{n} 天前', floor: '{n} 层', basement: '地下 {n} 层',
       alerts: '告警', ack: '确认', acked: '已确认（{w}）', ended: '已结束',
-      over_capacity: '超员', device_offline: '设备离线', after_hours: '非开放时段使用', since: '自 {t}',
+      k_over_capacity: '超员', k_device_offline: '设备离线', k_after_hours: '非开放时段使用', k_low_battery: '电量低',
+      k_idle: '建而不用', k_door_drift: '门计数偏差', k_ingest_stalled: '数据接入中断', endedN: '已结束的告警（{n}）',
+      device: '设备 {d}', all: '全部设施', since: '自 {t}',
       h_ok: '设备正常', h_offline: '设备离线', h_never: '设备未上报',
       last: '最后读数 {n} 人', overFor: '超员 {n} 分钟', idleFor: '已空闲 {n} 分钟', present: '有人', absent: '无人', lastp: '最后：{p}', sum: '在场 {n} 人 · {u}/{r} 间在用', people: '人', clock: '时间 {t}',
       cats: {}
@@ -22,7 +24,9 @@
       now: 'just now', sec: '{n} s ago', min: '{n} min ago', hour: '{n} h ago', day: '{n} d ago',
       floor: 'Floor {n}', basement: 'B{n}',
       alerts: 'Alerts', ack: 'Acknowledge', acked: 'Acknowledged ({w})', ended: 'ended',
-      over_capacity: 'Over capacity', device_offline: 'Device offline', after_hours: 'After-hours use', since: 'since {t}',
+      k_over_capacity: 'Over capacity', k_device_offline: 'Device offline', k_after_hours: 'After-hours use', k_low_battery: 'Low battery',
+      k_idle: 'Built but unused', k_door_drift: 'Door count drift', k_ingest_stalled: 'Ingest stalled', endedN: 'Ended alerts ({n})',
+      device: 'device {d}', all: 'All sites', since: 'since {t}',
       h_ok: 'Devices OK', h_offline: 'Device offline', h_never: 'No report yet', last: 'Last reading {n}', overFor: 'Over capacity for {n} min', idleFor: 'Empty for {n} min', present: 'Occupied', absent: 'Empty',
       lastp: 'Last: {p}', sum: '{n} present · {u}/{r} rooms in use',
       people: 'people', clock: 'Time {t}',
@@ -239,30 +243,44 @@
     var p = function (n) { return (n < 10 ? '0' : '') + n; };
     return p(d.getHours()) + ':' + p(d.getMinutes());
   }
+  function alertItem(a) {
+    var li = document.createElement('li');
+    li.setAttribute('data-alert', a.id);
+    li.setAttribute('data-kind', a.kind);
+    if (a.ended) li.className = 'ended'; else if (a.acked_by) li.className = 'acked';
+    var kind = document.createElement('span'); kind.className = 'kind'; kind.textContent = t('k_' + a.kind);
+    var place = [a.site_name, a.room_name].filter(function (x) { return x; });
+    if (a.device_id) place.push(t('device', { d: a.device_id }));
+    var where = document.createElement('span'); where.textContent = place.length ? place.join(' · ') : t('all');
+    var what = document.createElement('span'); what.textContent = (lang === 'en' ? a.detail_en : a.detail_zh) + ' · ' + t('since', { t: hhmm(a.since) });
+    li.appendChild(kind); li.appendChild(where); li.appendChild(what);
+    if (a.acked_by) {
+      var s = document.createElement('span'); s.textContent = t('acked', { w: a.acked_by }); li.appendChild(s);
+    } else if (canAck && !a.ended) {
+      var b = document.createElement('button'); b.type = 'button'; b.textContent = t('ack');
+      b.onclick = function () { ackAlert(a.id); };
+      li.appendChild(b);
+    }
+    return li;
+  }
+  var endedOpen = false;
   function paintAlerts() {
     var box = document.getElementById('alerts'), list = document.getElementById('alert-list');
     list.textContent = '';
-    var shown = alertData.filter(function (a) { return !a.ended; }).concat(
-      alertData.filter(function (a) { return a.ended; }).slice(0, 5));
-    box.hidden = shown.length === 0;
-    shown.forEach(function (a) {
-      var li = document.createElement('li');
-      li.setAttribute('data-alert', a.id);
-      li.setAttribute('data-kind', a.kind);
-      if (a.ended) li.className = 'ended'; else if (a.acked_by) li.className = 'acked';
-      var kind = document.createElement('span'); kind.className = 'kind'; kind.textContent = t(a.kind);
-      var where = document.createElement('span'); where.textContent = a.site_name + ' · ' + a.room_name;
-      var what = document.createElement('span'); what.textContent = (lang === 'en' ? a.detail_en : a.detail_zh) + ' · ' + t('since', { t: hhmm(a.since) });
-      li.appendChild(kind); li.appendChild(where); li.appendChild(what);
-      if (a.acked_by) {
-        var s = document.createElement('span'); s.textContent = t('acked', { w: a.acked_by }); li.appendChild(s);
-      } else if (canAck && !a.ended) {
-        var b = document.createElement('button'); b.type = 'button'; b.textContent = t('ack');
-        b.onclick = function () { ackAlert(a.id); };
-        li.appendChild(b);
-      }
-      list.appendChild(li);
-    });
+    var active = alertData.filter(function (a) { return !a.ended; });
+    var ended = alertData.filter(function (a) { return a.ended; }).slice(0, 20);
+    box.hidden = active.length + ended.length === 0;
+    active.forEach(function (a) { list.appendChild(alertItem(a)); });
+    if (ended.length) {
+      // Ended alerts stay folded away (one line on a phone) until opened.
+      var li = document.createElement('li'); li.className = 'ended-group';
+      var d = document.createElement('details'); d.open = endedOpen;
+      d.ontoggle = function () { endedOpen = d.open; };
+      var sum = document.createElement('summary'); sum.textContent = t('endedN', { n: ended.length });
+      var ul = document.createElement('ul');
+      ended.forEach(function (a) { ul.appendChild(alertItem(a)); });
+      d.appendChild(sum); d.appendChild(ul); li.appendChild(d); list.appendChild(li);
+    }
   }
   function loadAlerts() {
     var x = new XMLHttpRequest();

@@ -5,13 +5,14 @@
 //! other packets allowed by the ACL go on to the broker, and what the broker
 //! sends back is copied packet by packet.
 
-use super::door::{Door, Message, is_device_topic};
+use super::door::{Door, Message};
 use super::frame::{Head, frame_len, publish_head};
 use super::hello::{Refusal, parse_connect};
 use super::ticket::Ticket;
 use super::violation::Violation;
 use super::wire::{Rate, acknowledge, drop_for, outbound, protocol, read_more, refuse, send};
 use super::{MAX_PACKET, Shared, Version};
+use crate::topics::is_device_topic;
 use bytes::{Buf, Bytes, BytesMut};
 use rumqttc::mqttbytes::v4;
 use rumqttc::v5::mqttbytes::v5;

@@ -48,7 +48,7 @@ mod violation;
 mod wire;
 
 pub use acl::{Access, Acl};
-pub use door::{ALERTS_PREFIX, DEVICE_PREFIX, Door, is_device_topic};
+pub use door::Door;
 pub use passwd::Passwd;
 pub use ticket::Ticket;
 
