@@ -263,6 +263,51 @@ fn accept_language(page: &mut Page, lang: &str) {
     );
 }
 
+/// Words of the other language in the rendered page: Latin words on a Chinese
+/// page (other than ids of the test registry, units and product names),
+/// Chinese on an English page (other than the registry's own names, which are
+/// Chinese everywhere, and the link to the Chinese page).
+fn language_leaks(page: &mut Page, lang: &str) -> Value {
+    let field = |key: &str| -> Vec<String> {
+        crate::webapp::REGISTRY
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(key))
+            .filter_map(|v| {
+                v.trim()
+                    .strip_prefix('=')?
+                    .trim()
+                    .strip_prefix('"')?
+                    .strip_suffix('"')
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    let mut names = field("name");
+    names.extend(field("city"));
+    names.extend(field("district"));
+    names.push("中文".into());
+    let ids: Vec<String> = field("id")
+        .iter()
+        .flat_map(|id| id.split('-').map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    let script = format!(
+        r#"(() => {{
+  const names = {names}, ids = {ids};
+  let t = document.body.innerText;
+  if ('{lang}' === 'zh') {{
+    // EN: the language switch; anonymous: who acknowledged on an open app (a user name).
+    const ok = new Set(ids.concat(['EN', 'CSV', 'API', 'doorstep', 'anonymous']));
+    return [...new Set((t.match(/[A-Za-z][A-Za-z_]*[A-Za-z]/g) || []).filter(w => !ok.has(w)))];
+  }}
+  names.sort((a, b) => b.length - a.length).forEach(n => {{ t = t.split(n).join(' '); }});
+  return [...new Set(t.match(/[\u3400-\u9fff\uff01-\uff5e\u3001-\u3011]+/g) || [])];
+}})()"#,
+        names = serde_json::to_string(&names).unwrap_or_default(),
+        ids = serde_json::to_string(&ids).unwrap_or_default(),
+    );
+    page.eval(&script)
+}
+
 #[test]
 fn views_live_push_language_and_phone() {
     let Some((_browser, mut page)) = chromium() else {
@@ -416,25 +461,46 @@ fn views_live_push_language_and_phone() {
         "document.querySelector('h1').textContent === 'Idle spaces · Room use'",
     );
 
-    // A phone: nothing wider than the screen but the scrolling tables.
-    page.viewport(390, 844, true);
-    accept_language(&mut page, "zh-CN");
-    for (path, name) in [
-        ("/", "live-phone"),
-        ("/manager?site=sh-a&room=nursery", "manager-phone"),
-        ("/evaluator", "evaluator-phone"),
-    ] {
-        page.goto(&format!("{base}{path}"));
-        if path == "/" {
-            page.wait("tiles", "document.querySelectorAll('.tile').length === 3");
+    // Every view at 1400 px and on a 390 px phone, in each language: nothing
+    // wider than the screen, no table wider than its box (on a phone rows are
+    // cards), and no word of the other language.
+    for (width, height, mobile) in [(1400, 900, false), (390, 844, true)] {
+        page.viewport(width, height, mobile);
+        for lang in ["zh", "en"] {
+            accept_language(&mut page, if lang == "zh" { "zh-CN" } else { "en-US" });
+            for (path, name) in [
+                ("/", "live"),
+                ("/manager?site=sh-a&room=nursery", "manager"),
+                ("/evaluator", "evaluator"),
+            ] {
+                page.goto(&format!("{base}{path}"));
+                let ready = match path {
+                    "/" => {
+                        "document.querySelectorAll('.tile').length === 3 && document.querySelector('.tile[data-room=hall] .occ').textContent !== ''"
+                    }
+                    "/evaluator" => "document.querySelectorAll('#sites tbody tr').length === 2",
+                    _ => "document.querySelectorAll('#rooms tr[data-room]').length === 2",
+                };
+                page.wait("the view's data", ready);
+                // Saved first, so a failure below has its picture.
+                page.screenshot(&format!("{name}-{lang}-{width}"));
+                let fits =
+                    page.eval("document.documentElement.scrollWidth <= window.innerWidth + 1");
+                assert_eq!(fits, true, "{path} fits a {width} px screen ({lang})");
+                let clipped = page.eval(
+                    "[...document.querySelectorAll('.scroll')].filter(s => s.scrollWidth > s.clientWidth + 1).length",
+                );
+                assert_eq!(
+                    clipped, 0,
+                    "{path}: a table overflows at {width} px ({lang})"
+                );
+                let leaks = language_leaks(&mut page, lang);
+                assert_eq!(
+                    leaks,
+                    serde_json::json!([]),
+                    "{path} at {width} px in {lang}: words of the other language"
+                );
+            }
         }
-        let fits = page.eval("document.documentElement.scrollWidth <= window.innerWidth + 1");
-        assert_eq!(fits, true, "{path} fits a 390 px screen");
-        // No table wider than its box: rows are cards, every column on screen.
-        let clipped = page.eval(
-            "[...document.querySelectorAll('.scroll')].filter(s => s.scrollWidth > s.clientWidth + 1).length",
-        );
-        assert_eq!(clipped, 0, "{path}: a table overflows at 390 px");
-        page.screenshot(name);
     }
 }

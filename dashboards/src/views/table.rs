@@ -74,12 +74,12 @@ impl<'a> HtmlTable<'a> {
         self
     }
 
-    fn head_text(&self, c: &'a Column) -> &'a str {
+    fn head_text(&self, c: &'a Column) -> std::borrow::Cow<'a, str> {
         match self.header.as_ref().and_then(|h| h(c)) {
-            Some(h) => h,
+            Some(h) => h.into(),
             None => match self.lang {
-                Lang::Zh => &c.zh,
-                Lang::En => &c.name,
+                Lang::Zh => c.zh.as_str().into(),
+                Lang::En => english_header(&c.name).into(),
             },
         }
     }
@@ -90,6 +90,33 @@ impl<'a> HtmlTable<'a> {
         }
         let text = row.get(i).and_then(|v| v.human_text(c.kind, self.lang));
         html! { (text.as_deref().unwrap_or(UNKNOWN)) }
+    }
+}
+
+/// A column's name as an English header: words, not a key
+/// (`visits_per_100m2` reads "Visits per 100 m²", `time_utilization_28d` "Time utilization 28 d").
+fn english_header(name: &str) -> String {
+    let words: Vec<String> = name
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .map(|w| match w {
+            "100m2" => "100 m²".to_owned(),
+            "m2" => "m²".to_owned(),
+            "id" => "ID".to_owned(),
+            w if w.len() > 1
+                && w.ends_with('d')
+                && w[..w.len() - 1].bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                format!("{} d", &w[..w.len() - 1])
+            }
+            w => w.to_owned(),
+        })
+        .collect();
+    let text = words.join(" ");
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => text,
     }
 }
 
@@ -158,6 +185,17 @@ pub(crate) fn plain_cells(html: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn english_headers_are_words() {
+        assert_eq!(english_header("visits_per_100m2"), "Visits per 100 m²");
+        assert_eq!(
+            english_header("time_utilization_28d"),
+            "Time utilization 28 d"
+        );
+        assert_eq!(english_header("site_id"), "Site ID");
+        assert_eq!(english_header("coverage"), "Coverage");
+    }
     use analytics::report::Kind;
 
     fn sample() -> Table {
@@ -234,7 +272,7 @@ mod tests {
             .into_string();
         let html = plain_cells(&html);
         assert!(
-            html.contains("<tr><th>Site</th><th>time_utilization</th><th></th></tr>"),
+            html.contains("<tr><th>Site</th><th>Time utilization</th><th></th></tr>"),
             "{html}"
         );
         assert!(html.contains("<td><b>x</b></td>"), "{html}");
