@@ -170,6 +170,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         spec.cluster.as_ref().map_or(0, |c| c.process),
         &spec.registry,
         &spec.alerts,
+        spec.clock.now_ms(),
     );
     let started = Instant::now();
     let (mut journal, recent) =

@@ -108,6 +108,10 @@ pub struct SimHints {
     /// Scales how many visitors come, 1.0 for an ordinary room.
     #[serde(default = "one")]
     pub popularity: f64,
+    /// Share of hours (0 to 1) in which the room's devices send nothing: a
+    /// failing sensor, for demos of coverage, LOW_COVERAGE and offline alerts.
+    #[serde(default)]
+    pub outage: f64,
 }
 
 fn one() -> f64 {
@@ -116,7 +120,10 @@ fn one() -> f64 {
 
 impl Default for SimHints {
     fn default() -> Self {
-        SimHints { popularity: 1.0 }
+        SimHints {
+            popularity: 1.0,
+            outage: 0.0,
+        }
     }
 }
 

@@ -79,9 +79,14 @@ impl Prepared {
         process: usize,
         registry: &Arc<Registry>,
         config: &AlertsConfig,
+        now_ms: i64,
     ) -> Prepared {
         let state_path = state::path(data_dir, label);
         let mut state = state::load(&state_path);
+        // The last days' IDLE and DOOR_DRIFT flags as stored: a state file lost,
+        // or days closed by an import or the demo's history, still raise their alerts.
+        state.notes.extend(stored_notes(data_dir, registry, now_ms));
+        conditions::keep_notes(&mut state.notes, now_ms);
         state.book.next_id = state.book.next_id.max((process as u64) << 40);
         let names: Vec<String> = (0..config.channels.len())
             .map(|i| config.channels[i].name(i))
@@ -156,6 +161,53 @@ impl Prepared {
             workers_stop,
         })
     }
+}
+
+/// The IDLE and DOOR_DRIFT flags stored for the last two local days.
+fn stored_notes(data_dir: &Path, registry: &Registry, now_ms: i64) -> Vec<conditions::FlagNote> {
+    let Some(today) = chrono::DateTime::from_timestamp_millis(now_ms).map(|t| t.date_naive())
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for back in -1..=2 {
+        let date = today - chrono::Duration::days(back);
+        let flags = match analytics::report::day_flags::flags_on(
+            data_dir,
+            date,
+            &["IDLE", "DOOR_DRIFT"],
+        ) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(%date, error = %e, "cannot read the stored flags for the alerts");
+                continue;
+            }
+        };
+        for f in flags {
+            let Some(room) = registry.room_by_ids(&f.site_id, &f.room_id) else {
+                continue;
+            };
+            let Some(room) = registry.rooms.get(room.ix()) else {
+                continue;
+            };
+            let tz = registry.site(room.site).timezone;
+            let day_ms =
+                devices::schedule::local_to_utc(tz, date.and_time(chrono::NaiveTime::MIN)) * 1000;
+            out.push(conditions::FlagNote {
+                site_id: f.site_id,
+                room_id: f.room_id,
+                kind: if f.flag == "IDLE" {
+                    dashboards::AlertKind::Idle
+                } else {
+                    dashboards::AlertKind::DoorDrift
+                },
+                day_ms,
+                reason_zh: f.reason_zh,
+                reason_en: f.reason_en,
+            });
+        }
+    }
+    out
 }
 
 impl Running {

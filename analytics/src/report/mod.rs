@@ -25,6 +25,7 @@
 
 mod columnar;
 pub mod compare;
+pub mod day_flags;
 mod grid;
 pub(crate) mod read;
 pub mod render;

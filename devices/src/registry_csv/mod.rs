@@ -329,6 +329,7 @@ fn room_row(row: &Row) -> Result<(SiteEntry, RoomEntry), RegistryError> {
                         format!("{text:?} is not a number of at least 0"),
                     )
                 })?,
+            outage: 0.0,
         }),
     };
     let room = RoomEntry {

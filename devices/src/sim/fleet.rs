@@ -316,6 +316,17 @@ fn departure(rng: &mut StdRng, category: Category, arrive: i64, close: i64) -> i
     }
 }
 
+/// A number in [0, 1) fixed for device `d` and the hour of `t` (splitmix64), to
+/// choose the hours a failing sensor is silent without touching the fleet's random stream.
+fn silent_hour(d: usize, t: i64) -> f64 {
+    let mut z = (d as u64) << 32 ^ (t.div_euclid(3600) as u64);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
 fn door(rng: &mut StdRng, entrances: usize) -> u8 {
     if entrances > 1 {
         rng.random_range(0..entrances).min(255) as u8
@@ -471,6 +482,11 @@ impl Fleet {
             ..
         } = self;
         let dev = &mut devices[d];
+        let outage = registry.rooms[dev.room].sim.outage;
+        if outage > 0.0 && silent_hour(d, t) < outage {
+            // A failing sensor: nothing this hour, the schedule goes on.
+            return None;
+        }
         let sim = &mut rooms[dev.room];
         // Thousands of devices report in the same second and zone: format it once.
         if *ts_of != Some((t, sim.tz)) {
