@@ -60,7 +60,7 @@ pub fn t(lang: Lang, key: &str) -> &'static str {
         "city" => ("城市", "City"),
         "category" => ("服务类别", "Category"),
         "room" => ("房间", "Room"),
-        "capacity" => ("容量", "Capacity"),
+        "capacity" => ("容量（人）", "Capacity (people)"),
         "tu7" => ("时间利用率 7天", "Time use 7 d"),
         "tu28" => ("时间利用率 28天", "Time use 28 d"),
         "cu7" => ("容量利用率 7天", "Capacity use 7 d"),

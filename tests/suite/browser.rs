@@ -33,7 +33,7 @@ fn artifacts() -> PathBuf {
 }
 
 /// Headless Chromium, killed when dropped.
-struct Chromium {
+pub(crate) struct Chromium {
     child: Child,
     _profile: tempfile::TempDir,
 }
@@ -46,7 +46,7 @@ impl Drop for Chromium {
 }
 
 /// A DevTools protocol session with one page, over a minimal WebSocket client.
-struct Page {
+pub(crate) struct Page {
     ws: TcpStream,
     next: u64,
 }
@@ -151,7 +151,7 @@ Sec-WebSocket-Key: ZG9vcnN0ZXAtYnJvd3Nlcg==\r\nSec-WebSocket-Version: 13\r\n\r\n
         }
     }
 
-    fn eval(&mut self, expression: &str) -> Value {
+    pub(crate) fn eval(&mut self, expression: &str) -> Value {
         let r = self.call(
             "Runtime.evaluate",
             json!({ "expression": expression, "returnByValue": true }),
@@ -160,7 +160,7 @@ Sec-WebSocket-Key: ZG9vcnN0ZXAtYnJvd3Nlcg==\r\nSec-WebSocket-Version: 13\r\n\r\n
         r["result"]["value"].clone()
     }
 
-    fn wait(&mut self, what: &str, expression: &str) -> Value {
+    pub(crate) fn wait(&mut self, what: &str, expression: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let v = self.eval(expression);
@@ -176,7 +176,7 @@ Sec-WebSocket-Key: ZG9vcnN0ZXAtYnJvd3Nlcg==\r\nSec-WebSocket-Version: 13\r\n\r\n
         }
     }
 
-    fn goto(&mut self, url: &str) {
+    pub(crate) fn goto(&mut self, url: &str) {
         self.call("Page.navigate", json!({ "url": url }));
         self.wait(
             "the page to load",
@@ -184,7 +184,7 @@ Sec-WebSocket-Key: ZG9vcnN0ZXAtYnJvd3Nlcg==\r\nSec-WebSocket-Version: 13\r\n\r\n
         );
     }
 
-    fn screenshot(&mut self, name: &str) {
+    pub(crate) fn screenshot(&mut self, name: &str) {
         let r = self.call(
             "Page.captureScreenshot",
             json!({ "format": "png", "captureBeyondViewport": true }),
@@ -216,7 +216,7 @@ fn devtools_list(addr: std::net::SocketAddr) -> Option<String> {
         .map(|(_, body)| body)
 }
 
-fn chromium() -> Option<(Chromium, Page)> {
+pub(crate) fn chromium() -> Option<(Chromium, Page)> {
     if !have("chromium") {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -494,6 +494,28 @@ fn views_live_push_language_and_phone() {
                     clipped, 0,
                     "{path}: a table overflows at {width} px ({lang})"
                 );
+                if width > 640 && path != "/" {
+                    // Every plain number has its unit in its column's header
+                    // (percentages carry their own; ranks and weekdays have none; a count of days is headed "days").
+                    let bare = page.eval(
+                        r#"(() => {
+  const bad = [], unitless = /rank|排名|percentile|百分位|weekday|星期|^days$|天数/i;
+  document.querySelectorAll('.scroll table').forEach(tb => {
+    const heads = [...tb.querySelectorAll('thead th')].map(h => h.textContent);
+    tb.querySelectorAll('tbody tr').forEach(tr => [...tr.children].forEach((td, i) => {
+      const text = td.textContent.trim(), head = heads[i] || '';
+      if (/^-?[\d,]+(\.\d+)?$/.test(text) && !/[（(]/.test(head) && !unitless.test(head)) bad.push(head + ': ' + text);
+    }));
+  });
+  return [...new Set(bad)];
+})()"#,
+                    );
+                    assert_eq!(
+                        bare,
+                        serde_json::json!([]),
+                        "{path} ({lang}): numbers without a unit"
+                    );
+                }
                 let leaks = language_leaks(&mut page, lang);
                 assert_eq!(
                     leaks,

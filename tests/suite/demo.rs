@@ -25,6 +25,7 @@ fn occupancies(web: SocketAddr) -> Option<Vec<(String, Value, Value)>> {
 
 #[test]
 fn demo_serves_live_counts_and_writes_parquet() {
+    let began = std::time::Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
     let web: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let mqtt = format!("127.0.0.1:{}", free_port());
@@ -61,6 +62,35 @@ fn demo_serves_live_counts_and_writes_parquet() {
         "every sample site compared from the history: {body}"
     );
     assert_eq!(sites["facts"]["to"], "2026-11-22", "{body}");
+    // In a browser: each of the three views shows data, within a minute of the start.
+    if let Some((_browser, mut page)) = crate::browser::chromium() {
+        for (path, what, ready) in [
+            (
+                "/evaluator",
+                "five compared sites",
+                "document.querySelectorAll('#sites tbody tr').length === 5",
+            ),
+            (
+                "/manager",
+                "rooms with their use",
+                "document.querySelectorAll('#rooms tr[data-room]').length > 0 && /\\d%/.test(document.querySelector('#rooms tbody').textContent)",
+            ),
+            (
+                "/",
+                "tiles with counts",
+                "[...document.querySelectorAll('.tile .occ')].some(e => /\\d/.test(e.textContent))",
+            ),
+        ] {
+            page.goto(&format!("http://{web}{path}"));
+            page.wait(what, ready);
+            page.screenshot(&format!("demo{}", path.replace('/', "-")));
+        }
+        let took = began.elapsed();
+        assert!(
+            took < Duration::from_secs(60),
+            "the views had data after {took:?}"
+        );
+    }
     let first = wait_for(Duration::from_secs(60), "the live API with values", || {
         occupancies(web).filter(|rooms| rooms.iter().any(|(_, n, _)| !n.is_null()))
     });

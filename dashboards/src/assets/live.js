@@ -142,7 +142,7 @@
     } else {
       occ.textContent = lv === 'stale' ? '—' : String(r.occupancy);
       occ.className = 'occ';
-      q(el, '.cap').textContent = ' / ' + r.capacity;
+      q(el, '.cap').textContent = ' / ' + r.capacity + ' ' + t('people');
     }
     var w = 0;
     if (lv !== 'stale') w = r.load != null ? Math.min(1, r.load) : (r.occupancy > 0 ? 1 : 0);

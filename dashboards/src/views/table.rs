@@ -77,9 +77,11 @@ impl<'a> HtmlTable<'a> {
     fn head_text(&self, c: &'a Column) -> std::borrow::Cow<'a, str> {
         match self.header.as_ref().and_then(|h| h(c)) {
             Some(h) => h.into(),
-            None => match self.lang {
-                Lang::Zh => c.zh.as_str().into(),
-                Lang::En => english_header(&c.name).into(),
+            None => match (self.lang, unit(&c.name)) {
+                (Lang::Zh, None) => c.zh.as_str().into(),
+                (Lang::Zh, Some((zh, _))) => format!("{}（{zh}）", c.zh).into(),
+                (Lang::En, None) => english_header(&c.name).into(),
+                (Lang::En, Some((_, en))) => format!("{} ({en})", english_header(&c.name)).into(),
             },
         }
     }
@@ -91,6 +93,24 @@ impl<'a> HtmlTable<'a> {
         let text = row.get(i).and_then(|v| v.human_text(c.kind, self.lang));
         html! { (text.as_deref().unwrap_or(UNKNOWN)) }
     }
+}
+
+/// The unit of a column of plain numbers, in Chinese and English, for its
+/// header (fractions show as percentages and need none; ranks and
+/// percentiles have none).
+fn unit(name: &str) -> Option<(&'static str, &'static str)> {
+    Some(match name {
+        "capacity" => ("人", "people"),
+        "visits_per_day" => ("人次/天", "visits/day"),
+        "visits_per_100m2_day" => ("人次/百平方米·天", "visits/100 m²·day"),
+        "hours" => ("小时", "h"),
+        "start_hour" | "end_hour" => ("时", "o'clock"),
+        "functions_in_use" => ("项", "services"),
+        "area_m2" => ("平方米", "m²"),
+        n if n.ends_with("_days") => ("天", "days"),
+        n if n.ends_with("_seconds") => ("秒", "s"),
+        _ => return None,
+    })
 }
 
 /// A column's name as an English header: words, not a key

@@ -174,7 +174,15 @@ fn compared_table(lang: Lang, compared: &Table) -> Markup {
     let id = compared.index("site_id");
     let functions = compared.index("functions");
     let code = lang.pick("zh", "en");
+    // The site's name says which it is; its id stays in the CSV and the link.
+    let shown: Vec<&str> = compared
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|n| *n != "site_id")
+        .collect();
     let table = HtmlTable::new(compared, lang)
+        .columns(&shown)
         .cells(move |r, c| {
             let text = match functions.and_then(|i| compared.rows.get(r)?.get(i)) {
                 Some(Value::Text(s)) if c.name == "functions" => s,
