@@ -11,6 +11,9 @@ use axum::routing::get;
 /// The style sheet of the server-rendered pages (phone first).
 pub(crate) const APP_CSS_PATH: &str = "/assets/app.css";
 const APP_CSS: &str = include_str!("assets/app.css");
+/// The script of the server-rendered pages (sortable tables).
+pub(crate) const APP_JS_PATH: &str = "/assets/app.js";
+const APP_JS: &str = include_str!("assets/app.js");
 /// The live page's style sheet.
 const LIVE_CSS: &str = include_str!("assets/live.css");
 /// The live page's script.
@@ -21,6 +24,7 @@ const LIVE_JS: &str = include_str!("assets/live.js");
 pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route(APP_CSS_PATH, get(|| serve("text/css", APP_CSS)))
+        .route(APP_JS_PATH, get(|| serve("text/javascript", APP_JS)))
         .route("/assets/live.css", get(|| serve("text/css", LIVE_CSS)))
         .route("/assets/live.js", get(|| serve("text/javascript", LIVE_JS)))
 }

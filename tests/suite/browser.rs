@@ -400,6 +400,13 @@ fn views_live_push_language_and_phone() {
         page.eval("document.querySelectorAll('#room svg.trend path').length"),
         1
     );
+    // A click on a header sorts by that column, a second click the other way.
+    let first = "document.querySelector('#rooms tbody tr').getAttribute('data-room')";
+    let click_tu28 = "[...document.querySelectorAll('#rooms th')].find(h => h.textContent.startsWith('时间利用率 28天')).click(); 1";
+    page.eval(click_tu28);
+    assert_eq!(page.eval(first), "nursery", "the least used room first");
+    page.eval(click_tu28);
+    assert_eq!(page.eval(first), "hall", "then the most used");
     page.screenshot("manager");
 
     // Evaluator view: ranking, distribution, the table with its drill-down and CSV link.

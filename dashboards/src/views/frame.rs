@@ -4,7 +4,7 @@
 //! switch and the sign-out button.
 
 use crate::api::state::AppState;
-use crate::assets::APP_CSS_PATH;
+use crate::assets::{APP_CSS_PATH, APP_JS_PATH};
 use crate::auth::User;
 use crate::i18n::{Lang, html_lang, t};
 use axum::http::header;
@@ -22,7 +22,10 @@ pub(crate) fn document(lang: Lang, title: &str, body: Markup) -> Markup {
                 title { (title) }
                 link rel="stylesheet" href=(APP_CSS_PATH);
             }
-            body { (body) }
+            body {
+                (body)
+                script src=(APP_JS_PATH) {}
+            }
         }
     }
 }
