@@ -42,6 +42,7 @@ pub(crate) fn routes(state: AppState, listen: Option<SocketAddr>) -> Router {
         .route("/manager", get(views::manager::page))
         .route("/manager/heatmap.svg", get(views::manager::heatmap))
         .route("/evaluator", get(views::evaluator::page))
+        .route("/help/metrics", get(views::help::metrics))
         .route("/login", get(views::login::form).post(views::login::submit))
         .route(
             "/logout",

@@ -408,6 +408,17 @@ fn views_live_push_language_and_phone() {
     page.eval(click_tu28);
     assert_eq!(page.eval(first), "hall", "then the most used");
     page.screenshot("manager");
+    // The "?" next to a number opens the metric reference at its definition, from the binary.
+    let help = page.eval("document.querySelector('#rooms th a.help').getAttribute('href')");
+    let help = help.as_str().expect("a help link").to_owned();
+    assert!(help.starts_with("/help/metrics?lang=zh#"), "{help}");
+    page.goto(&format!("{base}{help}"));
+    let id = help.rsplit('#').next().unwrap_or_default().to_owned();
+    page.wait(
+        "the definition",
+        &format!("document.getElementById('{id}') !== null && document.querySelectorAll('article h2').length > 5"),
+    );
+    page.screenshot("help-metrics");
 
     // Evaluator view: ranking, distribution, the table with its drill-down and CSV link.
     page.goto(&format!("{base}/evaluator"));

@@ -6,6 +6,7 @@
 pub(crate) mod charts;
 pub(crate) mod evaluator;
 pub(crate) mod frame;
+pub(crate) mod help;
 pub(crate) mod login;
 pub(crate) mod manager;
 pub(crate) mod operator;

@@ -157,7 +157,14 @@ impl Render for HtmlTable<'_> {
                     thead {
                         tr {
                             @for &(_, c) in &self.shown {
-                                th { (self.head_text(c)) }
+                                th {
+                                    (self.head_text(c))
+                                    @if let Some(id) = super::help::anchor(&c.name) {
+                                        " "
+                                        a.help href={ "/help/metrics?lang=" (self.lang.pick("zh", "en")) "#" (id) }
+                                            title=(t(self.lang, "what_it_means")) { "?" }
+                                    }
+                                }
                             }
                             @if self.link.is_some() {
                                 th {}
@@ -262,7 +269,10 @@ mod tests {
             "{html}"
         );
         let html = plain_cells(&html);
-        assert!(html.contains("<th>时间利用率</th>"), "{html}");
+        assert!(
+            html.contains(r#"<th>时间利用率 <a class="help" href="/help/metrics?lang=zh#room-metrics" title="这个数是怎么算的">?</a></th>"#),
+            "{html}"
+        );
         assert!(
             html.contains("<td>&lt;b&gt;长者&amp;食堂&lt;/b&gt;</td>"),
             "{html}"
@@ -292,7 +302,7 @@ mod tests {
             .into_string();
         let html = plain_cells(&html);
         assert!(
-            html.contains("<tr><th>Site</th><th>Time utilization</th><th></th></tr>"),
+            html.contains(r#"<tr><th>Site</th><th>Time utilization <a class="help" href="/help/metrics?lang=en#room-metrics" title="What this number means">?</a></th><th></th></tr>"#),
             "{html}"
         );
         assert!(html.contains("<td><b>x</b></td>"), "{html}");
