@@ -204,7 +204,7 @@ pub enum ReportCommand {
         svg: Option<PathBuf>,
     },
     /// Sites compared for evaluators: METRICS.md site metrics over the window,
-    /// rank within the city and nationally by time utilization (ties by site id),
+    /// rank within the city and nationally by time utilization or --rank-by (ties by site id),
     /// national percentile, and the sites left out for coverage below 0.8.
     #[command(after_help = "Examples:\n  \
         doorstep report compare --config doorstep.toml\n  \
@@ -225,6 +225,11 @@ pub enum ReportCommand {
         /// culture, children_play, shared_space, other).
         #[arg(long, value_name = "CATEGORY")]
         category: Option<String>,
+        /// What sites are ranked by: time_utilization (default), capacity_utilization,
+        /// visits_per_day or visits_per_100m2_day (visits are comparable only between
+        /// sites with the same visits_method).
+        #[arg(long, value_name = "COLUMN", default_value = "time_utilization")]
+        rank_by: String,
     },
 }
 

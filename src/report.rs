@@ -47,8 +47,14 @@ pub fn run(cmd: &ReportCommand) -> anyhow::Result<()> {
             city,
             district,
             category,
+            rank_by,
             ..
         } => {
+            let rank_by = compare::RankBy::parse(rank_by).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--rank-by {rank_by:?} is not a choice: time_utilization, capacity_utilization, visits_per_day or visits_per_100m2_day"
+                )
+            })?;
             let category = category
                 .as_deref()
                 .map(str::parse)
@@ -58,6 +64,7 @@ pub fn run(cmd: &ReportCommand) -> anyhow::Result<()> {
                 city: city.clone(),
                 district: district.clone(),
                 category,
+                rank_by,
             };
             compare::run(&data, registry, &window, &filter, lang)?
         }

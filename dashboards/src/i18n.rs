@@ -62,6 +62,7 @@ pub fn t(lang: Lang, key: &str) -> &'static str {
         "room" => ("房间", "Room"),
         "capacity" => ("容量（人）", "Capacity (people)"),
         "what_it_means" => ("这个数是怎么算的", "What this number means"),
+        "rank_by" => ("排名依据", "Rank by"),
         "tu7" => ("时间利用率 7天", "Time use 7 d"),
         "tu28" => ("时间利用率 28天", "Time use 28 d"),
         "cu7" => ("容量利用率 7天", "Capacity use 7 d"),

@@ -82,6 +82,23 @@ impl Category {
         }
     }
 
+    /// The display name in English.
+    pub fn en(self) -> &'static str {
+        match self {
+            Category::ElderlyCare => "Elderly care",
+            Category::InfantCare => "Infant care",
+            Category::ChildCare => "After-school care",
+            Category::MealAid => "Meal aid",
+            Category::Housekeeping => "Housekeeping",
+            Category::Health => "Health",
+            Category::Fitness => "Fitness",
+            Category::Culture => "Culture",
+            Category::ChildrenPlay => "Children's play",
+            Category::SharedSpace => "Shared space",
+            Category::Other => "Other",
+        }
+    }
+
     /// One of the guideline's "一老一小" categories (elderly, infant, child care, meal aid).
     pub fn is_core(self) -> bool {
         matches!(

@@ -11,7 +11,7 @@
 
 use super::read::{self, Interner};
 use super::site_sums::{Site, meets_function_mix};
-use super::site_sums::{read_implausible, read_site_days, read_slots};
+use super::site_sums::{read_drift, read_implausible, read_site_days, read_slots};
 use super::table::{col, int};
 use super::{
     Column, Kind, Lang, MIN_COVERAGE, Output, Result, Table, Value, Window, ratio, registry_site,
@@ -32,6 +32,69 @@ pub struct Filter {
     /// Only sites that host this service category in the window (a slot row of
     /// it, or a schedule line of it in the registry).
     pub category: Option<Category>,
+    /// The number sites are ranked by.
+    pub rank_by: RankBy,
+}
+
+/// What sites are ranked by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RankBy {
+    /// Time utilization (METRICS.md's headline; the default).
+    #[default]
+    TimeUtilization,
+    /// Capacity utilization.
+    CapacityUtilization,
+    /// Visits per day (counted as each site's `visits_method` says).
+    VisitsPerDay,
+    /// Visits per 100 m² and day.
+    VisitsPer100m2Day,
+}
+
+impl RankBy {
+    /// Every choice.
+    pub const ALL: [RankBy; 4] = [
+        RankBy::TimeUtilization,
+        RankBy::CapacityUtilization,
+        RankBy::VisitsPerDay,
+        RankBy::VisitsPer100m2Day,
+    ];
+
+    /// The column it ranks by.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RankBy::TimeUtilization => "time_utilization",
+            RankBy::CapacityUtilization => "capacity_utilization",
+            RankBy::VisitsPerDay => "visits_per_day",
+            RankBy::VisitsPer100m2Day => "visits_per_100m2_day",
+        }
+    }
+
+    /// The choice named `s` (a column name).
+    pub fn parse(s: &str) -> Option<RankBy> {
+        RankBy::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Its name in the page's language.
+    pub fn label(self, lang: Lang) -> &'static str {
+        match self {
+            RankBy::TimeUtilization => lang.pick("时间利用率", "time utilization"),
+            RankBy::CapacityUtilization => lang.pick("容量利用率", "capacity utilization"),
+            RankBy::VisitsPerDay => lang.pick("日均到访", "visits per day"),
+            RankBy::VisitsPer100m2Day => {
+                lang.pick("每百平方米日均到访", "visits per 100 m² and day")
+            }
+        }
+    }
+
+    fn of(self, s: &Site) -> f64 {
+        match self {
+            RankBy::TimeUtilization => s.time_utilization(),
+            RankBy::CapacityUtilization => ratio(s.capacity_person_seconds, s.capacity_seconds),
+            RankBy::VisitsPerDay => s.visits_per_day(),
+            RankBy::VisitsPer100m2Day => s.visits_per_100m2_day(),
+        }
+        .unwrap_or(0.0)
+    }
 }
 
 /// Sites compared over the window (docs/REPORTS.md, `compare`).
@@ -48,6 +111,7 @@ pub fn run(
     let versions = read_site_days(root, from, to, &mut ids, &mut sites)?;
     read_slots(root, from, to, &mut ids, &mut sites)?;
     read_implausible(root, from, to, &mut ids, &mut sites)?;
+    read_drift(root, from, to, &mut ids, &mut sites)?;
     if let Some(registry) = registry {
         for s in &registry.sites {
             let i = ids.get(&s.id);
@@ -95,12 +159,12 @@ pub(crate) struct Rank {
 
 /// Ranks of `sites` (index-aligned), `None` for those left out for coverage.
 ///
-/// Rank 1 has the highest time utilization; equal utilizations go by site id.
-/// The percentile is the share of the other compared sites with a strictly lower
-/// time utilization, x 100 (100: above all others; ties share it); none when a
-/// single site is compared.
-pub(crate) fn ranks(sites: &[Site]) -> Vec<Option<Rank>> {
-    let tu = |s: &Site| s.time_utilization().unwrap_or(0.0);
+/// Rank 1 has the highest value of `by` (time utilization by default); equal
+/// values go by site id. The percentile is the share of the other compared
+/// sites with a strictly lower value, x 100 (100: above all others; ties share
+/// it); none when a single site is compared.
+pub(crate) fn ranks(sites: &[Site], by: RankBy) -> Vec<Option<Rank>> {
+    let tu = |s: &Site| by.of(s);
     let mut order: Vec<usize> = (0..sites.len()).filter(|&i| compared(&sites[i])).collect();
     order.sort_by(|&a, &b| {
         tu(&sites[b])
@@ -133,7 +197,7 @@ fn compared(s: &Site) -> bool {
 }
 
 fn build(sites: Vec<Site>, filter: &Filter, from: NaiveDate, to: NaiveDate, lang: Lang) -> Output {
-    let ranks = ranks(&sites);
+    let ranks = ranks(&sites, filter.rank_by);
     let total = ranks.iter().flatten().count();
     let shown = |s: &Site| {
         filter.city.as_ref().is_none_or(|c| &s.city == c)
@@ -168,6 +232,8 @@ fn build(sites: Vec<Site>, filter: &Filter, from: NaiveDate, to: NaiveDate, lang
                 ratio(s.capacity_person_seconds, s.capacity_seconds).into(),
                 s.visits_per_day().into(),
                 s.visits_per_100m2_day().into(),
+                s.visits_method().into(),
+                int(s.drift_rooms.len() as u64),
                 s.share_rooms_underused().into(),
                 int(functions.len() as u64),
                 names.join(",").into(),
@@ -245,12 +311,13 @@ fn build(sites: Vec<Site>, filter: &Filter, from: NaiveDate, to: NaiveDate, lang
         tables: vec![
             Table {
                 name: "sites",
-                title: lang
-                    .pick(
-                        "社区比较（按时间利用率排名，并列按社区编号）",
-                        "Sites compared (ranked by time utilization, ties by site id)",
-                    )
-                    .to_owned(),
+                title: match lang {
+                    Lang::Zh => format!("社区比较（按{}排名，并列按社区编号）", filter.rank_by.label(lang)),
+                    Lang::En => format!(
+                        "Sites compared (ranked by {}, ties by site id)",
+                        filter.rank_by.label(lang)
+                    ),
+                },
                 columns: site_columns(),
                 rows,
             },
@@ -267,15 +334,34 @@ fn build(sites: Vec<Site>, filter: &Filter, from: NaiveDate, to: NaiveDate, lang
             },
         ],
         display: None,
-        notes: vec![match lang {
+        notes: methods_note(&ranked, lang)
+            .into_iter()
+            .chain([match lang {
             Lang::Zh => format!(
                 "{left_out} 个社区因覆盖率低于 80%（或窗口内没有开放时间、没有数据）未参与比较；{implausible} 个社区因有不可信的门禁计数（implausible_count）未参与排名（docs/METRICS.md）。"
             ),
             Lang::En => format!(
                 "{left_out} sites left out for coverage below 80% (or no opening time, or no data, in the window); {implausible} left out for implausible door counts (docs/METRICS.md)."
             ),
-        }],
+        }])
+        .collect(),
     }
+}
+
+/// A note when the shown sites count visits in different ways: their visits
+/// are then not comparable, whatever the ranking.
+fn methods_note(ranked: &[(Rank, &Site)], lang: Lang) -> Option<String> {
+    let mut methods: Vec<String> = ranked.iter().map(|(_, s)| s.visits_method()).collect();
+    methods.sort();
+    methods.dedup();
+    methods.retain(|m| !m.is_empty());
+    (methods.len() > 1).then(|| {
+        lang.pick(
+            "这些社区的到访计数方式不同（门禁进入人次、计数增量、空到有人的次数，见“到访计数方式”一列）：到访数只宜在同一方式的社区之间比较。",
+            "These sites count visits in different ways (door entries, count increments, empty-to-occupied changes; see the visits method column): compare visits only between sites that count them the same way.",
+        )
+        .to_owned()
+    })
 }
 
 fn site_columns() -> Vec<Column> {
@@ -293,6 +379,8 @@ fn site_columns() -> Vec<Column> {
         col("capacity_utilization", "容量利用率", Kind::Fraction),
         col("visits_per_day", "日均到访", Kind::Float),
         col("visits_per_100m2_day", "每百平方米日均到访", Kind::Float),
+        col("visits_method", "到访计数方式", Kind::Text),
+        col("door_drift_rooms", "门计数偏差房间", Kind::Int),
         col("share_rooms_underused", "低效房间占比", Kind::Fraction),
         col("functions_in_use", "在用功能数", Kind::Int),
         col("functions", "在用功能", Kind::Text),
@@ -340,7 +428,7 @@ mod tests {
             site("d", "x", 100, 79, 79),
             site("e", "y", 100, 80, 8),
         ];
-        let r = ranks(&sites);
+        let r = ranks(&sites, RankBy::default());
         let national: Vec<Option<usize>> = r.iter().map(|r| r.map(|r| r.national)).collect();
         assert_eq!(national, [Some(3), Some(2), Some(1), None, Some(4)]);
         let city: Vec<Option<usize>> = r.iter().map(|r| r.map(|r| r.city)).collect();
@@ -360,8 +448,44 @@ mod tests {
     }
 
     #[test]
+    fn ranked_by_a_chosen_column_with_a_note_when_visits_are_counted_differently() {
+        let mut a = site("a", "x", 100, 100, 90);
+        (a.visits, a.methods) = (10, 0b001);
+        let mut b = site("b", "x", 100, 100, 10);
+        (b.visits, b.methods) = (50, 0b010);
+        let by = RankBy::parse("visits_per_day").expect("a choice");
+        let r = ranks(&[a.clone(), b.clone()], by);
+        let national: Vec<Option<usize>> = r.iter().map(|r| r.map(|r| r.national)).collect();
+        assert_eq!(national, [Some(2), Some(1)]);
+        let day = NaiveDate::from_ymd_opt(2026, 11, 23).expect("date");
+        let filter = Filter {
+            rank_by: by,
+            ..Filter::default()
+        };
+        let out = build(vec![a.clone(), b], &filter, day, day, Lang::En);
+        assert_eq!(out.tables[0].rows[0][3], Value::from("b"));
+        assert!(
+            out.tables[0].title.contains("visits per day"),
+            "{}",
+            out.tables[0].title
+        );
+        assert!(out.notes[0].contains("different ways"), "{:?}", out.notes);
+        let method = out.tables[0]
+            .columns
+            .iter()
+            .position(|c| c.name == "visits_method");
+        assert_eq!(
+            out.tables[0].rows[1][method.expect("column")],
+            Value::from("door")
+        );
+        // One way of counting: no note.
+        let out = build(vec![a], &filter, day, day, Lang::En);
+        assert!(!out.notes[0].contains("different ways"), "{:?}", out.notes);
+    }
+
+    #[test]
     fn one_compared_site_has_no_percentile() {
-        let r = ranks(&[site("a", "x", 10, 10, 5)]);
+        let r = ranks(&[site("a", "x", 10, 10, 5)], RankBy::default());
         assert_eq!(r[0].map(|r| (r.national, r.percentile)), Some((1, None)));
     }
 

@@ -36,7 +36,15 @@ pub(crate) struct Site {
     /// Door messages that claimed more crossings than an entrance can pass
     /// (`device_day.implausible_counts`) over the window.
     pub implausible: u64,
+    /// How its rooms count visits in the window (`visits_method` of their
+    /// slot rows): bit 0 door entries, bit 1 increments, bit 2 transitions.
+    pub methods: u8,
+    /// Rooms flagged DOOR_DRIFT on a day of the window.
+    pub drift_rooms: std::collections::BTreeSet<String>,
 }
+
+/// The `visits_method` names, in the order of [`Site::methods`]' bits.
+const METHODS: [&str; 3] = ["door", "increments", "transitions"];
 
 impl Site {
     pub fn coverage(&self) -> Option<f64> {
@@ -67,6 +75,46 @@ impl Site {
     pub fn visits_per_100m2_day(&self) -> Option<f64> {
         (self.area_m2 > 0.0).then(|| self.visits as f64 / (self.area_m2 / 100.0))
     }
+    /// How visits are counted: `door`, `increments`, `transitions`, or several joined by `+`.
+    pub fn visits_method(&self) -> String {
+        METHODS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.methods & (1 << i) != 0)
+            .map(|(_, m)| *m)
+            .collect::<Vec<_>>()
+            .join("+")
+    }
+}
+
+/// Rooms flagged DOOR_DRIFT in the window, per site.
+pub(crate) fn read_drift(
+    root: &Path,
+    from: NaiveDate,
+    to: NaiveDate,
+    ids: &mut Interner,
+    sites: &mut [Site],
+) -> Result<()> {
+    let t = "flags";
+    for date in read::dates_in(root, t, from, to)? {
+        let part = read::partition(root, t, date, &["site_id", "room_id", "flag"], None)?;
+        for (path, b) in &part.batches {
+            let (id, room, flag) = (
+                strings(path, t, b, "site_id")?,
+                strings(path, t, b, "room_id")?,
+                strings(path, t, b, "flag")?,
+            );
+            for i in 0..b.num_rows() {
+                if flag.value(i) != "DOOR_DRIFT" {
+                    continue;
+                }
+                if let Some(s) = sites.get_mut(ids.get(id.value(i))) {
+                    s.drift_rooms.insert(room.value(i).to_owned());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// At least 3 functions in use, at least 2 of them elderly, infant or child care or meal aid.
@@ -210,6 +258,7 @@ pub(crate) fn read_slots(
         "category",
         "occupied_seconds",
         "measured_seconds",
+        "visits_method",
         "revision",
     ];
     let t = "room_slot_day";
@@ -224,6 +273,7 @@ pub(crate) fn read_slots(
             );
             let occupied = prim::<UInt32Type>(path, t, b, "occupied_seconds")?;
             let measured = prim::<UInt32Type>(path, t, b, "measured_seconds")?;
+            let method = strings(path, t, b, "visits_method").ok();
             for i in rows.iter() {
                 let Some(c) = Category::ALL
                     .iter()
@@ -243,6 +293,10 @@ pub(crate) fn read_slots(
                 s.slots[c].0 += u64::from(occupied.value(i));
                 s.slots[c].1 += u64::from(measured.value(i));
                 s.hosts |= 1 << c;
+                if let Some(m) = method.and_then(|m| METHODS.iter().position(|x| *x == m.value(i)))
+                {
+                    s.methods |= 1 << m;
+                }
             }
         }
     }

@@ -9,7 +9,7 @@ const BAR: &str = "#1f5fbf";
 const SVG: &str = "http://www.w3.org/2000/svg";
 
 /// Horizontal bars of fractions (0-1), labelled, in the order given.
-pub(crate) fn ranking(title: &str, bars: &[(String, f64)]) -> Markup {
+pub(crate) fn ranking(title: &str, bars: &[(String, f64)], percent: bool) -> Markup {
     // Room for the longest name (CJK characters are about the font size wide),
     // at most MAX_LABEL_PX: longer names are cut with "…", whole in their tooltip.
     let widest = bars.iter().map(|(l, _)| label_px(l)).max().unwrap_or(0);
@@ -17,6 +17,15 @@ pub(crate) fn ranking(title: &str, bars: &[(String, f64)]) -> Markup {
     let (row, width) = (22, left + 390);
     let height = 36 + row * bars.len().max(1) as i32 + 8;
     let span = f64::from(width - left - 60);
+    // Fractions on a 0-100 % scale; other numbers against the largest.
+    let top = if percent {
+        1.0
+    } else {
+        bars.iter()
+            .map(|(_, v)| *v)
+            .fold(0.0, f64::max)
+            .max(f64::MIN_POSITIVE)
+    };
     html! {
         svg xmlns=(SVG) role="img" viewBox={ "0 0 " (width) " " (height) }
             width=(width) height=(height) font-family=(FONT) font-size="12" {
@@ -24,13 +33,15 @@ pub(crate) fn ranking(title: &str, bars: &[(String, f64)]) -> Markup {
             text x="4" y="16" font-size="14" font-weight="600" { (title) }
             @for (i, (label, v)) in bars.iter().enumerate() {
                 @let y = 30 + row * i as i32;
-                @let w = (v.clamp(0.0, 1.0) * span).round();
+                @let w = ((v / top).clamp(0.0, 1.0) * span).round();
                 text x=(left - 6) y=(y + 13) text-anchor="end" {
                     title { (label) }
                     (fit_label(label))
                 }
                 rect x=(left) y=(y) width=(w) height=(row - 6) fill=(BAR) {}
-                text x=(f64::from(left) + w + 4.0) y=(y + 13) { (format!("{:.1}%", v * 100.0)) }
+                text x=(f64::from(left) + w + 4.0) y=(y + 13) {
+                    @if percent { (format!("{:.1}%", v * 100.0)) } @else { (format!("{v:.1}")) }
+                }
             }
         }
     }
@@ -161,9 +172,15 @@ mod tests {
 
     #[test]
     fn charts_are_svg_with_escaped_labels() {
-        let r = ranking("排名", &[("A&B".into(), 0.5)]).into_string();
+        let r = ranking("排名", &[("A&B".into(), 0.5)], true).into_string();
         assert!(r.starts_with("<svg") && r.contains("A&amp;B") && r.contains("50.0%"));
         assert!(r.contains("<title>排名</title>"), "{r}");
+        // Visits: against the largest, as numbers.
+        let v = ranking("到访", &[("a".into(), 40.0), ("b".into(), 20.0)], false).into_string();
+        assert!(
+            v.contains(">40.0<") && v.contains(">20.0<") && !v.contains('%'),
+            "{v}"
+        );
         let h = histogram("分布", &[0.05, 0.95, 1.0], "%").into_string();
         assert!(h.contains(">2</text>"), "two values in the top bin: {h}");
         let d = |day| chrono::NaiveDate::from_ymd_opt(2026, 11, day).expect("date");
@@ -202,12 +219,12 @@ mod tests {
     #[test]
     fn long_names_get_room_or_an_ellipsis_never_a_cut_first_character() {
         let long = "天平街道社区嵌入式服务综合体"; // 14 characters, 168 px
-        let r = ranking("排名", &[(long.into(), 0.5)]).into_string();
+        let r = ranking("排名", &[(long.into(), 0.5)], true).into_string();
         // The label ends 6 px left of the bars, which start after room for it.
         assert!(r.contains(&format!(">{long}</text>")), "{r}");
         assert!(r.contains(r#"<rect x="178""#), "{r}");
         let very = "很".repeat(40);
-        let r = ranking("排名", &[(very.clone(), 0.5)]).into_string();
+        let r = ranking("排名", &[(very.clone(), 0.5)], true).into_string();
         assert!(
             r.contains(&format!("<title>{very}</title>")),
             "the whole name in the tooltip"

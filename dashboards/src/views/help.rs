@@ -27,7 +27,7 @@ pub(crate) fn anchor(column: &str) -> Option<&'static str> {
             "room-metrics"
         }
         c if c.starts_with("visits") => "visits",
-        "flags" => "flags",
+        "flags" | "door_drift_rooms" => "flags",
         "hours" | "start_hour" | "end_hour" => "idle-slots",
         "national_rank"
         | "city_rank"

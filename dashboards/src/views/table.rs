@@ -106,6 +106,7 @@ fn unit(name: &str) -> Option<(&'static str, &'static str)> {
         "hours" => ("小时", "h"),
         "start_hour" | "end_hour" => ("时", "o'clock"),
         "functions_in_use" => ("项", "services"),
+        "door_drift_rooms" => ("间", "rooms"),
         "area_m2" => ("平方米", "m²"),
         n if n.ends_with("_days") => ("天", "days"),
         n if n.ends_with("_seconds") => ("秒", "s"),

@@ -123,14 +123,14 @@ fn replayed_live(registry: &Arc<Registry>, readings: Vec<Reading>) -> Vec<(RoomI
 fn a_door_message_repeated_later_counts_once_in_the_live_view() {
     let (registry, readings) = setup();
     let want = replayed_live(&registry, readings.clone());
-    // Every 5th door message with crossings comes again 40 messages later, as a
+    // Every 3rd door message with crossings comes again 40 messages later, as a
     // device's resend after a reconnect, through another process of a cluster.
     let mut order: Vec<(usize, Reading)> = Vec::new();
     let mut repeated = 0;
     for (i, r) in readings.iter().enumerate() {
         order.push((2 * i, r.clone()));
         let crossing = matches!(r.value, Value::Door { inn, out } if inn + out > 0);
-        if crossing && i % 5 == 0 {
+        if crossing && i % 3 == 0 {
             order.push((2 * (i + 40) + 1, r.clone()));
             repeated += 1;
         }

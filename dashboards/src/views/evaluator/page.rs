@@ -7,7 +7,7 @@ use crate::i18n::{Lang, t};
 use crate::local_path::url_encode;
 use crate::views::charts;
 use crate::views::table::HtmlTable;
-use analytics::report::{Output, Table, Value};
+use analytics::report::{Output, Table, Value, compare};
 use devices::{Category, Site};
 use maud::{Markup, html};
 
@@ -28,7 +28,7 @@ pub(super) fn body(lang: Lang, q: &EvaluatorQuery, sites: &[Site], out: Option<&
                     }
                 }
                 @if let Some(compared) = out.tables.first() {
-                    (overview(lang, compared))
+                    (overview(lang, compared, q.rank_by()))
                     section.card #sites {
                         h2 { (t(lang, "evaluator_title")) }
                         p.muted { (t(lang, "mix_note")) }
@@ -84,12 +84,7 @@ fn choices(sites: &[Site], field: impl Fn(&Site) -> &str) -> Vec<(String, String
 fn filters(lang: Lang, q: &EvaluatorQuery, sites: &[Site]) -> Markup {
     let categories: Vec<(String, String)> = Category::ALL
         .iter()
-        .map(|c| {
-            (
-                c.as_str().to_owned(),
-                lang.pick(c.zh(), c.as_str()).to_owned(),
-            )
-        })
+        .map(|c| (c.as_str().to_owned(), lang.pick(c.zh(), c.en()).to_owned()))
         .collect();
     let (cities, districts) = (choices(sites, |s| &s.city), choices(sites, |s| &s.district));
     html! {
@@ -99,19 +94,24 @@ fn filters(lang: Lang, q: &EvaluatorQuery, sites: &[Site]) -> Markup {
                 (select(lang, "city", t(lang, "city"), &cities, q.city.as_deref()))
                 (select(lang, "district", t(lang, "district"), &districts, q.district.as_deref()))
                 (select(lang, "category", t(lang, "category"), &categories, q.category.as_deref()))
+                label {
+                    (t(lang, "rank_by"))
+                    select name="rank_by" {
+                        @for r in compare::RankBy::ALL {
+                            option value=(r.as_str()) selected[q.rank_by() == r] { (r.label(lang)) }
+                        }
+                    }
+                }
                 button type="submit" { (t(lang, "filter")) }
             }
         }
     }
 }
 
-/// The ranking and the distribution of the compared sites' time utilization.
-fn overview(lang: Lang, compared: &Table) -> Markup {
-    let (name, tu) = (
-        compared.index("site_name"),
-        compared.index("time_utilization"),
-    );
-    let bars: Vec<(String, f64)> = compared
+/// The values of column `col` of the compared sites, labelled by site name.
+fn bars(compared: &Table, col: &str) -> Vec<(String, f64)> {
+    let (name, col) = (compared.index("site_name"), compared.index(col));
+    compared
         .rows
         .iter()
         .filter_map(|r| {
@@ -119,17 +119,32 @@ fn overview(lang: Lang, compared: &Table) -> Markup {
                 Some(Value::Text(s)) => s.clone(),
                 _ => String::new(),
             };
-            match tu.and_then(|i| r.get(i)) {
+            match col.and_then(|i| r.get(i)) {
                 Some(Value::Float(v)) => Some((label, *v)),
                 _ => None,
             }
         })
+        .collect()
+}
+
+/// The ranking by the chosen column and the distribution of time utilization.
+fn overview(lang: Lang, compared: &Table, by: compare::RankBy) -> Markup {
+    let values: Vec<f64> = bars(compared, "time_utilization")
+        .iter()
+        .map(|(_, v)| *v)
         .collect();
-    let values: Vec<f64> = bars.iter().map(|(_, v)| *v).collect();
+    let percent = matches!(
+        by,
+        compare::RankBy::TimeUtilization | compare::RankBy::CapacityUtilization
+    );
+    let title = match lang {
+        Lang::Zh => format!("按{}排名", by.label(lang)),
+        Lang::En => format!("Ranking by {}", by.label(lang)),
+    };
     html! {
         section.card #charts {
             div.charts {
-                (charts::ranking(t(lang, "ranking"), &bars))
+                (charts::ranking(&title, &bars(compared, by.as_str()), percent))
                 (charts::histogram(
                     t(lang, "distribution"),
                     &values,
@@ -156,13 +171,28 @@ fn fact_label(lang: Lang, key: &str) -> &str {
     lang.pick(zh, en)
 }
 
+/// How a site counts visits (`door+increments`), in the page's language.
+fn methods_text(lang: Lang, codes: &str) -> String {
+    codes
+        .split('+')
+        .filter(|c| !c.is_empty())
+        .map(|c| match c {
+            "door" => lang.pick("门禁进入人次", "door entries"),
+            "increments" => lang.pick("计数增量", "count increments"),
+            "transitions" => lang.pick("空到有人次数", "empty-to-occupied"),
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join(lang.pick("、", ", "))
+}
+
 /// A comma-joined list of category codes in the page's language.
 fn categories_text(lang: Lang, codes: &str) -> String {
     let names: Vec<&str> = codes
         .split(',')
         .filter(|c| !c.is_empty())
         .map(|c| match c.parse::<Category>() {
-            Ok(cat) => lang.pick(cat.zh(), cat.as_str()),
+            Ok(cat) => lang.pick(cat.zh(), cat.en()),
             Err(_) => c,
         })
         .collect();
@@ -172,23 +202,29 @@ fn categories_text(lang: Lang, codes: &str) -> String {
 /// The compared sites, each linking to the manager view of its site.
 fn compared_table(lang: Lang, compared: &Table) -> Markup {
     let id = compared.index("site_id");
-    let functions = compared.index("functions");
     let code = lang.pick("zh", "en");
     // The site's name says which it is; its id stays in the CSV and the link.
+    // The percentile repeats the national rank and the count of functions their
+    // list: both stay in the CSV, off the page so the table fits a screen.
+    const CSV_ONLY: [&str; 3] = ["site_id", "percentile", "functions_in_use"];
     let shown: Vec<&str> = compared
         .columns
         .iter()
         .map(|c| c.name.as_str())
-        .filter(|n| *n != "site_id")
+        .filter(|n| !CSV_ONLY.contains(n))
         .collect();
     let table = HtmlTable::new(compared, lang)
         .columns(&shown)
         .cells(move |r, c| {
-            let text = match functions.and_then(|i| compared.rows.get(r)?.get(i)) {
-                Some(Value::Text(s)) if c.name == "functions" => s,
-                _ => return None,
-            };
-            Some(html! { (categories_text(lang, text)) })
+            let row = compared.rows.get(r)?;
+            match (
+                c.name.as_str(),
+                compared.index(&c.name).and_then(|i| row.get(i)),
+            ) {
+                ("functions", Some(Value::Text(s))) => Some(html! { (categories_text(lang, s)) }),
+                ("visits_method", Some(Value::Text(s))) => Some(html! { (methods_text(lang, s)) }),
+                _ => None,
+            }
         })
         .links(|row| match id.and_then(|i| row.get(i)) {
             Some(Value::Text(s)) => Some(format!("/manager?site={}&lang={code}", url_encode(s))),
@@ -231,7 +267,7 @@ mod tests {
         );
         assert_eq!(
             categories_text(Lang::En, "culture,meal_aid"),
-            "culture, meal_aid"
+            "Culture, Meal aid"
         );
     }
 
@@ -275,7 +311,7 @@ mod tests {
         );
         assert!(html.contains("from: 2026-11-01 · to: 2026-11-28"), "{html}");
         let csv = "/api/evaluator/sites?city=%E6%88%90%E9%83%BD%E5%B8%82&amp;district=\
-                   &amp;category=&amp;format=csv&amp;lang=en";
+                   &amp;category=&amp;rank_by=&amp;format=csv&amp;lang=en";
         assert!(html.contains(csv), "{html}");
         assert_eq!(html.matches("<svg").count(), 2, "ranking and distribution");
         assert!(!html.contains("left-out"), "no second table: {html}");

@@ -19,6 +19,8 @@ pub(crate) struct EvaluatorQuery {
     pub(super) district: Option<String>,
     /// Only rooms of this service category (`devices::Category`).
     pub(super) category: Option<String>,
+    /// What to rank by (`time_utilization`, `capacity_utilization`, `visits_per_day`, `visits_per_100m2_day`).
+    pub(super) rank_by: Option<String>,
     /// `zh` or `en`; else from `Accept-Language`.
     pub(super) lang: Option<String>,
     /// `csv` for a download.
@@ -49,20 +51,36 @@ impl EvaluatorQuery {
             ),
             None => None,
         };
+        let rank_by = match nonempty(&self.rank_by) {
+            Some(r) => compare::RankBy::parse(&r).ok_or_else(|| {
+                error_json(StatusCode::BAD_REQUEST, "unknown rank_by", "time_utilization, capacity_utilization, visits_per_day or visits_per_100m2_day")
+            })?,
+            None => compare::RankBy::default(),
+        };
         Ok(compare::Filter {
             city: nonempty(&self.city),
             district: nonempty(&self.district),
             category,
+            rank_by,
         })
     }
 
-    /// The filters as a query string (`city=..&district=..&category=..`), for links.
+    /// The filters as a query string (`city=..&district=..&category=..&rank_by=..`), for links.
     pub(super) fn filters(&self) -> String {
         format!(
-            "city={}&district={}&category={}",
+            "city={}&district={}&category={}&rank_by={}",
             url_encode(self.city.as_deref().unwrap_or("")),
             url_encode(self.district.as_deref().unwrap_or("")),
-            url_encode(self.category.as_deref().unwrap_or(""))
+            url_encode(self.category.as_deref().unwrap_or("")),
+            url_encode(self.rank_by.as_deref().unwrap_or(""))
         )
+    }
+
+    /// What the sites are ranked by (the default for an unknown choice: the API refuses it).
+    pub(super) fn rank_by(&self) -> compare::RankBy {
+        self.rank_by
+            .as_deref()
+            .and_then(compare::RankBy::parse)
+            .unwrap_or_default()
     }
 }
