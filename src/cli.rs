@@ -203,6 +203,25 @@ pub enum ReportCommand {
         #[arg(long, value_name = "FILE")]
         svg: Option<PathBuf>,
     },
+    /// A site's free hours each week, to the minute, for another service (错时使用):
+    /// each room's idle blocks cut to its opening times, and the hours of the
+    /// service day it is not scheduled open. Needs the registry (the schedules).
+    #[command(after_help = "Examples:\n  \
+        doorstep report free-hours --site sh-xh-tianping\n  \
+        doorstep report free-hours --config doorstep.toml --site sh-xh-tianping --service-day 06:30-21:30\n  \
+        doorstep report free-hours --data doorstep-data --registry registry.toml --site sh-xh-tianping --format csv --output free.csv")]
+    FreeHours {
+        /// Which sites and days.
+        #[command(flatten)]
+        common: ReportArgs,
+        /// The site (its id), e.g. --site sh-xh-tianping.
+        #[arg(long, value_name = "ID")]
+        site: String,
+        /// The hours of a day rooms may be offered in, HH:MM-HH:MM
+        /// (default: the config's [web] service_day, else 07:00-21:00).
+        #[arg(long, value_name = "HH:MM-HH:MM")]
+        service_day: Option<analytics::report::free_hours::ServiceDay>,
+    },
     /// Sites compared for evaluators: METRICS.md site metrics over the window,
     /// rank within the city and nationally by time utilization or --rank-by (ties by site id),
     /// national percentile, and the sites left out for coverage below 0.8.

@@ -186,6 +186,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         cluster: None,
         journal_sync: true,
         alerts: crate::alerts::AlertsConfig::default(),
+        service_day: Default::default(),
     };
     let stop = shutdown_signal();
     let running = pipeline::start(spec).await?;
@@ -284,6 +285,7 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
         },
         journal_sync: true,
         alerts: config.alerts.clone(),
+        service_day: config.web.service_day,
     };
     let stop = shutdown_signal();
     let running = pipeline::start(spec).await?;

@@ -110,6 +110,11 @@ pub struct WebSection {
     /// Access tokens with roles (docs/WEB.md), relative to the config file; must be
     /// `chmod 600`. Without it the web app is open and must listen on a loopback address.
     pub tokens_file: Option<PathBuf>,
+    /// The hours of a day that the manager's free-hours list covers, HH:MM-HH:MM
+    /// (default 07:00-21:00): outside a room's opening hours but inside these, the
+    /// room is offered to another service.
+    #[serde(default)]
+    pub service_day: analytics::report::free_hours::ServiceDay,
 }
 
 /// `[store]`.
@@ -209,6 +214,7 @@ impl Default for WebSection {
         WebSection {
             listen: default_web_listen(),
             tokens_file: None,
+            service_day: Default::default(),
         }
     }
 }

@@ -62,6 +62,8 @@ pub struct Spec {
     pub journal_sync: bool,
     /// `[alerts]`: when they are raised and where they are sent.
     pub alerts: crate::alerts::AlertsConfig,
+    /// The hours of a day the manager's free-hours list covers.
+    pub service_day: analytics::report::free_hours::ServiceDay,
 }
 
 /// Where device messages come from.
@@ -388,6 +390,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         )),
         ready: ready.clone(),
         alerts: book,
+        service_day: spec.service_day,
     };
     let web_task = tokio::spawn(dashboards::serve(web, web_app, async {
         let _ = stopped.await;

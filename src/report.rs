@@ -3,7 +3,7 @@
 
 use crate::cli::{ReportArgs, ReportCommand, ReportFormat, ReportLang};
 use crate::config::Config;
-use analytics::report::{self, Format, Lang, Window, compare, slots, underuse};
+use analytics::report::{self, Format, Lang, Window, compare, free_hours, slots, underuse};
 use anyhow::{Context, bail};
 use devices::Registry;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,8 @@ pub fn run(cmd: &ReportCommand) -> anyhow::Result<()> {
     let common = match cmd {
         ReportCommand::Underuse { common, .. }
         | ReportCommand::Slots { common, .. }
-        | ReportCommand::Compare { common, .. } => common,
+        | ReportCommand::Compare { common, .. }
+        | ReportCommand::FreeHours { common, .. } => common,
     };
     let (data, registry) = sources(common)?;
     let registry = registry.as_ref();
@@ -42,6 +43,22 @@ pub fn run(cmd: &ReportCommand) -> anyhow::Result<()> {
                 eprintln!("wrote {}", svg.display());
             }
             slots.output
+        }
+        ReportCommand::FreeHours {
+            site, service_day, ..
+        } => {
+            let Some(registry) = registry else {
+                bail!(
+                    "free-hours needs the registry for the rooms' schedules: give --registry FILE or --config FILE"
+                );
+            };
+            let day = match service_day {
+                Some(d) => *d,
+                None => Config::find(common.config.as_deref())?
+                    .map(|c| c.web.service_day)
+                    .unwrap_or_default(),
+            };
+            free_hours::run(&data, registry, &window, site, day, lang)?
         }
         ReportCommand::Compare {
             city,

@@ -41,6 +41,7 @@ pub(crate) fn routes(state: AppState, listen: Option<SocketAddr>) -> Router {
         .route("/", get(views::operator::page))
         .route("/manager", get(views::manager::page))
         .route("/manager/heatmap.svg", get(views::manager::heatmap))
+        .route("/manager/free-hours", get(views::manager::free::page))
         .route("/evaluator", get(views::evaluator::page))
         .route("/help/metrics", get(views::help::metrics))
         .route("/login", get(views::login::form).post(views::login::submit))
@@ -55,6 +56,7 @@ pub(crate) fn routes(state: AppState, listen: Option<SocketAddr>) -> Router {
         .route("/api/alerts/{id}/ack", post(ack))
         .route("/api/manager/rooms", get(views::manager::rooms_api))
         .route("/api/manager/room", get(views::manager::room_api))
+        .route("/api/manager/free_hours", get(views::manager::free::api))
         .route("/api/evaluator/sites", get(views::evaluator::sites_api))
         .route(
             "/api/evaluator/left_out",

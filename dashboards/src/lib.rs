@@ -112,6 +112,8 @@ pub struct Web {
     pub ready: Readiness,
     /// The alert book; the pipeline applies the conditions, the app lists and acknowledges.
     pub alerts: Arc<Alerts>,
+    /// The hours of a day the manager's free-hours list covers (default 07:00-21:00).
+    pub service_day: analytics::report::free_hours::ServiceDay,
 }
 
 impl Web {
@@ -126,6 +128,7 @@ impl Web {
             status: None,
             ready,
             alerts: Arc::new(Alerts::default()),
+            service_day: Default::default(),
         }
     }
 }

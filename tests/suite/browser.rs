@@ -408,6 +408,20 @@ fn views_live_push_language_and_phone() {
     page.eval(click_tu28);
     assert_eq!(page.eval(first), "hall", "then the most used");
     page.screenshot("manager");
+    // The site's free hours: per room on the manager page, the nursery's own
+    // stretches to the minute in its detail, and a printable list.
+    assert_eq!(
+        page.eval("document.querySelectorAll('#free tbody tr').length"),
+        2
+    );
+    let stretches = page.eval("document.querySelector('#room').innerText");
+    assert!(
+        stretches.as_str().is_some_and(|s| s.contains("开放但空闲")
+            && s.contains("12:00")
+            && s.contains("托育")
+            && s.contains("非开放时段")),
+        "{stretches}"
+    );
     // The "?" next to a number opens the metric reference at its definition, from the binary.
     let help = page.eval("document.querySelector('#rooms th a.help').getAttribute('href')");
     let help = help.as_str().expect("a help link").to_owned();
@@ -419,6 +433,17 @@ fn views_live_push_language_and_phone() {
         &format!("document.getElementById('{id}') !== null && document.querySelectorAll('article h2').length > 5"),
     );
     page.screenshot("help-metrics");
+    page.goto(&format!("{base}/manager/free-hours?site=sh-a"));
+    page.wait(
+        "the printable list",
+        "document.querySelectorAll('#free-hours tbody tr').length === 6",
+    );
+    let facts = page.eval("document.querySelector('#free-hours p.muted').innerText");
+    assert!(
+        facts.as_str().is_some_and(|f| f.contains("46.0")),
+        "{facts}"
+    );
+    page.screenshot("free-hours");
 
     // Evaluator view: ranking, distribution, the table with its drill-down and CSV link.
     page.goto(&format!("{base}/evaluator"));
@@ -490,6 +515,7 @@ fn views_live_push_language_and_phone() {
                 ("/", "live"),
                 ("/manager?site=sh-a&room=nursery", "manager"),
                 ("/evaluator", "evaluator"),
+                ("/manager/free-hours?site=sh-a", "free-hours"),
             ] {
                 page.goto(&format!("{base}{path}"));
                 let ready = match path {
@@ -497,6 +523,9 @@ fn views_live_push_language_and_phone() {
                         "document.querySelectorAll('.tile').length === 3 && document.querySelector('.tile[data-room=hall] .occ').textContent !== ''"
                     }
                     "/evaluator" => "document.querySelectorAll('#sites tbody tr').length === 2",
+                    "/manager/free-hours?site=sh-a" => {
+                        "document.querySelectorAll('#free-hours tbody tr').length === 6"
+                    }
                     _ => "document.querySelectorAll('#rooms tr[data-room]').length === 2",
                 };
                 page.wait("the view's data", ready);

@@ -93,6 +93,8 @@ fn roles_and_scopes() {
         "/api/manager/room?site=sh-a&room=hall",
         "/manager/heatmap.svg?site=sh-a&room=hall",
         "/manager?site=sh-a",
+        "/api/manager/free_hours?site=sh-a",
+        "/manager/free-hours?site=sh-a",
     ] {
         assert_eq!(get(&app, path, Some(MANAGER_WUHOU)).0, 403, "{path}");
     }
@@ -229,6 +231,41 @@ fn roles_and_scopes() {
     assert!(
         body.contains("UNDERUSED") && body.lines().count() == 4,
         "{body}"
+    );
+    // The free hours a manager hands on: the nursery's Sunday morning block
+    // (8-12, 3.3 % used) cut to its opening, the service day's hours outside
+    // both rooms' openings, equal stretches of the week in one row.
+    let (status, body) = get(
+        &app,
+        "/api/manager/free_hours?site=sh-a&format=csv&lang=en",
+        Some(ADMIN),
+    );
+    assert_eq!(status, 200, "{body}");
+    let rows: Vec<String> = body
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').skip(3).collect::<Vec<_>>().join(","))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "多功能厅,20,Mon-Sun,7,07:00,08:00,1,outside_opening,,",
+            "多功能厅,20,Mon-Sun,7,20:00,21:00,1,outside_opening,,",
+            "托育室,10,Mon-Sun,7,07:00,08:00,1,outside_opening,,",
+            "托育室,10,Mon-Sun,7,12:00,14:00,2,outside_opening,,",
+            "托育室,10,Mon-Sun,7,20:00,21:00,1,outside_opening,,",
+            "托育室,10,Sun,1,08:00,12:00,4,idle_while_open,infant_care,0.03333333333333333",
+        ],
+        "{body}"
+    );
+    let (_, body) = get(&app, "/api/manager/free_hours?site=sh-a", Some(ADMIN));
+    let free = json(&body);
+    assert_eq!(free["facts"]["free_hours_per_week"], "46.0", "{body}");
+    assert_eq!(free["facts"]["service_day"], "07:00-21:00", "{body}");
+    assert_eq!(
+        get(&app, "/api/manager/free_hours", Some(ADMIN)).0,
+        400,
+        "a site is needed"
     );
     let (_, body) = get(&app, "/api/me", Some(ADMIN));
     assert_eq!(json(&body)["user"]["role"], "admin");

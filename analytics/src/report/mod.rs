@@ -26,7 +26,9 @@
 mod columnar;
 pub mod compare;
 pub mod day_flags;
+pub mod free_hours;
 mod grid;
+mod idle_blocks;
 pub(crate) mod read;
 pub mod render;
 mod site_sums;
@@ -116,6 +118,9 @@ pub enum Error {
         /// Last day.
         to: NaiveDate,
     },
+    /// The site is not in the registry.
+    #[error("site {0:?} is not in the registry (doorstep registry check lists its sites)")]
+    UnknownSite(String),
     /// Parquet output needs a file.
     #[error("--format parquet writes a file: add --output FILE")]
     ParquetNeedsFile,

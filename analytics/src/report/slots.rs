@@ -11,13 +11,12 @@
 pub use super::grid::{Block, Cell, Grid};
 use super::read::{self, get, prim, strings};
 use super::table::{col, int};
-use super::underuse::date32;
 use super::{
     Column, Error, Kind, Lang, Output, Result, Table, Value, Window, or_else, ratio, registry_site,
     weekday_name, window_of,
 };
-use arrow::datatypes::{UInt8Type, UInt16Type, UInt32Type, UInt64Type};
-use chrono::{Datelike, NaiveDate};
+use arrow::datatypes::{UInt8Type, UInt32Type, UInt64Type};
+use chrono::Datelike;
 use devices::Registry;
 use std::path::Path;
 
@@ -122,95 +121,12 @@ pub fn run(
     if let Some(reg) = registry_site(registry, site) {
         grid.site_name = or_else(&grid.site_name, Some(reg.name)).to_owned();
     }
-    grid.blocks = blocks(root, from, to, site, room)?;
+    grid.blocks = super::idle_blocks::of_site(root, from, to, site)?
+        .remove(room)
+        .unwrap_or_default();
     let mut output = output(&grid, lang);
     output.notes.extend(read::versions_note(&versions, lang));
     Ok(Slots { output, grid })
-}
-
-/// The idle blocks of the room's latest day in the window, at its highest revision.
-fn blocks(
-    root: &Path,
-    from: NaiveDate,
-    to: NaiveDate,
-    site: &str,
-    room: &str,
-) -> Result<Vec<Block>> {
-    let mut latest = (NaiveDate::MIN, 0u16);
-    for date in read::dates_in(root, "room_day", from, to)? {
-        let cols = ["site_id", "room_id", "revision"];
-        let part = read::partition(root, "room_day", date, &cols, Some(site))?;
-        for (path, b) in &part.batches {
-            let t = "room_day";
-            let (s, r) = (
-                strings(path, t, b, "site_id")?,
-                strings(path, t, b, "room_id")?,
-            );
-            let rev = prim::<UInt16Type>(path, t, b, "revision")?;
-            for i in 0..b.num_rows() {
-                if s.value(i) == site && r.value(i) == room {
-                    latest = latest.max((date, rev.value(i)));
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    let cols = [
-        "site_id",
-        "room_id",
-        "day",
-        "weekday",
-        "start_hour",
-        "end_hour",
-        "lookback_days",
-        "open_seconds",
-        "measured_seconds",
-        "occupied_seconds",
-        "revision",
-    ];
-    for date in read::dates_in(root, "idle_slots", from, to)? {
-        let part = read::partition(root, "idle_slots", date, &cols, Some(site))?;
-        for (path, b) in &part.batches {
-            let t = "idle_slots";
-            let (s, r) = (
-                strings(path, t, b, "site_id")?,
-                strings(path, t, b, "room_id")?,
-            );
-            let rev = prim::<UInt16Type>(path, t, b, "revision")?;
-            let u8s = |c| prim::<UInt8Type>(path, t, b, c);
-            let u64s = |c| prim::<UInt64Type>(path, t, b, c);
-            let (weekday, start, end) = (u8s("weekday")?, u8s("start_hour")?, u8s("end_hour")?);
-            let lookback = prim::<UInt16Type>(path, t, b, "lookback_days")?;
-            let (open, measured) = (u64s("open_seconds")?, u64s("measured_seconds")?);
-            let occupied = u64s("occupied_seconds")?;
-            let day = prim::<arrow::datatypes::Date32Type>(path, t, b, "day")?;
-            for i in 0..b.num_rows() {
-                if s.value(i) != site || r.value(i) != room {
-                    continue;
-                }
-                let at = (date, rev.value(i));
-                if at > latest {
-                    latest = at;
-                    out.clear();
-                } else if at < latest {
-                    continue;
-                }
-                out.push(Block {
-                    day: get(day, i).map_or(date, date32),
-                    weekday: weekday.value(i),
-                    start_hour: start.value(i),
-                    end_hour: end.value(i),
-                    lookback_days: lookback.value(i),
-                    open: open.value(i),
-                    measured: measured.value(i),
-                    occupied: occupied.value(i),
-                });
-            }
-        }
-    }
-    out.sort_by_key(|b| (b.weekday, b.start_hour));
-    out.dedup();
-    Ok(out)
 }
 
 fn output(grid: &Grid, lang: Lang) -> Output {
@@ -405,8 +321,8 @@ mod tests {
             site_name: String::new(),
             room_id: "r".into(),
             room_name: String::new(),
-            from: NaiveDate::MIN,
-            to: NaiveDate::MIN,
+            from: chrono::NaiveDate::MIN,
+            to: chrono::NaiveDate::MIN,
             cells: [[Cell::default(); 24]; 7],
             blocks: vec![],
         };

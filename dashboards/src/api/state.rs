@@ -23,6 +23,8 @@ pub(crate) struct AppState {
     pub(crate) data_dir: Option<Arc<PathBuf>>,
     pub(crate) status: Option<Arc<dyn StatusSource>>,
     pub(crate) ready: Readiness,
+    /// The hours of a day the free-hours list covers.
+    pub(crate) service_day: analytics::report::free_hours::ServiceDay,
     /// Changes to `true` when the server shuts down; event streams end then,
     /// or graceful shutdown would wait for them forever.
     pub(crate) stop: watch::Receiver<bool>,
@@ -37,6 +39,7 @@ impl AppState {
             data_dir: web.data_dir.map(Arc::new),
             status: web.status,
             ready: web.ready,
+            service_day: web.service_day,
             stop,
         }
     }

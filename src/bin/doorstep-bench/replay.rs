@@ -166,6 +166,7 @@ fn through_doorstep(
         cluster: None,
         journal_sync,
         alerts: doorstep::alerts::AlertsConfig::default(),
+        service_day: Default::default(),
     };
     let feed: Vec<(String, Vec<u8>)> = messages
         .iter()

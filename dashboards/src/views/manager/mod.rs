@@ -7,6 +7,7 @@
 //! structs, [`page`] is the HTML template; the handlers here join them.
 
 mod data;
+pub(crate) mod free;
 mod page;
 mod query;
 
@@ -159,9 +160,14 @@ pub(crate) async fn page(
             Err(_) => Room::NoData,
         },
     };
+    // One site chosen: its free hours too (the site was checked with the rooms).
+    let free = match q.site() {
+        Some(site) => free::report(&state, &user, site, lang).await.ok(),
+        None => None,
+    };
     let registry = state.board.registry();
     let sites: Vec<_> = registry.sites.iter().filter(|s| user.sees(s)).collect();
-    let body = page::body(lang, &q, &sites, &rows, &room);
+    let body = page::body(lang, &q, &sites, &rows, &room, free.as_ref());
     let query = format!(
         "{}&room={}",
         q.filters(),

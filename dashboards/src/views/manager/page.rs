@@ -7,7 +7,7 @@ use crate::i18n::{Lang, t};
 use crate::local_path::url_encode;
 use crate::views::charts;
 use crate::views::table::HtmlTable;
-use analytics::report::{Value, slots};
+use analytics::report::{Output, Table, Value, slots};
 use devices::Site;
 use maud::{Markup, Render, html};
 
@@ -40,6 +40,7 @@ pub(super) fn body(
     sites: &[&Site],
     rows: &[RoomRow],
     room: &Room,
+    free: Option<&Output>,
 ) -> Markup {
     html! {
         (filters(lang, q, sites))
@@ -55,7 +56,10 @@ pub(super) fn body(
             Room::NoData => {
                 section.card #room { p.muted { (t(lang, "no_data")) } }
             }
-            Room::Shown(shown) => (detail(lang, &shown.0, &shown.1)),
+            Room::Shown(shown) => (detail(lang, &shown.0, &shown.1, free)),
+        }
+        @if let (Some(site), Some(free)) = (q.site(), free) {
+            (super::free::card(lang, site, free))
         }
     }
 }
@@ -146,7 +150,7 @@ fn rooms(lang: Lang, rows: &[RoomRow]) -> Markup {
 }
 
 /// One room: its 28-day trend, its weekday x hour heatmap and its idle blocks.
-fn detail(lang: Lang, d: &RoomDetail, month: &slots::Slots) -> Markup {
+fn detail(lang: Lang, d: &RoomDetail, month: &slots::Slots, free: Option<&Output>) -> Markup {
     let src = format!(
         "/manager/heatmap.svg?site={}&room={}&lang={}",
         url_encode(&d.site_id),
@@ -169,14 +173,29 @@ fn detail(lang: Lang, d: &RoomDetail, month: &slots::Slots) -> Markup {
             }
             h3 { (t(lang, "heatmap")) }
             div.heatmap { img src=(src) alt=(t(lang, "heatmap")); }
-            h3 { (t(lang, "idle_blocks")) }
-            @if let Some(blocks) = blocks {
-                (HtmlTable::new(blocks, lang))
+            @if let Some(free) = free.and_then(|f| room_stretches(f, &d.room_id)) {
+                h3 { (t(lang, "free_in_room")) }
+                (super::free::stretches(lang, &free, false))
             } @else {
-                p.muted { (t(lang, "no_blocks")) }
+                h3 { (t(lang, "idle_blocks")) }
+                @if let Some(blocks) = blocks {
+                    (HtmlTable::new(blocks, lang))
+                } @else {
+                    p.muted { (t(lang, "no_blocks")) }
+                }
             }
         }
     }
+}
+
+/// The rows of room `room` in the site's `free_hours` table.
+fn room_stretches(free: &Output, room: &str) -> Option<Table> {
+    let table = free.tables.iter().find(|t| t.name == "free_hours")?;
+    let i = table.index("room_id")?;
+    let mut mine = table.clone();
+    mine.rows
+        .retain(|r| matches!(r.get(i), Some(Value::Text(id)) if id == room));
+    Some(mine)
 }
 
 #[cfg(test)]
@@ -225,7 +244,7 @@ mod tests {
             ..ManagerQuery::default()
         };
         let html = crate::views::table::plain_cells(
-            &body(Lang::Zh, &q, &sites, &rows, &Room::NoData).into_string(),
+            &body(Lang::Zh, &q, &sites, &rows, &Room::NoData, None).into_string(),
         );
         let name = "&lt;b&gt;长者&amp;食堂&lt;/b&gt;";
         assert!(
