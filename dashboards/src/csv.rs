@@ -6,10 +6,11 @@
 //! machine. Following OWASP's CSV injection rule, such text cells get a
 //! leading `'`. Numbers are written as they are, so `-3.5` stays a number;
 //! only cells of number values are exempt, never text that looks like one
-//! (a site id `-1` is text).
+//! (a site id `-1` is text). Numbers are rounded as a reader needs them:
+//! fractions to 4 decimals (a hundredth of a percent), other numbers to 2.
 
 use crate::views::cell_text;
-use analytics::report::{Table, Value};
+use analytics::report::{Kind, Table, Value};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
@@ -36,10 +37,18 @@ fn quote(cell: &str) -> String {
     }
 }
 
-fn value(v: &Value) -> String {
+/// `f` rounded to `places` decimals.
+fn rounded(f: f64, places: i32) -> f64 {
+    let scale = 10f64.powi(places);
+    (f * scale).round() / scale
+}
+
+fn value(v: &Value, kind: Kind) -> String {
     match v {
         Value::Int(i) => number(i),
-        Value::Float(f) if f.is_finite() => number(f),
+        Value::Float(f) if f.is_finite() => {
+            number(rounded(*f, if kind == Kind::Fraction { 4 } else { 2 }))
+        }
         // Text, and anything else written as text (dates, `NaN`, `-inf`).
         v => text(&cell_text(v)),
     }
@@ -56,7 +65,8 @@ pub(crate) fn line(cells: impl IntoIterator<Item = String>) -> String {
 pub(crate) fn table(table: &Table) -> String {
     let mut out = line(table.columns.iter().map(|c| text(&c.name)));
     for row in &table.rows {
-        out.push_str(&line(row.iter().map(value)));
+        let kinds = table.columns.iter().map(|c| c.kind);
+        out.push_str(&line(row.iter().zip(kinds).map(|(v, k)| value(v, k))));
     }
     out
 }
@@ -103,11 +113,16 @@ mod tests {
 
     #[test]
     fn numbers_stay_numbers() {
-        assert_eq!(value(&Value::Float(-3.5)), "-3.5");
-        assert_eq!(value(&Value::Int(-2)), "-2");
-        assert_eq!(value(&Value::Text("-3.5".into())), "'-3.5");
-        assert_eq!(value(&Value::Float(f64::NEG_INFINITY)), "'-inf");
-        assert_eq!(value(&Value::Null), "");
-        assert_eq!(value(&Value::Bool(true)), "true");
+        assert_eq!(value(&Value::Float(-3.5), Kind::Float), "-3.5");
+        assert_eq!(value(&Value::Int(-2), Kind::Float), "-2");
+        assert_eq!(value(&Value::Text("-3.5".into()), Kind::Float), "'-3.5");
+        assert_eq!(
+            value(&Value::Float(f64::NEG_INFINITY), Kind::Float),
+            "'-inf"
+        );
+        assert_eq!(value(&Value::Null, Kind::Float), "");
+        assert_eq!(value(&Value::Bool(true), Kind::Float), "true");
+        assert_eq!(value(&Value::Float(2.0 / 3.0), Kind::Float), "0.67");
+        assert_eq!(value(&Value::Float(1.0 / 30.0), Kind::Fraction), "0.0333");
     }
 }

@@ -254,7 +254,7 @@ fn roles_and_scopes() {
             "托育室,10,Mon-Sun,7,07:00,08:00,1,outside_opening,,",
             "托育室,10,Mon-Sun,7,12:00,14:00,2,outside_opening,,",
             "托育室,10,Mon-Sun,7,20:00,21:00,1,outside_opening,,",
-            "托育室,10,Sun,1,08:00,12:00,4,idle_while_open,infant_care,0.03333333333333333",
+            "托育室,10,Sun,1,08:00,12:00,4,idle_while_open,infant_care,0.0333",
         ],
         "{body}"
     );
