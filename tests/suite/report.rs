@@ -709,6 +709,26 @@ fn reports_match_the_hand_worked_scenario() {
     let cc = json(run, &[&base[..], &["--category", "child_care"]].concat());
     assert_eq!(cc["sites"].as_array().map(Vec::len), Some(1));
     assert_eq!(cc["sites"][0]["site_id"], "cd-a");
+    // One category: the numbers of its slots alone, ranked among its hosts
+    // (cd-a's child care: 3,600 of 7,200 s measured on each of three days).
+    assert_eq!(cc["sites"][0]["national_rank"], 1);
+    assert_eq!(cc["sites"][0]["time_utilization"], 0.5);
+    assert_eq!(cc["sites"][0]["coverage"], 1.0);
+    let infant = json(run, &[&base[..], &["--category", "infant_care"]].concat());
+    let tu: Vec<(Json, Json)> = infant["sites"]
+        .as_array()
+        .expect("sites")
+        .iter()
+        .map(|s| (s["site_id"].clone(), s["time_utilization"].clone()))
+        .collect();
+    assert_eq!(
+        tu,
+        [
+            (Json::from("sh-a"), Json::from(14_400.0 / 43_200.0)),
+            (Json::from("sh-b"), Json::from(36_000.0 / 108_000.0))
+        ],
+        "{infant}"
+    );
     // With the registry, a registered site without data is listed as left out too.
     let with_reg = json(run, &[&base[..], &["--registry", reg]].concat());
     let left: Vec<&str> = with_reg["left_out"]

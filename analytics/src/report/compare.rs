@@ -144,6 +144,15 @@ pub fn run(
     }
     // A site known only from slot rows has no site day in the window: nothing to compare.
     sites.retain(|s| s.days > 0 || registry.is_some_and(|r| r.sites.iter().any(|x| x.id == s.id)));
+    // One category: the sites hosting it, on the numbers of its slots alone,
+    // ranked among themselves.
+    if let Some(c) = filter.category {
+        sites = sites
+            .iter()
+            .filter(|s| s.hosts & (1 << (c as u16)) != 0)
+            .map(|s| s.only(c))
+            .collect();
+    }
     let mut out = build(sites, filter, from, to, lang);
     out.notes.extend(read::versions_note(&versions, lang));
     Ok(out)
@@ -311,10 +320,22 @@ fn build(sites: Vec<Site>, filter: &Filter, from: NaiveDate, to: NaiveDate, lang
         tables: vec![
             Table {
                 name: "sites",
-                title: match lang {
-                    Lang::Zh => format!("社区比较（按{}排名，并列按社区编号）", filter.rank_by.label(lang)),
-                    Lang::En => format!(
+                title: match (lang, filter.category) {
+                    (Lang::Zh, None) => format!("社区比较（按{}排名，并列按社区编号）", filter.rank_by.label(lang)),
+                    (Lang::En, None) => format!(
                         "Sites compared (ranked by {}, ties by site id)",
+                        filter.rank_by.label(lang)
+                    ),
+                    (Lang::Zh, Some(c)) => format!(
+                        "{}：开设该服务的社区比较（只计{}时段，按{}排名，并列按社区编号）",
+                        c.zh(),
+                        c.zh(),
+                        filter.rank_by.label(lang)
+                    ),
+                    (Lang::En, Some(c)) => format!(
+                        "{}: the sites hosting it compared ({} slots only, ranked by {}, ties by site id)",
+                        c.en(),
+                        c.en().to_lowercase(),
                         filter.rank_by.label(lang)
                     ),
                 },
@@ -336,6 +357,7 @@ fn build(sites: Vec<Site>, filter: &Filter, from: NaiveDate, to: NaiveDate, lang
         display: None,
         notes: methods_note(&ranked, lang)
             .into_iter()
+            .chain(filter.category.map(|c| category_note(c, lang)))
             .chain([match lang {
             Lang::Zh => format!(
                 "{left_out} 个社区因覆盖率低于 80%（或窗口内没有开放时间、没有数据）未参与比较；{implausible} 个社区因有不可信的门禁计数（implausible_count）未参与排名（docs/METRICS.md）。"
@@ -345,6 +367,22 @@ fn build(sites: Vec<Site>, filter: &Filter, from: NaiveDate, to: NaiveDate, lang
             ),
         }])
         .collect(),
+    }
+}
+
+/// What a comparison of one category counts.
+fn category_note(c: Category, lang: Lang) -> String {
+    match lang {
+        Lang::Zh => format!(
+            "只计{}：覆盖率、时间利用率、容量利用率和日均到访都只取各社区{}时段的数据（room_slot_day），排名只在开设该服务的社区之间；低效房间占比和在用功能仍是全社区的。",
+            c.zh(),
+            c.zh()
+        ),
+        Lang::En => format!(
+            "{} only: coverage, time and capacity utilization and visits per day are those of each site's {} slots (room_slot_day), ranked among the sites hosting it; the share of underused rooms and the functions in use are the whole site's.",
+            c.en(),
+            c.en().to_lowercase()
+        ),
     }
 }
 

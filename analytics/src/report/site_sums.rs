@@ -31,6 +31,8 @@ pub(crate) struct Site {
     pub latest: Option<(NaiveDate, u32, u32)>,
     /// Per category (METRICS.md order): summed (occupied, measured) seconds of its slots.
     pub slots: [(u64, u64); 11],
+    /// Per category: the other sums of its slots, for a comparison of one category.
+    pub slot_sums: [SlotSums; 11],
     /// Categories the site hosts (bit per category).
     pub hosts: u16,
     /// Door messages that claimed more crossings than an entrance can pass
@@ -41,6 +43,41 @@ pub(crate) struct Site {
     pub methods: u8,
     /// Rooms flagged DOOR_DRIFT on a day of the window.
     pub drift_rooms: std::collections::BTreeSet<String>,
+}
+
+/// One category's sums over a site's slot rows (`room_slot_day`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct SlotSums {
+    pub open: u64,
+    pub person_seconds: u64,
+    /// person_seconds of the rows with a capacity.
+    pub capacity_person_seconds: u64,
+    /// capacity x measured_seconds of the rows with a capacity.
+    pub capacity_seconds: u64,
+    pub visits: u64,
+    /// `visits_method` bits, as [`Site::methods`].
+    pub methods: u8,
+}
+
+impl Site {
+    /// The site as seen through category `c`'s slots only: open, measured and
+    /// occupied time, capacity use and visits of those slots; no area (rooms
+    /// are shared between categories), the rest of the site as it is.
+    pub fn only(&self, c: Category) -> Site {
+        let i = c as usize;
+        let sums = self.slot_sums[i];
+        Site {
+            open: sums.open,
+            measured: self.slots[i].1,
+            occupied: self.slots[i].0,
+            capacity_person_seconds: sums.capacity_person_seconds,
+            capacity_seconds: sums.capacity_seconds,
+            visits: sums.visits,
+            methods: sums.methods,
+            area_m2: 0.0,
+            ..self.clone()
+        }
+    }
 }
 
 /// The `visits_method` names, in the order of [`Site::methods`]' bits.
@@ -258,6 +295,10 @@ pub(crate) fn read_slots(
         "category",
         "occupied_seconds",
         "measured_seconds",
+        "open_seconds",
+        "person_seconds",
+        "capacity",
+        "visits",
         "visits_method",
         "revision",
     ];
@@ -274,6 +315,10 @@ pub(crate) fn read_slots(
             let occupied = prim::<UInt32Type>(path, t, b, "occupied_seconds")?;
             let measured = prim::<UInt32Type>(path, t, b, "measured_seconds")?;
             let method = strings(path, t, b, "visits_method").ok();
+            let open = prim::<UInt32Type>(path, t, b, "open_seconds")?;
+            let person = prim::<UInt64Type>(path, t, b, "person_seconds")?;
+            let capacity = prim::<UInt32Type>(path, t, b, "capacity")?;
+            let visits = prim::<UInt64Type>(path, t, b, "visits")?;
             for i in rows.iter() {
                 let Some(c) = Category::ALL
                     .iter()
@@ -293,9 +338,18 @@ pub(crate) fn read_slots(
                 s.slots[c].0 += u64::from(occupied.value(i));
                 s.slots[c].1 += u64::from(measured.value(i));
                 s.hosts |= 1 << c;
+                let sums = &mut s.slot_sums[c];
+                sums.open += u64::from(open.value(i));
+                sums.person_seconds += person.value(i);
+                sums.visits += visits.value(i);
+                if let Some(cap) = read::get(capacity, i) {
+                    sums.capacity_person_seconds += person.value(i);
+                    sums.capacity_seconds += u64::from(cap) * u64::from(measured.value(i));
+                }
                 if let Some(m) = method.and_then(|m| METHODS.iter().position(|x| *x == m.value(i)))
                 {
                     s.methods |= 1 << m;
+                    sums.methods |= 1 << m;
                 }
             }
         }
