@@ -43,6 +43,7 @@ pub(crate) fn routes(state: AppState, listen: Option<SocketAddr>) -> Router {
         .route("/manager/heatmap.svg", get(views::manager::heatmap))
         .route("/manager/free-hours", get(views::manager::free::page))
         .route("/evaluator", get(views::evaluator::page))
+        .route("/evaluator/monthly", get(views::evaluator::monthly::page))
         .route("/help/metrics", get(views::help::metrics))
         .route("/login", get(views::login::form).post(views::login::submit))
         .route(

@@ -63,6 +63,23 @@ pub fn t(lang: Lang, key: &str) -> &'static str {
         "capacity" => ("容量（人）", "Capacity (people)"),
         "what_it_means" => ("这个数是怎么算的", "What this number means"),
         "rank_by" => ("排名依据", "Rank by"),
+        "monthly" => ("使用月报", "Monthly report"),
+        "monthly_link" => ("打印月报", "Monthly report to print"),
+        "month" => ("月份", "Month"),
+        "period" => ("统计期", "Period"),
+        "partial_month" => (
+            "本月尚未结束，截至最新一天",
+            "the month is not over: to the latest day",
+        ),
+        "attention" => ("需要关注的房间", "Rooms that need attention"),
+        "no_flags" => (
+            "本月没有需要关注的房间",
+            "No room needs attention this month",
+        ),
+        "monthly_footer" => (
+            "由 doorstep 根据传感器数据生成；各项指标的定义见页面上的“?”。用浏览器的“打印”可另存为文件。",
+            "Made by doorstep from the sensors' data; the \"?\" next to a number gives its definition. The browser's Print saves it as a file.",
+        ),
         "free_hours" => ("每周空闲时段", "Free hours each week"),
         "service_day" => ("服务时段", "Service day"),
         "free_hours_per_week" => ("每周空闲合计", "Free per week"),

@@ -201,6 +201,23 @@ Sec-WebSocket-Key: ZG9vcnN0ZXAtYnJvd3Nlcg==\r\nSec-WebSocket-Version: 13\r\n\r\n
         eprintln!("screenshot: {}", path.display());
     }
 
+    /// The page printed to PDF as the browser's print dialog would (A4), saved as an artifact.
+    fn pdf(&mut self, name: &str) -> usize {
+        let r = self.call(
+            "Page.printToPDF",
+            json!({ "paperWidth": 8.27, "paperHeight": 11.69, "printBackground": false }),
+        );
+        let pdf = {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(r["data"].as_str().expect("pdf data"))
+                .expect("base64 pdf")
+        };
+        assert!(pdf.starts_with(b"%PDF-"), "a PDF");
+        std::fs::write(artifacts().join(format!("{name}.pdf")), &pdf).expect("write the PDF");
+        pdf.len()
+    }
+
     fn viewport(&mut self, width: u32, height: u32, mobile: bool) {
         self.call(
             "Emulation.setDeviceMetricsOverride",
@@ -488,6 +505,49 @@ fn views_live_push_language_and_phone() {
     );
     page.screenshot("evaluator");
 
+    // The monthly report, reached from the page: November so far, with the
+    // charts, the sites, the rooms that need attention; it prints without the
+    // navigation and the form.
+    let href = page.eval("document.querySelector('#monthly-link').getAttribute('href')");
+    page.goto(&format!("{base}{}", href.as_str().expect("a monthly link")));
+    page.wait(
+        "the monthly report",
+        "document.querySelectorAll('#monthly #sites-table tbody tr, #monthly table').length > 0",
+    );
+    let text = page.eval("document.querySelector('#monthly').innerText");
+    let text = text.as_str().expect("text").to_owned();
+    for want in [
+        "全国 · 社区嵌入式服务设施使用月报 · 2026年11月",
+        "2026-11-01 – 2026-11-22",
+        "本月尚未结束",
+        "天平社区",
+        "托育室",
+        "使用不足",
+    ] {
+        assert!(text.contains(want), "{want:?} in {text}");
+    }
+    assert_eq!(
+        page.eval("document.querySelectorAll('#monthly #charts svg').length"),
+        2
+    );
+    page.screenshot("monthly");
+    page.call("Emulation.setEmulatedMedia", json!({ "media": "print" }));
+    assert_eq!(
+        page.eval("[...document.querySelectorAll('header.top nav, #monthly form')].every(e => getComputedStyle(e).display === 'none')"),
+        true
+    );
+    page.call("Emulation.setEmulatedMedia", json!({ "media": "" }));
+    assert!(page.pdf("monthly") > 10_000, "a PDF with the charts");
+    // One site's report: its row, its rooms and its free hours.
+    page.goto(&format!("{base}/evaluator/monthly?site=sh-a&month=2026-11"));
+    page.wait(
+        "the site's report",
+        "document.querySelectorAll('#monthly table').length === 3",
+    );
+    let text = page.eval("document.querySelector('#monthly h2').innerText");
+    assert_eq!(text, "天平社区 · 社区嵌入式服务设施使用月报 · 2026年11月");
+    page.screenshot("monthly-site");
+
     // English with ?lang=en, whatever the browser asks for.
     page.goto(&format!("{base}/evaluator?lang=en"));
     page.wait(
@@ -516,6 +576,7 @@ fn views_live_push_language_and_phone() {
                 ("/manager?site=sh-a&room=nursery", "manager"),
                 ("/evaluator", "evaluator"),
                 ("/manager/free-hours?site=sh-a", "free-hours"),
+                ("/evaluator/monthly", "monthly"),
             ] {
                 page.goto(&format!("{base}{path}"));
                 let ready = match path {
@@ -523,6 +584,9 @@ fn views_live_push_language_and_phone() {
                         "document.querySelectorAll('.tile').length === 3 && document.querySelector('.tile[data-room=hall] .occ').textContent !== ''"
                     }
                     "/evaluator" => "document.querySelectorAll('#sites tbody tr').length === 2",
+                    "/evaluator/monthly" => {
+                        "document.querySelectorAll('#monthly table').length === 2"
+                    }
                     "/manager/free-hours?site=sh-a" => {
                         "document.querySelectorAll('#free-hours tbody tr').length === 6"
                     }

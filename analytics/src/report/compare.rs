@@ -360,7 +360,7 @@ fn build(sites: Vec<Site>, filter: &Filter, from: NaiveDate, to: NaiveDate, lang
             .chain(filter.category.map(|c| category_note(c, lang)))
             .chain([match lang {
             Lang::Zh => format!(
-                "{left_out} 个社区因覆盖率低于 80%（或窗口内没有开放时间、没有数据）未参与比较；{implausible} 个社区因有不可信的门禁计数（implausible_count）未参与排名（docs/METRICS.md）。"
+                "{left_out} 个社区因覆盖率低于 80%（或窗口内没有开放时间、没有数据）未参与比较；{implausible} 个社区因有不可信的门禁计数（一条消息的进出人数超过入口的通过能力）未参与排名。"
             ),
             Lang::En => format!(
                 "{left_out} sites left out for coverage below 80% (or no opening time, or no data, in the window); {implausible} left out for implausible door counts (docs/METRICS.md)."
@@ -374,7 +374,7 @@ fn build(sites: Vec<Site>, filter: &Filter, from: NaiveDate, to: NaiveDate, lang
 fn category_note(c: Category, lang: Lang) -> String {
     match lang {
         Lang::Zh => format!(
-            "只计{}：覆盖率、时间利用率、容量利用率和日均到访都只取各社区{}时段的数据（room_slot_day），排名只在开设该服务的社区之间；低效房间占比和在用功能仍是全社区的。",
+            "只计{}：覆盖率、时间利用率、容量利用率和日均到访都只取各社区{}时段的数据，排名只在开设该服务的社区之间；低效房间占比和在用功能仍是全社区的。",
             c.zh(),
             c.zh()
         ),

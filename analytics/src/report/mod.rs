@@ -187,6 +187,11 @@ impl Window {
     }
 }
 
+/// The latest local date of `table` under `root` (`None`: no partition yet).
+pub fn latest_date(root: &std::path::Path, table: &str) -> Result<Option<NaiveDate>> {
+    Ok(read::dates(root, table)?.last().copied())
+}
+
 /// The resolved window, or [`Error::NoData`] when the table has no partition.
 pub(crate) fn window_of(
     window: &Window,

@@ -6,6 +6,7 @@
 //! [`query`] checks the request, [`page`] is the HTML template; the handlers
 //! here run the report and join them.
 
+pub(crate) mod monthly;
 mod page;
 mod query;
 

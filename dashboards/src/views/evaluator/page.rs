@@ -26,6 +26,13 @@ pub(super) fn body(lang: Lang, q: &EvaluatorQuery, sites: &[Site], out: Option<&
                         @if i > 0 { " · " }
                         (fact_label(lang, k)) (lang.pick("：", ": ")) (v)
                     }
+                    " · "
+                    a #monthly-link href={
+                        "/evaluator/monthly?city=" (url_encode(q.city.as_deref().unwrap_or("")))
+                        "&lang=" (lang.pick("zh", "en"))
+                    } {
+                        (t(lang, "monthly_link"))
+                    }
                 }
                 @if let Some(compared) = out.tables.first() {
                     (overview(lang, compared, q.rank_by()))
@@ -128,7 +135,7 @@ fn bars(compared: &Table, col: &str) -> Vec<(String, f64)> {
 }
 
 /// The ranking by the chosen column and the distribution of time utilization.
-fn overview(lang: Lang, compared: &Table, by: compare::RankBy) -> Markup {
+pub(super) fn overview(lang: Lang, compared: &Table, by: compare::RankBy) -> Markup {
     let values: Vec<f64> = bars(compared, "time_utilization")
         .iter()
         .map(|(_, v)| *v)
@@ -156,7 +163,7 @@ fn overview(lang: Lang, compared: &Table, by: compare::RankBy) -> Markup {
 }
 
 /// The words for a fact of the comparison (the report's keys are for machines).
-fn fact_label(lang: Lang, key: &str) -> &str {
+pub(super) fn fact_label(lang: Lang, key: &str) -> &str {
     let (zh, en) = match key {
         "from" => ("起", "from"),
         "to" => ("至", "to"),
@@ -200,7 +207,7 @@ fn categories_text(lang: Lang, codes: &str) -> String {
 }
 
 /// The compared sites, each linking to the manager view of its site.
-fn compared_table(lang: Lang, compared: &Table) -> Markup {
+pub(super) fn compared_table(lang: Lang, compared: &Table) -> Markup {
     let id = compared.index("site_id");
     let code = lang.pick("zh", "en");
     // The site's name says which it is; its id stays in the CSV and the link.

@@ -104,6 +104,12 @@ fn filters(lang: Lang, q: &ManagerQuery, sites: &[&Site]) -> Markup {
                 a href={ "/api/manager/rooms?" (q.filters()) "&format=csv&lang=" (code) } download {
                     (t(lang, "download_csv"))
                 }
+                @if let Some(site) = q.site() {
+                    " · "
+                    a #monthly-link href={ "/evaluator/monthly?site=" (url_encode(site)) "&lang=" (code) } {
+                        (t(lang, "monthly_link"))
+                    }
+                }
             }
         }
     }
