@@ -79,6 +79,31 @@ pub struct Grid {
     pub cells: [[Cell; 24]; 7],
     /// The stored idle blocks in force.
     pub blocks: Vec<Block>,
+    /// `services[weekday - 1][hour]`: the service the weekly schedule hosts in
+    /// most of that hour (from the registry; none without one, or when closed).
+    pub services: [[Option<devices::Category>; 24]; 7],
+}
+
+/// The service each weekday hour hosts under `openings` (the one covering
+/// most of the hour; none when closed all of it).
+pub fn services_of(
+    openings: &[devices::schedule::Opening],
+) -> [[Option<devices::Category>; 24]; 7] {
+    use chrono::Weekday::*;
+    let mut out = [[None; 24]; 7];
+    for (d, day) in [Mon, Tue, Wed, Thu, Fri, Sat, Sun].into_iter().enumerate() {
+        for (h, slot) in out[d].iter_mut().enumerate() {
+            let (s, e) = (h as u32 * 3600, (h as u32 + 1) * 3600);
+            *slot = openings
+                .iter()
+                .filter(|o| o.days.contains(day))
+                .map(|o| (o.end.min(e).saturating_sub(o.start.max(s)), o.category))
+                .filter(|(overlap, _)| *overlap > 0)
+                .max_by_key(|(overlap, _)| *overlap)
+                .map(|(_, c)| c);
+        }
+    }
+    out
 }
 
 impl Grid {

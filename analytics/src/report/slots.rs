@@ -55,6 +55,7 @@ pub fn run(
         to,
         cells: [[Cell::default(); 24]; 7],
         blocks: Vec::new(),
+        services: [[None; 24]; 7],
     };
     let mut hours = 0usize;
     let cols = [
@@ -121,6 +122,9 @@ pub fn run(
     if let Some(reg) = registry_site(registry, site) {
         grid.site_name = or_else(&grid.site_name, Some(reg.name)).to_owned();
     }
+    if let Some(r) = registry.and_then(|reg| reg.room_by_ids(site, room).map(|r| reg.room(r))) {
+        grid.services = super::grid::services_of(&r.schedule.openings);
+    }
     grid.blocks = super::idle_blocks::of_site(root, from, to, site)?
         .remove(room)
         .unwrap_or_default();
@@ -147,6 +151,7 @@ fn output(grid: &Grid, lang: Lang) -> Output {
                 c.coverage().into(),
                 c.time_utilization().into(),
                 c.idle().into(),
+                grid.services[d][h].map_or("", |s| s.as_str()).into(),
             ]);
         }
     }
@@ -201,6 +206,7 @@ fn output(grid: &Grid, lang: Lang) -> Output {
             col("coverage", "覆盖率", Kind::Fraction),
             col("time_utilization", "时间利用率", Kind::Fraction),
             col("idle", "空闲", Kind::Bool),
+            col("service", "日程服务", Kind::Text),
         ],
         rows: cells,
     };
@@ -323,6 +329,7 @@ mod tests {
             room_name: String::new(),
             from: chrono::NaiveDate::MIN,
             to: chrono::NaiveDate::MIN,
+            services: [[None; 24]; 7],
             cells: [[Cell::default(); 24]; 7],
             blocks: vec![],
         };

@@ -4,6 +4,7 @@
 
 use super::grid::{Cell, Grid};
 use super::{Error, Lang, Result, weekday_name};
+use devices::Category;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
@@ -21,6 +22,28 @@ fn shade(u: f64) -> RGBColor {
     RGBColor(mix(247.0, 8.0), mix(251.0, 48.0), mix(255.0, 107.0))
 }
 
+/// About how wide `s` is at 12 px, in pixels (CJK characters are square).
+fn text_width(s: &str) -> i32 {
+    s.chars().map(|c| if c.is_ascii() { 7 } else { 13 }).sum()
+}
+
+/// The colour of a service's strip.
+fn service_colour(c: Category) -> RGBColor {
+    match c {
+        Category::ElderlyCare => RGBColor(27, 158, 119),
+        Category::InfantCare => RGBColor(231, 41, 138),
+        Category::ChildCare => RGBColor(117, 112, 179),
+        Category::MealAid => RGBColor(102, 166, 30),
+        Category::Housekeeping => RGBColor(166, 118, 29),
+        Category::Health => RGBColor(228, 26, 28),
+        Category::Fitness => RGBColor(55, 126, 184),
+        Category::Culture => RGBColor(152, 78, 163),
+        Category::ChildrenPlay => RGBColor(230, 171, 2),
+        Category::SharedSpace => RGBColor(102, 102, 102),
+        Category::Other => RGBColor(166, 206, 227),
+    }
+}
+
 /// Draws `grid` to `path`.
 pub(crate) fn heatmap(grid: &Grid, path: &Path, lang: Lang) -> Result<()> {
     let fail = |e: &dyn std::fmt::Display| Error::Svg {
@@ -32,7 +55,11 @@ pub(crate) fn heatmap(grid: &Grid, path: &Path, lang: Lang) -> Result<()> {
         hours = 0..24;
     }
     let cols = hours.len() as i32;
-    let width = (LEFT + cols * CELL_W + 24).max(660);
+    let legend = lang.pick(
+        "颜色深浅：时间利用率；灰色 ?：覆盖率不足 80%；浅灰：不开放；白色 ·：无数据；橙框：空闲时段（错时使用候选）",
+        "Shade: time utilization; grey ?: coverage under 80%; light grey: closed; white ·: no data; orange frame: idle block (room for another service)",
+    );
+    let width = (LEFT + cols * CELL_W + 24).max(LEFT + text_width(legend) + 24);
     let height = TOP + 7 * CELL_H + 80;
     let root = SVGBackend::new(path, (width as u32, height as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(&e))?;
@@ -91,6 +118,14 @@ pub(crate) fn heatmap(grid: &Grid, path: &Path, lang: Lang) -> Result<()> {
                 fill.filled(),
             ))
             .map_err(|e| fail(&e))?;
+            // The service the schedule hosts then, as a strip along the top.
+            if let Some(s) = grid.services[usize::from(d)][h] {
+                root.draw(&Rectangle::new(
+                    [(x0 + 1, y0 + 1), (x0 + CELL_W - 1, y0 + 6)],
+                    service_colour(s).filled(),
+                ))
+                .map_err(|e| fail(&e))?;
+            }
             if !label.is_empty() {
                 let color = if dark { WHITE } else { BLACK };
                 let st = style(11.0, HPos::Center).color(&color);
@@ -118,15 +153,42 @@ pub(crate) fn heatmap(grid: &Grid, path: &Path, lang: Lang) -> Result<()> {
         root.draw(&Rectangle::new([(x0, y0), (x1, y0 + CELL_H)], frame))
             .map_err(|e| fail(&e))?;
     }
-    let legend = lang.pick(
-        "颜色深浅：时间利用率；灰色 ?：覆盖率不足 80%；浅灰：不开放；白色 ·：无数据；橙框：空闲时段（错时使用候选）",
-        "Shade: time utilization; grey ?: coverage under 80%; light grey: closed; white ·: no data; orange frame: idle block (room for another service)",
-    );
     text(
         legend.to_owned(),
         (LEFT, TOP + 7 * CELL_H + 30),
         style(12.0, HPos::Left),
     )?;
+    // Which service each strip colour is, for the services the room hosts.
+    let mut hosted: Vec<Category> = grid.services.iter().flatten().flatten().copied().collect();
+    hosted.sort_by_key(|c| *c as u8);
+    hosted.dedup();
+    let y = TOP + 7 * CELL_H + 56;
+    let mut x = LEFT;
+    if !hosted.is_empty() {
+        text(
+            lang.pick(
+                "顶部色条：日程安排的服务",
+                "Top strip: the scheduled service",
+            )
+            .to_owned(),
+            (x, y),
+            style(12.0, HPos::Left),
+        )?;
+        x += text_width(lang.pick(
+            "顶部色条：日程安排的服务",
+            "Top strip: the scheduled service",
+        )) + 16;
+    }
+    for c in hosted {
+        root.draw(&Rectangle::new(
+            [(x, y - 6), (x + 12, y + 6)],
+            service_colour(c).filled(),
+        ))
+        .map_err(|e| fail(&e))?;
+        let name = lang.pick(c.zh(), c.en());
+        text(name.to_owned(), (x + 16, y), style(12.0, HPos::Left))?;
+        x += 16 + text_width(name) + 12;
+    }
     root.present().map_err(|e| fail(&e))?;
     Ok(())
 }
@@ -155,6 +217,7 @@ mod tests {
             to: d,
             cells: [[Cell::default(); 24]; 7],
             blocks: Vec::new(),
+            services: [[None; 24]; 7],
         };
         // Monday 09:00 measured and open; Tuesday 09:00 stored but closed; the rest unseen.
         grid.cells[0][9] = Cell {
@@ -176,5 +239,21 @@ mod tests {
         // Wednesday to Sunday have no row: five "no data" dots; Tuesday is closed.
         assert_eq!(svg.matches("\n·\n").count(), 5, "{svg}");
         assert!(svg.contains("white ·: no data"), "{svg}");
+        assert!(!svg.contains("Top strip"), "no schedule, no strips: {svg}");
+        // With a schedule: a strip per scheduled hour and the service named below.
+        let openings = [
+            devices::schedule::Opening::parse("mon 08:30-10:00 infant_care").expect("opening"),
+            devices::schedule::Opening::parse("mon 10:00-12:00 elderly_care").expect("opening"),
+        ];
+        grid.services = crate::report::grid::services_of(&openings);
+        assert_eq!(grid.services[0][8], Some(Category::InfantCare));
+        assert_eq!(grid.services[0][9], Some(Category::InfantCare));
+        assert_eq!(grid.services[0][10], Some(Category::ElderlyCare));
+        assert_eq!(grid.services[1][9], None);
+        heatmap(&grid, &path, Lang::Zh).expect("svg");
+        let svg = std::fs::read_to_string(&path).expect("read");
+        assert!(svg.contains("托育") && svg.contains("养老"), "{svg}");
+        // Only the drawn hours (the open one, 09:00) get a strip: one infant-care pink.
+        assert_eq!(svg.matches("#E7298A").count(), 2, "strip and legend: {svg}");
     }
 }
