@@ -13,7 +13,7 @@ pub struct Sinks {
     /// name a checkpoint by the interval's slot, so that all ask for the same one).
     pub checkpoints: Option<(crate::checkpoint::Place, Option<std::time::Duration>)>,
     /// Each device's last word, for the alerts.
-    pub watch: Arc<crate::alerts::DeviceWatch>,
+    pub watch: Arc<crate::alerts::DeviceLedger>,
 }
 
 impl ingest::Downstream for Sinks {
@@ -28,6 +28,7 @@ impl ingest::Downstream for Sinks {
         rejected: &[devices::Rejection],
         tag: &str,
     ) -> Result<(), ingest::BoxError> {
+        self.watch.note_rejections(rejected);
         self.store.write_ingested(readings, rejected, tag)?;
         Ok(())
     }

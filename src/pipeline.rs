@@ -351,6 +351,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         },
     )?;
     let book = Arc::clone(&alerts.book);
+    let ledger = Arc::clone(&alerts.watch);
     let cluster = spec.cluster.clone();
     let alerts = alerts.start(crate::alerts::Parts {
         board: Arc::clone(&board),
@@ -390,6 +391,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         )),
         ready: ready.clone(),
         alerts: book,
+        ledger,
         service_day: spec.service_day,
     };
     let web_task = tokio::spawn(dashboards::serve(web, web_app, async {

@@ -42,6 +42,8 @@ pub(crate) fn routes(state: AppState, listen: Option<SocketAddr>) -> Router {
         .route("/manager", get(views::manager::page))
         .route("/manager/heatmap.svg", get(views::manager::heatmap))
         .route("/manager/free-hours", get(views::manager::free::page))
+        .route("/devices", get(views::devices::page))
+        .route("/api/devices", get(views::devices::api))
         .route("/evaluator", get(views::evaluator::page))
         .route("/evaluator/monthly", get(views::evaluator::monthly::page))
         .route("/help/metrics", get(views::help::metrics))

@@ -63,6 +63,23 @@ pub fn t(lang: Lang, key: &str) -> &'static str {
         "capacity" => ("容量（人）", "Capacity (people)"),
         "what_it_means" => ("这个数是怎么算的", "What this number means"),
         "rank_by" => ("排名依据", "Rank by"),
+        "devices" => ("设备", "Devices"),
+        "devices_title" => ("设备状态", "Devices"),
+        "devices_note" => (
+            "每台登记设备的最后上报、电量、信号、固件和上报间隔，以及今天（社区当地时间）收到和拒收的消息。离线：超过上报间隔的 3 倍没有消息。",
+            "Each registered device's last report, battery, signal, firmware and report interval, and today's messages accepted and rejected (the site's local day). Offline: nothing for 3 report intervals.",
+        ),
+        "waiting_title" => ("等待登记的设备", "Devices waiting for registration"),
+        "waiting_note" => (
+            "这些设备在本社区的主题下发送消息，但不在登记表里：把它们加入登记表后，数据就会计入房间。",
+            "These devices publish under this site but are not in the registry: once registered, their data counts for their rooms.",
+        ),
+        "none_waiting" => ("没有等待登记的设备", "No device is waiting"),
+        "more_waiting" => (
+            "另有未列出的未登记设备（各社区合计）：",
+            "More unregistered devices not listed (all sites):",
+        ),
+        "no_sites" => ("没有可查看的社区", "No site to show"),
         "monthly" => ("使用月报", "Monthly report"),
         "monthly_link" => ("打印月报", "Monthly report to print"),
         "month" => ("月份", "Month"),

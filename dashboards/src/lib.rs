@@ -48,6 +48,7 @@ mod board;
 mod csv;
 mod guard;
 mod i18n;
+pub mod ledger;
 mod local_path;
 mod metrics;
 mod openapi;
@@ -112,6 +113,9 @@ pub struct Web {
     pub ready: Readiness,
     /// The alert book; the pipeline applies the conditions, the app lists and acknowledges.
     pub alerts: Arc<Alerts>,
+    /// Every device's recent life and the unregistered devices (the device page);
+    /// the pipeline's intake notes it.
+    pub ledger: Arc<ledger::DeviceLedger>,
     /// The hours of a day the manager's free-hours list covers (default 07:00-21:00).
     pub service_day: analytics::report::free_hours::ServiceDay,
 }
@@ -121,6 +125,7 @@ impl Web {
     pub fn new(board: Arc<LiveBoard>) -> Web {
         let ready = Readiness::new();
         ready.set_ready();
+        let ledger = Arc::new(ledger::DeviceLedger::new(Arc::clone(board.registry())));
         Web {
             board,
             access: Access::open(),
@@ -128,6 +133,7 @@ impl Web {
             status: None,
             ready,
             alerts: Arc::new(Alerts::default()),
+            ledger,
             service_day: Default::default(),
         }
     }

@@ -193,6 +193,8 @@ pub struct Device {
     pub rollover: Option<u64>,
     /// Door devices: the most crossings its entrance passes in a minute.
     pub max_per_minute: u32,
+    /// Taken out of service (no offline or battery alerts; history kept).
+    pub retired: bool,
 }
 
 /// Which crossings a door device counts.

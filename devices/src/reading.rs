@@ -55,6 +55,14 @@ impl Value {
     }
 }
 
+/// How long a report stays valid, seconds: 3 x the report interval, but at
+/// most 15 minutes or the interval + 5 minutes, whichever is longer (METRICS.md
+/// v2: a device reporting every 30 minutes stays valid for 35).
+pub fn stale_after(interval_s: u32) -> i64 {
+    let interval = i64::from(interval_s);
+    (3 * interval).min((interval + 300).max(900))
+}
+
 /// A message accepted from a device and bound to its room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reading {

@@ -59,6 +59,53 @@ impl Reason {
         Reason::Flooding,
     ];
 
+    /// What it means, in Chinese for the pages.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Reason::BadTopic => "主题格式不对",
+            Reason::Oversize => "消息过大",
+            Reason::InvalidUtf8 => "不是 UTF-8 文本",
+            Reason::MalformedJson => "不是有效的 JSON",
+            Reason::WrongType => "字段类型不对",
+            Reason::MissingField => "缺少字段",
+            Reason::UnknownType => "未知的消息类型",
+            Reason::NegativeCount => "人数为负",
+            Reason::AbsurdCount => "人数远超容量",
+            Reason::BadTimestamp => "时间戳无法读取",
+            Reason::FutureTimestamp => "时间戳在未来",
+            Reason::TooOld => "时间戳过旧",
+            Reason::UnknownDevice => "设备未登记",
+            Reason::SiteMismatch => "社区与登记不符",
+            Reason::Flooding => "发送过于频繁",
+        }
+    }
+
+    /// What it means, in English for the pages.
+    pub fn en(self) -> &'static str {
+        match self {
+            Reason::BadTopic => "bad topic",
+            Reason::Oversize => "too large",
+            Reason::InvalidUtf8 => "not UTF-8",
+            Reason::MalformedJson => "not JSON",
+            Reason::WrongType => "wrong field type",
+            Reason::MissingField => "missing field",
+            Reason::UnknownType => "unknown message type",
+            Reason::NegativeCount => "negative count",
+            Reason::AbsurdCount => "count far over capacity",
+            Reason::BadTimestamp => "unreadable timestamp",
+            Reason::FutureTimestamp => "timestamp in the future",
+            Reason::TooOld => "timestamp too old",
+            Reason::UnknownDevice => "device not registered",
+            Reason::SiteMismatch => "site differs from the registry",
+            Reason::Flooding => "sends too often",
+        }
+    }
+
+    /// The reason with this code.
+    pub fn parse(code: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == code)
+    }
+
     /// The reason code.
     pub fn as_str(self) -> &'static str {
         match self {

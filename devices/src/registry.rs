@@ -156,6 +156,10 @@ pub struct DeviceEntry {
     /// Door devices: the most crossings the entrance passes in a minute (default 60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_per_minute: Option<u32>,
+    /// Taken out of service: it raises no offline or battery alert and is
+    /// listed as retired; its history stays (and a message it still sends counts).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub retired: bool,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
@@ -322,6 +326,7 @@ impl RegistryFile {
                     direction: d.direction,
                     rollover: d.rollover,
                     max_per_minute: d.max_per_minute.unwrap_or(DEFAULT_MAX_PER_MINUTE),
+                    retired: d.retired,
                 });
             }
             let mut rooms: Vec<RoomIdx> = rooms_here.into_values().collect();

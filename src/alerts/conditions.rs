@@ -1,7 +1,7 @@
 //! The conditions of devices, of closed days and of the whole installation;
 //! the board's own (over capacity, after hours) are `dashboards::board_conditions`.
 
-use super::watch::Seen;
+use dashboards::ledger::Seen;
 use dashboards::{AlertKind, Condition};
 use devices::{Device, FlagKind, Registry};
 use serde::{Deserialize, Serialize};
@@ -95,6 +95,9 @@ pub fn device_conditions(
 ) -> Vec<Condition> {
     let mut out = Vec::new();
     for (i, d) in registry.devices.iter().enumerate() {
+        if d.retired {
+            continue;
+        }
         let tz = registry.site(d.site).timezone;
         let s = seen.get(i).copied().flatten();
         let stale_ms = stream::signal::stale_after(d.interval_s) * 1000;

@@ -3,11 +3,11 @@
 //! to the book, records each change in the `alerts` table and the state file,
 //! and queues the deliveries.
 
+use super::DeviceLedger;
 use super::conditions::{self, FlagNote};
 use super::config::{AlertsConfig, Quiet};
 use super::outbox::{Job, Outbox};
 use super::state::{self, State};
-use super::watch::DeviceWatch;
 use chrono::Timelike;
 use dashboards::{Alerts, Change, ChangeKind, LiveBoard};
 use devices::{Clock, Registry, RoomIdx};
@@ -26,7 +26,7 @@ pub struct Engine {
     /// The book.
     pub alerts: Arc<Alerts>,
     /// Devices' last word.
-    pub watch: Arc<DeviceWatch>,
+    pub watch: Arc<DeviceLedger>,
     /// IDLE and DOOR_DRIFT flags from the sinks' dispatcher.
     pub flags: Receiver<devices::Flag>,
     /// The intake's counters (messages received, replay in progress).
@@ -101,7 +101,7 @@ impl Engine {
             return;
         }
         let mut found = dashboards::board_conditions(&self.board.snapshot());
-        let seen = self.watch.get();
+        let seen = self.watch.seen();
         let owned: Vec<Option<_>> = self
             .registry
             .devices

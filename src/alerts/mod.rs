@@ -4,7 +4,7 @@
 //! topic, each with retries and a dead-letter file (docs/ALERTS.md).
 //!
 //! - [`config`]: `[alerts]` and its channels, routing, quiet hours;
-//! - [`watch`]: each device's last word, noted by the intake;
+//! - `dashboards::ledger`: each device's last word, noted by the intake;
 //! - [`conditions`]: what holds (devices, flags, the intake);
 //! - [`engine`]: the loop that applies them to the book;
 //! - [`outbox`], [`deliver`], [`payload`]: what is sent, how, and in what shape;
@@ -17,10 +17,9 @@ pub mod engine;
 pub mod outbox;
 pub mod payload;
 pub mod state;
-pub mod watch;
 
 pub use config::AlertsConfig;
-pub use watch::DeviceWatch;
+pub use dashboards::ledger::DeviceLedger;
 
 use dashboards::{Alerts, LiveBoard};
 use devices::{Clock, Registry, RoomIdx};
@@ -34,7 +33,7 @@ pub struct Prepared {
     /// The book, restored from the state file.
     pub book: Arc<Alerts>,
     /// Each device's last word.
-    pub watch: Arc<DeviceWatch>,
+    pub watch: Arc<DeviceLedger>,
     /// Where the sinks send IDLE and DOOR_DRIFT flags.
     pub flags: std::sync::mpsc::Sender<devices::Flag>,
     flags_rx: std::sync::mpsc::Receiver<devices::Flag>,
@@ -103,7 +102,7 @@ impl Prepared {
         let (flags, flags_rx) = std::sync::mpsc::channel();
         Prepared {
             book: Arc::new(Alerts::restore(std::mem::take(&mut state.book))),
-            watch: Arc::new(DeviceWatch::new(registry.devices.len())),
+            watch: Arc::new(DeviceLedger::new(Arc::clone(registry))),
             flags,
             flags_rx,
             outbox: Arc::new(outbox::Outbox::with(kept)),

@@ -8,13 +8,7 @@
 use devices::{DeviceKind, Direction, Reading, Registry, RoomIdx, Value};
 use serde::{Deserialize, Serialize};
 
-/// How long a report stays valid: 3 x the report interval, but at most 15
-/// minutes or the interval + 5 minutes, whichever is longer (METRICS.md v2:
-/// a device reporting every 30 minutes stays valid for 35).
-pub fn stale_after(interval_s: u32) -> i64 {
-    let interval = i64::from(interval_s);
-    (3 * interval).min((interval + 300).max(900))
-}
+pub use devices::reading::stale_after;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct DeviceState {

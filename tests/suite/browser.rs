@@ -310,10 +310,15 @@ fn language_leaks(page: &mut Page, lang: &str) -> Value {
     let script = format!(
         r#"(() => {{
   const names = {names}, ids = {ids};
+  // A device's own messages (the device page's samples) are data, not the page's words.
+  const samples = [...document.querySelectorAll('pre.sample')];
+  samples.forEach(e => {{ e.style.display = 'none'; }});
   let t = document.body.innerText;
+  samples.forEach(e => {{ e.style.display = ''; }});
   if ('{lang}' === 'zh') {{
     // EN: the language switch; anonymous: who acknowledged on an open app (a user name).
-    const ok = new Set(ids.concat(['EN', 'CSV', 'API', 'doorstep', 'anonymous']));
+    // JSON, dBm: a message format and a unit, written so in Chinese too.
+    const ok = new Set(ids.concat(['EN', 'CSV', 'API', 'JSON', 'dBm', 'doorstep', 'anonymous']));
     return [...new Set((t.match(/[A-Za-z][A-Za-z_]*[A-Za-z]/g) || []).filter(w => !ok.has(w)))];
   }}
   names.sort((a, b) => b.length - a.length).forEach(n => {{ t = t.split(n).join(' '); }});
@@ -396,6 +401,49 @@ fn views_live_push_language_and_phone() {
     );
     assert_eq!(page.eval("window.__notReloaded === true"), true);
     page.screenshot("live-en");
+
+    // The device page: a low battery, a device never heard, a rejected message
+    // with its reason, and a device that publishes before it is registered.
+    app.status("sh-a", "sh-a-hall", 8);
+    app.raw("sh-a", "sh-a-hall", "{not json");
+    app.raw(
+        "sh-a",
+        "sh-a-hall-2",
+        &format!(r#"{{"type":"count","ts":{},"count":3}}"#, app.now_ms()),
+    );
+    // The page is drawn on request: reload until the intake has noted all three.
+    let hall = "document.querySelector('#devices tbody tr:first-child')";
+    let noted = format!(
+        "(r => r.innerText.includes('电量低') && r.innerText.includes('不是有效的 JSON ×1'))({hall}) \
+         && document.querySelector('#waiting').innerText.includes('sh-a-hall-2')"
+    );
+    wait_for(
+        Duration::from_secs(30),
+        "the device page to show them",
+        || {
+            page.goto(&format!("{base}/devices?site=sh-a&lang=zh"));
+            (page.eval(&noted) == true).then_some(())
+        },
+    );
+    let rows = page.eval("[...document.querySelectorAll('#devices tbody tr')].map(r => r.innerText.replace(/\\s+/g, ' ').trim())");
+    let rows: Vec<String> = serde_json::from_value(rows).expect("rows");
+    assert!(
+        rows[0].contains("sh-a-hall")
+            && rows[0].contains("8")
+            && rows[0].contains("-97")
+            && rows[0].contains("2.1.0"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[1].contains("sh-a-nursery") && rows[1].contains("从未上报"),
+        "{rows:?}"
+    );
+    let sample = page.eval("document.querySelector('#waiting pre.sample').textContent");
+    assert!(
+        sample.as_str().is_some_and(|s| s.contains(r#""count":3"#)),
+        "{sample}"
+    );
+    page.screenshot("devices");
 
     // Manager view: rooms with their use and flags, a room's heatmap, blocks and trend.
     page.goto(&format!("{base}/manager?site=sh-a&room=nursery"));
@@ -577,6 +625,7 @@ fn views_live_push_language_and_phone() {
                 ("/evaluator", "evaluator"),
                 ("/manager/free-hours?site=sh-a", "free-hours"),
                 ("/evaluator/monthly", "monthly"),
+                ("/devices?site=sh-a", "devices"),
             ] {
                 page.goto(&format!("{base}{path}"));
                 let ready = match path {
@@ -586,6 +635,9 @@ fn views_live_push_language_and_phone() {
                     "/evaluator" => "document.querySelectorAll('#sites tbody tr').length === 2",
                     "/evaluator/monthly" => {
                         "document.querySelectorAll('#monthly table').length === 2"
+                    }
+                    "/devices?site=sh-a" => {
+                        "document.querySelectorAll('#waiting pre.sample').length === 1"
                     }
                     "/manager/free-hours?site=sh-a" => {
                         "document.querySelectorAll('#free-hours tbody tr').length === 6"

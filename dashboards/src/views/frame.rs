@@ -32,7 +32,7 @@ pub(crate) fn document(lang: Lang, title: &str, body: Markup) -> Markup {
 
 /// The views `user` may open, as (path, label key).
 fn views(user: &User) -> Vec<(&'static str, &'static str)> {
-    let mut views = vec![("/", "live")];
+    let mut views = vec![("/", "live"), ("/devices", "devices")];
     if user.may_manage() {
         views.push(("/manager", "manager"));
     }

@@ -4,6 +4,7 @@
 //! (CSV: `crate::csv`).
 
 pub(crate) mod charts;
+pub(crate) mod devices;
 pub(crate) mod evaluator;
 pub(crate) mod frame;
 pub(crate) mod help;

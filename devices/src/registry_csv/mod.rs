@@ -216,6 +216,7 @@ pub fn registry_from_csv(rooms: &Path, devices: &Path) -> Result<RegistryFile, R
             direction,
             rollover,
             max_per_minute,
+            retired: false,
         });
     }
     Ok(file)

@@ -69,6 +69,19 @@ fn offline_after_stale_after_of_each_interval_and_never_seen_from_the_start() {
     assert_eq!(never.since_ms, MONDAY_MS + 35 * MIN);
     assert!(never.detail_zh.contains("从未上报"));
     assert_eq!(never.room_name, "多功能厅");
+    // Retired: neither silent device raises anything any more, nor a low battery.
+    let mut retired = reg.clone();
+    for d in &mut retired.devices {
+        d.retired = true;
+    }
+    let cs = device_conditions(
+        &retired,
+        &[Some(heard), None],
+        MONDAY_MS,
+        MONDAY_MS + 60 * MIN,
+        20,
+    );
+    assert!(cs.is_empty(), "{cs:?}");
 }
 
 #[test]

@@ -262,6 +262,20 @@ impl App {
             .timestamp_millis()
     }
 
+    /// Publishes a status (battery, signal, firmware) for a device, timestamped with the app's clock.
+    pub fn status(&self, site: &str, device: &str, battery_pct: u8) {
+        let payload = format!(
+            r#"{{"type":"status","ts":{},"battery_pct":{battery_pct},"rssi_dbm":-97,"fw":"2.1.0","interval_s":60}}"#,
+            self.now_ms()
+        );
+        mosquitto_pub(self.mqtt, &format!("doorstep/v1/{site}/{device}"), &payload);
+    }
+
+    /// Publishes `payload` as device `device` of site `site`, whatever it is.
+    pub fn raw(&self, site: &str, device: &str, payload: &str) {
+        mosquitto_pub(self.mqtt, &format!("doorstep/v1/{site}/{device}"), payload);
+    }
+
     /// Publishes a count for a device, timestamped with the app's clock.
     pub fn count(&self, site: &str, device: &str, seq: u64, count: u32) {
         let payload = format!(
