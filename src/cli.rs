@@ -69,6 +69,35 @@ pub enum RegistryCommand {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
+    /// What changed between two registries, one line per change: sites, rooms and
+    /// devices added (+), removed (-) or changed (~), devices moved (>).
+    /// Each side is a file or vN, version N of the history (registry history).
+    #[command(after_help = "Examples:\n  \
+        doorstep registry diff registry.toml registry-new.toml\n  \
+        doorstep registry diff v1 v2 --data doorstep-data\n  \
+        doorstep registry diff v3 registry-new.toml --config doorstep.toml")]
+    Diff {
+        /// The old registry: a file or vN.
+        old: String,
+        /// The new registry: a file or vN.
+        new: String,
+        /// The data directory whose history vN refers to (default: the config's data_dir).
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// The config file (default: ./doorstep.toml when there is one).
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// The registry's versions recorded under <data_dir>/registry/: when each was
+    /// recorded, from when it holds, its size and what changed.
+    History {
+        /// The data directory (default: the config's data_dir, else ./doorstep-data).
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// The config file (default: ./doorstep.toml when there is one).
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 /// A simulated clock.

@@ -8,7 +8,7 @@ use crate::pipeline::{self, Broker, Spec};
 use anyhow::{Context, bail};
 use chrono::TimeZone;
 use devices::{Clock, Registry};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -260,6 +260,26 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
     };
     let clock = clock_args(&args.clock, &config.clock)?;
     config.alerts.check(&registry).map_err(anyhow::Error::msg)?;
+    // The registry this run takes its data with, in the history (one process of a cluster).
+    if config.cluster.as_ref().is_none_or(|c| c.process == 0) {
+        let text = std::fs::read_to_string(&config.registry)
+            .with_context(|| format!("cannot read {}", config.registry.display()))?;
+        let now = clock.now_ms();
+        if let Some(v) = crate::registry_history::record(
+            &config.data_dir,
+            &text,
+            &registry,
+            now,
+            now,
+            "doorstep run",
+        )? {
+            tracing::info!(
+                version = v.version,
+                changes = v.changes.len(),
+                "registry version recorded"
+            );
+        }
+    }
     let spec = Spec {
         registry,
         data_dir: config.data_dir.clone(),
@@ -352,6 +372,19 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The data directory whose registry history is meant: `--data`, else the
+/// config's data_dir, else ./doorstep-data when it exists.
+fn history_dir(data: Option<&Path>, config: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
+    if let Some(d) = data {
+        return Ok(Some(d.to_owned()));
+    }
+    if let Some(c) = Config::find(config)? {
+        return Ok(Some(c.data_dir));
+    }
+    let demo = Path::new("doorstep-data");
+    Ok(demo.is_dir().then(|| demo.to_owned()))
+}
+
 fn registry(cmd: &RegistryCommand) -> anyhow::Result<()> {
     match cmd {
         RegistryCommand::Check { file } => {
@@ -373,6 +406,56 @@ fn registry(cmd: &RegistryCommand) -> anyhow::Result<()> {
                     room.id,
                     reg.site(room.site).id
                 );
+            }
+            Ok(())
+        }
+        RegistryCommand::Diff {
+            old,
+            new,
+            data,
+            config,
+        } => {
+            let data = history_dir(data.as_deref(), config.as_deref())?;
+            let a = crate::registry_history::resolve(old, data.as_deref())?;
+            let b = crate::registry_history::resolve(new, data.as_deref())?;
+            let changes = devices::registry_diff::diff(&a, &b);
+            for c in &changes {
+                println!("{c}");
+            }
+            eprintln!("{} changes", changes.len());
+            Ok(())
+        }
+        RegistryCommand::History { data, config } => {
+            let Some(data) = history_dir(data.as_deref(), config.as_deref())? else {
+                anyhow::bail!(
+                    "which data? give --data DIR (the pipeline's data_dir) or --config FILE"
+                );
+            };
+            let versions = crate::registry_history::list(&data)?;
+            if versions.is_empty() {
+                println!(
+                    "no registry version recorded under {} (doorstep run records one at start)",
+                    crate::registry_history::dir(&data).display()
+                );
+            }
+            for v in &versions {
+                println!(
+                    "v{}  from {}  recorded {} by {}  {} sites, {} rooms, {} devices  {}",
+                    v.version,
+                    v.effective_from,
+                    v.recorded_at,
+                    v.by,
+                    v.sites,
+                    v.rooms,
+                    v.devices,
+                    match v.changes.len() {
+                        0 => "(first)".to_owned(),
+                        n => format!("{n} changes"),
+                    }
+                );
+                for c in &v.changes {
+                    println!("    {c}");
+                }
             }
             Ok(())
         }

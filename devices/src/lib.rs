@@ -42,6 +42,7 @@ pub mod reading;
 pub mod reason;
 pub mod registry;
 pub mod registry_csv;
+pub mod registry_diff;
 pub mod schedule;
 pub mod sim;
 pub mod tables;

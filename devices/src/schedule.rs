@@ -275,12 +275,30 @@ impl Schedule {
     }
 }
 
-/// Formats an opening back into its one-line form.
+/// Formats an opening back into its one-line form, days as short as they go
+/// (`daily`, `mon-fri`, `sat,sun`).
 pub fn fmt_opening(o: &Opening) -> String {
-    let days: Vec<&str> = (0..7)
-        .filter(|d| o.days.0 & (1 << d) != 0)
-        .map(|d| DAY_NAMES[d])
-        .collect();
+    let mut days: Vec<String> = Vec::new();
+    let mut d = 0;
+    while d < 7 {
+        if o.days.0 & (1 << d) == 0 {
+            d += 1;
+            continue;
+        }
+        let mut end = d;
+        while end < 6 && o.days.0 & (1 << (end + 1)) != 0 {
+            end += 1;
+        }
+        if end - d >= 2 {
+            days.push(format!("{}-{}", DAY_NAMES[d], DAY_NAMES[end]));
+        } else {
+            days.extend((d..=end).map(|x| DAY_NAMES[x].to_owned()));
+        }
+        d = end + 1;
+    }
+    if o.days.0 & 0x7f == 0x7f {
+        days = vec!["daily".to_owned()];
+    }
     let hm = |s: u32| format!("{:02}:{:02}", s / 3600, s % 3600 / 60);
     let cap = o.capacity.map(|c| format!(" cap={c}")).unwrap_or_default();
     format!(
@@ -392,5 +410,17 @@ mod tests {
         };
         let err = sched.check_overlaps().expect_err("overlap");
         assert!(err.contains("fri"), "{err}");
+    }
+
+    #[test]
+    fn openings_print_as_they_are_written() {
+        for line in [
+            "mon-fri 08:30-11:30 infant_care",
+            "sat,sun 09:00-12:00 culture cap=20",
+            "daily 14:00-17:00 elderly_care",
+            "mon,wed-fri 18:00-20:00 fitness",
+        ] {
+            assert_eq!(fmt_opening(&Opening::parse(line).expect("valid")), line);
+        }
     }
 }

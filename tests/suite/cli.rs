@@ -253,6 +253,78 @@ fn registry_from_spreadsheets_then_check() {
         &devices.to_string_lossy(),
     ]);
     assert_one_line_error(&bad, &["devices.csv", "row 2", "attic"]);
+
+    // A change from the spreadsheet: the door counter moves to the hall, a new
+    // one counts the canteen; `registry diff` says so, one line each.
+    std::fs::write(
+        &devices,
+        "site_id,device_id,room_id,kind,interval_s\ngz-th-01,th-door-a,hall,door,30\n\
+         gz-th-01,th-hall,hall,count,\ngz-th-01,th-door-b,canteen,door,60\n",
+    )
+    .expect("csv");
+    let moved = dir.path().join("registry-2.toml");
+    let built = doorstep(&[
+        "registry",
+        "csv",
+        &rooms.to_string_lossy(),
+        &devices.to_string_lossy(),
+        "-o",
+        &moved.to_string_lossy(),
+    ]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let d = doorstep(&[
+        "registry",
+        "diff",
+        &out.to_string_lossy(),
+        &moved.to_string_lossy(),
+    ]);
+    assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&d.stdout),
+        "> device th-door-a moved from gz-th-01/canteen to gz-th-01/hall\n\
+         + device th-door-b in gz-th-01/canteen\n"
+    );
+
+    // The history a run records, listed and compared by version.
+    let data = dir.path().join("data");
+    for (file, at) in [(&out, 1_000), (&moved, 86_400_000)] {
+        let text = std::fs::read_to_string(file).expect("registry");
+        let reg = devices::Registry::load(file).expect("load");
+        doorstep::registry_history::record(&data, &text, &reg, at, at, "test")
+            .expect("record")
+            .expect("a new version");
+    }
+    let h = doorstep(&["registry", "history", "--data", &data.to_string_lossy()]);
+    let listed = String::from_utf8_lossy(&h.stdout);
+    assert!(
+        listed.contains("v1  from 1970-01-01T00:00:01Z")
+            && listed.contains("v2  from 1970-01-02T00:00:00Z")
+            && listed
+                .contains("    > device th-door-a moved from gz-th-01/canteen to gz-th-01/hall"),
+        "{listed}"
+    );
+    let d = doorstep(&[
+        "registry",
+        "diff",
+        "v1",
+        "v2",
+        "--data",
+        &data.to_string_lossy(),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&d.stdout).lines().count(), 2);
+    let missing = doorstep(&[
+        "registry",
+        "diff",
+        "v1",
+        "v9",
+        "--data",
+        &data.to_string_lossy(),
+    ]);
+    assert_one_line_error(&missing, &["no version 9"]);
 }
 
 #[test]
