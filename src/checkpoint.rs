@@ -29,6 +29,9 @@ pub struct Place {
     others: Vec<String>,
     /// This process's workers (global indices).
     workers: std::ops::Range<usize>,
+    /// The registry's layout ([`devices::Registry::layout_fingerprint`]): the
+    /// state is saved by room and device index, valid only under the same layout.
+    registry: u64,
 }
 
 /// What `COMMIT` says.
@@ -47,6 +50,10 @@ pub struct Commit {
     pub covers: Vec<(String, String)>,
     /// Total size of this process's parts, bytes.
     pub bytes: u64,
+    /// The layout of the registry the state was taken under (none in
+    /// checkpoints written before it was recorded: taken as the same).
+    #[serde(default)]
+    pub registry: Option<u64>,
 }
 
 /// A checkpoint chosen at start.
@@ -73,14 +80,22 @@ impl Place {
                     .map(|p| format!("p{p}"))
                     .collect(),
                 workers: c.process * threads..(c.process + 1) * threads,
+                registry: 0,
             },
             None => Place {
                 root,
                 name: "main".into(),
                 others: Vec::new(),
                 workers: 0..threads,
+                registry: 0,
             },
         }
+    }
+
+    /// The place for state taken under a registry of layout `fingerprint`.
+    pub fn for_registry(mut self, fingerprint: u64) -> Place {
+        self.registry = fingerprint;
+        self
     }
 
     /// The folder under which this process's checkpoints go.
@@ -162,6 +177,12 @@ impl Place {
             .map_err(|e| e.to_string())
             .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
             .map_err(|e| format!("{}: {e}", commit_path.display()))?;
+        if commit.registry.is_some_and(|r| r != self.registry) {
+            return Err(format!(
+                "{}: taken under another registry (rooms or devices added, removed, reordered or moved); its state is by index and would land in the wrong rooms",
+                dir.display()
+            ));
+        }
         if commit.format != FORMAT {
             return Err(format!(
                 "{}: format {}, this doorstep reads format {FORMAT}",
@@ -316,6 +337,7 @@ impl Committer {
             committed_ms,
             covers: mark.covers.clone(),
             bytes,
+            registry: Some(self.place.registry),
         };
         let tmp = dir.join("COMMIT.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(&commit)?)?;

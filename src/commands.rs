@@ -112,13 +112,40 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
+/// Records `registry` (its file's `text`) in the history of `data_dir` when it
+/// changed: the tables' readings are bound by it from now on.
+fn record_registry(
+    data_dir: &Path,
+    text: &str,
+    registry: &Registry,
+    clock: Clock,
+    by: &str,
+) -> anyhow::Result<()> {
+    let now = clock.now_ms();
+    if let Some(v) = crate::registry_history::record(data_dir, text, registry, now, now, by)? {
+        tracing::info!(
+            version = v.version,
+            changes = v.changes.len(),
+            "registry version recorded"
+        );
+    }
+    Ok(())
+}
+
 async fn demo(args: DemoArgs) -> anyhow::Result<()> {
-    let registry = match &args.registry {
-        Some(path) => load_registry(path)?,
-        None => Arc::new(Registry::from_toml(
-            SAMPLE_REGISTRY,
-            Path::new("config/registry.toml (bundled)"),
-        )?),
+    let (registry, registry_text) = match &args.registry {
+        Some(path) => (
+            load_registry(path)?,
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        ),
+        None => (
+            Arc::new(Registry::from_toml(
+                SAMPLE_REGISTRY,
+                Path::new("config/registry.toml (bundled)"),
+            )?),
+            SAMPLE_REGISTRY.to_owned(),
+        ),
     };
     let start_ms = match &args.start {
         Some(s) => parse_time_ms(s)?,
@@ -188,6 +215,13 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         alerts: crate::alerts::AlertsConfig::default(),
         service_day: Default::default(),
     };
+    record_registry(
+        &args.data_dir,
+        &registry_text,
+        &registry,
+        clock,
+        "doorstep demo",
+    )?;
     let stop = shutdown_signal();
     let running = pipeline::start(spec).await?;
     let simulator = ingest::Session {
@@ -264,21 +298,7 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
     if config.cluster.as_ref().is_none_or(|c| c.process == 0) {
         let text = std::fs::read_to_string(&config.registry)
             .with_context(|| format!("cannot read {}", config.registry.display()))?;
-        let now = clock.now_ms();
-        if let Some(v) = crate::registry_history::record(
-            &config.data_dir,
-            &text,
-            &registry,
-            now,
-            now,
-            "doorstep run",
-        )? {
-            tracing::info!(
-                version = v.version,
-                changes = v.changes.len(),
-                "registry version recorded"
-            );
-        }
+        record_registry(&config.data_dir, &text, &registry, clock, "doorstep run")?;
     }
     let spec = Spec {
         registry,

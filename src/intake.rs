@@ -72,15 +72,99 @@ impl ingest::Downstream for Sinks {
     }
 }
 
-/// Opens the journal folder `dir`, writing what a crash left in it to the tables.
+/// The file in a journal folder naming the layout of the registry its
+/// readings were taken under ([`devices::Registry::layout_fingerprint`], hex).
+const LAYOUT_FILE: &str = "registry-layout";
+
+/// How the journal's leftover readings, held by index, find their device under
+/// the registry of now: by id, through the registry they were taken under (a
+/// version of the registry's history with the journal's layout).
+enum Rebind {
+    /// The same layout (or a journal older than the layout file).
+    Same,
+    /// Another layout: each old device index to the device of now.
+    Map(Vec<Option<(devices::DeviceIdx, devices::RoomIdx)>>),
+    /// Another layout that no recorded version has: leftovers cannot be placed.
+    Unknown,
+}
+
+fn rebind_for(dir: &std::path::Path, now: &devices::Registry) -> Rebind {
+    let Some(was) = std::fs::read_to_string(dir.join(LAYOUT_FILE))
+        .ok()
+        .and_then(|t| u64::from_str_radix(t.trim(), 16).ok())
+    else {
+        return Rebind::Same;
+    };
+    if was == now.layout_fingerprint() {
+        return Rebind::Same;
+    }
+    let data = dir.parent().unwrap_or(dir);
+    let old = crate::registry_history::list(data)
+        .unwrap_or_default()
+        .iter()
+        .rev()
+        .filter_map(|v| crate::registry_history::load(data, v).ok())
+        .find(|r| r.layout_fingerprint() == was);
+    match old {
+        Some(old) => Rebind::Map(
+            old.devices
+                .iter()
+                .map(|d| {
+                    let i = now.device_by_id(&d.id)?;
+                    Some((i, now.device(i).room))
+                })
+                .collect(),
+        ),
+        None => Rebind::Unknown,
+    }
+}
+
+/// Opens the journal folder `dir`, writing what a crash left in it to the tables
+/// (its readings bound to the registry of now, whatever registry took them).
 pub fn open_journal(
     dir: &std::path::Path,
     label: &str,
     store: &analytics::Store,
 ) -> anyhow::Result<(ingest::Journal, ingest::Redeliveries)> {
-    ingest::open_journal(dir, label, |readings, rejected, tag| {
-        store.write_ingested(readings, rejected, tag)?;
-        Ok(())
-    })
-    .map_err(|e| anyhow::anyhow!("cannot open the journal in {}: {e}", dir.display()))
+    let registry = store.registry();
+    let rebind = rebind_for(dir, registry);
+    let lost = std::sync::atomic::AtomicUsize::new(0);
+    let opened = ingest::open_journal(
+        dir,
+        label,
+        |r| {
+            let moved = match &rebind {
+                Rebind::Same => Some((r.device, r.room)),
+                Rebind::Map(map) => map.get(r.device.ix()).copied().flatten(),
+                Rebind::Unknown => None,
+            };
+            let Some((device, room)) = moved else {
+                lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return None;
+            };
+            Some(devices::Reading {
+                device,
+                room,
+                ..r.clone()
+            })
+        },
+        |readings, rejected, tag| {
+            store.write_ingested(readings, rejected, tag)?;
+            Ok(())
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the journal in {}: {e}", dir.display()))?;
+    let lost = lost.into_inner();
+    if lost > 0 {
+        tracing::error!(
+            readings = lost,
+            journal = %dir.display(),
+            "readings left by a crash under another registry whose devices are gone (or whose registry is not in the history) were not written"
+        );
+    }
+    let tmp = dir.join(format!("{LAYOUT_FILE}.tmp"));
+    std::fs::write(&tmp, format!("{:016x}\n", registry.layout_fingerprint()))
+        .and_then(|()| std::fs::rename(&tmp, dir.join(LAYOUT_FILE)))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dir.join(LAYOUT_FILE).display()))?;
+    Ok(opened)
 }

@@ -191,7 +191,8 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
             .as_ref()
             .is_none_or(|c| stream::Cluster::owns(c.process, c.processes(), threads, room))
     };
-    let place = crate::checkpoint::Place::new(&spec.data_dir, spec.cluster.as_ref(), threads);
+    let place = crate::checkpoint::Place::new(&spec.data_dir, spec.cluster.as_ref(), threads)
+        .for_registry(spec.registry.layout_fingerprint());
     let checkpointing = spec.stream.checkpoint_interval_s > 0;
     let resume = if checkpointing { place.choose() } else { None };
     let already =

@@ -254,4 +254,30 @@ impl Registry {
         let s = self.sites.iter().find(|s| s.id == site)?;
         s.rooms.iter().copied().find(|r| self.room(*r).id == room)
     }
+
+    /// A fingerprint of what the indices mean: each room's site and id and
+    /// each device's id, room and kind, in index order (FNV-1a). State saved by
+    /// index (checkpoints, the journal) is valid under another registry only
+    /// when both have the same fingerprint; schedules, capacities and other
+    /// fields do not enter it.
+    pub fn layout_fingerprint(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |s: &str| {
+            for b in s.bytes().chain([0xff]) {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for r in &self.rooms {
+            eat(&self.site(r.site).id);
+            eat(&r.id);
+        }
+        for d in &self.devices {
+            eat(&d.id);
+            eat(&self.room(d.room).id);
+            eat(&self.site(d.site).id);
+            eat(d.kind.as_str());
+        }
+        h
+    }
 }

@@ -84,9 +84,12 @@ pub enum IntakeError {
 /// Opens the journal folder `dir` and writes what a crash left in it through
 /// `store` (under the segment's own name, so nothing is written twice).
 /// Returns the journal and the messages it recovered, to recognise redeliveries.
+/// `rebind` takes each recovered reading to the registry of now (the journal
+/// holds it by device and room index); `None` leaves it out.
 pub fn open_journal(
     dir: &Path,
     label: &str,
+    rebind: impl Fn(&Reading) -> Option<Reading>,
     store: impl Fn(&[Reading], &[Rejection], &str) -> Result<(), BoxError>,
 ) -> Result<(Journal, Redeliveries), IntakeError> {
     let (journal, leftovers) = Journal::open_labelled(dir, label)?;
@@ -95,7 +98,7 @@ pub fn open_journal(
         let (mut readings, mut rejected) = (Vec::new(), Vec::new());
         for e in &leftover.entries {
             match e {
-                Entry::Accepted(r) => readings.push(r.clone()),
+                Entry::Accepted(r) => readings.extend(rebind(r)),
                 Entry::Rejected(r) => rejected.push(r.clone()),
             }
         }

@@ -33,6 +33,7 @@ mod metrics;
 mod metrics_reference;
 mod mqtt5;
 mod quarantine;
+mod registry_change;
 mod report;
 mod restart_lookback;
 mod sinks;
