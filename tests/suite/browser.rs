@@ -400,6 +400,11 @@ fn views_live_push_language_and_phone() {
         "document.title === 'Doorstep service facilities · Live use'",
     );
     assert_eq!(page.eval("window.__notReloaded === true"), true);
+    // The links to the other views follow, names and language.
+    assert_eq!(
+        page.eval("[...document.querySelectorAll('nav.views a')].map(a => a.textContent + ' ' + a.getAttribute('href')).join('; ')"),
+        "Live /?lang=en; Devices /devices?lang=en; Idle spaces /manager?lang=en; Comparison /evaluator?lang=en"
+    );
     page.screenshot("live-en");
 
     // The device page: a low battery, a device never heard, a rejected message

@@ -392,6 +392,11 @@
     document.getElementById('title').textContent = t('title');
     var labels = document.querySelectorAll('[data-l]');
     for (var i = 0; i < labels.length; i++) labels[i].textContent = t(labels[i].getAttribute('data-l'));
+    var views = document.querySelectorAll('nav.views a[data-en]');
+    for (var v = 0; v < views.length; v++) {
+      views[v].textContent = views[v].getAttribute('data-' + lang);
+      views[v].href = views[v].getAttribute('href').replace(/lang=[a-z]+/, 'lang=' + lang);
+    }
     var links = document.querySelectorAll('.lang a');
     for (i = 0; i < links.length; i++) {
       links[i].className = links[i].getAttribute('data-lang') === lang ? 'on' : '';

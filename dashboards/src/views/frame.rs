@@ -46,8 +46,10 @@ fn views(user: &User) -> Vec<(&'static str, &'static str)> {
 pub(crate) fn nav(user: &User, lang: Lang, here: &str) -> Markup {
     let code = lang.pick("zh", "en");
     html! {
+        // Both names, so the live page relabels its links when it switches language in place.
         @for (path, key) in views(user) {
-            a href={ (path) "?lang=" (code) } class=[(path == here).then_some("on")] {
+            a href={ (path) "?lang=" (code) } class=[(path == here).then_some("on")]
+                data-zh=(t(Lang::Zh, key)) data-en=(t(Lang::En, key)) {
                 (t(lang, key))
             }
         }
