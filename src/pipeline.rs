@@ -178,6 +178,14 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     let (mut journal, recent) =
         crate::intake::open_journal(&spec.data_dir.join(journal_dir), &label, &store)?;
     journal.set_sync(spec.journal_sync);
+    // The device page after a restart: today's rejects and the devices waiting for
+    // registration, from the quarantine (by UTC date: a local day spans two).
+    let utc_today = chrono::DateTime::from_timestamp_millis(spec.clock.now_ms())
+        .map_or_else(|| chrono::Utc::now().date_naive(), |t| t.date_naive());
+    match store.read_quarantine(&[utc_today - chrono::Duration::days(1), utc_today]) {
+        Ok(rejected) => alerts.watch.note_rejections(&rejected),
+        Err(e) => tracing::warn!(error = %e, "cannot read the quarantine for the device page"),
+    }
     // The journal's lock is held: no other writer of this process is at work in the
     // tables (in a cluster, others may be: their `.tmp` files are left while young).
     if let Some(age) = tidy_age {

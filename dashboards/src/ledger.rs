@@ -117,15 +117,19 @@ impl DeviceLedger {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The counters of `life` for the day of `ms`, started afresh on a new day.
-    fn day_of<'a>(&self, life: &'a mut Life, d: DeviceIdx, ms: i64) -> &'a mut Life {
+    /// The counters of `life` for the day of `ms`, started afresh on a new day;
+    /// none for a day before the one counted (a replayed or re-read message).
+    fn day_of<'a>(&self, life: &'a mut Life, d: DeviceIdx, ms: i64) -> Option<&'a mut Life> {
         let day = self.local_day(d, ms);
+        if day < life.day {
+            return None;
+        }
         if life.day != day {
             life.day = day;
             life.messages = 0;
             life.rejected.clear();
         }
-        life
+        Some(life)
     }
 
     /// Notes a batch of accepted readings (one lock for the batch).
@@ -148,7 +152,9 @@ impl DeviceLedger {
                     life.interval_s = st.interval_s.or(life.interval_s);
                 }
             }
-            self.day_of(life, r.device, r.received_ms).messages += 1;
+            if let Some(life) = self.day_of(life, r.device, r.received_ms) {
+                life.messages += 1;
+            }
         }
     }
 
@@ -165,9 +171,11 @@ impl DeviceLedger {
                     let Some(life) = inner.lives.get_mut(d.ix()) else {
                         continue;
                     };
-                    let life = self.day_of(life, d, j.received_ms);
-                    *life.rejected.entry(j.reason.as_str()).or_default() += 1;
-                    life.last_reject = Some((j.reason.as_str(), j.detail.clone(), j.received_ms));
+                    if let Some(life) = self.day_of(life, d, j.received_ms) {
+                        *life.rejected.entry(j.reason.as_str()).or_default() += 1;
+                        life.last_reject =
+                            Some((j.reason.as_str(), j.detail.clone(), j.received_ms));
+                    }
                 }
                 None if j.reason == Reason::UnknownDevice => {
                     let key = (site.to_owned(), device.to_owned());

@@ -100,6 +100,13 @@ fn a_checkpoint_of_another_registry_is_not_laid_on_the_wrong_rooms() {
     wait_for(Duration::from_secs(30), "the counts", || {
         (live(&run) == [("a".into(), Value::from(5)), ("b".into(), Value::from(7))]).then_some(())
     });
+    // A sensor installed before it is registered, and a registered one's bad message.
+    mosquitto_pub(
+        run.mqtt,
+        "doorstep/v1/fd/d-later",
+        r#"{"type":"count","count":2}"#,
+    );
+    mosquitto_pub(run.mqtt, "doorstep/v1/fd/d-a", "{oops");
     // A graceful stop writes a checkpoint of the rooms' state, by room index.
     stop_gracefully(&mut run);
     std::fs::write(
@@ -115,6 +122,15 @@ fn a_checkpoint_of_another_registry_is_not_laid_on_the_wrong_rooms() {
         "{}",
         log(&run, 2)
     );
+    // The device page knows, after the restart, what the quarantine kept of today.
+    let (_, body) = http_get(run.web, "/api/devices?site=fd").expect("devices");
+    let v: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["waiting"][0]["device_id"], "d-later", "{body}");
+    let a = v["devices"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["device_id"] == "d-a"))
+        .expect("d-a");
+    assert_eq!(a["rejected_today"], 1, "{body}");
 }
 
 #[test]

@@ -98,6 +98,7 @@ mod lookback;
 mod maintain;
 mod partition;
 pub mod quarantine;
+mod quarantine_read;
 pub mod raw_events;
 mod raw_read;
 pub mod room_day;
@@ -215,6 +216,11 @@ impl Store {
         keep: &dyn Fn(&str) -> bool,
     ) -> Result<Vec<Reading>> {
         raw_read::read_raw_events(&self.root, &self.registry, dates, keep)
+    }
+
+    /// Every rejected message `quarantine` holds for the UTC `dates`, in the order written.
+    pub fn read_quarantine(&self, dates: &[NaiveDate]) -> Result<Vec<Rejection>> {
+        quarantine_read::read_quarantine(&self.root, dates)
     }
 
     /// Appends rejected messages to `quarantine`; returns the files written.

@@ -87,6 +87,9 @@ fn a_device_status_and_its_day_counts() {
     let life = &l.lives()[0];
     assert_eq!((life.messages, life.rejected.len()), (1, 0));
     assert_eq!(life.fw.as_deref(), Some("2.1.0"));
+    // A message of the day before, replayed or re-read after a restart, is not today's.
+    l.note(&[reading(T, Value::Count(1))]);
+    assert_eq!(l.lives()[0].messages, 1);
 }
 
 #[test]
