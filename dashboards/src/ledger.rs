@@ -46,6 +46,9 @@ pub struct Life {
     pub interval_s: Option<u32>,
     /// The local day the counters below are of.
     pub day: Option<NaiveDate>,
+    /// That day as Unix ms `[start, end)`: a message inside it needs no time-zone arithmetic.
+    #[serde(skip)]
+    pub(crate) day_ms: (i64, i64),
     /// Messages accepted that day.
     pub messages: u32,
     /// Messages rejected that day, by reason code.
@@ -113,6 +116,25 @@ impl DeviceLedger {
         Some(devices::schedule::local_date(tz, ms.div_euclid(1000)))
     }
 
+    /// Local day `day` at device `d`'s site as Unix ms `[start, end)`; empty when unknown.
+    fn day_ms(&self, d: DeviceIdx, day: Option<NaiveDate>) -> (i64, i64) {
+        let tz = self
+            .registry
+            .devices
+            .get(d.ix())
+            .and_then(|dev| self.registry.sites.get(dev.site.0 as usize))
+            .map(|s| s.timezone);
+        match (tz, day) {
+            (Some(tz), Some(day)) => {
+                let at = |d: NaiveDate| {
+                    devices::schedule::local_to_utc(tz, d.and_time(chrono::NaiveTime::MIN)) * 1000
+                };
+                (at(day), day.succ_opt().map_or(i64::MIN, at))
+            }
+            _ => (0, 0),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -120,6 +142,9 @@ impl DeviceLedger {
     /// The counters of `life` for the day of `ms`, started afresh on a new day;
     /// none for a day before the one counted (a replayed or re-read message).
     fn day_of<'a>(&self, life: &'a mut Life, d: DeviceIdx, ms: i64) -> Option<&'a mut Life> {
+        if (life.day_ms.0..life.day_ms.1).contains(&ms) {
+            return Some(life);
+        }
         let day = self.local_day(d, ms);
         if day < life.day {
             return None;
@@ -128,6 +153,7 @@ impl DeviceLedger {
             life.day = day;
             life.messages = 0;
             life.rejected.clear();
+            life.day_ms = self.day_ms(d, day);
         }
         Some(life)
     }
