@@ -29,6 +29,9 @@ pub(crate) fn anchor(column: &str) -> Option<&'static str> {
         c if c.starts_with("visits") => "visits",
         "flags" | "door_drift_rooms" => "flags",
         "hours" | "start_hour" | "end_hour" => "idle-slots",
+        "idle_while_open_hours" | "outside_opening_hours" | "free_hours_per_week" => {
+            "free-hours-each-week"
+        }
         "national_rank"
         | "city_rank"
         | "percentile"
@@ -127,6 +130,8 @@ mod tests {
             "flags",
             "hours",
             "national_rank",
+            "free_hours_per_week",
+            "visits_method",
         ] {
             let id = anchor(column).expect("an anchor");
             assert!(html.contains(&format!("id=\"{id}\"")), "{column}: #{id}");
