@@ -59,7 +59,8 @@ pub enum RegistryCommand {
     /// "mon-fri 08:30-11:30 infant_care; daily 14:00-17:00 elderly_care"), open_on_holidays.
     /// devices.csv columns: site_id, device_id, room_id, kind (count|presence|door), interval_s.
     /// Optional: calendar (cn|none) in rooms.csv; direction (both|in), rollover and
-    /// max_per_minute for door devices in devices.csv.
+    /// max_per_minute for door devices, and retired (true for a device taken out of
+    /// service), in devices.csv.
     Csv {
         /// The rooms sheet saved as CSV (UTF-8).
         rooms: PathBuf,

@@ -24,8 +24,9 @@
 //! `calendar` column (`cn`, the default, or `none`, the same on every row of a
 //! site) and a `popularity` column (the simulator's `sim.popularity`);
 //! `devices.csv` may have `direction` (`both` or `in`), `rollover` and
-//! `max_per_minute` columns for door devices, and a `codec` column
-//! (`native-v1`, the default, `milesight-vs13x` or `milesight-vs121`). Files may start with
+//! `max_per_minute` columns for door devices, a `codec` column
+//! (`native-v1`, the default, `milesight-vs13x` or `milesight-vs121`) and a
+//! `retired` column (true for a device taken out of service). Files may start with
 //! a UTF-8 byte order mark and use CRLF line ends, as spreadsheets save them.
 //! Errors name the file, the row (the header is row 1, as in a spreadsheet)
 //! and the column.
@@ -55,7 +56,13 @@ const ROOM_COLUMNS: [&str; 12] = [
 ];
 const ROOM_OPTIONAL: [&str; 2] = ["calendar", "popularity"];
 const DEVICE_COLUMNS: [&str; 5] = ["site_id", "device_id", "room_id", "kind", "interval_s"];
-const DEVICE_OPTIONAL: [&str; 4] = ["direction", "rollover", "max_per_minute", "codec"];
+const DEVICE_OPTIONAL: [&str; 5] = [
+    "direction",
+    "rollover",
+    "max_per_minute",
+    "codec",
+    "retired",
+];
 
 /// Reads a rooms CSV (one row per room) and a devices CSV (one row per device) into a registry file.
 ///
@@ -207,6 +214,7 @@ pub fn registry_from_csv(rooms: &Path, devices: &Path) -> Result<RegistryFile, R
                 ));
             }
         };
+        let retired = yes_no(&row, "retired")?;
         file.site[at].device.push(DeviceEntry {
             id: device_id.to_owned(),
             room: room_id.to_owned(),
@@ -216,10 +224,19 @@ pub fn registry_from_csv(rooms: &Path, devices: &Path) -> Result<RegistryFile, R
             direction,
             rollover,
             max_per_minute,
-            retired: false,
+            retired,
         });
     }
     Ok(file)
+}
+
+/// A yes-or-no column (empty: no), in the words a spreadsheet may hold.
+fn yes_no(row: &Row, column: &'static str) -> Result<bool, RegistryError> {
+    match row.get(column).to_ascii_lowercase().as_str() {
+        "" | "false" | "no" | "n" | "0" | "否" => Ok(false),
+        "true" | "yes" | "y" | "1" | "是" => Ok(true),
+        other => Err(row.invalid(column, format!("{other:?} is not true or false"))),
+    }
 }
 
 /// Reads the site and room of one row of `rooms.csv`; the site has no rooms yet.
@@ -286,16 +303,7 @@ fn room_row(row: &Row) -> Result<(SiteEntry, RoomEntry), RegistryError> {
                 format!("{area:?} is not a positive number of square metres"),
             )
         })?;
-    let open_on_holidays = match row.get("open_on_holidays").to_ascii_lowercase().as_str() {
-        "" | "false" | "no" | "n" | "0" | "否" => false,
-        "true" | "yes" | "y" | "1" | "是" => true,
-        other => {
-            return Err(row.invalid(
-                "open_on_holidays",
-                format!("{other:?} is not true or false"),
-            ));
-        }
-    };
+    let open_on_holidays = yes_no(row, "open_on_holidays")?;
     let schedule: Vec<String> = row
         .get("schedule")
         .split(';')

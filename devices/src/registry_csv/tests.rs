@@ -92,6 +92,28 @@ fn csv_round_trips_through_toml() {
 }
 
 #[test]
+fn a_retired_device_stays_in_the_registry_marked() {
+    let devices = "site_id,device_id,room_id,kind,interval_s,retired\r\n\
+        bj-cy-jinsong,js-hall-count,kids-hall,count,,是\r\n\
+        bj-cy-jinsong,js-gym-presence,gym,presence,30,\r\n";
+    let (_dir, r, d) = files(ROOMS, devices);
+    let file = registry_from_csv(&r, &d).expect("valid CSV");
+    let reg = Registry::from_toml(&file.to_toml(), Path::new("out.toml")).expect("reads back");
+    let retired: Vec<(&str, bool)> = reg
+        .devices
+        .iter()
+        .map(|d| (d.id.as_str(), d.retired))
+        .collect();
+    assert_eq!(
+        retired,
+        [("js-hall-count", true), ("js-gym-presence", false)]
+    );
+    let bad = devices.replace(",是", ",maybe");
+    let (err, _) = error(ROOMS, &bad);
+    assert!(err.contains("row 2") && err.contains("retired"), "{err}");
+}
+
+#[test]
 fn errors_name_file_row_and_column() {
     let bad = ROOMS.replace(",80.5,", ",many,");
     let (text, e) = error(&bad, DEVICES);
