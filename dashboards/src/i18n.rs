@@ -82,6 +82,7 @@ pub fn t(lang: Lang, key: &str) -> &'static str {
         "no_sites" => ("没有可查看的社区", "No site to show"),
         "monthly" => ("使用月报", "Monthly report"),
         "monthly_link" => ("打印月报", "Monthly report to print"),
+        "site_reports" => ("各社区月报", "Each site's report"),
         "month" => ("月份", "Month"),
         "period" => ("统计期", "Period"),
         "partial_month" => (

@@ -591,7 +591,9 @@ fn views_live_push_language_and_phone() {
     );
     page.call("Emulation.setEmulatedMedia", json!({ "media": "" }));
     assert!(page.pdf("monthly") > 10_000, "a PDF with the charts");
-    // One site's report: its row, its rooms and its free hours.
+    // One site's report, linked from the city's: its row, its rooms and its free hours.
+    let href = page.eval("[...document.querySelectorAll('#site-reports a')].find(a => a.textContent === '天平社区').getAttribute('href')");
+    assert_eq!(href, "/evaluator/monthly?site=sh-a&month=2026-11&lang=zh");
     page.goto(&format!("{base}/evaluator/monthly?site=sh-a&month=2026-11"));
     page.wait(
         "the site's report",

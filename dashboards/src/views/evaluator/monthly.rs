@@ -248,6 +248,9 @@ fn body(lang: Lang, scope: &str, q: &MonthlyQuery, m: &Monthly) -> Markup {
                         }
                         h3 { (t(lang, "evaluator_title")) }
                         (compared_table(lang, compared))
+                        @if q.site.as_deref().is_none_or(str::is_empty) {
+                            (site_links(lang, compared, m.month))
+                        }
                     }
                     @if let Some(left) = out.tables.get(1).filter(|t| !t.rows.is_empty()) {
                         h3 { (t(lang, "left_out")) }
@@ -272,6 +275,28 @@ fn body(lang: Lang, scope: &str, q: &MonthlyQuery, m: &Monthly) -> Markup {
                 ]))
             }
             p.muted.footer { (t(lang, "monthly_footer")) }
+        }
+    }
+}
+
+/// Each compared site's own monthly report, for the reader who goes on from the city's.
+fn site_links(lang: Lang, compared: &analytics::report::Table, month: NaiveDate) -> Markup {
+    let (id, name) = (compared.index("site_id"), compared.index("site_name"));
+    let text = |row: &[Value], i: Option<usize>| match i.and_then(|i| row.get(i)) {
+        Some(Value::Text(s)) => s.clone(),
+        _ => String::new(),
+    };
+    html! {
+        p.noprint #site-reports {
+            (t(lang, "site_reports")) (lang.pick("：", ": "))
+            @for (i, row) in compared.rows.iter().enumerate() {
+                @if i > 0 { (lang.pick("、", ", ")) }
+                a href={
+                    "/evaluator/monthly?site=" (url_encode(&text(row, id)))
+                    "&month=" (month.format("%Y-%m").to_string())
+                    "&lang=" (lang.pick("zh", "en"))
+                } { (text(row, name)) }
+            }
         }
     }
 }
