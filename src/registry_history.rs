@@ -86,6 +86,12 @@ pub fn record(
 ) -> anyhow::Result<Option<Version>> {
     let versions = list(data_dir)?;
     let changes = match versions.last() {
+        // The same file as the latest version's: nothing to parse or compare.
+        Some(last)
+            if std::fs::read_to_string(dir(data_dir).join(&last.file)).is_ok_and(|t| t == text) =>
+        {
+            return Ok(None);
+        }
         Some(last) => {
             let changes: Vec<String> = diff(&load(data_dir, last)?, registry)
                 .iter()

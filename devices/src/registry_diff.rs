@@ -7,6 +7,7 @@
 
 use crate::model::{Device, Registry, Room};
 use crate::schedule::fmt_opening;
+use std::collections::HashMap;
 use std::fmt;
 
 /// One change from the old registry to the new one.
@@ -220,11 +221,28 @@ fn device_fields(out: &mut Vec<Change>, a: &Device, b: &Device) {
 }
 
 /// The changes from `a` to `b`, sites first, then rooms, then devices, each in
-/// the order of `b` (removals in the order of `a`).
+/// the order of `b` (removals in the order of `a`). Linear in the registries'
+/// size (a national registry has tens of thousands of rooms).
 pub fn diff(a: &Registry, b: &Registry) -> Vec<Change> {
     let mut out = Vec::new();
+    let sites = |r: &Registry| -> HashMap<String, usize> {
+        r.sites
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), i))
+            .collect()
+    };
+    let rooms = |r: &Registry| -> HashMap<String, usize> {
+        r.rooms
+            .iter()
+            .enumerate()
+            .map(|(i, x)| (room_key(r, x), i))
+            .collect()
+    };
+    let (a_sites, b_sites) = (sites(a), sites(b));
+    let (a_rooms, b_rooms) = (rooms(a), rooms(b));
     for s in &b.sites {
-        match a.sites.iter().find(|x| x.id == s.id) {
+        match a_sites.get(&s.id).map(|&i| &a.sites[i]) {
             None => out.push(Change::SiteAdded {
                 site: s.id.clone(),
                 name: s.name.clone(),
@@ -258,13 +276,13 @@ pub fn diff(a: &Registry, b: &Registry) -> Vec<Change> {
         }
     }
     for s in &a.sites {
-        if !b.sites.iter().any(|x| x.id == s.id) {
+        if !b_sites.contains_key(&s.id) {
             out.push(Change::SiteRemoved { site: s.id.clone() });
         }
     }
     for r in &b.rooms {
         let key = room_key(b, r);
-        match a.rooms.iter().find(|x| room_key(a, x) == key) {
+        match a_rooms.get(&key).map(|&i| &a.rooms[i]) {
             None => out.push(Change::RoomAdded {
                 room: key,
                 name: r.name.clone(),
@@ -274,7 +292,7 @@ pub fn diff(a: &Registry, b: &Registry) -> Vec<Change> {
     }
     for r in &a.rooms {
         let key = room_key(a, r);
-        if !b.rooms.iter().any(|x| room_key(b, x) == key) {
+        if !b_rooms.contains_key(&key) {
             out.push(Change::RoomRemoved { room: key });
         }
     }
