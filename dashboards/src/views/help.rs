@@ -77,19 +77,28 @@ fn render(markdown: &str) -> String {
         }
     }
     let mut titles = titles.into_iter();
-    let events = events.into_iter().map(|e| match e {
+    // Links to the project's other documents lead nowhere on an intranet page:
+    // their text stays, the link goes; links within the page stay.
+    let mut dropped = Vec::new();
+    let events = events.into_iter().filter_map(move |e| match e {
         Event::Start(Tag::Heading {
             level,
             classes,
             attrs,
             ..
-        }) => Event::Start(Tag::Heading {
+        }) => Some(Event::Start(Tag::Heading {
             level,
             id: titles.next().map(|t| slug(&t).into()),
             classes,
             attrs,
-        }),
-        other => other,
+        })),
+        Event::Start(Tag::Link { ref dest_url, .. }) => {
+            let drop = !dest_url.starts_with('#');
+            dropped.push(drop);
+            (!drop).then_some(e)
+        }
+        Event::End(TagEnd::Link) => (!dropped.pop().unwrap_or(false)).then_some(e),
+        other => Some(other),
     });
     let mut html = String::with_capacity(markdown.len() * 2);
     pulldown_cmark::html::push_html(&mut html, events);
@@ -136,6 +145,9 @@ mod tests {
             let id = anchor(column).expect("an anchor");
             assert!(html.contains(&format!("id=\"{id}\"")), "{column}: #{id}");
         }
+        // The other documents are not on the web: their names stay as text.
+        assert!(!html.contains("href=\"REPORTS.md"), "no dead links");
+        assert!(html.contains("REPORTS.md"), "the name stays");
         assert_eq!(
             slug("社区指标 · Site metrics, for evaluators"),
             "site-metrics-for-evaluators"
