@@ -58,7 +58,7 @@ pub fn run(cmd: &ReportCommand) -> anyhow::Result<()> {
                     .map(|c| c.web.service_day)
                     .unwrap_or_default(),
             };
-            free_hours::run(&data, registry, &window, site, day, lang)?
+            free_hours::run(Some(&data), registry, &window, site, day, lang)?
         }
         ReportCommand::Compare {
             city,

@@ -267,9 +267,10 @@ pub fn free_stretches(openings: &[Opening], blocks: &[Block], day: ServiceDay) -
     out
 }
 
-/// The free hours of every room of `site` (docs/REPORTS.md, `free-hours`).
+/// The free hours of every room of `site` (docs/REPORTS.md, `free-hours`);
+/// without a data directory (`None`) only the hours outside opening.
 pub fn run(
-    root: &Path,
+    root: Option<&Path>,
     registry: &Registry,
     window: &Window,
     site: &str,
@@ -282,13 +283,20 @@ pub fn run(
         .find(|s| s.id == site)
         .ok_or_else(|| Error::UnknownSite(site.to_owned()))?;
     // Without any evaluated day yet, only the hours outside opening are known.
-    let (window, blocks) = match window_of(window, root, &["room_day", "idle_slots"]) {
-        Ok((from, to)) => (
+    let found = match root {
+        Some(root) => match window_of(window, root, &["room_day", "idle_slots"]) {
+            Ok((from, to)) => Some((root, from, to)),
+            Err(Error::NoData { .. }) => None,
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    let (window, blocks) = match found {
+        Some((root, from, to)) => (
             Some((from, to)),
             super::idle_blocks::of_site(root, from, to, site)?,
         ),
-        Err(Error::NoData { .. }) => (None, BTreeMap::new()),
-        Err(e) => return Err(e),
+        None => (None, BTreeMap::new()),
     };
     let mut rows = Vec::new();
     let mut sums = Vec::new();

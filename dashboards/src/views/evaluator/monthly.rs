@@ -114,7 +114,14 @@ fn build(
     };
     let flags = or_none(underuse::run(root, Some(registry), &window, &flags, lang))?;
     let free = match &site {
-        Some(id) => or_none(free_hours::run(root, registry, &window, id, day, lang))?,
+        Some(id) => or_none(free_hours::run(
+            Some(root),
+            registry,
+            &window,
+            id,
+            day,
+            lang,
+        ))?,
         None => None,
     };
     Ok(Some(Monthly {

@@ -38,16 +38,15 @@ pub(super) async fn report(
         ));
     }
     // Without a data directory only the hours outside opening are known.
-    let root = state
-        .data_dir
-        .as_deref()
-        .cloned()
-        .unwrap_or_else(|| std::path::PathBuf::from("/nonexistent-doorstep-data"));
+    let root = state.data_dir.as_deref().cloned();
     let registry = Arc::clone(state.board.registry());
     let (site, day) = (site.to_owned(), state.service_day);
-    blocking(move || free_hours::run(&root, &registry, &Window::default(), &site, day, lang))
-        .await?
-        .map_err(|e| error_json(StatusCode::NOT_FOUND, &e.to_string(), ""))
+    blocking(move || {
+        let root = root.as_deref();
+        free_hours::run(root, &registry, &Window::default(), &site, day, lang)
+    })
+    .await?
+    .map_err(|e| error_json(StatusCode::NOT_FOUND, &e.to_string(), ""))
 }
 
 fn site_of(q: &ManagerQuery) -> Result<&str, Response> {
