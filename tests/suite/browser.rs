@@ -448,6 +448,12 @@ fn views_live_push_language_and_phone() {
         sample.as_str().is_some_and(|s| s.contains(r#""count":3"#)),
         "{sample}"
     );
+    // The entry to paste into the registry: its id, its kind from its message.
+    let entry = page.eval("document.querySelectorAll('#waiting pre.sample')[1].textContent");
+    assert_eq!(
+        entry,
+        "[[site.device]]\nid = \"sh-a-hall-2\"\nroom = \"\" # hall | nursery\nkind = \"count\""
+    );
     page.screenshot("devices");
 
     // Manager view: rooms with their use and flags, a room's heatmap, blocks and trend.
@@ -644,7 +650,7 @@ fn views_live_push_language_and_phone() {
                         "document.querySelectorAll('#monthly table').length === 2"
                     }
                     "/devices?site=sh-a" => {
-                        "document.querySelectorAll('#waiting pre.sample').length === 1"
+                        "document.querySelectorAll('#waiting pre.sample').length === 2"
                     }
                     "/manager/free-hours?site=sh-a" => {
                         "document.querySelectorAll('#free-hours tbody tr').length === 6"

@@ -153,10 +153,10 @@ fn devices_table(state: &AppState, site: &Site, lang: Lang) -> Table {
             col("kind", "类型", Kind::Text),
             col("state", "状态", Kind::Text),
             col("last_heard", "最后上报", Kind::Text),
-            col("battery_pct", "电量", Kind::Int),
-            col("rssi_dbm", "信号", Kind::Int),
-            col("fw", "固件", Kind::Text),
-            col("interval_s", "上报间隔", Kind::Int),
+            col("battery", "电量", Kind::Int),
+            col("signal", "信号", Kind::Int),
+            col("firmware", "固件", Kind::Text),
+            col("report_interval", "上报间隔", Kind::Int),
             col("messages_today", "今日消息", Kind::Int),
             col("rejected_today", "今日拒收", Kind::Int),
             col("reject_reasons", "拒收原因", Kind::Text),
@@ -165,8 +165,33 @@ fn devices_table(state: &AppState, site: &Site, lang: Lang) -> Table {
     }
 }
 
+/// The registry entry that would register `w`, to paste into the site's
+/// registry: its kind from its first message's `type`, its room left to choose
+/// among the site's rooms.
+fn entry_for(w: &Waiting, rooms: &[&str]) -> String {
+    let kind = w
+        .samples
+        .first()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .and_then(|v| match v["type"].as_str()? {
+            "count" => Some("count"),
+            "presence" => Some("presence"),
+            "door" | "door_total" => Some("door"),
+            _ => None,
+        });
+    let kind = match kind {
+        Some(k) => format!("kind = \"{k}\""),
+        None => "kind = \"count\" # count, presence or door".to_owned(),
+    };
+    format!(
+        "[[site.device]]\nid = \"{}\"\nroom = \"\" # {}\n{kind}",
+        w.device_id,
+        rooms.join(" | ")
+    )
+}
+
 /// The devices waiting for registration as a table.
-fn waiting_table(list: &[Waiting], tz: Tz) -> Table {
+fn waiting_table(list: &[Waiting], tz: Tz, rooms: &[&str]) -> Table {
     Table {
         name: "waiting",
         title: "等待登记".into(),
@@ -176,6 +201,7 @@ fn waiting_table(list: &[Waiting], tz: Tz) -> Table {
             col("last_heard", "最后收到", Kind::Text),
             col("messages_today", "消息", Kind::Int),
             col("first_messages", "最初的消息", Kind::Text),
+            col("registry_entry", "登记条目", Kind::Text),
         ],
         rows: list
             .iter()
@@ -186,6 +212,7 @@ fn waiting_table(list: &[Waiting], tz: Tz) -> Table {
                     local(w.last_ms, tz).into(),
                     Value::Int(w.messages.try_into().unwrap_or(i64::MAX)),
                     w.samples.join("\n").into(),
+                    entry_for(w, rooms).into(),
                 ]
             })
             .collect(),
@@ -256,7 +283,12 @@ pub(crate) async fn page(
 fn body(state: &AppState, lang: Lang, sites: &[&Site], site: &Site) -> Markup {
     let table = devices_table(state, site, lang);
     let (waiting, more) = state.ledger.waiting(&site.id);
-    let waiting = waiting_table(&waiting, site.timezone);
+    let room_ids: Vec<&str> = site
+        .rooms
+        .iter()
+        .map(|r| state.board.registry().room(*r).id.as_str())
+        .collect();
+    let waiting = waiting_table(&waiting, site.timezone, &room_ids);
     let devices = HtmlTable::new(&table, lang).cells(|r, c| {
         let row = table.rows.get(r)?;
         let text = match table.index(&c.name).and_then(|i| row.get(i)) {
@@ -277,7 +309,9 @@ fn body(state: &AppState, lang: Lang, sites: &[&Site], site: &Site) -> Markup {
             c.name.as_str(),
             waiting.index(&c.name).and_then(|i| row.get(i)),
         ) {
-            ("first_messages", Some(Value::Text(s))) => Some(html! { pre.sample { (s) } }),
+            ("first_messages" | "registry_entry", Some(Value::Text(s))) => {
+                Some(html! { pre.sample { (s) } })
+            }
             _ => None,
         }
     });
@@ -383,6 +417,18 @@ mod tests {
         assert_eq!(
             reasons_text(Lang::En, &rejected),
             "sends too often ×1; not JSON ×3"
+        );
+        let w = Waiting {
+            site_id: "s1".into(),
+            device_id: "new-1".into(),
+            first_ms: 0,
+            last_ms: 0,
+            messages: 1,
+            samples: vec![r#"{"type":"door","ts":1,"in":2,"out":0}"#.into()],
+        };
+        assert_eq!(
+            entry_for(&w, &["hall", "gym"]),
+            "[[site.device]]\nid = \"new-1\"\nroom = \"\" # hall | gym\nkind = \"door\""
         );
     }
 }
