@@ -66,8 +66,8 @@ pub fn t(lang: Lang, key: &str) -> &'static str {
         "devices" => ("设备", "Devices"),
         "devices_title" => ("设备状态", "Devices"),
         "devices_note" => (
-            "每台登记设备的最后上报、电量、信号、固件和上报间隔，以及今天（社区当地时间）收到和拒收的消息。离线：超过上报间隔的 3 倍没有消息。",
-            "Each registered device's last report, battery, signal, firmware and report interval, and today's messages accepted and rejected (the site's local day). Offline: nothing for 3 report intervals.",
+            "每台登记设备的最后上报、电量、信号、固件和上报间隔，以及今天（社区当地时间）收到和拒收的消息。离线：超过一条上报的有效期（一般为上报间隔的 3 倍）没有消息。",
+            "Each registered device's last report, battery, signal, firmware and report interval, and today's messages accepted and rejected (the site's local day). Offline: nothing within a report's validity (usually 3 report intervals).",
         ),
         "waiting_title" => ("等待登记的设备", "Devices waiting for registration"),
         "waiting_note" => (
