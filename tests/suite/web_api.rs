@@ -73,6 +73,25 @@ fn roles_and_scopes() {
         403
     );
     assert_eq!(get(&app, "/api/evaluator/sites", Some(OPERATOR_A)).0, 403);
+    // Its own site's devices, not another's; no monthly report.
+    let (status, body) = get(&app, "/api/devices", Some(OPERATOR_A));
+    assert_eq!(
+        (status, json(&body)["site_id"].clone()),
+        (200, "sh-a".into()),
+        "{body}"
+    );
+    for path in [
+        "/api/devices?site=cd-b",
+        "/devices?site=cd-b",
+        "/evaluator/monthly",
+        "/evaluator/monthly?site=sh-a",
+    ] {
+        assert_eq!(get(&app, path, Some(OPERATOR_A)).0, 403, "{path}");
+    }
+    assert_eq!(
+        get(&app, "/api/devices?site=nowhere", Some(OPERATOR_A)).0,
+        404
+    );
 
     // Manager of 武侯区: cd-b only; another site's rooms and heatmap are 403.
     let (status, body) = get(&app, "/api/manager/rooms", Some(MANAGER_WUHOU));
@@ -100,6 +119,18 @@ fn roles_and_scopes() {
     }
     let (_, body) = get(&app, "/api/live", Some(MANAGER_WUHOU));
     assert_eq!(site_ids(&json(&body)), ["cd-b"]);
+    // A manager's own site's monthly report, not another's nor a city's.
+    assert_eq!(
+        get(&app, "/evaluator/monthly?site=cd-b", Some(MANAGER_WUHOU)).0,
+        200
+    );
+    for path in [
+        "/evaluator/monthly?site=sh-a",
+        "/evaluator/monthly?city=成都市",
+    ] {
+        assert_eq!(get(&app, path, Some(MANAGER_WUHOU)).0, 403, "{path}");
+    }
+    assert_eq!(get(&app, "/evaluator/monthly", Some(EVALUATOR)).0, 200);
 
     // The gym's over-capacity alert: the sh-a operator may not acknowledge it, the manager may.
     // The pipeline evaluates the alerts once a second.
