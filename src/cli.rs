@@ -89,6 +89,23 @@ pub enum RegistryCommand {
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Check a new registry, show what it changes, and put it in place of the
+    /// config's registry file; a refused one (an unknown room, a duplicate id, ...)
+    /// is named in one line and nothing is written. The change takes effect when
+    /// doorstep run next starts (a switch without a restart is not built yet).
+    #[command(after_help = "Examples:\n  \
+        doorstep registry apply registry-new.toml --dry-run\n  \
+        doorstep registry apply registry-new.toml --config /etc/doorstep/doorstep.toml")]
+    Apply {
+        /// The new registry (TOML).
+        file: PathBuf,
+        /// The config whose registry it replaces (default: ./doorstep.toml).
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Only check and show the changes.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The registry's versions recorded under <data_dir>/registry/: when each was
     /// recorded, from when it holds, its size and what changed.
     History {

@@ -445,6 +445,50 @@ fn registry(cmd: &RegistryCommand) -> anyhow::Result<()> {
             eprintln!("{} changes", changes.len());
             Ok(())
         }
+        RegistryCommand::Apply {
+            file,
+            config,
+            dry_run,
+        } => {
+            let Some(config) = Config::find(config.as_deref())? else {
+                bail!(
+                    "which registry? give --config FILE (its registry is replaced), or run in the folder of doorstep.toml"
+                );
+            };
+            use crate::registry_apply::{Applied, apply, running};
+            match apply(file, &config, *dry_run)? {
+                Applied::Unchanged => println!(
+                    "{} is the same as {}: nothing to apply",
+                    file.display(),
+                    config.registry.display()
+                ),
+                Applied::Checked(changes) | Applied::Installed(changes) if *dry_run => {
+                    for c in &changes {
+                        println!("{c}");
+                    }
+                    println!("{} changes; nothing written (--dry-run)", changes.len());
+                }
+                Applied::Checked(changes) | Applied::Installed(changes) => {
+                    for c in &changes {
+                        println!("{c}");
+                    }
+                    println!(
+                        "{} changes; written to {}",
+                        changes.len(),
+                        config.registry.display()
+                    );
+                    if running(&config.data_dir) {
+                        println!(
+                            "doorstep run is running on {}: it takes the new registry when it next starts",
+                            config.data_dir.display()
+                        );
+                    } else {
+                        println!("doorstep run takes it when it starts");
+                    }
+                }
+            }
+            Ok(())
+        }
         RegistryCommand::History { data, config } => {
             let Some(data) = history_dir(data.as_deref(), config.as_deref())? else {
                 anyhow::bail!(

@@ -12,6 +12,7 @@ mod demo_history;
 mod import;
 pub mod intake;
 pub mod pipeline;
+pub mod registry_apply;
 pub mod registry_history;
 mod report;
 pub mod restart;

@@ -328,6 +328,78 @@ fn registry_from_spreadsheets_then_check() {
 }
 
 #[test]
+fn registry_apply_checks_shows_and_writes_or_refuses_in_one_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let old = "[[site]]\nid = \"s1\"\nname = \"一\"\n\
+        [[site.room]]\nid = \"hall\"\nname = \"厅\"\ncapacity = 10\narea_m2 = 40\n\
+        [[site.room]]\nid = \"gym\"\nname = \"健身房\"\ncapacity = 10\narea_m2 = 40\n\
+        [[site.device]]\nid = \"c1\"\nroom = \"hall\"\nkind = \"count\"\n";
+    std::fs::write(d.join("registry.toml"), old).expect("registry");
+    std::fs::write(
+        d.join("doorstep.toml"),
+        "registry = \"registry.toml\"\ndata_dir = \"data\"\n",
+    )
+    .expect("config");
+    let config = d.join("doorstep.toml");
+    let apply = |file: &str, extra: &[&str]| {
+        let path = d.join(file);
+        let mut args = vec![
+            "registry",
+            "apply",
+            path.to_str().expect("path"),
+            "--config",
+        ];
+        args.push(config.to_str().expect("path"));
+        args.extend(extra);
+        doorstep(&args)
+    };
+    // Refused: an unknown room, a duplicate id. One line each; nothing written.
+    std::fs::write(
+        d.join("bad-room.toml"),
+        old.replace("room = \"hall\"", "room = \"attic\""),
+    )
+    .expect("bad");
+    assert_one_line_error(&apply("bad-room.toml", &[]), &["bad-room.toml", "attic"]);
+    let twice = format!("{old}[[site.device]]\nid = \"c1\"\nroom = \"gym\"\nkind = \"count\"\n");
+    std::fs::write(d.join("bad-dup.toml"), twice).expect("bad");
+    assert_one_line_error(&apply("bad-dup.toml", &[]), &["bad-dup.toml", "c1"]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("registry.toml")).expect("kept"),
+        old
+    );
+    // A move: shown, then written.
+    let moved = old.replace("room = \"hall\"\nkind", "room = \"gym\"\nkind");
+    std::fs::write(d.join("moved.toml"), &moved).expect("moved");
+    let dry = apply("moved.toml", &["--dry-run"]);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&dry.stdout),
+        "> device c1 moved from s1/hall to s1/gym\n1 changes; nothing written (--dry-run)\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("registry.toml")).expect("kept"),
+        old
+    );
+    let done = apply("moved.toml", &[]);
+    let said = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        said.contains("1 changes; written to") && said.contains("takes it when it starts"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("registry.toml")).expect("written"),
+        moved
+    );
+    let again = apply("moved.toml", &[]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to apply"));
+}
+
+#[test]
 fn run_finds_the_config_in_its_folder_and_reports_find_the_demo_data() {
     let dir = tempfile::tempdir().expect("tempdir");
     let web = free_port();

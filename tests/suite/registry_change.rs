@@ -107,13 +107,24 @@ fn a_checkpoint_of_another_registry_is_not_laid_on_the_wrong_rooms() {
         r#"{"type":"count","count":2}"#,
     );
     mosquitto_pub(run.mqtt, "doorstep/v1/fd/d-a", "{oops");
+    // The new registry, applied while doorstep runs: written, for its next start.
+    let new = run.dir.path().join("registry-new.toml");
+    std::fs::write(&new, registry(&["new", "a", "b"])).expect("registry");
+    let applied = std::process::Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(["registry", "apply"])
+        .arg(&new)
+        .arg("--config")
+        .arg(run.dir.path().join("doorstep.toml"))
+        .output()
+        .expect("apply");
+    let said = String::from_utf8_lossy(&applied.stdout);
+    assert!(
+        said.starts_with("+ room fd/new 活动室 new\n") && said.contains("doorstep run is running"),
+        "{said}{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
     // A graceful stop writes a checkpoint of the rooms' state, by room index.
     stop_gracefully(&mut run);
-    std::fs::write(
-        run.dir.path().join("registry.toml"),
-        registry(&["new", "a", "b"]),
-    )
-    .expect("registry");
     run.start(&[]);
     run.ready();
     expect_rooms_after_the_change(&run);
