@@ -44,6 +44,9 @@ fn journaled(data: &Path) -> usize {
 #[test]
 fn a_queue_of_100000_messages_is_taken_in_whole() {
     require("mosquitto_pub");
+    // Alone: beside the browser and alert tests on two cores, a healthy ingest
+    // could pause long enough to look stalled.
+    let _turn = heavy();
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let user = if running_as_root() { "user root\n" } else { "" };
@@ -161,7 +164,7 @@ fn a_queue_of_100000_messages_is_taken_in_whole() {
             last = (n, Instant::now());
         }
         assert!(
-            last.1.elapsed() < Duration::from_secs(20) && Instant::now() < deadline,
+            last.1.elapsed() < Duration::from_secs(45) && Instant::now() < deadline,
             "ingest stalled at {n} of {N} messages"
         );
         std::thread::sleep(Duration::from_millis(200));

@@ -25,6 +25,8 @@ fn occupancies(web: SocketAddr) -> Option<Vec<(String, Value, Value)>> {
 
 #[test]
 fn demo_serves_live_counts_and_writes_parquet() {
+    // A time bound (data on every view within 60 s) and Chromium: not beside a heavy test.
+    let _turn = busy();
     let began = std::time::Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
     let web: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
