@@ -310,7 +310,8 @@ pub struct ReportArgs {
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// The registry, for site names, cities, districts and services the tables lack,
-    /// e.g. --registry registry.toml (default: the config's).
+    /// e.g. --registry registry.toml (default: the config's, else the one the data was
+    /// last taken with, from <data>/registry/).
     #[arg(long, value_name = "FILE")]
     pub registry: Option<PathBuf>,
     /// First local date of the window, e.g. --from 2026-11-01 (default: 27 days before --to).

@@ -243,6 +243,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     );
     println!("  live page     http://{}/  (operators)", running.web_addr);
     println!(
+        "  devices       http://{}/devices  (each device's last report, battery, rejects)",
+        running.web_addr
+    );
+    println!(
         "  managers      http://{}/manager  (idle rooms and hours; fills as days close)",
         running.web_addr
     );

@@ -125,8 +125,22 @@ fn sources(args: &ReportArgs) -> anyhow::Result<(PathBuf, Option<Registry>)> {
         );
     }
     let registry_path = args.registry.clone().or_else(|| config.map(|c| c.registry));
-    let registry = registry_path
-        .map(|p| Registry::load(&p).with_context(|| format!("cannot load {}", p.display())))
-        .transpose()?;
+    let registry = match registry_path {
+        Some(p) => {
+            Some(Registry::load(&p).with_context(|| format!("cannot load {}", p.display()))?)
+        }
+        // None given: the one the data was last taken with (the registry's history).
+        None => match crate::registry_history::list(&data)?.last() {
+            Some(v) => {
+                eprintln!(
+                    "using the registry the data was last taken with ({}, v{}; --registry FILE for another)",
+                    crate::registry_history::dir(&data).join(&v.file).display(),
+                    v.version
+                );
+                Some(crate::registry_history::load(&data, v)?)
+            }
+            None => None,
+        },
+    };
     Ok((data, registry))
 }

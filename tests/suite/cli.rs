@@ -449,4 +449,41 @@ fn run_finds_the_config_in_its_folder_and_reports_find_the_demo_data() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("reading doorstep-data/"), "{err}");
     assert!(!err.contains("which data?"), "{err}");
+    // The registry the demo ran with comes from the data's history: a report
+    // that needs the schedules works without --registry.
+    let text = std::fs::read_to_string(dir.path().join("registry.toml")).expect("registry");
+    let reg = devices::Registry::from_toml(&text, std::path::Path::new("registry.toml"))
+        .expect("registry");
+    doorstep::registry_history::record(
+        &demo.path().join("doorstep-data"),
+        &text,
+        &reg,
+        0,
+        0,
+        "test",
+    )
+    .expect("record");
+    let out = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args([
+            "report",
+            "free-hours",
+            "--site",
+            &reg.sites[0].id,
+            "--format",
+            "csv",
+        ])
+        .current_dir(demo.path())
+        .output()
+        .expect("report");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("using the registry the data was last taken with"),
+        "{err}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("outside_opening"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
