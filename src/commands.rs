@@ -466,13 +466,13 @@ fn registry(cmd: &RegistryCommand) -> anyhow::Result<()> {
                     file.display(),
                     config.registry.display()
                 ),
-                Applied::Checked(changes) | Applied::Installed(changes) if *dry_run => {
+                Applied::Checked(changes) => {
                     for c in &changes {
                         println!("{c}");
                     }
                     println!("{} changes; nothing written (--dry-run)", changes.len());
                 }
-                Applied::Checked(changes) | Applied::Installed(changes) => {
+                Applied::Installed(changes) => {
                     for c in &changes {
                         println!("{c}");
                     }

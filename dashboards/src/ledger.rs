@@ -89,13 +89,6 @@ pub struct DeviceLedger {
     inner: Mutex<Inner>,
 }
 
-/// `(site, device)` of a device topic `doorstep/v1/{site}/{device}` with valid ids.
-fn topic_ids(topic: &str) -> Option<(&str, &str)> {
-    let (site, device) = topic.strip_prefix("doorstep/v1/")?.split_once('/')?;
-    (devices::registry::valid_id(site) && devices::registry::valid_id(device))
-        .then_some((site, device))
-}
-
 impl DeviceLedger {
     /// Nothing heard yet of the devices of `registry`.
     pub fn new(registry: Arc<Registry>) -> DeviceLedger {
@@ -189,7 +182,7 @@ impl DeviceLedger {
     pub fn note_rejections(&self, rejected: &[Rejection]) {
         let mut inner = self.lock();
         for j in rejected {
-            let Some((site, device)) = topic_ids(&j.topic) else {
+            let Some((site, device)) = devices::validate::device_topic(&j.topic) else {
                 continue;
             };
             match self.registry.device_by_id(device) {

@@ -65,7 +65,8 @@ pub struct Opening {
     pub capacity: Option<u32>,
 }
 
-fn parse_clock(text: &str) -> Result<u32, String> {
+/// Seconds after midnight of a time of day `HH:MM` (24:00 allowed, as an end).
+pub fn parse_clock(text: &str) -> Result<u32, String> {
     let bad = || format!("{text:?} is not a time of day HH:MM");
     let (h, m) = text.split_once(':').ok_or_else(bad)?;
     let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
@@ -275,6 +276,11 @@ impl Schedule {
     }
 }
 
+/// `HH:MM` of `s` seconds after midnight.
+pub fn fmt_clock(s: u32) -> String {
+    format!("{:02}:{:02}", s / 3600, s % 3600 / 60)
+}
+
 /// Formats an opening back into its one-line form, days as short as they go
 /// (`daily`, `mon-fri`, `sat,sun`).
 pub fn fmt_opening(o: &Opening) -> String {
@@ -299,7 +305,7 @@ pub fn fmt_opening(o: &Opening) -> String {
     if o.days.0 & 0x7f == 0x7f {
         days = vec!["daily".to_owned()];
     }
-    let hm = |s: u32| format!("{:02}:{:02}", s / 3600, s % 3600 / 60);
+    let hm = fmt_clock;
     let cap = o.capacity.map(|c| format!(" cap={c}")).unwrap_or_default();
     format!(
         "{} {}-{} {}{cap}",

@@ -22,6 +22,26 @@ pub struct Rejection {
     pub received_ms: i64,
 }
 
+/// `(site id, device id)` of a device topic `doorstep/v1/{site_id}/{device_id}`
+/// whose ids are valid; `None` for any other topic.
+pub fn device_topic(topic: &str) -> Option<(&str, &str)> {
+    let mut parts = topic.split('/');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some("doorstep"), Some("v1"), Some(site), Some(dev), None)
+            if crate::registry::valid_id(site) && crate::registry::valid_id(dev) =>
+        {
+            Some((site, dev))
+        }
+        _ => None,
+    }
+}
+
 /// Time rules of DEVICES.md and METRICS.md.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -89,25 +109,11 @@ impl Validator {
         payload: &[u8],
         received_ms: i64,
     ) -> Result<Reading, (Reason, String)> {
-        let mut parts = topic.split('/');
-        let (site_id, device_id) = match (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) {
-            (Some("doorstep"), Some("v1"), Some(site), Some(dev), None)
-                if crate::registry::valid_id(site) && crate::registry::valid_id(dev) =>
-            {
-                (site, dev)
-            }
-            _ => {
-                return Err((
-                    Reason::BadTopic,
-                    format!("topic {topic:?} is not doorstep/v1/{{site_id}}/{{device_id}}"),
-                ));
-            }
+        let Some((site_id, device_id)) = device_topic(topic) else {
+            return Err((
+                Reason::BadTopic,
+                format!("topic {topic:?} is not doorstep/v1/{{site_id}}/{{device_id}}"),
+            ));
         };
         let reg = &self.registry;
         let idx = reg.device_by_id(device_id).ok_or_else(|| {

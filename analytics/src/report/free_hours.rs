@@ -15,7 +15,8 @@ use super::{
     Error, Kind, Lang, Output, Result, Table, Value, Window, ratio, weekday_name, window_of,
 };
 use chrono::{NaiveDate, Weekday};
-use devices::schedule::Opening;
+use devices::schedule::fmt_clock as clock;
+use devices::schedule::{Opening, parse_clock};
 use devices::{Category, Registry, Room};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -48,13 +49,9 @@ impl std::str::FromStr for ServiceDay {
     /// `HH:MM-HH:MM`, e.g. `07:00-21:00`.
     fn from_str(text: &str) -> Result<ServiceDay, String> {
         let bad = || format!("{text:?} is not a service day HH:MM-HH:MM such as 07:00-21:00");
-        let clock = |t: &str| -> Option<u32> {
-            let (h, m) = t.trim().split_once(':')?;
-            let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-            (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 3600 + m * 60)
-        };
+        let clock = |t: &str| parse_clock(t.trim()).map_err(|_| bad());
         let (a, b) = text.split_once('-').ok_or_else(bad)?;
-        let (start, end) = (clock(a).ok_or_else(bad)?, clock(b).ok_or_else(bad)?);
+        let (start, end) = (clock(a)?, clock(b)?);
         if start >= end {
             return Err(bad());
         }
@@ -79,11 +76,6 @@ impl std::fmt::Display for ServiceDay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}-{}", clock(self.start), clock(self.end))
     }
-}
-
-/// `HH:MM` of seconds after midnight.
-pub fn clock(s: u32) -> String {
-    format!("{:02}:{:02}", s / 3600, s % 3600 / 60)
 }
 
 /// What kind of free time a row is.
@@ -300,6 +292,7 @@ pub fn run(
     };
     let mut rows = Vec::new();
     let mut sums = Vec::new();
+    let mut total = 0.0;
     for &r in &s.rooms {
         let room = registry.room(r);
         let none = Vec::new();
@@ -320,6 +313,7 @@ pub fn run(
             hours(FreeKind::IdleWhileOpen),
             hours(FreeKind::OutsideOpening),
         );
+        total += round1(idle + outside);
         sums.push(room_sum(room, idle, outside));
         rows.extend(
             weekly(&free)
@@ -327,13 +321,6 @@ pub fn run(
                 .map(|w| free_row(&s.id, &s.name, room, w, lang)),
         );
     }
-    let total: f64 = sums
-        .iter()
-        .map(|r| match r.last() {
-            Some(Value::Float(h)) => *h,
-            _ => 0.0,
-        })
-        .sum();
     let (from, to) = match window {
         Some((f, t)) => (f.to_string(), t.to_string()),
         None => ("-".into(), "-".into()),

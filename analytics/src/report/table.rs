@@ -94,13 +94,20 @@ pub struct Column {
     pub kind: Kind,
 }
 
+impl Column {
+    /// A column named `name`, headed `zh` in Chinese, holding `kind`.
+    pub fn new(name: &str, zh: &str, kind: Kind) -> Column {
+        Column {
+            name: name.to_owned(),
+            zh: zh.to_owned(),
+            kind,
+        }
+    }
+}
+
 /// A column, for the report modules.
 pub(crate) fn col(name: &str, zh: &str, kind: Kind) -> Column {
-    Column {
-        name: name.to_owned(),
-        zh: zh.to_owned(),
-        kind,
-    }
+    Column::new(name, zh, kind)
 }
 
 /// A table of a report.

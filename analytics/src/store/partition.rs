@@ -43,6 +43,48 @@ pub(crate) fn partition_dir(root: &Path, table: &str, date: NaiveDate) -> PathBu
         .join(format!("date={}", date.format("%Y-%m-%d")))
 }
 
+/// Every batch of `table`'s files for the `dates` whose file name `keep` takes, in
+/// date order and, within a date, name order (the order they were written).
+pub(crate) fn read_batches(
+    root: &Path,
+    table: &'static str,
+    dates: &[NaiveDate],
+    keep: &dyn Fn(&str) -> bool,
+    mut each: impl FnMut(&RecordBatch),
+) -> Result<()> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    for date in dates {
+        let Ok(entries) = std::fs::read_dir(partition_dir(root, table, *date)) else {
+            continue;
+        };
+        let mut files: Vec<_> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(keep))
+            .collect();
+        files.sort();
+        for path in files {
+            let parquet = |source| Error::Parquet {
+                path: path.clone(),
+                source,
+            };
+            let file = std::fs::File::open(&path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(parquet)?
+                .build()
+                .map_err(parquet)?;
+            for batch in reader {
+                each(&batch.map_err(|source| Error::Arrow { table, source })?);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// zstd, dictionaries for the string columns, page statistics, and the sort order.
 pub(crate) fn writer_properties(table: &Table, schema: &Schema) -> WriterProperties {
     let mut b = WriterProperties::builder()

@@ -1,14 +1,13 @@
 //! Reading `raw_events` back into readings: what a restart or a recomputation
 //! replays through the stream.
 
-use super::error::{Error, Result};
-use super::partition::partition_dir;
+use super::error::Result;
+use super::partition::read_batches;
 use super::raw_events::TABLE;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int16Type, TimestampMillisecondType, UInt8Type, UInt32Type, UInt64Type};
 use chrono::NaiveDate;
 use devices::{Reading, Registry, Status, Value};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::Path;
 
 /// Every reading in `raw_events` for the local `dates`, bound to its device's room in
@@ -22,40 +21,9 @@ pub fn read_raw_events(
 ) -> Result<Vec<Reading>> {
     let mut out = Vec::new();
     let mut unknown = 0usize;
-    for date in dates {
-        let dir = partition_dir(root, TABLE, *date);
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut files: Vec<_> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(keep))
-            .collect();
-        files.sort();
-        for path in files {
-            let parquet = |source| Error::Parquet {
-                path: path.clone(),
-                source,
-            };
-            let file = std::fs::File::open(&path).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-                .map_err(parquet)?
-                .build()
-                .map_err(parquet)?;
-            for batch in reader {
-                let batch = batch.map_err(|source| Error::Arrow {
-                    table: TABLE,
-                    source,
-                })?;
-                unknown += rows(&batch, registry, &mut out);
-            }
-        }
-    }
+    read_batches(root, TABLE, dates, keep, |batch| {
+        unknown += rows(batch, registry, &mut out);
+    })?;
     if unknown > 0 {
         tracing::warn!(
             rows = unknown,

@@ -50,14 +50,6 @@ fn site_of<'a>(
     }
 }
 
-fn col(name: &str, zh: &str, kind: Kind) -> Column {
-    Column {
-        name: name.to_owned(),
-        zh: zh.to_owned(),
-        kind,
-    }
-}
-
 /// Local `MM-DD HH:MM` of Unix ms at `tz`.
 fn local(ms: i64, tz: Tz) -> String {
     tz.timestamp_millis_opt(ms)
@@ -144,6 +136,7 @@ fn devices_table(state: &AppState, site: &Site, lang: Lang) -> Table {
             ]);
         }
     }
+    let col = Column::new;
     Table {
         name: "devices",
         title: "设备".into(),
@@ -192,6 +185,7 @@ fn entry_for(w: &Waiting, rooms: &[&str]) -> String {
 
 /// The devices waiting for registration as a table.
 fn waiting_table(list: &[Waiting], tz: Tz, rooms: &[&str]) -> Table {
+    let col = Column::new;
     Table {
         name: "waiting",
         title: "等待登记".into(),

@@ -76,10 +76,7 @@ fn build(
         Some(m) => parse_month(&m).ok_or_else(|| format!("{m:?} is not a month YYYY-MM"))?,
         None => latest.with_day(1).unwrap_or(latest),
     };
-    let last = month
-        .checked_add_months(Months::new(1))
-        .and_then(|d| d.pred_opt())
-        .unwrap_or(month);
+    let last = month.with_day(days_in(month)).unwrap_or(month);
     let (from, to) = (month, last.min(latest));
     let window = Window {
         from: Some(from),

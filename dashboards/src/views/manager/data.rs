@@ -168,11 +168,7 @@ pub(super) fn room_rows(
 
 /// The rooms as a report table: the page shows it and the CSV download writes it.
 pub(super) fn rooms_table(rows: &[RoomRow]) -> Table {
-    let col = |name: &str, zh: &str, kind| Column {
-        name: name.to_owned(),
-        zh: zh.to_owned(),
-        kind,
-    };
+    let col = Column::new;
     Table {
         name: "rooms",
         title: "房间".to_owned(),
