@@ -46,6 +46,7 @@ pub mod registry_diff;
 pub mod schedule;
 pub mod sim;
 pub mod tables;
+pub mod timeline;
 pub mod validate;
 pub mod vs121;
 

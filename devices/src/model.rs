@@ -170,6 +170,31 @@ pub struct Room {
     pub sensors: Sensors,
     /// Simulator hints.
     pub sim: SimHints,
+    /// Its schedules and capacities before the current ones, oldest first
+    /// (registry versions that came into force later replaced them).
+    pub earlier: Vec<RoomEra>,
+    /// Taken out of the registry from this time (Unix ms) on; its past stays.
+    pub gone_from_ms: Option<i64>,
+}
+
+/// A room's schedule and capacity until a later registry version replaced them.
+#[derive(Debug, Clone)]
+pub struct RoomEra {
+    /// The first millisecond (Unix ms) they no longer hold.
+    pub until_ms: i64,
+    /// The weekly opening hours then.
+    pub schedule: Schedule,
+    /// Persons it was built for then.
+    pub capacity: u32,
+}
+
+/// Where a device was bound until a later registry version moved it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Binding {
+    /// The first millisecond (Unix ms) it no longer holds.
+    pub until_ms: i64,
+    /// The room then; `None` before the device was registered.
+    pub room: Option<RoomIdx>,
 }
 
 /// A sensor bound to one room.
@@ -195,6 +220,10 @@ pub struct Device {
     pub max_per_minute: u32,
     /// Taken out of service (no offline or battery alerts; history kept).
     pub retired: bool,
+    /// Its rooms before the current one, oldest first.
+    pub earlier: Vec<Binding>,
+    /// Taken out of the registry from this time (Unix ms) on; its past stays.
+    pub gone_from_ms: Option<i64>,
 }
 
 /// Which crossings a door device counts.
@@ -221,6 +250,9 @@ pub struct Registry {
     /// Devices, in file order.
     pub devices: Vec<Device>,
     pub(crate) device_ids: HashMap<String, DeviceIdx>,
+    /// The time (Unix ms) from which the latest version merged into it holds
+    /// ([`crate::timeline`]); `i64::MIN` for a registry read from one file.
+    pub since_ms: i64,
 }
 
 impl Registry {
@@ -242,6 +274,51 @@ impl Registry {
     /// A device by index.
     pub fn device(&self, i: DeviceIdx) -> &Device {
         &self.devices[i.ix()]
+    }
+
+    /// The room `device` was bound to at `t_ms`: `None` when it was not
+    /// registered then (added later, or removed).
+    pub fn room_at(&self, device: DeviceIdx, t_ms: i64) -> Option<RoomIdx> {
+        let d = self.device(device);
+        if let Some(b) = d.earlier.iter().find(|b| t_ms < b.until_ms) {
+            return b.room;
+        }
+        match d.gone_from_ms {
+            Some(gone) if t_ms >= gone => None,
+            _ => Some(d.room),
+        }
+    }
+
+    /// The times (Unix ms, `[from, until)`, oldest first) `device` was bound to
+    /// `room`; `i64::MIN` and `i64::MAX` stand for no start and no end.
+    pub fn bound_spans(&self, device: DeviceIdx, room: RoomIdx) -> Vec<(i64, i64)> {
+        let d = self.device(device);
+        let mut out: Vec<(i64, i64)> = Vec::new();
+        let mut push = |a: i64, b: i64| match out.last_mut() {
+            Some(last) if last.1 == a => last.1 = b,
+            _ if a < b => out.push((a, b)),
+            _ => {}
+        };
+        let mut from = i64::MIN;
+        for b in &d.earlier {
+            if b.room == Some(room) {
+                push(from, b.until_ms);
+            }
+            from = from.max(b.until_ms);
+        }
+        if d.gone_from_ms.is_none() && d.room == room {
+            push(from, i64::MAX);
+        }
+        out
+    }
+
+    /// The schedule and capacity `room` had at `t_ms`.
+    pub fn room_era(&self, room: RoomIdx, t_ms: i64) -> (&Schedule, u32) {
+        let r = self.room(room);
+        match r.earlier.iter().find(|e| t_ms < e.until_ms) {
+            Some(e) => (&e.schedule, e.capacity),
+            None => (&r.schedule, r.capacity),
+        }
     }
 
     /// The site a room belongs to.

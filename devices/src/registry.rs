@@ -232,7 +232,10 @@ impl RegistryFile {
         if self.site.is_empty() {
             return Err(invalid("registry".into(), "has no [[site]] entries".into()));
         }
-        let mut reg = Registry::default();
+        let mut reg = Registry {
+            since_ms: i64::MIN,
+            ..Registry::default()
+        };
         let mut site_ids = HashSet::new();
         for s in &self.site {
             let entry = format!("site {:?}", s.id);
@@ -327,6 +330,8 @@ impl RegistryFile {
                     rollover: d.rollover,
                     max_per_minute: d.max_per_minute.unwrap_or(DEFAULT_MAX_PER_MINUTE),
                     retired: d.retired,
+                    earlier: Vec::new(),
+                    gone_from_ms: None,
                 });
             }
             let mut rooms: Vec<RoomIdx> = rooms_here.into_values().collect();
@@ -417,6 +422,8 @@ fn build_room(r: &RoomEntry, site: SiteIdx, calendar: Calendar) -> Result<Room, 
         devices: Vec::new(),
         sensors: Sensors::default(),
         sim: r.sim.unwrap_or_default(),
+        earlier: Vec::new(),
+        gone_from_ms: None,
     })
 }
 

@@ -177,9 +177,20 @@ impl Validator {
                 }
             }
         };
+        // Bound to the room the device had at the reading's time (a moved
+        // device's late readings stay where they were taken).
+        let room = reg.room_at(idx, time_ms).ok_or_else(|| {
+            (
+                Reason::UnknownDevice,
+                format!(
+                    "device {device_id:?} was not in the registry at {}",
+                    crate::timeline::rfc3339(time_ms)
+                ),
+            )
+        })?;
         Ok(Reading {
             device: idx,
-            room: device.room,
+            room,
             time_ms,
             received_ms,
             seq: msg.seq,

@@ -221,6 +221,11 @@ impl RoomFlags {
         }
     }
 
+    /// One more device of the room (bound to it by a later registry version).
+    pub fn add_device(&mut self, id: String) {
+        self.device_ids.push(id);
+    }
+
     /// The lookback days, as indices into `pool` (for a checkpoint).
     pub(crate) fn days_into(&self, pool: &mut crate::checkpoint::Pool<DayFacts>) -> Vec<u32> {
         self.days.iter().map(|d| pool.put(d)).collect()

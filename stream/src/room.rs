@@ -23,8 +23,10 @@ use std::sync::Arc;
 struct RoomInfo {
     shape: RoomShape,
     tz: Tz,
-    /// Shared by the room's snapshots.
-    schedule: std::sync::Arc<Schedule>,
+    /// The room's schedules and capacities, each with the first second it no
+    /// longer holds (the last: `i64::MAX`); shared by the room's snapshots. A
+    /// window takes the one holding at its start.
+    eras: Arc<[(i64, Schedule, u32)]>,
     reset_hour: u32,
 }
 
@@ -40,23 +42,68 @@ impl Default for RoomInfo {
                 method: VisitsMethod::Transitions,
             },
             tz: chrono_tz::UTC,
-            schedule: Arc::new(Schedule::default()),
+            eras: Arc::new([(i64::MAX, Schedule::default(), 0)]),
             reset_hour: 0,
         }
     }
 }
 
 impl RoomInfo {
+    /// What the registry says of `room`.
+    fn of(registry: &Registry, room: RoomIdx, reset_hour: u32) -> RoomInfo {
+        let r = registry.room(room);
+        let secs = |ms: i64| ms.div_euclid(1000);
+        let eras: Vec<(i64, Schedule, u32)> = r
+            .earlier
+            .iter()
+            .map(|e| (secs(e.until_ms), e.schedule.clone(), e.capacity))
+            .chain([(i64::MAX, r.schedule.clone(), r.capacity)])
+            .collect();
+        RoomInfo {
+            shape: RoomShape {
+                room,
+                capacity: r.capacity,
+                presence_only: r.sensors.presence_only(),
+                method: if r.sensors.door {
+                    VisitsMethod::Door
+                } else if r.sensors.count {
+                    VisitsMethod::Increments
+                } else {
+                    VisitsMethod::Transitions
+                },
+            },
+            tz: registry.site_of(room).timezone,
+            eras: eras.into(),
+            reset_hour,
+        }
+    }
+
+    /// The schedule and the shape (with its capacity) holding at `t`.
+    fn at(&self, t: i64) -> (&Schedule, RoomShape) {
+        let (_, schedule, capacity) = self
+            .eras
+            .iter()
+            .find(|(until, _, _)| t < *until)
+            .unwrap_or(&self.eras[self.eras.len() - 1]);
+        let shape = RoomShape {
+            capacity: *capacity,
+            ..self.shape
+        };
+        (schedule, shape)
+    }
+
     fn hour(&self, start: i64, prev: Option<u32>) -> WindowAcc {
         let end = hour_end(self.tz, start);
-        let spans = self.schedule.open_spans(self.tz, start, end);
-        WindowAcc::new(&self.shape, WindowKind::Hour, (start, end), spans, prev)
+        let (schedule, shape) = self.at(start);
+        let spans = schedule.open_spans(self.tz, start, end);
+        WindowAcc::new(&shape, WindowKind::Hour, (start, end), spans, prev)
     }
 
     /// The day window starting at `start` and one slot window per category open that day.
     fn day(&self, start: i64, prev: Option<u32>) -> Vec<WindowAcc> {
         let end = day_end(self.tz, start);
-        let spans = self.schedule.open_spans(self.tz, start, end);
+        let (schedule, shape) = self.at(start);
+        let spans = schedule.open_spans(self.tz, start, end);
         let mut categories: Vec<Category> = spans.iter().map(|s| s.category).collect();
         categories.sort();
         categories.dedup();
@@ -64,7 +111,7 @@ impl RoomInfo {
         for c in categories {
             let mine = spans.iter().filter(|s| s.category == c).copied().collect();
             accs.push(WindowAcc::new(
-                &self.shape,
+                &shape,
                 WindowKind::SlotDay(c),
                 (start, end),
                 mine,
@@ -73,7 +120,7 @@ impl RoomInfo {
         }
         accs.insert(
             0,
-            WindowAcc::new(&self.shape, WindowKind::Day, (start, end), spans, prev),
+            WindowAcc::new(&shape, WindowKind::Day, (start, end), spans, prev),
         );
         accs
     }
@@ -338,23 +385,7 @@ impl RoomTracker {
     ) -> RoomTracker {
         let reset_hour = config.door_reset_hour;
         let r = registry.room(room);
-        let info = RoomInfo {
-            shape: RoomShape {
-                room,
-                capacity: r.capacity,
-                presence_only: r.sensors.presence_only(),
-                method: if r.sensors.door {
-                    VisitsMethod::Door
-                } else if r.sensors.count {
-                    VisitsMethod::Increments
-                } else {
-                    VisitsMethod::Transitions
-                },
-            },
-            tz: registry.site_of(room).timezone,
-            schedule: std::sync::Arc::new(r.schedule.clone()),
-            reset_hour,
-        };
+        let info = RoomInfo::of(registry, room, reset_hour);
         let hour = info.hour(hour_start(info.tz, origin), None);
         let first_day = day_start(info.tz, origin);
         let day = info.day(first_day, None);
@@ -407,18 +438,43 @@ impl RoomTracker {
     ) -> RoomTracker {
         let room = template.room();
         let mut signal = form.signal.into_owned();
-        signal.reattach(registry, room, template.windows.info.reset_hour);
+        signal.attach(registry, room, template.windows.info.reset_hour);
         let mut windows = form.windows.into_owned();
         windows.info = template.windows.info.clone();
         let mut flags = template.flags.clone();
         flags.set_days(crate::checkpoint::take(&pools.flag_days, &form.flag_days));
-        RoomTracker {
+        let mut t = RoomTracker {
             signal,
             windows,
             flags,
             slots: RoomSlots::from_form(form.slots, &pools.slot_days),
             flag_config: Arc::clone(&template.flag_config),
             stored_first: form.stored_first,
+        };
+        t.extend_devices(registry);
+        t
+    }
+
+    /// Takes a changed registry (indices kept, [`devices::timeline`]): devices
+    /// newly bound to the room, when each is bound, its schedules and capacities
+    /// (for the windows that start from now on), its flag settings.
+    pub fn attach(&mut self, registry: &Registry, config: &StreamConfig) {
+        let room = self.room();
+        let reset_hour = self.windows.info.reset_hour;
+        self.signal.attach(registry, room, reset_hour);
+        self.windows.info = RoomInfo::of(registry, room, reset_hour);
+        self.flag_config = Arc::new(config.flags.for_room(registry, room));
+        self.extend_devices(registry);
+    }
+
+    /// The room's devices in the windows and flags, as many as the signal has.
+    fn extend_devices(&mut self, registry: &Registry) {
+        let room = self.room();
+        let w = &mut self.windows;
+        for d in registry.room(room).devices.iter().skip(w.device_ids.len()) {
+            w.device_ids.push(*d);
+            w.tallies.push(DeviceTally::default());
+            self.flags.add_device(registry.device(*d).id.clone());
         }
     }
 
@@ -527,7 +583,14 @@ impl RoomTracker {
                     Some(s) => self.flags.on_stored_day(cfg, &row, &s.facts),
                     None => self.flags.on_day(cfg, &row, &mine),
                 };
-                out.extend(mine.into_iter().map(Output::DeviceDay));
+                // Rows of devices bound to the room that day (a moved device's
+                // position stays for the flags, with nothing offline).
+                let signal = &self.signal;
+                out.extend(
+                    mine.into_iter()
+                        .filter(|d| signal.bound_during(d.device, d.start, d.end))
+                        .map(Output::DeviceDay),
+                );
                 out.extend(flags.into_iter().map(Output::Flag));
                 let slots = match &stored {
                     Some(s) => self.slots.on_stored_day(tz, cfg, &row, &s.hours),

@@ -151,6 +151,21 @@ impl DeviceState {
     }
 }
 
+/// Bound spans in Unix seconds; "always" as none.
+fn bound_seconds(ms: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    if ms == [(i64::MIN, i64::MAX)] {
+        return Vec::new();
+    }
+    if ms.is_empty() {
+        return vec![(i64::MAX, i64::MAX)];
+    }
+    let s = |t: i64| match t {
+        i64::MIN | i64::MAX => t,
+        t => t.div_euclid(1000),
+    };
+    ms.iter().map(|(a, b)| (s(*a), s(*b))).collect()
+}
+
 /// A sink that keeps nothing (the live view needs only the current value).
 pub struct NoSink;
 
@@ -177,7 +192,7 @@ pub trait SignalSink {
 }
 
 /// The state of one room's occupancy signal. Saved in checkpoints without the
-/// reset rule, which comes from the registry again ([`RoomSignal::reattach`]).
+/// reset rule, which comes from the registry again ([`RoomSignal::attach`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoomSignal {
     devices: Vec<(devices::DeviceIdx, DeviceState)>,
@@ -188,6 +203,11 @@ pub struct RoomSignal {
     next_reset: i64,
     #[serde(skip)]
     reset_rule: Option<(chrono_tz::Tz, u32)>,
+    /// Per device (same order): when it was bound to the room, Unix seconds
+    /// `[from, until)`; empty (or missing) is always. From the registry again
+    /// after a checkpoint ([`RoomSignal::attach`]).
+    #[serde(skip)]
+    bound: Vec<Vec<(i64, i64)>>,
     /// Value of n just before the most recent daily reset.
     pub last_residual: Option<(i64, u32)>,
     now: i64,
@@ -196,52 +216,89 @@ pub struct RoomSignal {
 impl RoomSignal {
     /// The signal of `room`, starting (unknown) at `start`.
     pub fn new(registry: &Registry, room: RoomIdx, start: i64, reset_hour: u32) -> RoomSignal {
-        let r = registry.room(room);
-        let devices = r
-            .devices
-            .iter()
-            .map(|d| {
-                let dev = registry.device(*d);
-                (
-                    *d,
-                    DeviceState {
-                        kind: dev.kind,
-                        interval_s: dev.interval_s,
-                        last_seen: None,
-                        value: None,
-                        totals: None,
-                        door: DoorRule {
-                            direction: dev.direction,
-                            rollover: dev.rollover,
-                            max_per_minute: dev.max_per_minute,
-                        },
-                        last_count: None,
-                    },
-                )
-            })
-            .collect();
-        let has_door = r.sensors.door_both;
-        let reset_rule = has_door.then(|| (registry.site_of(room).timezone, reset_hour));
         let mut s = RoomSignal {
-            devices,
-            has_door,
+            devices: Vec::new(),
+            has_door: false,
             door_n: 0,
             next_reset: i64::MAX,
-            reset_rule,
+            reset_rule: None,
+            bound: Vec::new(),
             last_residual: None,
             now: start,
         };
+        s.attach(registry, room, reset_hour);
         s.next_reset = s.reset_after(start);
         s
     }
 
-    /// A signal read back from a checkpoint takes the registry's reset rule again.
-    pub fn reattach(&mut self, registry: &Registry, room: RoomIdx, reset_hour: u32) {
-        self.reset_rule = registry
-            .room(room)
-            .sensors
-            .door_both
+    /// Takes what the registry says of the room: its reset rule, the devices
+    /// bound to it since the signal was made (added at the end, so positions
+    /// keep their meaning) and when each device was bound to it. For a signal
+    /// read back from a checkpoint, and when the registry changes.
+    pub fn attach(&mut self, registry: &Registry, room: RoomIdx, reset_hour: u32) {
+        let r = registry.room(room);
+        for d in &r.devices {
+            if self.devices.iter().any(|(x, _)| x == d) {
+                continue;
+            }
+            let dev = registry.device(*d);
+            self.devices.push((
+                *d,
+                DeviceState {
+                    kind: dev.kind,
+                    interval_s: dev.interval_s,
+                    last_seen: None,
+                    value: None,
+                    totals: None,
+                    door: DoorRule {
+                        direction: dev.direction,
+                        rollover: dev.rollover,
+                        max_per_minute: dev.max_per_minute,
+                    },
+                    last_count: None,
+                },
+            ));
+        }
+        self.bound = self
+            .devices
+            .iter()
+            .map(|(d, _)| bound_seconds(&registry.bound_spans(*d, room)))
+            .collect();
+        let had_door = self.has_door;
+        self.has_door = r.sensors.door_both;
+        self.reset_rule = self
+            .has_door
             .then(|| (registry.site_of(room).timezone, reset_hour));
+        if self.has_door && !had_door {
+            self.next_reset = self.reset_after(self.now);
+        }
+    }
+
+    /// Whether device `pos` was bound to the room at `t`.
+    fn is_bound(&self, pos: usize, t: i64) -> bool {
+        self.bound
+            .get(pos)
+            .is_none_or(|s| s.is_empty() || s.iter().any(|(a, b)| *a <= t && t < *b))
+    }
+
+    /// Whether `device` was bound to the room at some time in `[a, b)`.
+    pub(crate) fn bound_during(&self, device: devices::DeviceIdx, a: i64, b: i64) -> bool {
+        let Some(pos) = self.devices.iter().position(|(d, _)| *d == device) else {
+            return false;
+        };
+        self.bound
+            .get(pos)
+            .is_none_or(|s| s.is_empty() || s.iter().any(|(x, y)| *x < b && a < *y))
+    }
+
+    /// The next time after `t` a device is bound to the room or stops being.
+    fn next_binding_change(&self, t: i64) -> Option<i64> {
+        self.bound
+            .iter()
+            .flatten()
+            .flat_map(|(a, b)| [*a, *b])
+            .filter(|x| *x > t && *x != i64::MAX)
+            .min()
     }
 
     /// Time up to which the signal has been integrated.
@@ -265,18 +322,19 @@ impl RoomSignal {
         let of = |kind| {
             self.devices
                 .iter()
-                .filter(move |(_, d)| d.kind == kind)
-                .map(|(_, d)| d)
+                .enumerate()
+                .filter(move |(i, (_, d))| d.kind == kind && self.is_bound(*i, t))
+                .map(|(_, (_, d))| d)
         };
         if let Some(v) = of(DeviceKind::Count).find_map(|d| d.fresh_value(t)) {
             return Some(v);
         }
-        if self.has_door
-            && of(DeviceKind::Door)
-                .filter(|d| d.counts_both_ways())
-                .all(|d| d.fresh_door(t))
-        {
-            return Some(self.door_n);
+        if self.has_door {
+            let mut doors = of(DeviceKind::Door).filter(|d| d.counts_both_ways());
+            let first = doors.next();
+            if first.is_some_and(|d| d.fresh_door(t)) && doors.all(|d| d.fresh_door(t)) {
+                return Some(self.door_n);
+            }
         }
         of(DeviceKind::Presence).find_map(|d| d.fresh_value(t))
     }
@@ -289,6 +347,9 @@ impl RoomSignal {
             .filter_map(|(_, d)| d.expiry_after(self.now))
             .min();
         let next = expiry.map_or(self.next_reset, |e| e.min(self.next_reset));
+        let next = self
+            .next_binding_change(self.now)
+            .map_or(next, |b| b.min(next));
         (next != i64::MAX).then_some(next)
     }
 
@@ -309,6 +370,9 @@ impl RoomSignal {
     fn stale_mask(&self, t: i64) -> u64 {
         let mut mask = 0u64;
         for (i, (_, d)) in self.devices.iter().enumerate().take(64) {
+            if !self.is_bound(i, t) {
+                continue;
+            }
             let fresh = match d.kind {
                 DeviceKind::Door => d.fresh_door(t),
                 _ => d.fresh_value(t).is_some(),

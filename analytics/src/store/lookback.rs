@@ -104,6 +104,7 @@ impl Store {
         let t = "device_day";
         let cols = [
             "site_id",
+            "room_id",
             "device_id",
             "day_start",
             "offline_seconds",
@@ -112,8 +113,11 @@ impl Store {
         ];
         for date in read::dates_in(root, t, from, to)? {
             let part = read::partition(root, t, date, &cols, None)?;
-            let rows = read::latest(&part, &["site_id", "device_id", "day_start"])?;
+            // A device moved during a day has a row in each of its rooms.
+            let rows = read::latest(&part, &["site_id", "room_id", "device_id", "day_start"])?;
             for ((path, b), rows) in part.batches.iter().zip(&rows) {
+                let site = strings(path, t, b, "site_id")?;
+                let room_id = strings(path, t, b, "room_id")?;
                 let device = strings(path, t, b, "device_id")?;
                 let start = prim::<TimestampMillisecondType>(path, t, b, "day_start")?;
                 let offline = prim::<UInt32Type>(path, t, b, "offline_seconds")?;
@@ -122,7 +126,9 @@ impl Store {
                     let Some(d) = reg.device_by_id(device.value(i)) else {
                         continue;
                     };
-                    let room = reg.device(d).room;
+                    let Some(room) = reg.room_by_ids(site.value(i), room_id.value(i)) else {
+                        continue;
+                    };
                     let Some(pos) = reg.room(room).devices.iter().position(|x| *x == d) else {
                         continue;
                     };

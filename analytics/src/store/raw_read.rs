@@ -97,9 +97,14 @@ fn rows(b: &RecordBatch, registry: &Registry, out: &mut Vec<Reading>) -> usize {
         let Some(value) = value else {
             continue;
         };
+        // The room of the reading's time: a moved device's past stays in its old room.
+        let Some(room) = registry.room_at(idx, event.value(i)) else {
+            unknown += 1;
+            continue;
+        };
         out.push(Reading {
             device: idx,
-            room: registry.device(idx).room,
+            room,
             time_ms: event.value(i),
             received_ms: received.value(i),
             seq: get!(seq, i),

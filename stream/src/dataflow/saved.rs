@@ -171,7 +171,7 @@ impl Rooms {
             .into_iter()
             .map(|(room, sig)| {
                 let mut sig = sig.into_owned();
-                sig.reattach(&registry, room, self.config.door_reset_hour);
+                sig.attach(&registry, room, self.config.door_reset_hour);
                 (room, sig)
             })
             .collect();

@@ -10,4 +10,5 @@ mod hours;
 mod late;
 mod live;
 mod lookback;
+mod moves;
 mod slots;
