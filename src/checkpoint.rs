@@ -29,9 +29,12 @@ pub struct Place {
     others: Vec<String>,
     /// This process's workers (global indices).
     workers: std::ops::Range<usize>,
-    /// The registry's layout ([`devices::Registry::layout_fingerprint`]): the
-    /// state is saved by room and device index, valid only under the same layout.
+    /// The registry's layout ([`devices::Registry::layout_fingerprint`]), for
+    /// checkpoints that record only that.
     registry: u64,
+    /// The registry (of all time): the state is saved by room and device
+    /// index, valid under a registry that gives each index the same meaning.
+    layout: Option<std::sync::Arc<devices::Registry>>,
 }
 
 /// What `COMMIT` says.
@@ -54,6 +57,11 @@ pub struct Commit {
     /// checkpoints written before it was recorded: taken as the same).
     #[serde(default)]
     pub registry: Option<u64>,
+    /// The ids of its rooms and devices by index: the state is valid under any
+    /// later version of the registry of all time (none in older checkpoints,
+    /// which `registry` decides).
+    #[serde(default)]
+    pub layout: Option<devices::timeline::Layout>,
 }
 
 /// A checkpoint chosen at start.
@@ -81,6 +89,7 @@ impl Place {
                     .collect(),
                 workers: c.process * threads..(c.process + 1) * threads,
                 registry: 0,
+                layout: None,
             },
             None => Place {
                 root,
@@ -88,14 +97,25 @@ impl Place {
                 others: Vec::new(),
                 workers: 0..threads,
                 registry: 0,
+                layout: None,
             },
         }
     }
 
-    /// The place for state taken under a registry of layout `fingerprint`.
-    pub fn for_registry(mut self, fingerprint: u64) -> Place {
-        self.registry = fingerprint;
+    /// The place for state taken under `registry`.
+    pub fn for_registry(mut self, registry: &std::sync::Arc<devices::Registry>) -> Place {
+        self.registry = registry.layout_fingerprint();
+        self.layout = Some(std::sync::Arc::clone(registry));
         self
+    }
+
+    /// Whether state saved as `commit` says fits the registry of now.
+    fn fits(&self, commit: &Commit) -> bool {
+        match (&commit.layout, &self.layout, commit.registry) {
+            (Some(saved), Some(now), _) => saved.fits(now),
+            (_, _, Some(fingerprint)) => fingerprint == self.registry,
+            _ => true,
+        }
     }
 
     /// The folder under which this process's checkpoints go.
@@ -177,9 +197,9 @@ impl Place {
             .map_err(|e| e.to_string())
             .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
             .map_err(|e| format!("{}: {e}", commit_path.display()))?;
-        if commit.registry.is_some_and(|r| r != self.registry) {
+        if !self.fits(&commit) {
             return Err(format!(
-                "{}: taken under another registry (rooms or devices added, removed, reordered or moved); its state is by index and would land in the wrong rooms",
+                "{}: taken under another registry (not a version of the registry history this one follows); its state is by index and would land in the wrong rooms",
                 dir.display()
             ));
         }
@@ -338,6 +358,11 @@ impl Committer {
             covers: mark.covers.clone(),
             bytes,
             registry: Some(self.place.registry),
+            layout: self
+                .place
+                .layout
+                .as_deref()
+                .map(devices::timeline::Layout::of),
         };
         let tmp = dir.join("COMMIT.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(&commit)?)?;

@@ -95,6 +95,7 @@ pub enum RegistryCommand {
     /// doorstep run next starts (a switch without a restart is not built yet).
     #[command(after_help = "Examples:\n  \
         doorstep registry apply registry-new.toml --dry-run\n  \
+        doorstep registry apply timetable-spring.toml --effective 2027-03-01\n  \
         doorstep registry apply registry-new.toml --config /etc/doorstep/doorstep.toml")]
     Apply {
         /// The new registry (TOML).
@@ -105,6 +106,12 @@ pub enum RegistryCommand {
         /// Only check and show the changes.
         #[arg(long)]
         dry_run: bool,
+        /// From when the change holds: a date (its midnight in the sites'
+        /// timezone, e.g. the first day of term) or an RFC 3339 time; default now.
+        /// Readings before it keep the registry before; not before the latest
+        /// version's time.
+        #[arg(long, value_name = "TIME")]
+        effective: Option<String>,
     },
     /// The registry's versions recorded under <data_dir>/registry/: when each was
     /// recorded, from when it holds, its size and what changed.

@@ -284,7 +284,9 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
             "no config: give --config FILE, or run `doorstep init` to write ./doorstep.toml here"
         );
     };
-    let registry = load_registry(&config.registry)?;
+    let registry_text = std::fs::read_to_string(&config.registry)
+        .with_context(|| format!("cannot read {}", config.registry.display()))?;
+    let registry = Arc::new(Registry::from_toml(&registry_text, &config.registry)?);
     let broker_text = args.broker.as_deref().unwrap_or(&config.mqtt.broker);
     let broker = if broker_text == "embedded" {
         Broker::Embedded(
@@ -299,13 +301,25 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
     let clock = clock_args(&args.clock, &config.clock)?;
     config.alerts.check(&registry).map_err(anyhow::Error::msg)?;
     // The registry this run takes its data with, in the history (one process of a cluster).
-    if config.cluster.as_ref().is_none_or(|c| c.process == 0) {
-        let text = std::fs::read_to_string(&config.registry)
-            .with_context(|| format!("cannot read {}", config.registry.display()))?;
-        record_registry(&config.data_dir, &text, &registry, clock, "doorstep run")?;
+    let records = config.cluster.as_ref().is_none_or(|c| c.process == 0);
+    if records {
+        record_registry(
+            &config.data_dir,
+            &registry_text,
+            &registry,
+            clock,
+            "doorstep run",
+        )?;
     }
-    let spec = Spec {
-        registry,
+    // Every version of the history merged: a moved device's past stays where it was.
+    let all = Arc::new(crate::registry_history::all_time(
+        &config.data_dir,
+        &registry,
+        &registry_text,
+        clock.now_ms(),
+    )?);
+    let mut spec = Spec {
+        registry: Arc::clone(&all),
         data_dir: config.data_dir.clone(),
         broker,
         session: config.session()?,
@@ -332,18 +346,87 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
         service_day: config.web.service_day,
     };
     let stop = shutdown_signal();
-    let running = pipeline::start(spec).await?;
+    let running = pipeline::start(spec.clone()).await?;
     tracing::info!(
         web = %format!("http://{}/", running.web_addr),
         broker = %running.broker_url,
         data = %running.data_dir.display(),
         "doorstep is running"
     );
-    wait_for_stop(&running, stop).await;
+    let watch =
+        crate::reload::Watch::new(&config.registry, &config.data_dir, records, registry_text);
+    let running = run_with_reload(running, &mut spec, all, watch, stop).await?;
     tracing::info!("stopping");
     running.stop().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// As [`wait_for_stop`], switching to the registry file's new version when it
+/// changes (every second, or at once on SIGHUP).
+async fn run_with_reload(
+    mut running: pipeline::Running,
+    spec: &mut Spec,
+    mut all: Arc<Registry>,
+    mut watch: crate::reload::Watch,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<pipeline::Running> {
+    let mut status = tokio::time::interval(Duration::from_secs(10));
+    status.tick().await;
+    let mut check = tokio::time::interval(Duration::from_secs(1));
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    tokio::pin!(stop);
+    loop {
+        #[cfg(unix)]
+        let hangup = async {
+            match hup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<()>();
+        tokio::select! {
+            _ = &mut stop => return Ok(running),
+            _ = status.tick() => {
+                tracing::info!("{}", running.status());
+                continue;
+            }
+            _ = check.tick() => if running.failed() {
+                tracing::error!("a stage of the pipeline stopped; shutting down");
+                return Ok(running);
+            },
+            _ = hangup => tracing::info!("SIGHUP: reading the registry file again"),
+        }
+        let change = match watch.poll(&all, spec.clock.now_ms()) {
+            Ok(Some(change)) => change,
+            Ok(None) => continue,
+            Err(why) => {
+                tracing::error!("registry change refused, the running registry stays: {why}");
+                continue;
+            }
+        };
+        let next = Arc::new(change.registry);
+        let (r, outcome) = crate::reload::switch(running, spec, Arc::clone(&next)).await?;
+        running = r;
+        match outcome {
+            Ok(s) => {
+                all = next;
+                tracing::info!(
+                    version = change.version,
+                    effective_from = %devices::timeline::rfc3339(change.effective_ms),
+                    held_ms = s.held.as_millis() as u64,
+                    "registry switched; messages were held at the door meanwhile"
+                );
+            }
+            Err(e) => tracing::error!(
+                "the pipeline did not start under the new registry, running on the one before: {e:#}"
+            ),
+        }
+    }
 }
 
 async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
@@ -453,6 +536,7 @@ fn registry(cmd: &RegistryCommand) -> anyhow::Result<()> {
             file,
             config,
             dry_run,
+            effective,
         } => {
             let Some(config) = Config::find(config.as_deref())? else {
                 bail!(
@@ -460,7 +544,8 @@ fn registry(cmd: &RegistryCommand) -> anyhow::Result<()> {
                 );
             };
             use crate::registry_apply::{Applied, apply, running};
-            match apply(file, &config, *dry_run)? {
+            let now = Clock::wall().now_ms();
+            match apply(file, &config, *dry_run, effective.as_deref(), now)? {
                 Applied::Unchanged => println!(
                     "{} is the same as {}: nothing to apply",
                     file.display(),
@@ -472,18 +557,21 @@ fn registry(cmd: &RegistryCommand) -> anyhow::Result<()> {
                     }
                     println!("{} changes; nothing written (--dry-run)", changes.len());
                 }
-                Applied::Installed(changes) => {
+                Applied::Installed(changes, version) => {
                     for c in &changes {
                         println!("{c}");
                     }
+                    let version = version
+                        .map(|v| format!(" (registry version {v})"))
+                        .unwrap_or_default();
                     println!(
-                        "{} changes; written to {}",
+                        "{} changes; written to {}{version}",
                         changes.len(),
                         config.registry.display()
                     );
                     if running(&config.data_dir) {
                         println!(
-                            "doorstep run is running on {}: it takes the new registry when it next starts",
+                            "doorstep run is running on {}: it switches to the new registry within seconds (its log says when)",
                             config.data_dir.display()
                         );
                     } else {

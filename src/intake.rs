@@ -73,27 +73,31 @@ impl ingest::Downstream for Sinks {
 }
 
 /// The file in a journal folder naming the layout of the registry its
-/// readings were taken under ([`devices::Registry::layout_fingerprint`], hex).
+/// readings were taken under ([`devices::timeline::Layout`] as a line; a
+/// journal of an older doorstep: [`devices::Registry::layout_fingerprint`], hex).
 const LAYOUT_FILE: &str = "registry-layout";
 
 /// How the journal's leftover readings, held by index, find their device under
 /// the registry of now: by id, through the registry they were taken under (a
 /// version of the registry's history with the journal's layout).
 enum Rebind {
-    /// The same layout (or a journal older than the layout file).
+    /// The indices mean the same (or a journal older than the layout file).
     Same,
     /// Another layout: each old device index to the device of now.
-    Map(Vec<Option<(devices::DeviceIdx, devices::RoomIdx)>>),
+    Map(Vec<Option<devices::DeviceIdx>>),
     /// Another layout that no recorded version has: leftovers cannot be placed.
     Unknown,
 }
 
 fn rebind_for(dir: &std::path::Path, now: &devices::Registry) -> Rebind {
-    let Some(was) = std::fs::read_to_string(dir.join(LAYOUT_FILE))
-        .ok()
-        .and_then(|t| u64::from_str_radix(t.trim(), 16).ok())
-    else {
+    let Ok(text) = std::fs::read_to_string(dir.join(LAYOUT_FILE)) else {
         return Rebind::Same;
+    };
+    if devices::timeline::Layout::from_line(&text).is_some_and(|l| l.fits(now)) {
+        return Rebind::Same;
+    }
+    let Ok(was) = u64::from_str_radix(text.trim(), 16) else {
+        return Rebind::Unknown;
     };
     if was == now.layout_fingerprint() {
         return Rebind::Same;
@@ -109,10 +113,7 @@ fn rebind_for(dir: &std::path::Path, now: &devices::Registry) -> Rebind {
         Some(old) => Rebind::Map(
             old.devices
                 .iter()
-                .map(|d| {
-                    let i = now.device_by_id(&d.id)?;
-                    Some((i, now.device(i).room))
-                })
+                .map(|d| now.device_by_id(&d.id))
                 .collect(),
         ),
         None => Rebind::Unknown,
@@ -135,7 +136,11 @@ pub fn open_journal(
         |r| {
             let moved = match &rebind {
                 Rebind::Same => Some((r.device, r.room)),
-                Rebind::Map(map) => map.get(r.device.ix()).copied().flatten(),
+                Rebind::Map(map) => map
+                    .get(r.device.ix())
+                    .copied()
+                    .flatten()
+                    .and_then(|d| Some((d, registry.room_at(d, r.time_ms)?))),
                 Rebind::Unknown => None,
             };
             let Some((device, room)) = moved else {
@@ -163,7 +168,8 @@ pub fn open_journal(
         );
     }
     let tmp = dir.join(format!("{LAYOUT_FILE}.tmp"));
-    std::fs::write(&tmp, format!("{:016x}\n", registry.layout_fingerprint()))
+    let layout = devices::timeline::Layout::of(registry);
+    std::fs::write(&tmp, format!("{}\n", layout.to_line()))
         .and_then(|()| std::fs::rename(&tmp, dir.join(LAYOUT_FILE)))
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dir.join(LAYOUT_FILE).display()))?;
     Ok(opened)

@@ -14,6 +14,7 @@ pub mod intake;
 pub mod pipeline;
 pub mod registry_apply;
 pub mod registry_history;
+pub mod reload;
 mod report;
 pub mod restart;
 mod sim;

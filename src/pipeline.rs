@@ -26,6 +26,9 @@ pub enum Broker {
     ),
     /// Connect to an external broker.
     External(BrokerUrl),
+    /// The embedded broker a pipeline stopped before in this process left
+    /// running (a registry switch): its door is handed to this pipeline.
+    Handover(BrokerUrl, ingest::Door),
 }
 
 /// Everything the pipeline needs to start.
@@ -72,6 +75,8 @@ enum Source {
     Door(ingest::Door),
     /// An external broker, to subscribe to.
     External(tokio::sync::mpsc::Sender<ingest::Incoming>),
+    /// The door of an embedded broker already running, repointed once this pipeline is up.
+    Handover(ingest::Door, tokio::sync::mpsc::Sender<ingest::Incoming>),
 }
 
 /// A running pipeline.
@@ -120,8 +125,13 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
             "a cluster needs an external broker with shared subscriptions (Mosquitto 2, EMQX): set [mqtt] broker = \"mqtt://host:port\" (docs/DEPLOY.md)"
         );
     }
-    let ingest_stats = Arc::new(IngestStats::default());
+    // Counters go on across a registry switch (the door counts in them).
+    let ingest_stats = match &spec.broker {
+        Broker::Handover(_, door) => Arc::clone(door.stats()),
+        _ => Arc::new(IngestStats::default()),
+    };
     let validator = devices::Validator::new(Arc::clone(&spec.registry), devices::Limits::default());
+    let validator_for_door = validator.clone();
     // Device messages come through the embedded broker's door, or from the external broker.
     let (in_tx, in_rx) = tokio::sync::mpsc::channel(16_384);
     let (broker_url, source) = match &spec.broker {
@@ -141,6 +151,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
             (b.url(), Source::Door(door))
         }
         Broker::External(url) => (url.clone(), Source::External(in_tx)),
+        Broker::Handover(url, door) => (url.clone(), Source::Handover(door.clone(), in_tx)),
     };
     let mut session = spec.session.clone();
     let store = Arc::new(
@@ -200,7 +211,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
             .is_none_or(|c| stream::Cluster::owns(c.process, c.processes(), threads, room))
     };
     let place = crate::checkpoint::Place::new(&spec.data_dir, spec.cluster.as_ref(), threads)
-        .for_registry(spec.registry.layout_fingerprint());
+        .for_registry(&spec.registry);
     let checkpointing = spec.stream.checkpoint_interval_s > 0;
     let resume = if checkpointing { place.choose() } else { None };
     let already =
@@ -258,8 +269,15 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
             let acker = subscriber.acker();
             (acker, Some(tokio::spawn(subscriber.run(in_tx))), None)
         }
-        Source::Door(door) => (ingest::Acker::door(), None, Some(door)),
+        Source::Door(door) => (ingest::Acker::door(), None, Some((door, None))),
+        Source::Handover(door, in_tx) => (ingest::Acker::door(), None, Some((door, Some(in_tx)))),
     };
+    // A handed-over door takes this pipeline's intake at the end, when all is up.
+    let (door, handover_tx) = match door {
+        Some((door, tx)) => (Some(door), tx),
+        None => (None, None),
+    };
+    let door_validator = validator_for_door.clone();
 
     let board = LiveBoard::new(Arc::clone(&spec.registry), spec.clock);
     // Bounded: when the tables writer falls behind, the dataflow and then ingest wait
@@ -406,6 +424,9 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     let web_task = tokio::spawn(dashboards::serve(web, web_app, async {
         let _ = stopped.await;
     }));
+    if let (Some(door), Some(tx)) = (&door, handover_tx) {
+        door.repoint(tx, door_validator);
+    }
     // The subscription is made and the stream runs; /readyz also waits for the broker connection.
     ready.set_ready();
     Ok(Running {
@@ -432,6 +453,16 @@ impl Running {
     /// gate takes a device's (`doorstep-bench replay`). `None` with an external broker.
     pub fn door(&self) -> Option<&ingest::Door> {
         self.door.as_ref()
+    }
+
+    /// The broker for the next pipeline of this process (a registry switch):
+    /// the embedded one stays up and hands over its door; an external one is
+    /// connected to again (its session keeps the messages meanwhile).
+    pub fn handover(&self) -> Broker {
+        match &self.door {
+            Some(door) => Broker::Handover(self.broker_url.clone(), door.clone()),
+            None => Broker::External(self.broker_url.clone()),
+        }
     }
 
     /// Whether a stage has stopped on its own (an error): the process should end.

@@ -1,10 +1,10 @@
 //! `doorstep registry apply FILE`: checks a new registry, shows what it
-//! changes, and puts it in place of the config's registry file, or refuses it
-//! in one line and leaves the file as it was.
+//! changes, records it in the registry's history with the time from which it
+//! holds, and puts it in place of the config's registry file; or refuses it in
+//! one line and leaves everything as it was.
 //!
-//! The change takes effect when `doorstep run` next starts (it then records it
-//! in the registry's history); a running one keeps its registry until then. A
-//! switch without a restart is not built yet (issue 19).
+//! A running `doorstep run` sees the file change and switches to it
+//! ([`crate::reload`]); otherwise it takes it when it starts.
 
 use crate::config::Config;
 use anyhow::Context;
@@ -19,13 +19,40 @@ pub enum Applied {
     Unchanged,
     /// Only checked and compared (`--dry-run`).
     Checked(Vec<String>),
-    /// Written in place of the config's registry.
-    Installed(Vec<String>),
+    /// Written in place of the config's registry, as this version of the history.
+    Installed(Vec<String>, Option<u32>),
+}
+
+/// The time `text` names: RFC 3339, or a date (`YYYY-MM-DD`: its first
+/// second in the registry's timezone, which all its sites must share).
+pub fn parse_effective(text: &str, registry: &Registry) -> anyhow::Result<i64> {
+    if let Some(ms) = devices::codec::parse_rfc3339_ms(text) {
+        return Ok(ms);
+    }
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        anyhow::anyhow!(
+            "--effective {text:?} is neither a date (2026-12-01) nor an RFC 3339 time (2026-12-01T08:00:00+08:00)"
+        )
+    })?;
+    let mut zones = registry.sites.iter().map(|s| s.timezone);
+    let tz = zones.next().unwrap_or(chrono_tz::Asia::Shanghai);
+    anyhow::ensure!(
+        zones.all(|z| z == tz),
+        "the registry's sites are in several timezones: give --effective as an RFC 3339 time with its offset"
+    );
+    Ok(devices::schedule::local_to_utc(tz, date.and_time(chrono::NaiveTime::MIN)) * 1000)
 }
 
 /// Checks `file` against the registry of `config` and, unless `dry_run`,
+/// records it in the history as holding from `effective_ms` (none: now) and
 /// writes it in its place (to a temporary name, then renamed).
-pub fn apply(file: &Path, config: &Config, dry_run: bool) -> anyhow::Result<Applied> {
+pub fn apply(
+    file: &Path,
+    config: &Config,
+    dry_run: bool,
+    effective: Option<&str>,
+    now_ms: i64,
+) -> anyhow::Result<Applied> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     // The same one-line errors as `registry check`; nothing is written.
@@ -40,15 +67,63 @@ pub fn apply(file: &Path, config: &Config, dry_run: bool) -> anyhow::Result<Appl
     if changes.is_empty() {
         return Ok(Applied::Unchanged);
     }
+    let effective_ms = match effective {
+        Some(t) => parse_effective(t, &new)?,
+        None => now_ms,
+    };
+    // It must be able to follow the versions before: not before the latest's
+    // time, no device that changes kind.
+    let data = &config.data_dir;
+    let latest = crate::registry_history::list(data)?.pop();
+    let since = match &latest {
+        Some(v) => crate::registry_history::effective_ms(v)?,
+        None => i64::MIN,
+    };
+    let mut before = old;
+    before.since_ms = since;
+    devices::timeline::merge(&before, &new, effective_ms)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     if dry_run {
         return Ok(Applied::Checked(changes));
     }
+    // The version first (a running doorstep finds its time there), then the file.
+    let version = match latest {
+        // The config's registry was never recorded (no run yet): it is the first version.
+        None => {
+            let first = std::fs::read_to_string(&config.registry)
+                .with_context(|| format!("cannot read {}", config.registry.display()))?;
+            crate::registry_history::record(
+                data,
+                &first,
+                &before,
+                now_ms.min(effective_ms),
+                now_ms,
+                "doorstep registry apply",
+            )?;
+            crate::registry_history::record(
+                data,
+                &text,
+                &new,
+                effective_ms,
+                now_ms,
+                "doorstep registry apply",
+            )?
+        }
+        Some(_) => crate::registry_history::record(
+            data,
+            &text,
+            &new,
+            effective_ms,
+            now_ms,
+            "doorstep registry apply",
+        )?,
+    };
     let target = &config.registry;
     let tmp = target.with_extension("toml.applying");
     std::fs::write(&tmp, &text).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, target)
         .with_context(|| format!("cannot replace {}", target.display()))?;
-    Ok(Applied::Installed(changes))
+    Ok(Applied::Installed(changes, version.map(|v| v.version)))
 }
 
 /// Whether a `doorstep run` holds the journal of `data_dir` now.

@@ -136,6 +136,58 @@ pub fn record(
     Ok(Some(version))
 }
 
+/// The time a version holds from, Unix ms.
+pub fn effective_ms(v: &Version) -> anyhow::Result<i64> {
+    devices::codec::parse_rfc3339_ms(&v.effective_from).with_context(|| {
+        format!(
+            "version {}: effective_from {:?} is not an RFC 3339 time",
+            v.version, v.effective_from
+        )
+    })
+}
+
+/// The latest version whose copy is `text`, if any.
+pub fn version_of(data_dir: &Path, text: &str) -> anyhow::Result<Option<Version>> {
+    Ok(list(data_dir)?
+        .into_iter()
+        .rev()
+        .find(|v| std::fs::read_to_string(dir(data_dir).join(&v.file)).is_ok_and(|t| t == text)))
+}
+
+/// The registry of all time ([`devices::timeline`]): every recorded version
+/// merged in order, each from its effective time, then `current` (the config's
+/// registry, `text` its file) from `now_ms` when it is not the latest version.
+/// A version that cannot follow the ones before (a history of an older
+/// doorstep) starts the timeline anew, with a warning.
+pub fn all_time(
+    data_dir: &Path,
+    current: &Registry,
+    text: &str,
+    now_ms: i64,
+) -> anyhow::Result<Registry> {
+    let versions = list(data_dir)?;
+    let mut all: Option<Registry> = None;
+    for v in &versions {
+        let reg = load(data_dir, v)?;
+        let from = effective_ms(v)?;
+        all = Some(match all {
+            None => reg,
+            Some(before) => devices::timeline::merge(&before, &reg, from).unwrap_or_else(|e| {
+                tracing::warn!(version = v.version, error = %e, "the registry's timeline starts anew at this version");
+                reg
+            }),
+        });
+    }
+    let latest_is_current = versions.last().is_some_and(|v| {
+        std::fs::read_to_string(dir(data_dir).join(&v.file)).is_ok_and(|t| t == text)
+    });
+    Ok(match all {
+        None => current.clone(),
+        Some(all) if latest_is_current => all,
+        Some(all) => devices::timeline::merge(&all, current, now_ms.max(all.since_ms))?,
+    })
+}
+
 /// The registry `spec` names: a file, or `vN` for version N of the history.
 pub fn resolve(spec: &str, data_dir: Option<&Path>) -> anyhow::Result<Registry> {
     let number = spec

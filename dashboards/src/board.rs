@@ -217,7 +217,12 @@ impl LiveBoard {
                     .rooms
                     .iter()
                     .filter_map(|r| {
-                        let room = self.registry.rooms.get(r.ix())?;
+                        // Rooms taken out of the registry keep their past, not a place here.
+                        let room = self
+                            .registry
+                            .rooms
+                            .get(r.ix())
+                            .filter(|room| room.gone_from_ms.is_none())?;
                         let l = live.get(r.ix()).and_then(Option::as_ref);
                         Some(room_view(&self.registry, room, site, l, now_ms))
                     })

@@ -44,6 +44,75 @@ pub enum TimelineError {
     },
 }
 
+/// What state saved by index (checkpoints, the journal) needs of the registry
+/// it was saved under: the ids of its first rooms and devices, in index order.
+/// The registry of all time only appends, so state saved under an earlier
+/// version of it is valid under a later one ([`Layout::fits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Layout {
+    /// Rooms then.
+    pub rooms: u32,
+    /// Devices then.
+    pub devices: u32,
+    /// FNV-1a of their ids (each room's site and id, each device's id).
+    pub ids: u64,
+}
+
+impl Layout {
+    /// The layout of `registry`.
+    pub fn of(registry: &Registry) -> Layout {
+        let (rooms, devices) = (registry.rooms.len() as u32, registry.devices.len() as u32);
+        Layout {
+            rooms,
+            devices,
+            ids: ids_fingerprint(registry, rooms, devices),
+        }
+    }
+
+    /// Whether `registry` gives every index of this layout the same meaning.
+    pub fn fits(&self, registry: &Registry) -> bool {
+        registry.rooms.len() >= self.rooms as usize
+            && registry.devices.len() >= self.devices as usize
+            && ids_fingerprint(registry, self.rooms, self.devices) == self.ids
+    }
+
+    /// One line of text (`rooms devices ids-hex`).
+    pub fn to_line(&self) -> String {
+        format!("{} {} {:016x}", self.rooms, self.devices, self.ids)
+    }
+
+    /// Read back from [`Layout::to_line`].
+    pub fn from_line(line: &str) -> Option<Layout> {
+        let mut it = line.split_whitespace();
+        let rooms = it.next()?.parse().ok()?;
+        let devices = it.next()?.parse().ok()?;
+        let ids = u64::from_str_radix(it.next()?, 16).ok()?;
+        it.next().is_none().then_some(Layout {
+            rooms,
+            devices,
+            ids,
+        })
+    }
+}
+
+fn ids_fingerprint(registry: &Registry, rooms: u32, devices: u32) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |s: &str| {
+        for b in s.bytes().chain([0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for r in &registry.rooms[..rooms as usize] {
+        eat(&registry.site(r.site).id);
+        eat(&r.id);
+    }
+    for d in &registry.devices[..devices as usize] {
+        eat(&d.id);
+    }
+    h
+}
+
 /// RFC 3339 for a Unix ms time, for messages.
 pub fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).map_or_else(
@@ -154,6 +223,14 @@ fn merge_rooms(
         if !kept && room.gone_from_ms.is_none() {
             room.gone_from_ms = Some(from_ms);
         }
+    }
+    // Each site lists its rooms as the new version does, the gone ones after.
+    let mut rank = vec![usize::MAX; out.rooms.len()];
+    for (i, r) in map.iter().enumerate() {
+        rank[r.ix()] = i;
+    }
+    for site in &mut out.sites {
+        site.rooms.sort_by_key(|r| (rank[r.ix()], *r));
     }
     map
 }

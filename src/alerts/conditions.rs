@@ -95,7 +95,8 @@ pub fn device_conditions(
 ) -> Vec<Condition> {
     let mut out = Vec::new();
     for (i, d) in registry.devices.iter().enumerate() {
-        if d.retired {
+        // Retired, or taken out of the registry: no alerts, the past stays.
+        if d.retired || d.gone_from_ms.is_some() {
             continue;
         }
         let tz = registry.site(d.site).timezone;

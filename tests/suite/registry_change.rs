@@ -1,7 +1,8 @@
-//! A registry changed between two runs (a room added before the others, so
-//! every index moves): what the first run left, a checkpoint or readings in
-//! the journal after a crash, lands in the right rooms of the second, and the
-//! registry's history has both versions.
+//! A registry changed while doorstep runs or between two runs: a room added
+//! before the others, a device moved between rooms. What was taken before the
+//! change stays in the rooms it was taken in (live, in the tables, after a
+//! restart, a checkpoint or a crash's journal), and the registry's history has
+//! both versions.
 
 use crate::common::run::{Run, now_ms};
 use crate::common::*;
@@ -107,7 +108,7 @@ fn a_checkpoint_of_another_registry_is_not_laid_on_the_wrong_rooms() {
         r#"{"type":"count","count":2}"#,
     );
     mosquitto_pub(run.mqtt, "doorstep/v1/fd/d-a", "{oops");
-    // The new registry, applied while doorstep runs: written, for its next start.
+    // The new registry, applied while doorstep runs: it switches to it.
     let new = run.dir.path().join("registry-new.toml");
     std::fs::write(&new, registry(&["new", "a", "b"])).expect("registry");
     let applied = std::process::Command::new(env!("CARGO_BIN_EXE_doorstep"))
@@ -123,13 +124,15 @@ fn a_checkpoint_of_another_registry_is_not_laid_on_the_wrong_rooms() {
         "{said}{}",
         String::from_utf8_lossy(&applied.stderr)
     );
-    // A graceful stop writes a checkpoint of the rooms' state, by room index.
+    expect_rooms_after_the_change(&run);
+    // A graceful stop; the checkpoint, by index, fits the registry of all time
+    // (the new room has an index of its own after the others).
     stop_gracefully(&mut run);
     run.start(&[]);
     run.ready();
     expect_rooms_after_the_change(&run);
     assert!(
-        log(&run, 2).contains("taken under another registry"),
+        log(&run, 2).contains("resuming from checkpoint"),
         "{}",
         log(&run, 2)
     );
@@ -182,4 +185,169 @@ fn readings_a_crash_left_in_the_journal_follow_their_devices() {
     let mut devices = devices;
     devices.sort();
     assert_eq!(devices, ["d-a/a", "d-b/b"]);
+}
+
+/// 2026-11-23 00:00 in Shanghai, Unix seconds.
+const DAY: i64 = 1_795_363_200;
+
+/// Local time `h:m` of 2026-11-23, Unix ms.
+fn at(h: i64, m: i64) -> i64 {
+    (DAY + h * 3600 + m * 60) * 1000
+}
+
+/// Rooms a and c; counter d-a, reporting hourly, in `room`.
+fn moving(room: &str) -> String {
+    format!(
+        "[[site]]\nid = \"fd\"\nname = \"前门社区\"\ncity = \"测试市\"\n\n\
+         [[site.room]]\nid = \"a\"\nname = \"活动室\"\ncapacity = 30\narea_m2 = 40\nschedule = [\"daily 08:00-20:00 culture\"]\n\n\
+         [[site.room]]\nid = \"c\"\nname = \"阅览室\"\ncapacity = 30\narea_m2 = 40\nschedule = [\"daily 08:00-20:00 culture\"]\n\n\
+         [[site.device]]\nid = \"d-a\"\nroom = \"{room}\"\nkind = \"count\"\ninterval_s = 3600\n"
+    )
+}
+
+/// The latest `room_hour` row of `room` for the hour starting at `start_ms`:
+/// (revision, measured seconds, person-seconds).
+fn hour(data: &std::path::Path, room: &str, start_ms: i64) -> Option<(u64, u64, u64)> {
+    rows(data, "room_hour")
+        .iter()
+        .filter(|r| r["room_id"] == room && r["hour_start"].as_i64() == Some(start_ms))
+        .map(|r| {
+            let n = |c: &str| r[c].as_u64().unwrap_or(0);
+            (n("revision"), n("measured_seconds"), n("person_seconds"))
+        })
+        .max()
+}
+
+#[test]
+fn a_device_moved_with_apply_while_running_counts_in_each_room_while_bound_to_it() {
+    let _busy = busy();
+    // 4 minutes of the clock a second: the noon move and the hours' ends come within seconds.
+    let clock = "[clock]\nstart = \"2026-11-23T11:40:00+08:00\"\nspeed = 240\n";
+    let mut run = Run::with_registry(&moving("a"), None, clock);
+    let spawned = std::time::Instant::now();
+    // The clock is behind this estimate by the process's start-up only.
+    let clock_ms = move || at(11, 40) + spawned.elapsed().as_millis() as i64 * 240;
+    let publish = |run: &Run, ts: i64, count: u32| {
+        wait_for(Duration::from_secs(60), "the clock", || {
+            (clock_ms() > ts + 120_000).then_some(())
+        });
+        mosquitto_pub(
+            run.mqtt,
+            "doorstep/v1/fd/d-a",
+            &format!(
+                r#"{{"type":"count","ts":{ts},"seq":{},"count":{count}}}"#,
+                ts / 1000
+            ),
+        );
+    };
+    run.ready();
+    publish(&run, at(11, 45), 5);
+    wait_for(Duration::from_secs(30), "a's count", || {
+        (live(&run) == [("a".into(), Value::from(5)), ("c".into(), Value::Null)]).then_some(())
+    });
+    // The counter is moved to c from noon, while doorstep runs.
+    let new = run.dir.path().join("registry-moved.toml");
+    std::fs::write(&new, moving("c")).expect("registry");
+    let applied = std::process::Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args([
+            "registry",
+            "apply",
+            "--effective",
+            "2026-11-23T12:00:00+08:00",
+        ])
+        .arg(&new)
+        .arg("--config")
+        .arg(run.dir.path().join("doorstep.toml"))
+        .output()
+        .expect("apply");
+    let said = String::from_utf8_lossy(&applied.stdout);
+    assert!(
+        said.contains("> device d-a moved from fd/a to fd/c")
+            && said.contains("switches to the new registry"),
+        "{said}{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    wait_for(Duration::from_secs(30), "the switch", || {
+        log(&run, 1).contains("registry switched").then_some(())
+    });
+    publish(&run, at(12, 1), 9);
+    // Live: c has the counter now; a has no device left.
+    wait_for(Duration::from_secs(30), "c's count", || {
+        (live(&run) == [("a".into(), Value::Null), ("c".into(), Value::from(9))]).then_some(())
+    });
+    let data = run.dir.path().join("data");
+    // Tables: 11:45-12:00 in a (the 11:45 count would hold past noon, but the
+    // counter left a at noon); 12:01-13:00 in c; nothing of it in c before noon.
+    let a11 = wait_for(Duration::from_secs(60), "a's 11:00 hour", || {
+        hour(&data, "a", at(11, 0))
+    });
+    assert_eq!(a11, (0, 900, 5 * 900));
+    let c12 = wait_for(Duration::from_secs(90), "c's 12:00 hour", || {
+        hour(&data, "c", at(12, 0))
+    });
+    assert_eq!(c12, (0, 3540, 9 * 3540));
+    assert_eq!(hour(&data, "a", at(12, 0)).map(|h| h.1), Some(0));
+    assert!(hour(&data, "c", at(11, 0)).is_none_or(|h| h.1 == 0));
+    // A late reading from before the move corrects a's hour, not c's.
+    publish(&run, at(11, 50), 6);
+    let a11 = wait_for(Duration::from_secs(60), "a's 11:00 hour again", || {
+        hour(&data, "a", at(11, 0)).filter(|h| h.0 > 0)
+    });
+    assert_eq!((a11.1, a11.2), (900, 5 * 300 + 6 * 600));
+    assert_eq!(hour(&data, "c", at(12, 0)).map(|h| h.0), Some(0));
+    // After a restart (later the same day), the past stays where it was taken
+    // and new readings go to c.
+    stop_gracefully(&mut run);
+    // The clock goes on from a little after where it stood (it ran fast).
+    let later = clock_ms() + 600_000;
+    let start = chrono::DateTime::from_timestamp_millis(later)
+        .expect("time")
+        .to_rfc3339();
+    let config = run.dir.path().join("doorstep.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("2026-11-23T11:40:00+08:00", &start)
+            .replace("speed = 240", "speed = 1"),
+    )
+    .expect("config");
+    run.start(&[]);
+    run.ready();
+    mosquitto_pub(
+        run.mqtt,
+        "doorstep/v1/fd/d-a",
+        &format!(r#"{{"type":"count","ts":{later},"seq":99,"count":4}}"#),
+    );
+    wait_for(
+        Duration::from_secs(30),
+        "c's count after the restart",
+        || (live(&run) == [("a".into(), Value::Null), ("c".into(), Value::from(4))]).then_some(()),
+    );
+    let taken = || {
+        let mut t: Vec<String> = rows(&data, "raw_events")
+            .iter()
+            .map(|r| format!("{}@{}", r["room_id"].as_str().unwrap_or(""), r["count"]))
+            .collect();
+        t.sort();
+        t
+    };
+    wait_for(Duration::from_secs(30), "the reading in raw_events", || {
+        (taken().len() == 4).then_some(())
+    });
+    assert_eq!(taken(), ["a@5", "a@6", "c@4", "c@9"]);
+    assert_eq!(
+        hour(&data, "a", at(11, 0)).map(|h| h.2),
+        Some(5 * 300 + 6 * 600)
+    );
+    assert_eq!(hour(&data, "c", at(12, 0)).map(|h| h.2), Some(9 * 3540));
+    let history = std::process::Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(["registry", "history", "--data"])
+        .arg(&data)
+        .output()
+        .expect("history");
+    let text = String::from_utf8_lossy(&history.stdout);
+    assert!(
+        text.contains("2026-11-23T04:00:00Z"),
+        "v2 holds from noon: {text}"
+    );
 }

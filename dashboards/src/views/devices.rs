@@ -58,10 +58,12 @@ fn local(ms: i64, tz: Tz) -> String {
         .unwrap_or_default()
 }
 
-/// A device's state at `now_ms`: `retired`, `never`, `offline`, `low_battery` or `ok`.
+/// A device's state at `now_ms`: `removed` (from the registry), `retired`,
+/// `never`, `offline`, `low_battery` or `ok`.
 fn state_of(d: &devices::Device, life: &Life, now_ms: i64) -> &'static str {
     let interval = life.interval_s.unwrap_or(d.interval_s);
     match life.seen {
+        _ if d.gone_from_ms.is_some() => "removed",
         _ if d.retired => "retired",
         None => "never",
         Some(s) if now_ms >= s.heard_ms + devices::reading::stale_after(interval) * 1000 => {
@@ -74,6 +76,7 @@ fn state_of(d: &devices::Device, life: &Life, now_ms: i64) -> &'static str {
 
 fn state_label(lang: Lang, state: &str) -> &'static str {
     match state {
+        "removed" => lang.pick("已移出登记", "removed from the registry"),
         "retired" => lang.pick("已停用", "retired"),
         "never" => lang.pick("从未上报", "never reported"),
         "offline" => lang.pick("离线", "offline"),

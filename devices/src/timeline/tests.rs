@@ -152,3 +152,43 @@ fn bound_spans_follow_the_moves() {
     assert_eq!(v1.bound_spans(c1, canteen), [(i64::MIN, i64::MAX)]);
     assert!(v1.bound_spans(c1, reading).is_empty());
 }
+
+#[test]
+fn state_saved_under_a_version_fits_the_later_ones() {
+    let v1 = reg(V1);
+    let mut text = V1.replace("room = \"canteen\"\nkind", "room = \"reading\"\nkind");
+    text.push_str("[[site.device]]\nid = \"c9\"\nroom = \"canteen\"\nkind = \"count\"\n");
+    let all = merge(&v1, &reg(&text), DEC1).expect("merge");
+    let saved = Layout::of(&v1);
+    assert!(saved.fits(&v1) && saved.fits(&all));
+    assert!(
+        !Layout::of(&all).fits(&v1),
+        "a later layout does not fit an earlier registry"
+    );
+    // A registry written anew (not merged) with another order does not fit.
+    let reordered = reg(&V1.replace("id = \"c1\"", "id = \"c0\""));
+    assert!(!saved.fits(&reordered));
+    assert_eq!(Layout::from_line(&saved.to_line()), Some(saved));
+    assert_eq!(Layout::from_line("00ff00ff00ff00ff"), None);
+}
+
+#[test]
+fn a_site_lists_its_rooms_as_the_latest_version_does() {
+    let v1 = reg(V1);
+    let mut text = String::from(
+        "[[site]]\nid = \"s1\"\nname = \"一社区\"\n[[site.room]]\nid = \"gym\"\nname = \"健身房\"\ncapacity = 10\narea_m2 = 30\n",
+    );
+    text.push_str(&V1[V1.find("[[site.room]]").expect("room")..]);
+    let all = merge(&v1, &reg(&text), DEC1).expect("merge");
+    let ids: Vec<&str> = all.sites[0]
+        .rooms
+        .iter()
+        .map(|r| all.room(*r).id.as_str())
+        .collect();
+    assert_eq!(ids, ["gym", "canteen", "reading"]);
+    assert_eq!(
+        all.room_by_ids("s1", "gym"),
+        Some(RoomIdx(2)),
+        "indices are appended"
+    );
+}

@@ -15,15 +15,23 @@ use devices::{Clock, Reason, Rejection, Validator};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Where device messages go: doorstep's intake.
 #[derive(Debug, Clone)]
 pub struct Door {
-    pub(crate) tx: mpsc::Sender<Incoming>,
-    pub(crate) validator: Validator,
+    /// The intake and the validator of now; `None` while doorstep switches to
+    /// another registry (messages wait at the door, nothing is refused).
+    route: Arc<watch::Sender<Option<Route>>>,
     pub(crate) clock: Clock,
     pub(crate) stats: Arc<IngestStats>,
+}
+
+/// One intake and the validator in front of it.
+#[derive(Debug, Clone)]
+struct Route {
+    tx: mpsc::Sender<Incoming>,
+    validator: Validator,
 }
 
 impl Door {
@@ -36,26 +44,58 @@ impl Door {
         stats: Arc<IngestStats>,
     ) -> Door {
         Door {
-            tx,
-            validator,
+            route: Arc::new(watch::Sender::new(Some(Route { tx, validator }))),
             clock,
             stats,
         }
     }
 
+    /// The counters it counts in.
+    pub fn stats(&self) -> &Arc<IngestStats> {
+        &self.stats
+    }
+
+    /// Holds messages at the door (from now until [`Door::repoint`]), while the
+    /// intake behind it stops and another starts.
+    pub fn hold(&self) {
+        self.route.send_replace(None);
+    }
+
+    /// Hands messages to another intake, checked by another validator (a
+    /// registry switch); messages held or refused by the old intake as it
+    /// stopped go there.
+    pub fn repoint(&self, tx: mpsc::Sender<Incoming>, validator: Validator) {
+        self.route.send_replace(Some(Route { tx, validator }));
+    }
+
+    /// The route of now, waiting while the door is held; `None` when the door is gone.
+    async fn route(&self) -> Option<Route> {
+        if let Some(r) = self.route.borrow().as_ref() {
+            return Some(r.clone());
+        }
+        let mut rx = self.route.subscribe();
+        rx.wait_for(Option::is_some).await.ok()?.clone()
+    }
+
     /// Whether `client_id` names a registered device (open broker: such
     /// clients get the known devices' share of the connections).
     pub(crate) fn knows(&self, client_id: &str) -> bool {
-        self.validator.registry().device_by_id(client_id).is_some()
+        self.route
+            .borrow()
+            .as_ref()
+            .is_none_or(|r| r.validator.registry().device_by_id(client_id).is_some())
     }
 
-    /// Checks a message and hands it on; waits while the intake is full.
-    /// `false` when the intake has stopped.
+    /// Checks a message and hands it on; waits while the intake is full or the
+    /// door is held. `false` when the intake has stopped for good.
     pub(crate) async fn deliver(&self, message: Message) -> bool {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         let received_ms = self.clock.now_ms();
+        let Some(mut route) = self.route().await else {
+            return false;
+        };
         let item = match message.oversize {
-            None => self
+            None => route
                 .validator
                 .check(&message.topic, &message.payload, received_ms),
             Some(size) => Err(Rejection {
@@ -73,14 +113,50 @@ impl Door {
             Ok(_) => self.stats.accepted.fetch_add(1, Ordering::Relaxed),
             Err(r) => self.stats.rejected[r.reason as usize].fetch_add(1, Ordering::Relaxed),
         };
+        let oversize = message.oversize.is_some();
         let pending = Pending::door(message.topic, message.payload, message.peer, message.ticket);
-        if let Err(mpsc::error::TrySendError::Full(incoming)) =
-            self.tx.try_send(Incoming { item, pending })
-        {
-            self.stats.backpressure.fetch_add(1, Ordering::Relaxed);
-            return self.tx.send(incoming).await.is_ok();
+        let mut incoming = Incoming { item, pending };
+        loop {
+            incoming = match route.tx.try_send(incoming) {
+                Ok(()) => return true,
+                Err(mpsc::error::TrySendError::Full(incoming)) => {
+                    self.stats.backpressure.fetch_add(1, Ordering::Relaxed);
+                    match route.tx.send(incoming).await {
+                        Ok(()) => return true,
+                        Err(mpsc::error::SendError(incoming)) => incoming,
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(incoming)) => incoming,
+            };
+            // The intake stopped. When doorstep switches registries the door is
+            // held first and then handed to the next intake: wait for it, and
+            // check the message again under the new registry. Not held: doorstep
+            // is stopping.
+            let stopping = self
+                .route
+                .borrow()
+                .as_ref()
+                .is_some_and(|r| r.tx.same_channel(&route.tx));
+            if stopping {
+                return false;
+            }
+            let next = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+                let mut rx = self.route.subscribe();
+                rx.wait_for(|r| r.as_ref().is_some_and(|r| !r.tx.same_channel(&route.tx)))
+                    .await
+                    .ok()
+                    .and_then(|r| r.clone())
+            })
+            .await;
+            let Ok(Some(next)) = next else {
+                return false;
+            };
+            route = next;
+            if !oversize {
+                let p = &incoming.pending;
+                incoming.item = route.validator.check(p.topic(), p.payload(), received_ms);
+            }
         }
-        !self.tx.is_closed()
     }
 }
 

@@ -1,0 +1,132 @@
+//! `doorstep run` takes a changed registry without a restart of the process.
+//!
+//! It looks at the config's registry file every second (and at once on
+//! SIGHUP). A changed file is checked as `registry check` would; refused, the
+//! running registry stays and the reason is logged in one line. Accepted, it
+//! is merged into the registry of all time from its effective time (the one
+//! `doorstep registry apply --effective` recorded for it in the history, else
+//! now) and the pipeline switches to it: messages wait at the embedded
+//! broker's door (an external broker keeps them in the session), the pipeline
+//! writes what it holds and stops, and starts again under the new registry
+//! from its checkpoint, the broker and its connections staying up.
+
+use crate::pipeline::{self, Running, Spec};
+use devices::Registry;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The registry file as last seen.
+pub struct Watch {
+    path: PathBuf,
+    data_dir: PathBuf,
+    /// Process 0 (or alone): records a change made by hand in the history.
+    records: bool,
+    text: String,
+}
+
+/// A registry to switch to.
+pub struct Change {
+    /// The registry of all time with the change merged in.
+    pub registry: Registry,
+    /// The version of the history it is.
+    pub version: Option<u32>,
+    /// From when it holds, Unix ms.
+    pub effective_ms: i64,
+}
+
+impl Watch {
+    /// Watches `path`, whose text the pipeline was started with.
+    pub fn new(path: &Path, data_dir: &Path, records: bool, text: String) -> Watch {
+        Watch {
+            path: path.to_owned(),
+            data_dir: data_dir.to_owned(),
+            records,
+            text,
+        }
+    }
+
+    /// A change of the file, checked and merged into `all`; `Ok(None)` when the
+    /// file is as it was; `Err` (one line) when the change is refused, and it
+    /// is not looked at again until the file changes once more.
+    pub fn poll(&mut self, all: &Registry, now_ms: i64) -> Result<Option<Change>, String> {
+        let Ok(text) = std::fs::read_to_string(&self.path) else {
+            // Being replaced, or gone for a moment: the running registry stays.
+            return Ok(None);
+        };
+        if text == self.text {
+            return Ok(None);
+        }
+        self.text.clone_from(&text);
+        let next = Registry::from_toml(&text, &self.path).map_err(|e| e.to_string())?;
+        let version = crate::registry_history::version_of(&self.data_dir, &text)
+            .map_err(|e| format!("{e:#}"))?;
+        let (version, effective_ms) = match version {
+            Some(v) => {
+                let at = crate::registry_history::effective_ms(&v).map_err(|e| format!("{e:#}"))?;
+                (Some(v.version), at)
+            }
+            None if self.records => {
+                let v = crate::registry_history::record(
+                    &self.data_dir,
+                    &text,
+                    &next,
+                    now_ms,
+                    now_ms,
+                    "doorstep run (file changed)",
+                )
+                .map_err(|e| format!("{e:#}"))?;
+                (v.map(|v| v.version), now_ms)
+            }
+            None => (None, now_ms),
+        };
+        let effective_ms = effective_ms.max(all.since_ms);
+        let registry =
+            devices::timeline::merge(all, &next, effective_ms).map_err(|e| e.to_string())?;
+        Ok(Some(Change {
+            registry,
+            version,
+            effective_ms,
+        }))
+    }
+}
+
+/// What a switch took.
+#[derive(Debug, Clone, Copy)]
+pub struct Switched {
+    /// From holding the door to the new pipeline taking messages.
+    pub held: Duration,
+}
+
+/// Stops `running` and starts the pipeline of `spec` under `registry`, the
+/// broker staying up. When the new one does not start, the old registry is
+/// started again; the error is returned only when that fails too.
+pub async fn switch(
+    running: Running,
+    spec: &mut Spec,
+    registry: Arc<Registry>,
+) -> anyhow::Result<(Running, Result<Switched, anyhow::Error>)> {
+    let began = Instant::now();
+    if let Some(door) = running.door() {
+        door.hold();
+    }
+    let broker = running.handover();
+    let web = running.web_addr;
+    running.stop().await?;
+    spec.broker = broker;
+    spec.web = web;
+    let old = std::mem::replace(&mut spec.registry, registry);
+    match pipeline::start(spec.clone()).await {
+        Ok(r) => Ok((
+            r,
+            Ok(Switched {
+                held: began.elapsed(),
+            }),
+        )),
+        Err(e) => {
+            spec.registry = old;
+            let r = pipeline::start(spec.clone()).await?;
+            Ok((r, Err(e)))
+        }
+    }
+}
