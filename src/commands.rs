@@ -410,7 +410,8 @@ async fn run_with_reload(
             }
         };
         let next = Arc::new(change.registry);
-        let (r, outcome) = crate::reload::switch(running, spec, Arc::clone(&next)).await?;
+        let (r, outcome) =
+            crate::reload::switch(running, spec, Arc::clone(&next), change.effective_ms).await?;
         running = r;
         match outcome {
             Ok(s) => {

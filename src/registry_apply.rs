@@ -74,11 +74,13 @@ pub fn apply(
     // It must be able to follow the versions before: not before the latest's
     // time, no device that changes kind.
     let data = &config.data_dir;
-    let latest = crate::registry_history::list(data)?.pop();
-    let since = match &latest {
-        Some(v) => crate::registry_history::effective_ms(v)?,
-        None => i64::MIN,
+    let versions = crate::registry_history::list(data)?;
+    // The first version holds for all time before the second.
+    let since = match versions.as_slice() {
+        [_, .., v] => crate::registry_history::effective_ms(v)?,
+        _ => i64::MIN,
     };
+    let latest = versions.last();
     let mut before = old;
     before.since_ms = since;
     devices::timeline::merge(&before, &new, effective_ms)

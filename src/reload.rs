@@ -98,15 +98,47 @@ pub struct Switched {
     pub held: Duration,
 }
 
+/// The rooms whose schedule or capacity `new` changes from `from_ms` (a
+/// version merged into `old`), with that time in Unix seconds.
+pub fn changed_eras(old: &Registry, new: &Registry, from_ms: i64) -> Vec<(devices::RoomIdx, i64)> {
+    new.rooms
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| {
+            let before = old.rooms.get(*i).map_or(0, |o| o.earlier.len());
+            r.earlier.len() > before
+        })
+        .map(|(i, _)| (devices::RoomIdx(i as u32), from_ms.div_euclid(1000)))
+        .collect()
+}
+
 /// Stops `running` and starts the pipeline of `spec` under `registry`, the
 /// broker staying up. When the new one does not start, the old registry is
-/// started again; the error is returned only when that fails too.
+/// started again; the error is returned only when that fails too. A change
+/// dated before now (`effective_ms`) has the windows of the rooms whose
+/// schedule or capacity it changes computed again from its time, as far back
+/// as the stream's corrections reach (`[stream] correction_days`).
 pub async fn switch(
     running: Running,
     spec: &mut Spec,
     registry: Arc<Registry>,
+    effective_ms: i64,
 ) -> anyhow::Result<(Running, Result<Switched, anyhow::Error>)> {
     let began = Instant::now();
+    let now_ms = spec.clock.now_ms();
+    if effective_ms < now_ms {
+        spec.stream.recompute = changed_eras(&spec.registry, &registry, effective_ms);
+        // Once the state is rebuilt: the frontier near the clock again.
+        spec.stream.recompute_after =
+            now_ms / 1000 - i64::from(spec.stream.allowed_lateness_s) - 300;
+        if !spec.stream.recompute.is_empty() {
+            tracing::info!(
+                rooms = spec.stream.recompute.len(),
+                from = %devices::timeline::rfc3339(effective_ms),
+                "the change holds from the past: those rooms' windows are computed again from then"
+            );
+        }
+    }
     if let Some(door) = running.door() {
         door.hold();
     }
@@ -116,7 +148,9 @@ pub async fn switch(
     spec.broker = broker;
     spec.web = web;
     let old = std::mem::replace(&mut spec.registry, registry);
-    match pipeline::start(spec.clone()).await {
+    let started = pipeline::start(spec.clone()).await;
+    spec.stream.recompute.clear();
+    match started {
         Ok(r) => Ok((
             r,
             Ok(Switched {

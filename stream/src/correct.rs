@@ -31,6 +31,18 @@ pub(crate) struct RoomState {
     day_revisions: HashMap<i64, u16>,
 }
 
+/// The start of the day an output belongs to (none: hour rows, live and others).
+fn day_of(o: &Output) -> Option<i64> {
+    match o {
+        Output::Window(w) if w.kind != WindowKind::Hour => Some(w.start),
+        Output::Flag(f) => Some(f.day),
+        Output::IdleSlot(s) => Some(s.day),
+        Output::DeviceDay(d) => Some(d.start),
+        Output::Status(s) => Some(s.day),
+        _ => None,
+    }
+}
+
 /// A room's state as a checkpoint keeps it.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct StateForm<'a> {
@@ -174,11 +186,14 @@ impl RoomState {
     /// readings too old to correct (before the oldest snapshot).
     ///
     /// `from`: replay from this instant even without late readings (the room was
-    /// started earlier, [`RoomState::start_earlier`]).
+    /// started earlier, [`RoomState::start_earlier`], or changed from then).
+    /// `days_from`: days that start before it are not emitted again (a change
+    /// of the registry from a midnight leaves the day before as it was).
     pub(crate) fn correct(
         &mut self,
         mut late: Vec<Reading>,
         from: Option<i64>,
+        days_from: Option<i64>,
         f: i64,
         history: &mut History,
         out: &mut Vec<Output>,
@@ -205,8 +220,26 @@ impl RoomState {
             self.step(&r, &mut rebuilt);
         }
         self.advance(f, history, &mut rebuilt);
+        if let Some(d) = days_from {
+            rebuilt.retain(|o| day_of(o).is_none_or(|start| start >= d));
+        }
         self.revise(t0, rebuilt, out);
         too_old
+    }
+
+    /// The snapshots from the one holding `t` on take the registry again (a
+    /// version changed the room from `t`), their open windows made anew.
+    pub(crate) fn reattach_from(&mut self, t: i64, registry: &Registry, config: &StreamConfig) {
+        let from = self
+            .snapshots
+            .iter()
+            .rposition(|(at, _)| *at <= t)
+            .unwrap_or(0);
+        for (_, s) in self.snapshots.iter_mut().skip(from) {
+            s.attach(registry, config);
+            s.reopen_windows();
+        }
+        self.tracker.attach(registry, config);
     }
 
     /// Emits what closed again, with revisions raised; hours that ended before the

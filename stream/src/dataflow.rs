@@ -129,6 +129,9 @@ struct Rooms {
     marks: Option<(crate::checkpoint::Mark, BTreeSet<u32>)>,
     /// Rooms read back from a checkpoint whose live state is yet to be shown.
     announce: bool,
+    /// Rooms of this worker to compute again from a time (a schedule changed
+    /// from a past date), once the frontier reaches `config.recompute_after`.
+    recompute: Vec<(RoomIdx, i64)>,
 }
 
 impl Rooms {
@@ -180,7 +183,15 @@ impl Rooms {
             sources,
             marks: None,
             announce: false,
+            recompute: Vec::new(),
         };
+        rooms.recompute = rooms
+            .config
+            .recompute
+            .iter()
+            .copied()
+            .filter(|(r, _)| r.0 as usize % peers == index)
+            .collect();
         if let Some(dir) = rooms.config.checkpoints.resume.clone() {
             rooms.resume(&dir, history_dir.as_deref());
         }
@@ -344,7 +355,12 @@ impl Rooms {
     /// correction horizon at most), as a run that had it on time would have.
     fn correct(&mut self, f: i64, out: &mut Vec<Output>) {
         let earlier = self.earlier.take();
-        if self.late.is_empty() && earlier.is_none() {
+        let recompute = if f >= self.config.recompute_after && self.origin.is_some() {
+            std::mem::take(&mut self.recompute)
+        } else {
+            Vec::new()
+        };
+        if self.late.is_empty() && earlier.is_none() && recompute.is_empty() {
             return;
         }
         let mut by_room: std::collections::BTreeMap<RoomIdx, Vec<Reading>> = Default::default();
@@ -371,13 +387,39 @@ impl Rooms {
                 *o = (*o).min(t);
             }
         }
+        // A registry change from a past time: the room's snapshots from then on
+        // take the new registry, and the room is replayed from there; days
+        // before it are not emitted again.
+        let mut days_from: HashMap<RoomIdx, i64> = HashMap::new();
+        for (room, t) in recompute {
+            let Some(state) = self.rooms.get_mut((room.0 / self.peers) as usize) else {
+                continue;
+            };
+            // As far back as the snapshots reach; days before keep their numbers.
+            let reach = state.oldest().map_or(t, |o| t.max(o));
+            if reach > t {
+                tracing::warn!(
+                    room = room.0,
+                    from = t,
+                    reach,
+                    "a registry change dates back further than corrections reach; earlier days keep the registry before"
+                );
+            }
+            let t = reach;
+            state.reattach_from(t, &self.registry, &self.config);
+            days_from.insert(room, t);
+            let at = from.entry(room).or_insert(t);
+            *at = (*at).min(t);
+            by_room.entry(room).or_default();
+        }
         for (room, late) in by_room {
             let Some(state) = self.rooms.get_mut((room.0 / self.peers) as usize) else {
                 continue;
             };
             let before = state.tracker.window_end();
             let start = from.get(&room).copied();
-            for r in state.correct(late, start, f, &mut self.history, out) {
+            let days = days_from.get(&room).copied();
+            for r in state.correct(late, start, days, f, &mut self.history, out) {
                 tracing::debug!(
                     room = room.0,
                     time_ms = r.time_ms,

@@ -132,6 +132,15 @@ pub struct StreamConfig {
     /// Where checkpoints are written and which one the workers start from.
     #[serde(skip)]
     pub checkpoints: Checkpoints,
+    /// Rooms whose schedule or capacity changed from a time in the past, with
+    /// that time (Unix s): once the frontier reaches `recompute_after` (the
+    /// state rebuilt), their windows from then on are computed again and
+    /// emitted with their revision raised, as far back as corrections reach.
+    #[serde(skip)]
+    pub recompute: Vec<(RoomIdx, i64)>,
+    /// See `recompute` (Unix s).
+    #[serde(skip)]
+    pub recompute_after: i64,
 }
 
 /// Where the stage's checkpoints go ([`checkpoint`]).
@@ -250,6 +259,8 @@ impl Default for StreamConfig {
             lookback: None,
             checkpoint_interval_s: 300,
             checkpoints: Checkpoints::default(),
+            recompute: Vec::new(),
+            recompute_after: i64::MIN,
         }
     }
 }

@@ -467,6 +467,20 @@ impl RoomTracker {
         self.extend_devices(registry);
     }
 
+    /// Makes the open hour and day windows again from the room's info (its
+    /// schedule and capacity of their start). For a tracker as it stood at a
+    /// snapshot, where nothing has been added to them yet.
+    pub(crate) fn reopen_windows(&mut self) {
+        let w = &mut self.windows;
+        let (hour_start, _) = w.hour.bounds();
+        w.hour = w.info.hour(hour_start, w.hour.last_value());
+        if let Some(day) = w.day.first() {
+            let (day_start, _) = day.bounds();
+            let prev = day.last_value();
+            w.day = w.info.day(day_start, prev);
+        }
+    }
+
     /// The room's devices in the windows and flags, as many as the signal has.
     fn extend_devices(&mut self, registry: &Registry) {
         let room = self.room();

@@ -351,3 +351,84 @@ fn a_device_moved_with_apply_while_running_counts_in_each_room_while_bound_to_it
         "v2 holds from noon: {text}"
     );
 }
+
+/// Room a open `hours` daily from 08:00, with a counter that reports once a day.
+fn timetable(hours: &str) -> String {
+    format!(
+        "[[site]]\nid = \"fd\"\nname = \"前门社区\"\ncity = \"测试市\"\n\n\
+         [[site.room]]\nid = \"a\"\nname = \"活动室\"\ncapacity = 30\narea_m2 = 40\nschedule = [\"daily {hours} culture\"]\n\n\
+         [[site.device]]\nid = \"d-a\"\nroom = \"a\"\nkind = \"count\"\ninterval_s = 86400\n"
+    )
+}
+
+/// Room a's `room_day` rows by local day of November: (day, revision, open seconds).
+fn days(data: &std::path::Path) -> Vec<(i64, u64, u64)> {
+    let mut d: Vec<(i64, u64, u64)> = rows(data, "room_day")
+        .iter()
+        .filter(|r| r["room_id"] == "a")
+        .map(|r| {
+            let start = r["day_start"].as_i64().unwrap_or(0);
+            (
+                23 + (start / 1000 - DAY) / 86_400,
+                r["revision"].as_u64().unwrap_or(0),
+                r["open_seconds"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    d.sort();
+    d
+}
+
+#[test]
+fn a_timetable_dated_two_days_back_recomputes_those_days_only() {
+    let _busy = busy();
+    // 11-26 05:00; the counter's reports of the three mornings before come in first.
+    let clock = "[clock]\nstart = \"2026-11-26T05:00:00+08:00\"\n";
+    let run = Run::with_registry(&timetable("08:00-18:00"), None, clock);
+    run.ready();
+    for day in 0..3 {
+        let ts = at(7, 30) + day * 86_400_000;
+        mosquitto_pub(
+            run.mqtt,
+            "doorstep/v1/fd/d-a",
+            &format!(r#"{{"type":"count","ts":{ts},"seq":{day},"count":3}}"#),
+        );
+    }
+    // 11-25 closes once the clock moves the frontier past 11-26 04:00 (the reset).
+    let data = run.dir.path().join("data");
+    wait_for(Duration::from_secs(60), "three days closed", || {
+        (days(&data).len() == 3).then_some(())
+    });
+    assert_eq!(
+        days(&data),
+        [(23, 0, 36_000), (24, 0, 36_000), (25, 0, 36_000)]
+    );
+    // A new timetable holding from 11-25: that day is computed again (a higher
+    // revision), the days before keep their numbers and revision.
+    let new = run.dir.path().join("registry-term.toml");
+    std::fs::write(&new, timetable("08:00-12:00")).expect("registry");
+    let applied = std::process::Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(["registry", "apply", "--effective", "2026-11-25"])
+        .arg(&new)
+        .arg("--config")
+        .arg(run.dir.path().join("doorstep.toml"))
+        .output()
+        .expect("apply");
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    wait_for(Duration::from_secs(60), "11-25 again", || {
+        (days(&data).len() == 4).then_some(())
+    });
+    assert_eq!(
+        days(&data),
+        [
+            (23, 0, 36_000),
+            (24, 0, 36_000),
+            (25, 0, 36_000),
+            (25, 1, 14_400)
+        ]
+    );
+}
