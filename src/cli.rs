@@ -96,10 +96,23 @@ pub enum RegistryCommand {
     #[command(after_help = "Examples:\n  \
         doorstep registry apply registry-new.toml --dry-run\n  \
         doorstep registry apply timetable-spring.toml --effective 2027-03-01\n  \
+        doorstep registry apply --devices moves.csv --dry-run\n  \
         doorstep registry apply registry-new.toml --config /etc/doorstep/doorstep.toml")]
     Apply {
-        /// The new registry (TOML).
-        file: PathBuf,
+        /// The new registry (TOML, or JSON when the config's is); or give the
+        /// change as sheets with --rooms and --devices instead.
+        #[arg(required_unless_present_any = ["rooms", "devices"], conflicts_with_all = ["rooms", "devices"])]
+        file: Option<PathBuf>,
+        /// A change from a spreadsheet: room rows (the columns of `registry csv`,
+        /// and an optional `action`: add, update or remove) put onto the config's
+        /// registry.
+        #[arg(long, value_name = "CSV")]
+        rooms: Option<PathBuf>,
+        /// A change from a spreadsheet: device rows (the columns of `registry
+        /// csv`, and an optional `action`); a row naming another room moves the
+        /// device there.
+        #[arg(long, value_name = "CSV")]
+        devices: Option<PathBuf>,
         /// The config whose registry it replaces (default: ./doorstep.toml).
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,

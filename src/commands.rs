@@ -286,7 +286,7 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
     };
     let registry_text = std::fs::read_to_string(&config.registry)
         .with_context(|| format!("cannot read {}", config.registry.display()))?;
-    let registry = Arc::new(Registry::from_toml(&registry_text, &config.registry)?);
+    let registry = Arc::new(Registry::parse(&registry_text, &config.registry)?);
     let broker_text = args.broker.as_deref().unwrap_or(&config.mqtt.broker);
     let broker = if broker_text == "embedded" {
         Broker::Embedded(
@@ -538,6 +538,8 @@ fn registry(cmd: &RegistryCommand) -> anyhow::Result<()> {
             config,
             dry_run,
             effective,
+            rooms,
+            devices,
         } => {
             let Some(config) = Config::find(config.as_deref())? else {
                 bail!(
@@ -546,10 +548,18 @@ fn registry(cmd: &RegistryCommand) -> anyhow::Result<()> {
             };
             use crate::registry_apply::{Applied, apply, running};
             let now = Clock::wall().now_ms();
-            match apply(file, &config, *dry_run, effective.as_deref(), now)? {
+            let source = match file {
+                Some(f) => crate::registry_apply::Source::File(f),
+                None => crate::registry_apply::Source::Sheets {
+                    rooms: rooms.as_deref(),
+                    devices: devices.as_deref(),
+                },
+            };
+            match apply(source, &config, *dry_run, effective.as_deref(), now)? {
                 Applied::Unchanged => println!(
                     "{} is the same as {}: nothing to apply",
-                    file.display(),
+                    file.as_deref()
+                        .map_or_else(|| "the change".to_owned(), |f| f.display().to_string()),
                     config.registry.display()
                 ),
                 Applied::Checked(changes) => {

@@ -43,20 +43,79 @@ pub fn parse_effective(text: &str, registry: &Registry) -> anyhow::Result<i64> {
     Ok(devices::schedule::local_to_utc(tz, date.and_time(chrono::NaiveTime::MIN)) * 1000)
 }
 
-/// Checks `file` against the registry of `config` and, unless `dry_run`,
-/// records it in the history as holding from `effective_ms` (none: now) and
-/// writes it in its place (to a temporary name, then renamed).
+/// What to apply.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// A whole registry file.
+    File(&'a Path),
+    /// A change from spreadsheets (`devices::registry_csv::change`): only the
+    /// rooms and devices that change, put onto the config's registry.
+    Sheets {
+        /// Room rows to add, update or remove.
+        rooms: Option<&'a Path>,
+        /// Device rows to add, update (move) or remove.
+        devices: Option<&'a Path>,
+    },
+}
+
+/// The new registry's text and the name its errors go under.
+fn new_text(source: Source, config: &Config) -> anyhow::Result<(String, std::path::PathBuf)> {
+    use devices::registry::{RegistryFile, is_json};
+    match source {
+        Source::File(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            anyhow::ensure!(
+                is_json(file) == is_json(&config.registry),
+                "{} is {}, the config's registry {} is {}: give the new registry in the same format",
+                file.display(),
+                if is_json(file) { "JSON" } else { "TOML" },
+                config.registry.display(),
+                if is_json(&config.registry) {
+                    "JSON"
+                } else {
+                    "TOML"
+                },
+            );
+            Ok((text, file.to_owned()))
+        }
+        Source::Sheets { rooms, devices } => {
+            let path = &config.registry;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let onto = RegistryFile::parse(&text, path)?;
+            let (changed, _) =
+                devices::registry_csv::change::change_from_csv(&onto, rooms, devices)?;
+            let name = [rooms, devices]
+                .into_iter()
+                .flatten()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" + ");
+            Ok((
+                changed.to_text(path),
+                format!("{} with {name}", path.display()).into(),
+            ))
+        }
+    }
+}
+
+/// Checks the registry `source` gives against the registry of `config` and,
+/// unless `dry_run`, records it in the history as holding from `effective`
+/// (none: `now_ms`) and writes it in its place (to a temporary name, then
+/// renamed). From sheets, the registry file is written anew (without its
+/// comments).
 pub fn apply(
-    file: &Path,
+    source: Source,
     config: &Config,
     dry_run: bool,
     effective: Option<&str>,
     now_ms: i64,
 ) -> anyhow::Result<Applied> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let (text, name) = new_text(source, config)?;
+    let file = name.as_path();
     // The same one-line errors as `registry check`; nothing is written.
-    let new = Registry::from_toml(&text, file)?;
+    let new = Registry::parse(&text, file)?;
     let old = Registry::load(&config.registry).with_context(|| {
         format!(
             "the registry in place, {}, does not load; fix or replace it by hand",

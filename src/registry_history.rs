@@ -1,5 +1,5 @@
 //! The registry's versions under `<data_dir>/registry/`: each version a copy of
-//! the registry file as it was (`v0001.toml`, ...) and a line of
+//! the registry file as it was (`v0001.toml`, ..., or `.json` for a JSON registry) and a line of
 //! `history.jsonl` saying when it was recorded, the time from which it holds,
 //! its size and what changed from the version before (docs/SCHEMA.md).
 //!
@@ -108,7 +108,13 @@ pub fn record(
     let folder = dir(data_dir);
     std::fs::create_dir_all(&folder)
         .with_context(|| format!("cannot create {}", folder.display()))?;
-    let file = format!("v{n:04}.toml");
+    // A registry kept as JSON (national registries) stays JSON.
+    let ext = if text.trim_start().starts_with('{') {
+        "json"
+    } else {
+        "toml"
+    };
+    let file = format!("v{n:04}.{ext}");
     let tmp = folder.join(format!("{file}.tmp"));
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, folder.join(&file))

@@ -22,7 +22,10 @@ pub struct Watch {
     data_dir: PathBuf,
     /// Process 0 (or alone): records a change made by hand in the history.
     records: bool,
-    text: String,
+    /// The file's text when last looked at.
+    seen: String,
+    /// The text of the registry running.
+    running: String,
 }
 
 /// A registry to switch to.
@@ -42,7 +45,8 @@ impl Watch {
             path: path.to_owned(),
             data_dir: data_dir.to_owned(),
             records,
-            text,
+            seen: text.clone(),
+            running: text,
         }
     }
 
@@ -54,11 +58,16 @@ impl Watch {
             // Being replaced, or gone for a moment: the running registry stays.
             return Ok(None);
         };
-        if text == self.text {
+        if text == self.seen {
             return Ok(None);
         }
-        self.text.clone_from(&text);
-        let next = Registry::from_toml(&text, &self.path).map_err(|e| e.to_string())?;
+        self.seen.clone_from(&text);
+        // Back to the registry running (a refused change undone): nothing to do.
+        if text == self.running {
+            tracing::info!("the registry file is back to the registry running");
+            return Ok(None);
+        }
+        let next = Registry::parse(&text, &self.path).map_err(|e| e.to_string())?;
         let version = crate::registry_history::version_of(&self.data_dir, &text)
             .map_err(|e| format!("{e:#}"))?;
         let (version, effective_ms) = match version {
@@ -83,6 +92,7 @@ impl Watch {
         let effective_ms = effective_ms.max(all.since_ms);
         let registry =
             devices::timeline::merge(all, &next, effective_ms).map_err(|e| e.to_string())?;
+        self.running = text;
         Ok(Some(Change {
             registry,
             version,

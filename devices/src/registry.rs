@@ -191,14 +191,13 @@ impl Registry {
             file: path.to_owned(),
             source,
         })?;
-        if path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
-        {
-            Registry::from_json(&text, path)
-        } else {
-            Registry::from_toml(&text, path)
-        }
+        Registry::parse(&text, path)
+    }
+
+    /// Parses and checks registry text of the file `path` names: JSON when the
+    /// name ends in `.json`, else TOML.
+    pub fn parse(text: &str, path: &Path) -> Result<Registry, RegistryError> {
+        RegistryFile::parse(text, path)?.build(path)
     }
 
     /// Parses and checks registry JSON (the TOML file's fields); `file` names it in errors.
@@ -222,6 +221,30 @@ impl Registry {
 }
 
 impl RegistryFile {
+    /// Parses registry text (unchecked) of the file `path` names: JSON when the
+    /// name ends in `.json`, else TOML.
+    pub fn parse(text: &str, path: &Path) -> Result<RegistryFile, RegistryError> {
+        let syntax = |message: String| RegistryError::Syntax {
+            file: path.to_owned(),
+            message,
+        };
+        if is_json(path) {
+            serde_json::from_str(text).map_err(|e| syntax(e.to_string()))
+        } else {
+            toml::from_str(text).map_err(|e| syntax(e.to_string().trim_end().replace('\n', " ")))
+        }
+    }
+
+    /// The registry as text for the file `path` names: JSON or pretty TOML.
+    pub fn to_text(&self, path: &Path) -> String {
+        if is_json(path) {
+            // Plain data: strings, numbers, booleans, lists and tables.
+            serde_json::to_string_pretty(self).expect("a registry file is plain JSON data")
+        } else {
+            self.to_toml()
+        }
+    }
+
     /// Checks every rule and builds the indexed [`Registry`].
     pub fn build(&self, file: &Path) -> Result<Registry, RegistryError> {
         let invalid = |entry: String, problem: String| RegistryError::Invalid {
@@ -348,6 +371,12 @@ impl RegistryFile {
         }
         Ok(reg)
     }
+}
+
+/// Whether `path` names a JSON registry.
+pub fn is_json(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
 }
 
 /// The door-only fields make sense on door devices, with sensible values.

@@ -12,7 +12,9 @@
 //! the room it was in then.
 //!
 //! A room's device list is every device it ever had; the stream treats a
-//! device as the room's only while bound to it.
+//! device as the room's only while bound to it. A device added by a later
+//! version is taken as bound to its first room before that too (readings a
+//! device took before it was registered, or imported later, land there).
 
 use crate::model::{Binding, Device, Registry, Room, RoomEra, RoomIdx, Sensors, SiteIdx};
 use std::collections::HashMap;
@@ -275,13 +277,12 @@ fn merge_devices(
             }
             None => {
                 let i = crate::model::DeviceIdx(out.devices.len() as u32);
+                // A device's first room holds for all time before it was
+                // registered too: its backlog and imports of its past land there.
                 out.devices.push(Device {
                     site: sites[d.site.ix()],
                     room,
-                    earlier: vec![Binding {
-                        until_ms: from_ms,
-                        room: None,
-                    }],
+                    earlier: Vec::new(),
                     gone_from_ms: None,
                     ..d.clone()
                 });

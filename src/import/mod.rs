@@ -75,8 +75,18 @@ pub(crate) fn target(args: &DataArgs) -> anyhow::Result<Target> {
             "which registry? give --registry FILE or --config FILE (config/datasets.toml has the public datasets' rooms)"
         );
     };
-    let registry = Registry::load(&registry_path)
+    let text = std::fs::read_to_string(&registry_path)
+        .with_context(|| format!("cannot read {}", registry_path.display()))?;
+    let registry = Registry::parse(&text, &registry_path)
         .with_context(|| format!("cannot load {}", registry_path.display()))?;
+    // With the registry's history of the data directory: readings bound to the
+    // room their device had at their time.
+    let registry = crate::registry_history::all_time(
+        &data,
+        &registry,
+        &text,
+        devices::Clock::wall().now_ms(),
+    )?;
     let mut stream = config.map(|c| c.stream).unwrap_or_default();
     stream.workers = 1;
     Ok(Target {

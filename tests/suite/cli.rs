@@ -397,6 +397,85 @@ fn registry_apply_checks_shows_and_writes_or_refuses_in_one_line() {
     );
     let again = apply("moved.toml", &[]);
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to apply"));
+    // The history has both versions, the second holding from when it was applied.
+    let history = std::fs::read_to_string(d.join("data/registry/history.jsonl")).expect("history");
+    assert_eq!(history.lines().count(), 2, "{history}");
+    // Refused against the history: a time before the latest version's, a device
+    // that changes kind. One line each; nothing written.
+    let back = moved.replace(
+        "capacity = 10\narea_m2 = 40\n[[site.room]]\nid = \"gym\"",
+        "capacity = 12\narea_m2 = 40\n[[site.room]]\nid = \"gym\"",
+    );
+    std::fs::write(d.join("back.toml"), &back).expect("back");
+    assert_one_line_error(
+        &apply("back.toml", &["--effective", "2020-01-01"]),
+        &["back.toml", "before the latest version"],
+    );
+    assert_one_line_error(
+        &apply("back.toml", &["--effective", "next tuesday"]),
+        &["--effective", "next tuesday"],
+    );
+    std::fs::write(
+        d.join("kind.toml"),
+        moved.replace("kind = \"count\"", "kind = \"presence\""),
+    )
+    .expect("kind");
+    assert_one_line_error(
+        &apply("kind.toml", &[]),
+        &["kind.toml", "\"c1\" changes kind"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("registry.toml")).expect("kept"),
+        moved
+    );
+    // A change from a spreadsheet: only the rows that change.
+    let sheet = |name: &str, text: &str| {
+        std::fs::write(d.join(name), text).expect("sheet");
+        d.join(name).to_str().expect("path").to_owned()
+    };
+    let head = "site_id,device_id,room_id,kind,interval_s,action\n";
+    let bad = sheet("bad.csv", &format!("{head}s1,c1,attic,count,,\n"));
+    let config_arg = config.to_str().expect("path");
+    assert_one_line_error(
+        &doorstep(&[
+            "registry",
+            "apply",
+            "--devices",
+            &bad,
+            "--config",
+            config_arg,
+        ]),
+        &["bad.csv", "row 2", "attic"],
+    );
+    let moves = sheet(
+        "moves.csv",
+        &format!("{head}s1,c1,hall,count,60,\ns1,p9,gym,presence,30,add\n"),
+    );
+    let done = doorstep(&[
+        "registry",
+        "apply",
+        "--devices",
+        &moves,
+        "--config",
+        config_arg,
+    ]);
+    let said = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        said.contains("> device c1 moved from s1/gym to s1/hall")
+            && said.contains("+ device p9")
+            && said.contains("2 changes; written to"),
+        "{said}{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let now = devices::Registry::load(&d.join("registry.toml")).expect("valid registry");
+    assert_eq!(now.devices.len(), 2);
+    assert_eq!(
+        std::fs::read_to_string(d.join("data/registry/history.jsonl"))
+            .expect("history")
+            .lines()
+            .count(),
+        3
+    );
 }
 
 #[test]

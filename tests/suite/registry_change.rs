@@ -125,6 +125,34 @@ fn a_checkpoint_of_another_registry_is_not_laid_on_the_wrong_rooms() {
         String::from_utf8_lossy(&applied.stderr)
     );
     expect_rooms_after_the_change(&run);
+    // A bad registry written straight into the file: refused in one line of
+    // the log, the running registry stays; the good one back, nothing to do.
+    let path = run.dir.path().join("registry.toml");
+    let good = std::fs::read_to_string(&path).expect("registry");
+    std::fs::write(&path, good.replace("room = \"a\"", "room = \"attic\"")).expect("bad");
+    let refused = wait_for(Duration::from_secs(30), "the refusal", || {
+        log(&run, 1)
+            .lines()
+            .find(|l| l.contains("registry change refused"))
+            .map(str::to_owned)
+    });
+    assert!(refused.contains("attic"), "{refused}");
+    std::fs::write(&path, &good).expect("good again");
+    mosquitto_pub(
+        run.mqtt,
+        "doorstep/v1/fd/d-a",
+        &format!(r#"{{"type":"count","ts":{},"seq":2,"count":6}}"#, now_ms()),
+    );
+    wait_for(Duration::from_secs(30), "a's new count", || {
+        (live(&run).get(1) == Some(&("a".to_owned(), Value::from(6)))).then_some(())
+    });
+    mosquitto_pub(
+        run.mqtt,
+        "doorstep/v1/fd/d-a",
+        &format!(r#"{{"type":"count","ts":{},"seq":3,"count":5}}"#, now_ms()),
+    );
+    expect_rooms_after_the_change(&run);
+    assert_eq!(log(&run, 1).matches("registry switched").count(), 1);
     // A graceful stop; the checkpoint, by index, fits the registry of all time
     // (the new room has an index of its own after the others).
     stop_gracefully(&mut run);

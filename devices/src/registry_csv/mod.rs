@@ -146,17 +146,8 @@ pub fn registry_from_csv(rooms: &Path, devices: &Path) -> Result<RegistryFile, R
                 format!("room {room_id:?} is not a room of site {site_id:?}"),
             ));
         }
-        let kind = match row.get("kind").to_ascii_lowercase().as_str() {
-            "count" => DeviceKind::Count,
-            "presence" => DeviceKind::Presence,
-            "door" => DeviceKind::Door,
-            other => {
-                return Err(row.invalid(
-                    "kind",
-                    format!("{other:?} is not a device kind (count, presence or door)"),
-                ));
-            }
-        };
+        let entry = device_row(&row, room_id)?;
+        let kind = entry.kind;
         let seen = sensors.entry((at, room_id.to_owned())).or_default();
         let twice = match kind {
             DeviceKind::Count => std::mem::replace(&mut seen.0, true),
@@ -172,62 +163,77 @@ pub fn registry_from_csv(rooms: &Path, devices: &Path) -> Result<RegistryFile, R
                 ),
             ));
         }
-        let interval_s = match row.get("interval_s") {
-            "" => 60,
-            text => text
-                .parse::<u32>()
-                .ok()
-                .filter(|s| (1..=86_400).contains(s))
-                .ok_or_else(|| {
-                    row.invalid(
-                        "interval_s",
-                        format!("{text:?} is not a whole number of seconds from 1 to 86400"),
-                    )
-                })?,
-        };
-        let direction = match row.get("direction").to_ascii_lowercase().as_str() {
-            "" | "both" => Direction::Both,
-            "in" => Direction::In,
-            other => {
-                return Err(row.invalid(
-                    "direction",
-                    format!("{other:?} is not a direction (both or in)"),
-                ));
-            }
-        };
-        let rollover =
-            row.number::<u64>("rollover", "a whole number of at least 2", |r| *r >= 2)?;
-        let max_per_minute =
-            row.number::<u32>("max_per_minute", "a whole number of at least 1", |m| {
-                *m >= 1
-            })?;
-        let codec = match row.get("codec").to_ascii_lowercase().as_str() {
-            "" | "native-v1" => Codec::NativeV1,
-            "milesight-vs13x" => Codec::MilesightVs13x,
-            "milesight-vs121" => Codec::MilesightVs121,
-            other => {
-                return Err(row.invalid(
-                    "codec",
-                    format!(
-                        "{other:?} is not a codec (native-v1, milesight-vs13x or milesight-vs121)"
-                    ),
-                ));
-            }
-        };
-        let retired = yes_no(&row, "retired")?;
-        file.site[at].device.push(DeviceEntry {
-            id: device_id.to_owned(),
-            room: room_id.to_owned(),
-            kind,
-            interval_s,
-            codec,
-            direction,
-            rollover,
-            max_per_minute,
-            retired,
-        });
+        file.site[at].device.push(entry);
     }
     Ok(file)
+}
+
+/// One row of a devices sheet: its device, in room `room_id` (the caller
+/// checks that the site and the room are there).
+fn device_row(row: &Row, room_id: &str) -> Result<DeviceEntry, RegistryError> {
+    let device_id = row.id("device_id")?;
+    let kind = match row.get("kind").to_ascii_lowercase().as_str() {
+        "count" => DeviceKind::Count,
+        "presence" => DeviceKind::Presence,
+        "door" => DeviceKind::Door,
+        other => {
+            return Err(row.invalid(
+                "kind",
+                format!("{other:?} is not a device kind (count, presence or door)"),
+            ));
+        }
+    };
+    let interval_s = match row.get("interval_s") {
+        "" => 60,
+        text => text
+            .parse::<u32>()
+            .ok()
+            .filter(|s| (1..=86_400).contains(s))
+            .ok_or_else(|| {
+                row.invalid(
+                    "interval_s",
+                    format!("{text:?} is not a whole number of seconds from 1 to 86400"),
+                )
+            })?,
+    };
+    let direction = match row.get("direction").to_ascii_lowercase().as_str() {
+        "" | "both" => Direction::Both,
+        "in" => Direction::In,
+        other => {
+            return Err(row.invalid(
+                "direction",
+                format!("{other:?} is not a direction (both or in)"),
+            ));
+        }
+    };
+    let rollover = row.number::<u64>("rollover", "a whole number of at least 2", |r| *r >= 2)?;
+    let max_per_minute =
+        row.number::<u32>("max_per_minute", "a whole number of at least 1", |m| {
+            *m >= 1
+        })?;
+    let codec = match row.get("codec").to_ascii_lowercase().as_str() {
+        "" | "native-v1" => Codec::NativeV1,
+        "milesight-vs13x" => Codec::MilesightVs13x,
+        "milesight-vs121" => Codec::MilesightVs121,
+        other => {
+            return Err(row.invalid(
+                "codec",
+                format!("{other:?} is not a codec (native-v1, milesight-vs13x or milesight-vs121)"),
+            ));
+        }
+    };
+    let retired = yes_no(row, "retired")?;
+    Ok(DeviceEntry {
+        id: device_id.to_owned(),
+        room: room_id.to_owned(),
+        kind,
+        interval_s,
+        codec,
+        direction,
+        rollover,
+        max_per_minute,
+        retired,
+    })
 }
 
 /// A yes-or-no column (empty: no), in the words a spreadsheet may hold.
@@ -527,6 +533,8 @@ impl RegistryFile {
         toml::to_string_pretty(self).expect("a registry file is plain TOML data")
     }
 }
+
+pub mod change;
 
 #[cfg(test)]
 mod tests;

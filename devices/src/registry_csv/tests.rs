@@ -23,7 +23,7 @@ fn files(rooms: &str, devices: &str) -> (tempdir::Dir, PathBuf, PathBuf) {
 }
 
 /// A directory removed on drop, without a dev-dependency.
-mod tempdir {
+pub(super) mod tempdir {
     use std::path::PathBuf;
     use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -13,6 +13,7 @@ mod replay;
 mod reports;
 mod restart;
 mod storage;
+mod switch;
 
 use clap::Parser;
 
@@ -81,6 +82,16 @@ enum Figure {
         #[arg(long, default_value_t = 5000)]
         rate: usize,
     },
+    /// National load with a registry change applied halfway: how long `registry
+    /// apply` takes and how long the running doorstep holds messages while it switches.
+    Switch {
+        /// Seconds of load (the change comes at half).
+        #[arg(long, default_value_t = 120)]
+        seconds: u64,
+        /// Messages a second.
+        #[arg(long, default_value_t = 5000)]
+        rate: usize,
+    },
     /// The national load through Mosquitto into one process with 2 workers, then
     /// into a two-process timely cluster with 1 worker each.
     Cluster {
@@ -128,6 +139,7 @@ fn main() -> anyhow::Result<()> {
         Figure::National { seconds, rate } => national::run(seconds, rate),
         Figure::Cluster { seconds, rate } => cluster::run(seconds, rate),
         Figure::Restart { seconds, rate } => restart::run(seconds, rate),
+        Figure::Switch { seconds, rate } => switch::run(seconds, rate),
         Figure::Reports { sites, days } => reports::run(sites, days),
         Figure::Import { days } => import::run(days),
         Figure::Replay {

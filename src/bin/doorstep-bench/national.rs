@@ -69,8 +69,17 @@ pub fn rss_kib(pid: u32, field: &str) -> u64 {
 /// (probe room, count) -> when it was published.
 type Sent = Arc<Mutex<HashMap<(usize, u32), Instant>>>;
 
-/// Reads the live push stream and turns probe events into latencies.
-fn listen(web: u16, sent: Sent, latencies: Arc<Mutex<Vec<Duration>>>) -> anyhow::Result<()> {
+/// Reads the live push stream and turns probe events into latencies; connects
+/// again when the stream ends (a registry switch restarts the web server).
+fn listen(web: u16, sent: Sent, latencies: Arc<Mutex<Vec<Duration>>>) {
+    // Until the load is over (its copy of `sent` dropped).
+    while Arc::strong_count(&sent) > 1 {
+        let _ = listen_once(web, &sent, &latencies);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn listen_once(web: u16, sent: &Sent, latencies: &Mutex<Vec<Duration>>) -> anyhow::Result<()> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", web))?;
     write!(
         s,
