@@ -389,7 +389,7 @@ async fn run_with_reload(
         };
         #[cfg(not(unix))]
         let hangup = std::future::pending::<()>();
-        tokio::select! {
+        let force = tokio::select! {
             _ = &mut stop => return Ok(running),
             _ = status.tick() => {
                 tracing::info!("{}", running.status());
@@ -398,10 +398,15 @@ async fn run_with_reload(
             _ = check.tick() => if running.failed() {
                 tracing::error!("a stage of the pipeline stopped; shutting down");
                 return Ok(running);
+            } else {
+                false
             },
-            _ = hangup => tracing::info!("SIGHUP: reading the registry file again"),
-        }
-        let change = match watch.poll(&all, spec.clock.now_ms()) {
+            _ = hangup => {
+                tracing::info!("SIGHUP: reading the registry file again");
+                true
+            }
+        };
+        let change = match watch.poll_if_changed(&all, spec.clock.now_ms(), force) {
             Ok(Some(change)) => change,
             Ok(None) => continue,
             Err(why) => {

@@ -26,6 +26,14 @@ pub struct Watch {
     seen: String,
     /// The text of the registry running.
     running: String,
+    /// The file's modification time and length when last read.
+    stamp: Option<(std::time::SystemTime, u64)>,
+}
+
+/// When a file was last changed, and its length.
+fn stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
 }
 
 /// A registry to switch to.
@@ -47,7 +55,24 @@ impl Watch {
             records,
             seen: text.clone(),
             running: text,
+            stamp: stamp(path),
         }
+    }
+
+    /// As [`Watch::poll`], reading the file only when its time or length
+    /// changed since it was last read, or when `force`d (SIGHUP).
+    pub fn poll_if_changed(
+        &mut self,
+        all: &Registry,
+        now_ms: i64,
+        force: bool,
+    ) -> Result<Option<Change>, String> {
+        let now = stamp(&self.path);
+        if !force && now.is_some() && now == self.stamp {
+            return Ok(None);
+        }
+        self.stamp = now;
+        self.poll(all, now_ms)
     }
 
     /// A change of the file, checked and merged into `all`; `Ok(None)` when the

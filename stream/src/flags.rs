@@ -221,6 +221,11 @@ impl RoomFlags {
         }
     }
 
+    /// How many devices of the room it knows.
+    pub fn devices(&self) -> usize {
+        self.device_ids.len()
+    }
+
     /// One more device of the room (bound to it by a later registry version).
     pub fn add_device(&mut self, id: String) {
         self.device_ids.push(id);

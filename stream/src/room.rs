@@ -488,6 +488,9 @@ impl RoomTracker {
         for d in registry.room(room).devices.iter().skip(w.device_ids.len()) {
             w.device_ids.push(*d);
             w.tallies.push(DeviceTally::default());
+        }
+        // A checkpoint's tracker takes its flags from a tracker of the registry of now.
+        for d in &w.device_ids[self.flags.devices().min(w.device_ids.len())..] {
             self.flags.add_device(registry.device(*d).id.clone());
         }
     }
