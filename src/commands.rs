@@ -355,7 +355,10 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
     );
     let watch =
         crate::reload::Watch::new(&config.registry, &config.data_dir, records, registry_text);
-    let running = run_with_reload(running, &mut spec, all, watch, stop).await?;
+    // A process of a cluster does not switch alone: its dataflow restarting
+    // would stop the others' (docs/DEPLOY.md).
+    let live = config.cluster.is_none();
+    let running = run_with_reload(running, &mut spec, all, watch, live, stop).await?;
     tracing::info!("stopping");
     running.stop().await?;
     tracing::info!("stopped");
@@ -363,12 +366,14 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
 }
 
 /// As [`wait_for_stop`], switching to the registry file's new version when it
-/// changes (every second, or at once on SIGHUP).
+/// changes (looked at every second, or at once on SIGHUP); with `live` false
+/// (a process of a cluster) only saying that it changed.
 async fn run_with_reload(
     mut running: pipeline::Running,
     spec: &mut Spec,
     mut all: Arc<Registry>,
     mut watch: crate::reload::Watch,
+    live: bool,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<pipeline::Running> {
     let mut status = tokio::time::interval(Duration::from_secs(10));
@@ -414,6 +419,13 @@ async fn run_with_reload(
                 continue;
             }
         };
+        if !live {
+            tracing::warn!(
+                version = change.version,
+                "the registry file changed: in a cluster every process takes it when it is restarted; restart them all (the history keeps the change's effective time)"
+            );
+            continue;
+        }
         let next = Arc::new(change.registry);
         let (r, outcome) =
             crate::reload::switch(running, spec, Arc::clone(&next), change.effective_ms).await?;

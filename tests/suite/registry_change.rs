@@ -153,6 +153,19 @@ fn a_checkpoint_of_another_registry_is_not_laid_on_the_wrong_rooms() {
     );
     expect_rooms_after_the_change(&run);
     assert_eq!(log(&run, 1).matches("registry switched").count(), 1);
+    // SIGHUP (systemctl reload) reads the file again at once; doorstep runs on.
+    let pid = run.child.as_ref().expect("running").id().to_string();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill");
+    assert!(hup.success());
+    wait_for(Duration::from_secs(30), "SIGHUP taken", || {
+        log(&run, 1)
+            .contains("SIGHUP: reading the registry file again")
+            .then_some(())
+    });
+    expect_rooms_after_the_change(&run);
     // A graceful stop; the checkpoint, by index, fits the registry of all time
     // (the new room has an index of its own after the others).
     stop_gracefully(&mut run);
