@@ -148,39 +148,19 @@ pub fn apply(
         return Ok(Applied::Checked(changes));
     }
     // The version first (a running doorstep finds its time there), then the file.
-    let version = match latest {
+    let by = "doorstep registry apply";
+    if latest.is_none() {
         // The config's registry was never recorded (no run yet): it is the first version.
-        None => {
-            let first = std::fs::read_to_string(&config.registry)
-                .with_context(|| format!("cannot read {}", config.registry.display()))?;
-            crate::registry_history::record(
-                data,
-                &first,
-                &before,
-                now_ms.min(effective_ms),
-                now_ms,
-                "doorstep registry apply",
-            )?;
-            crate::registry_history::record(
-                data,
-                &text,
-                &new,
-                effective_ms,
-                now_ms,
-                "doorstep registry apply",
-            )?
-        }
-        Some(_) => crate::registry_history::record(
-            data,
-            &text,
-            &new,
-            effective_ms,
-            now_ms,
-            "doorstep registry apply",
-        )?,
-    };
+        let first = std::fs::read_to_string(&config.registry)
+            .with_context(|| format!("cannot read {}", config.registry.display()))?;
+        let at = now_ms.min(effective_ms);
+        crate::registry_history::record(data, &first, &before, at, now_ms, by)?;
+    }
+    let version = crate::registry_history::record(data, &text, &new, effective_ms, now_ms, by)?;
     let target = &config.registry;
-    let tmp = target.with_extension("toml.applying");
+    let mut tmp = target.clone().into_os_string();
+    tmp.push(".applying");
+    let tmp = std::path::PathBuf::from(tmp);
     std::fs::write(&tmp, &text).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, target)
         .with_context(|| format!("cannot replace {}", target.display()))?;

@@ -71,6 +71,28 @@ fn log(run: &Run, start: usize) -> String {
         .unwrap_or_default()
 }
 
+/// `doorstep registry apply FILE ARGS` with the run's config.
+fn apply(run: &Run, file: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(["registry", "apply"])
+        .args(args)
+        .arg(file)
+        .arg("--config")
+        .arg(run.dir.path().join("doorstep.toml"))
+        .output()
+        .expect("apply")
+}
+
+/// `doorstep registry history` of the data directory `data`.
+fn history(data: &std::path::Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(["registry", "history", "--data"])
+        .arg(data)
+        .output()
+        .expect("history");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn expect_rooms_after_the_change(run: &Run) {
     let want = vec![
         ("new".to_owned(), Value::Null),
@@ -80,12 +102,7 @@ fn expect_rooms_after_the_change(run: &Run) {
     wait_for(Duration::from_secs(30), "each room's own count", || {
         (live(run) == want).then_some(())
     });
-    let history = std::process::Command::new(env!("CARGO_BIN_EXE_doorstep"))
-        .args(["registry", "history", "--data"])
-        .arg(run.dir.path().join("data"))
-        .output()
-        .expect("history");
-    let text = String::from_utf8_lossy(&history.stdout);
+    let text = history(&run.dir.path().join("data"));
     assert!(
         text.contains("v1 ") && text.contains("v2 ") && text.contains("+ room fd/new 活动室 new"),
         "{text}"
@@ -111,13 +128,7 @@ fn a_checkpoint_of_another_registry_is_not_laid_on_the_wrong_rooms() {
     // The new registry, applied while doorstep runs: it switches to it.
     let new = run.dir.path().join("registry-new.toml");
     std::fs::write(&new, registry(&["new", "a", "b"])).expect("registry");
-    let applied = std::process::Command::new(env!("CARGO_BIN_EXE_doorstep"))
-        .args(["registry", "apply"])
-        .arg(&new)
-        .arg("--config")
-        .arg(run.dir.path().join("doorstep.toml"))
-        .output()
-        .expect("apply");
+    let applied = apply(&run, &new, &[]);
     let said = String::from_utf8_lossy(&applied.stdout);
     assert!(
         said.starts_with("+ room fd/new 活动室 new\n") && said.contains("doorstep run is running"),
@@ -289,18 +300,7 @@ fn a_device_moved_with_apply_while_running_counts_in_each_room_while_bound_to_it
     // The counter is moved to c from noon, while doorstep runs.
     let new = run.dir.path().join("registry-moved.toml");
     std::fs::write(&new, moving("c")).expect("registry");
-    let applied = std::process::Command::new(env!("CARGO_BIN_EXE_doorstep"))
-        .args([
-            "registry",
-            "apply",
-            "--effective",
-            "2026-11-23T12:00:00+08:00",
-        ])
-        .arg(&new)
-        .arg("--config")
-        .arg(run.dir.path().join("doorstep.toml"))
-        .output()
-        .expect("apply");
+    let applied = apply(&run, &new, &["--effective", "2026-11-23T12:00:00+08:00"]);
     let said = String::from_utf8_lossy(&applied.stdout);
     assert!(
         said.contains("> device d-a moved from fd/a to fd/c")
@@ -381,12 +381,7 @@ fn a_device_moved_with_apply_while_running_counts_in_each_room_while_bound_to_it
         Some(5 * 300 + 6 * 600)
     );
     assert_eq!(hour(&data, "c", at(12, 0)).map(|h| h.2), Some(9 * 3540));
-    let history = std::process::Command::new(env!("CARGO_BIN_EXE_doorstep"))
-        .args(["registry", "history", "--data"])
-        .arg(&data)
-        .output()
-        .expect("history");
-    let text = String::from_utf8_lossy(&history.stdout);
+    let text = history(&data);
     assert!(
         text.contains("2026-11-23T04:00:00Z"),
         "v2 holds from noon: {text}"
@@ -448,13 +443,7 @@ fn a_timetable_dated_two_days_back_recomputes_those_days_only() {
     // revision), the days before keep their numbers and revision.
     let new = run.dir.path().join("registry-term.toml");
     std::fs::write(&new, timetable("08:00-12:00")).expect("registry");
-    let applied = std::process::Command::new(env!("CARGO_BIN_EXE_doorstep"))
-        .args(["registry", "apply", "--effective", "2026-11-25"])
-        .arg(&new)
-        .arg("--config")
-        .arg(run.dir.path().join("doorstep.toml"))
-        .output()
-        .expect("apply");
+    let applied = apply(&run, &new, &["--effective", "2026-11-25"]);
     assert!(
         applied.status.success(),
         "{}",
