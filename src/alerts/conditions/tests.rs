@@ -82,6 +82,20 @@ fn offline_after_stale_after_of_each_interval_and_never_seen_from_the_start() {
         20,
     );
     assert!(cs.is_empty(), "{cs:?}");
+    // Removed by a later registry version (p1 gone): only c1 can still be offline.
+    let mut without = reg.clone();
+    let p1 = without.device_by_id("p1").expect("p1");
+    without.devices[p1.ix()].gone_from_ms = Some(MONDAY_MS);
+    let cs = device_conditions(
+        &without,
+        &[Some(heard), None],
+        MONDAY_MS,
+        MONDAY_MS + 60 * MIN,
+        20,
+    );
+    let devices: Vec<_> = cs.iter().filter_map(|c| c.device_id.as_deref()).collect();
+    assert!(!devices.contains(&"p1"), "{cs:?}");
+    assert!(devices.contains(&"c1"), "{cs:?}");
 }
 
 #[test]
