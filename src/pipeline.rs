@@ -131,7 +131,8 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         _ => Arc::new(IngestStats::default()),
     };
     let validator = devices::Validator::new(Arc::clone(&spec.registry), devices::Limits::default());
-    let validator_for_door = validator.clone();
+    // The validator a handed-over door checks messages with (the subscriber takes `validator`).
+    let door_validator = validator.clone();
     // Device messages come through the embedded broker's door, or from the external broker.
     let (in_tx, in_rx) = tokio::sync::mpsc::channel(16_384);
     let (broker_url, source) = match &spec.broker {
@@ -277,7 +278,6 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         Some((door, tx)) => (Some(door), tx),
         None => (None, None),
     };
-    let door_validator = validator_for_door.clone();
 
     let board = LiveBoard::new(Arc::clone(&spec.registry), spec.clock);
     // Bounded: when the tables writer falls behind, the dataflow and then ingest wait

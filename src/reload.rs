@@ -159,7 +159,6 @@ pub async fn switch(
     registry: Arc<Registry>,
     effective_ms: i64,
 ) -> anyhow::Result<(Running, Result<Switched, anyhow::Error>)> {
-    let began = Instant::now();
     let now_ms = spec.clock.now_ms();
     if effective_ms < now_ms {
         spec.stream.recompute = changed_eras(&spec.registry, &registry, effective_ms);
@@ -174,6 +173,7 @@ pub async fn switch(
             );
         }
     }
+    let began = Instant::now();
     if let Some(door) = running.door() {
         door.hold();
     }
