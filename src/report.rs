@@ -124,20 +124,38 @@ fn sources(args: &ReportArgs) -> anyhow::Result<(PathBuf, Option<Registry>)> {
             data.display()
         );
     }
-    let registry_path = args.registry.clone().or_else(|| config.map(|c| c.registry));
-    let registry = match registry_path {
-        Some(p) => {
-            Some(Registry::load(&p).with_context(|| format!("cannot load {}", p.display()))?)
+    let now = devices::Clock::wall().now_ms();
+    let registry = match (&args.registry, config) {
+        // Given: as it is.
+        (Some(p), _) => {
+            Some(Registry::load(p).with_context(|| format!("cannot load {}", p.display()))?)
         }
-        // None given: the one the data was last taken with (the registry's history).
-        None => match crate::registry_history::list(&data)?.last() {
+        // The config's, with the data's history: rooms and devices since
+        // removed keep their names and schedules for the days they had them.
+        (None, Some(c)) => {
+            let text = std::fs::read_to_string(&c.registry)
+                .with_context(|| format!("cannot read {}", c.registry.display()))?;
+            let current = Registry::parse(&text, &c.registry)
+                .with_context(|| format!("cannot load {}", c.registry.display()))?;
+            Some(crate::registry_history::all_time(
+                &data, &current, &text, now,
+            )?)
+        }
+        // None: the ones the data was taken with (the registry's history).
+        (None, None) => match crate::registry_history::list(&data)?.last() {
             Some(v) => {
                 eprintln!(
-                    "using the registry the data was last taken with ({}, v{}; --registry FILE for another)",
-                    crate::registry_history::dir(&data).join(&v.file).display(),
+                    "using the registries the data was taken with ({}, up to v{}; --registry FILE for another)",
+                    crate::registry_history::dir(&data).display(),
                     v.version
                 );
-                Some(crate::registry_history::load(&data, v)?)
+                let path = crate::registry_history::dir(&data).join(&v.file);
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let latest = crate::registry_history::load(&data, v)?;
+                Some(crate::registry_history::all_time(
+                    &data, &latest, &text, now,
+                )?)
             }
             None => None,
         },

@@ -204,11 +204,14 @@ impl LiveBoard {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let sites = self
-            .registry
+        let registry = &self.registry;
+        let sites = registry
             .sites
             .iter()
-            .map(|site| SiteView {
+            .enumerate()
+            // Sites a later registry version removed keep their past, not a place here.
+            .filter(|(n, _)| registry.site_is_current(devices::SiteIdx(*n as u32)))
+            .map(|(_, site)| SiteView {
                 id: site.id.clone(),
                 name: site.name.clone(),
                 city: site.city.clone(),

@@ -312,6 +312,13 @@ impl Registry {
         out
     }
 
+    /// Whether the site is in the latest version: not all its rooms removed
+    /// by a later one ([`crate::timeline`]).
+    pub fn site_is_current(&self, site: SiteIdx) -> bool {
+        let rooms = &self.site(site).rooms;
+        rooms.is_empty() || rooms.iter().any(|r| self.room(*r).gone_from_ms.is_none())
+    }
+
     /// The schedule and capacity `room` had at `t_ms`.
     pub fn room_era(&self, room: RoomIdx, t_ms: i64) -> (&Schedule, u32) {
         let r = self.room(room);

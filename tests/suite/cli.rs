@@ -557,7 +557,7 @@ fn run_finds_the_config_in_its_folder_and_reports_find_the_demo_data() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("using the registry the data was last taken with"),
+        err.contains("using the registries the data was taken with"),
         "{err}"
     );
     assert!(

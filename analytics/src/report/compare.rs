@@ -113,7 +113,11 @@ pub fn run(
     read_implausible(root, from, to, &mut ids, &mut sites)?;
     read_drift(root, from, to, &mut ids, &mut sites)?;
     if let Some(registry) = registry {
-        for s in &registry.sites {
+        for (n, s) in registry.sites.iter().enumerate() {
+            // Sites and rooms a later registry version removed are not registered now.
+            if !registry.site_is_current(devices::SiteIdx(n as u32)) {
+                continue;
+            }
             let i = ids.get(&s.id);
             if i == sites.len() {
                 sites.push(Site {
@@ -122,7 +126,11 @@ pub fn run(
                 });
             }
             let site = &mut sites[i];
-            for room in &s.rooms {
+            for room in s
+                .rooms
+                .iter()
+                .filter(|r| registry.room(**r).gone_from_ms.is_none())
+            {
                 for o in &registry.room(*room).schedule.openings {
                     site.hosts |= 1 << (o.category as u16);
                 }
@@ -143,7 +151,15 @@ pub fn run(
         }
     }
     // A site known only from slot rows has no site day in the window: nothing to compare.
-    sites.retain(|s| s.days > 0 || registry.is_some_and(|r| r.sites.iter().any(|x| x.id == s.id)));
+    sites.retain(|s| {
+        s.days > 0
+            || registry.is_some_and(|r| {
+                r.sites
+                    .iter()
+                    .enumerate()
+                    .any(|(n, x)| x.id == s.id && r.site_is_current(devices::SiteIdx(n as u32)))
+            })
+    });
     // One category: the sites hosting it, on the numbers of its slots alone,
     // ranked among themselves.
     if let Some(c) = filter.category {

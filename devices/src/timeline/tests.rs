@@ -193,3 +193,21 @@ fn a_site_lists_its_rooms_as_the_latest_version_does() {
         "indices are appended"
     );
 }
+
+#[test]
+fn a_site_whose_rooms_are_all_removed_is_not_current() {
+    let v1 = reg(V1);
+    let other = V1.replace(
+        "id = \"s1\"\nname = \"一社区\"",
+        "id = \"s2\"\nname = \"二社区\"",
+    );
+    let all = merge(&v1, &reg(&other), DEC1).expect("merge");
+    assert_eq!(all.sites.len(), 2);
+    assert!(!all.site_is_current(crate::SiteIdx(0)));
+    assert!(all.site_is_current(crate::SiteIdx(1)));
+    // The same device ids now in s2: moved across sites, bound by time.
+    let c1 = all.device_by_id("c1").expect("c1");
+    assert_eq!(all.room_at(c1, DEC1 - 1), all.room_by_ids("s1", "canteen"));
+    assert_eq!(all.room_at(c1, DEC1), all.room_by_ids("s2", "canteen"));
+    assert_eq!(all.site(all.device(c1).site).id, "s2");
+}
