@@ -151,15 +151,13 @@ fn devices_write_only_their_own_topic_and_need_their_password() {
     assert!(!err.contains("wrong-secret"), "{err}");
 
     write_config("password_file = \"mqtt.pass\"");
-    let doorstep = Proc::spawn(
+    let mut doorstep = Proc::spawn(
         "doorstep",
         Command::new(env!("CARGO_BIN_EXE_doorstep"))
             .args(["run", "--config"])
             .arg(&config),
     );
-    wait_for(Duration::from_secs(30), "doorstep", || {
-        http_get(web, "/healthz").filter(|(s, _)| *s == 200)
-    });
+    doorstep.serving(web, "/healthz");
 
     let msg = |n: u32, min: u32| {
         format!(r#"{{"type":"count","count":{n},"ts":"2026-11-23T12:{min:02}:00+08:00"}}"#)

@@ -95,6 +95,33 @@ impl Proc {
         }
     }
 
+    /// Waits until `web` answers `path` with 200; when the process ends first,
+    /// fails with what it printed.
+    pub fn serving(&mut self, web: std::net::SocketAddr, path: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if http_get(web, path).is_some_and(|(s, _)| s == 200) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!(
+                    "{} ended ({status}) before serving {path}:\n{err}",
+                    self.name
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {} to serve {path}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Sends SIGTERM and waits; returns the exit status and everything it printed.
     pub fn terminate(mut self) -> (std::process::ExitStatus, String, String) {
         let _ = Command::new("kill")
