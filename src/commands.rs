@@ -214,6 +214,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         journal_sync: true,
         alerts: crate::alerts::AlertsConfig::default(),
         service_day: Default::default(),
+        switching: false,
     };
     record_registry(
         &args.data_dir,
@@ -344,6 +345,7 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
         journal_sync: true,
         alerts: config.alerts.clone(),
         service_day: config.web.service_day,
+        switching: false,
     };
     let stop = shutdown_signal();
     let running = pipeline::start(spec.clone()).await?;

@@ -67,6 +67,10 @@ pub struct Spec {
     pub alerts: crate::alerts::AlertsConfig,
     /// The hours of a day the manager's free-hours list covers.
     pub service_day: analytics::report::free_hours::ServiceDay,
+    /// The pipeline before this one in the process stopped just now with a
+    /// checkpoint (a registry switch): resuming from it with nothing after it
+    /// to replay, no row is written again, so the tables' keys are not read.
+    pub switching: bool,
 }
 
 /// Where device messages come from.
@@ -215,8 +219,6 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         .for_registry(&spec.registry);
     let checkpointing = spec.stream.checkpoint_interval_s > 0;
     let resume = if checkpointing { place.choose() } else { None };
-    let already =
-        crate::restart::AlreadyWritten::read(&store, spec.clock.now_ms(), resume.is_some())?;
     let keep_file: Box<dyn Fn(&str) -> bool> = match &resume {
         Some(r) => Box::new(crate::checkpoint::after_covers(&r.commit.covers)),
         None => Box::new(|_: &str| true),
@@ -227,6 +229,13 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         spec.stream.correction_days,
         &*keep_file,
     )?;
+    // Resumed from the checkpoint the pipeline before wrote as it stopped, with
+    // nothing after it to replay: no row comes again.
+    let already = if spec.switching && resume.is_some() && recover.is_empty() {
+        crate::restart::AlreadyWritten::none()
+    } else {
+        crate::restart::AlreadyWritten::read(&store, spec.clock.now_ms(), resume.is_some())?
+    };
     // Every message this process's tables hold since the cover, whatever room it is
     // for, is known to the redelivery filter (below); the stream gets its own rooms'.
     let (recover, others): (Vec<_>, Vec<_>) = recover.into_iter().partition(|r| owns(r.room));

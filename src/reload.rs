@@ -37,6 +37,7 @@ fn stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
 }
 
 /// A registry to switch to.
+#[derive(Debug)]
 pub struct Change {
     /// The registry of all time with the change merged in.
     pub registry: Registry,
@@ -55,7 +56,8 @@ impl Watch {
             records,
             seen: text.clone(),
             running: text,
-            stamp: stamp(path),
+            // Read at the first look: the file may have changed since `text` was read.
+            stamp: None,
         }
     }
 
@@ -183,6 +185,7 @@ pub async fn switch(
     spec.broker = broker;
     spec.web = web;
     let old = std::mem::replace(&mut spec.registry, registry);
+    spec.switching = true;
     let started = pipeline::start(spec.clone()).await;
     spec.stream.recompute.clear();
     match started {
@@ -197,5 +200,53 @@ pub async fn switch(
             let r = pipeline::start(spec.clone()).await?;
             Ok((r, Err(e)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE: &str = "[[site]]\nid = \"s1\"\nname = \"一\"\n\
+        [[site.room]]\nid = \"hall\"\nname = \"厅\"\ncapacity = 10\narea_m2 = 40\n\
+        [[site.room]]\nid = \"gym\"\nname = \"健身房\"\ncapacity = 10\narea_m2 = 40\n\
+        [[site.device]]\nid = \"c1\"\nroom = \"hall\"\nkind = \"count\"\n";
+
+    #[test]
+    fn a_change_made_while_doorstep_was_starting_is_seen_at_the_first_look() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("registry.toml");
+        let data = dir.path().join("data");
+        let all = Registry::from_toml(ONE, &path).expect("registry");
+        // doorstep read ONE; the file changed before the watch began.
+        let moved = ONE.replace("room = \"hall\"\nkind", "room = \"gym\"\nkind");
+        std::fs::write(&path, &moved).expect("write");
+        let mut watch = Watch::new(&path, &data, true, ONE.to_owned());
+        let change = watch
+            .poll_if_changed(&all, 1_000, false)
+            .expect("valid")
+            .expect("a change");
+        let c1 = change.registry.device_by_id("c1").expect("c1");
+        assert_eq!(change.registry.room_at(c1, 999).map(|r| r.0), Some(0));
+        assert_eq!(change.registry.room_at(c1, 1_000).map(|r| r.0), Some(1));
+        assert_eq!(change.version, Some(1), "recorded in the history");
+        // Nothing new: nothing to do; a bad file: one line, then the same file again: quiet.
+        assert!(
+            watch
+                .poll_if_changed(&all, 2_000, false)
+                .expect("same")
+                .is_none()
+        );
+        std::fs::write(&path, moved.replace("room = \"gym\"", "room = \"attic\"")).expect("bad");
+        let why = watch
+            .poll_if_changed(&all, 3_000, true)
+            .expect_err("refused");
+        assert!(why.contains("attic") && !why.contains('\n'), "{why}");
+        assert!(
+            watch
+                .poll_if_changed(&all, 4_000, true)
+                .expect("seen")
+                .is_none()
+        );
     }
 }

@@ -45,6 +45,17 @@ impl AlreadyWritten {
         })
     }
 
+    /// Nothing to leave out: the stream resumes from a checkpoint this process
+    /// wrote as its pipeline stopped (a registry switch), so it writes no row
+    /// again (its revised rows have higher revisions).
+    pub fn none() -> AlreadyWritten {
+        AlreadyWritten {
+            written: Written::default(),
+            skipped: 0,
+            resumed: true,
+        }
+    }
+
     /// Whether to write `o`.
     pub fn keep(&mut self, o: &Output) -> bool {
         if self.written.is_empty() {

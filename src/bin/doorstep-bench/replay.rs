@@ -167,6 +167,7 @@ fn through_doorstep(
         journal_sync,
         alerts: doorstep::alerts::AlertsConfig::default(),
         service_day: Default::default(),
+        switching: false,
     };
     let feed: Vec<(String, Vec<u8>)> = messages
         .iter()

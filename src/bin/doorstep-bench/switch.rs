@@ -63,7 +63,11 @@ pub fn run(seconds: u64, rate: usize) -> anyhow::Result<()> {
                 .parse::<u64>()
                 .ok()
         });
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("DOORSTEP_BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        eprintln!("kept {}", dir.display());
+    }
     let changes = said
         .lines()
         .filter(|l| l.starts_with(['+', '-', '~', '>']))
