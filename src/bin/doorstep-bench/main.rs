@@ -85,8 +85,8 @@ enum Figure {
     /// National load with a registry change applied halfway: how long `registry
     /// apply` takes and how long the running doorstep holds messages while it switches.
     Switch {
-        /// Seconds of load (the change comes at half).
-        #[arg(long, default_value_t = 120)]
+        /// Seconds of load (the change comes at half, once the state has grown).
+        #[arg(long, default_value_t = 600)]
         seconds: u64,
         /// Messages a second.
         #[arg(long, default_value_t = 5000)]
