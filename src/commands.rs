@@ -360,93 +360,11 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
     // A process of a cluster does not switch alone: its dataflow restarting
     // would stop the others' (docs/DEPLOY.md).
     let live = config.cluster.is_none();
-    let running = run_with_reload(running, &mut spec, all, watch, live, stop).await?;
+    let running = crate::reload::run(running, &mut spec, all, watch, live, stop).await?;
     tracing::info!("stopping");
     running.stop().await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// As [`wait_for_stop`], switching to the registry file's new version when it
-/// changes (looked at every second, or at once on SIGHUP); with `live` false
-/// (a process of a cluster) only saying that it changed.
-async fn run_with_reload(
-    mut running: pipeline::Running,
-    spec: &mut Spec,
-    mut all: Arc<Registry>,
-    mut watch: crate::reload::Watch,
-    live: bool,
-    stop: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<pipeline::Running> {
-    let mut status = tokio::time::interval(Duration::from_secs(10));
-    status.tick().await;
-    let mut check = tokio::time::interval(Duration::from_secs(1));
-    #[cfg(unix)]
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    tokio::pin!(stop);
-    loop {
-        #[cfg(unix)]
-        let hangup = async {
-            match hup.as_mut() {
-                Some(h) => {
-                    h.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let hangup = std::future::pending::<()>();
-        let force = tokio::select! {
-            _ = &mut stop => return Ok(running),
-            _ = status.tick() => {
-                tracing::info!("{}", running.status());
-                continue;
-            }
-            _ = check.tick() => if running.failed() {
-                tracing::error!("a stage of the pipeline stopped; shutting down");
-                return Ok(running);
-            } else {
-                false
-            },
-            _ = hangup => {
-                tracing::info!("SIGHUP: reading the registry file again");
-                true
-            }
-        };
-        let change = match watch.poll_if_changed(&all, spec.clock.now_ms(), force) {
-            Ok(Some(change)) => change,
-            Ok(None) => continue,
-            Err(why) => {
-                tracing::error!("registry change refused, the running registry stays: {why}");
-                continue;
-            }
-        };
-        if !live {
-            tracing::warn!(
-                version = change.version,
-                "the registry file changed: in a cluster every process takes it when it is restarted; restart them all (the history keeps the change's effective time)"
-            );
-            continue;
-        }
-        let next = Arc::new(change.registry);
-        let (r, outcome) =
-            crate::reload::switch(running, spec, Arc::clone(&next), change.effective_ms).await?;
-        running = r;
-        match outcome {
-            Ok(s) => {
-                all = next;
-                tracing::info!(
-                    version = change.version,
-                    effective_from = %devices::timeline::rfc3339(change.effective_ms),
-                    held_ms = s.held.as_millis() as u64,
-                    "registry switched; messages were held at the door meanwhile"
-                );
-            }
-            Err(e) => tracing::error!(
-                "the pipeline did not start under the new registry, running on the one before: {e:#}"
-            ),
-        }
-    }
 }
 
 async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {

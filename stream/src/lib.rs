@@ -33,6 +33,7 @@ mod history;
 pub mod local_time;
 mod replay;
 pub mod room;
+mod room_info;
 pub mod signal;
 mod site;
 pub mod slots;
