@@ -193,7 +193,7 @@ pub struct RoomEra {
 pub struct Binding {
     /// The first millisecond (Unix ms) it no longer holds.
     pub until_ms: i64,
-    /// The room then; `None` before the device was registered.
+    /// The room then; `None` while it was taken out of the registry.
     pub room: Option<RoomIdx>,
 }
 
@@ -276,8 +276,9 @@ impl Registry {
         &self.devices[i.ix()]
     }
 
-    /// The room `device` was bound to at `t_ms`: `None` when it was not
-    /// registered then (added later, or removed).
+    /// The room `device` was bound to at `t_ms`: `None` when a version had
+    /// taken it out of the registry then. A device added by a later version
+    /// counts as bound to its first room before that too.
     pub fn room_at(&self, device: DeviceIdx, t_ms: i64) -> Option<RoomIdx> {
         let d = self.device(device);
         if let Some(b) = d.earlier.iter().find(|b| t_ms < b.until_ms) {
