@@ -35,6 +35,7 @@ pub mod calendar;
 pub mod category;
 pub mod clock;
 pub mod codec;
+pub mod current;
 pub mod lookback;
 pub mod milesight;
 pub mod model;
@@ -53,6 +54,7 @@ pub mod vs121;
 pub use calendar::Calendar;
 pub use category::Category;
 pub use clock::Clock;
+pub use current::Current;
 pub use lookback::{LookbackDay, LookbackHour};
 pub use model::{
     Codec, DEFAULT_MAX_PER_MINUTE, Device, DeviceIdx, DeviceKind, Direction, Registry, Room,

@@ -83,7 +83,7 @@ impl Codec {
 }
 
 /// A pilot community (社区).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Site {
     /// Stable id, `[A-Za-z0-9_-]{1,64}`; the MQTT topic names it.
     pub id: String,
@@ -148,7 +148,7 @@ impl Sensors {
 }
 
 /// A space in a site.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Room {
     /// Id, unique within its site.
     pub id: String,
@@ -178,7 +178,7 @@ pub struct Room {
 }
 
 /// A room's schedule and capacity until a later registry version replaced them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RoomEra {
     /// The first millisecond (Unix ms) they no longer hold.
     pub until_ms: i64,
@@ -198,7 +198,7 @@ pub struct Binding {
 }
 
 /// A sensor bound to one room.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Device {
     /// Id, unique across the registry, `[A-Za-z0-9_-]{1,64}`.
     pub id: String,

@@ -71,18 +71,27 @@ pub fn absurd_above(capacity: u32) -> u32 {
 /// Turns `(topic, payload)` into a [`Reading`] or a [`Rejection`].
 #[derive(Debug, Clone)]
 pub struct Validator {
-    registry: Arc<Registry>,
+    /// Clones share it: a registry switch reaches every one.
+    registry: crate::Current,
     limits: Limits,
 }
 
 impl Validator {
     /// A validator over `registry` with `limits`.
-    pub fn new(registry: Arc<Registry>, limits: Limits) -> Validator {
-        Validator { registry, limits }
+    pub fn new(registry: impl Into<crate::Current>, limits: Limits) -> Validator {
+        Validator {
+            registry: registry.into(),
+            limits,
+        }
     }
 
     /// The registry it checks against.
-    pub fn registry(&self) -> &Arc<Registry> {
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.get()
+    }
+
+    /// The handle through which it and its clones follow registry switches.
+    pub fn current(&self) -> &crate::Current {
         &self.registry
     }
 
@@ -115,7 +124,7 @@ impl Validator {
                 format!("topic {topic:?} is not doorstep/v1/{{site_id}}/{{device_id}}"),
             ));
         };
-        let reg = &self.registry;
+        let reg = &*self.registry.get();
         let idx = reg.device_by_id(device_id).ok_or_else(|| {
             (
                 Reason::UnknownDevice,

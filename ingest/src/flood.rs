@@ -13,9 +13,8 @@
 //! through gets no more readings in than twice its rate over the time it
 //! claims.
 
-use devices::{DeviceIdx, Reading, Reason, Registry, Rejection};
+use devices::{DeviceIdx, Reading, Reason, Rejection};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Reports of backlog a device may send at once (in arrival time), in days:
 /// everything within `max_age`.
@@ -51,7 +50,8 @@ enum Refused {
 /// one in event time, one in arrival time.
 #[derive(Debug)]
 pub struct FloodGuard {
-    registry: Arc<Registry>,
+    /// The registry of now (a registry switch changes intervals and adds devices).
+    registry: devices::Current,
     factor: f64,
     burst: f64,
     buckets: HashMap<DeviceIdx, Buckets>,
@@ -75,9 +75,9 @@ const OLDER_HOURS: i64 = 8 * 24;
 impl FloodGuard {
     /// A device may send `factor` times as often as its interval says, with bursts of `burst` messages
     /// (in event time) and of a day and a half of its reports, at least `burst` (in arrival time).
-    pub fn new(registry: Arc<Registry>, factor: f64, burst: u32) -> FloodGuard {
+    pub fn new(registry: impl Into<devices::Current>, factor: f64, burst: u32) -> FloodGuard {
         FloodGuard {
-            registry,
+            registry: registry.into(),
             factor,
             burst: f64::from(burst.max(1)),
             buckets: HashMap::new(),
@@ -97,7 +97,8 @@ impl FloodGuard {
 
     /// Takes back the buckets a checkpoint kept (devices no longer in the registry are left out).
     pub fn resume(&mut self, saved: SavedFlood) {
-        let known = |d: &DeviceIdx| (d.0 as usize) < self.registry.devices.len();
+        let devices = self.registry.get().devices.len();
+        let known = |d: &DeviceIdx| (d.0 as usize) < devices;
         self.buckets = saved
             .buckets
             .into_iter()
@@ -139,7 +140,7 @@ impl FloodGuard {
     }
 
     fn admit(&mut self, device: DeviceIdx, time_ms: i64, received_ms: i64) -> Result<(), Refused> {
-        let interval = f64::from(self.registry.device(device).interval_s.max(1));
+        let interval = f64::from(self.registry.get().device(device).interval_s.max(1));
         let arrival_rate_per_ms = self.factor / (interval * 1000.0);
         let backlog = received_ms - time_ms > BACKLOG_AFTER_MS;
         let factor = if backlog { BACKLOG_FACTOR } else { self.factor };
@@ -207,7 +208,8 @@ impl FloodGuard {
             Ok(()) => return Ok(reading),
             Err(refused) => refused,
         };
-        let device = self.registry.device(reading.device);
+        let registry = self.registry.get();
+        let device = registry.device(reading.device);
         let interval = device.interval_s;
         let detail = match refused {
             Refused::EventTime if reading.received_ms - reading.time_ms > BACKLOG_AFTER_MS => {
@@ -242,7 +244,9 @@ impl FloodGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use devices::Registry;
     use std::path::Path;
+    use std::sync::Arc;
 
     fn guard() -> FloodGuard {
         let reg = Registry::from_toml(

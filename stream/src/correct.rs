@@ -227,6 +227,16 @@ impl RoomState {
         too_old
     }
 
+    /// Takes a later version of the registry of all time in the tracker and
+    /// every snapshot (devices added, bindings and eras), the windows staying
+    /// as they were opened: for a change from now on.
+    pub(crate) fn attach_all(&mut self, registry: &Registry, config: &StreamConfig) {
+        for (_, s) in &mut self.snapshots {
+            s.attach(registry, config);
+        }
+        self.tracker.attach(registry, config);
+    }
+
     /// The snapshots from the one holding `t` on take the registry again (a
     /// version changed the room from `t`), their open windows made anew.
     pub(crate) fn reattach_from(&mut self, t: i64, registry: &Registry, config: &StreamConfig) {

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 
 mod saved;
+mod switch;
+pub(crate) use switch::Switches;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::{Input as _, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
@@ -90,7 +92,12 @@ struct LiveMarks {
 
 /// The rooms one worker owns and their state.
 struct Rooms {
+    /// The registry of now; `current` is where a switch puts the next one.
     registry: Arc<Registry>,
+    current: devices::Current,
+    /// The registry switches, and how many of them this worker has taken.
+    switches: Arc<switch::Switches>,
+    switches_taken: u64,
     owned: Vec<RoomIdx>,
     config: Arc<StreamConfig>,
     stats: Arc<StreamStats>,
@@ -132,16 +139,20 @@ struct Rooms {
     /// Rooms of this worker to compute again from a time (a schedule changed
     /// from a past date), once the frontier reaches `config.recompute_after`.
     recompute: Vec<(RoomIdx, i64)>,
+    /// `recompute` waits for the frontier to reach this (Unix s).
+    recompute_after: i64,
 }
 
 impl Rooms {
     fn new(
-        registry: Arc<Registry>,
+        current: devices::Current,
+        switches: Arc<switch::Switches>,
         index: usize,
         peers: usize,
         config: Arc<StreamConfig>,
         stats: Arc<StreamStats>,
     ) -> Rooms {
+        let registry = current.get();
         let owned = (0..registry.rooms.len() as u32)
             .map(RoomIdx)
             .filter(|r| r.0 as usize % peers == index)
@@ -162,6 +173,9 @@ impl Rooms {
         let mut rooms = Rooms {
             history,
             registry,
+            current,
+            switches_taken: switches.count(),
+            switches,
             owned,
             config,
             stats,
@@ -184,7 +198,9 @@ impl Rooms {
             marks: None,
             announce: false,
             recompute: Vec::new(),
+            recompute_after: i64::MIN,
         };
+        rooms.recompute_after = rooms.config.recompute_after;
         rooms.recompute = rooms
             .config
             .recompute
@@ -199,6 +215,9 @@ impl Rooms {
     }
 
     fn receive(&mut self, x: Input, out: &mut Vec<Output>) {
+        // A reading checked under a registry switched to just now may name its
+        // new rooms: the switch comes first.
+        self.follow();
         match x {
             Input::Origin { at, .. } => match self.origin {
                 Some(o) if at < o => self.earlier = Some(self.earlier.map_or(at, |e| e.min(at))),
@@ -355,7 +374,7 @@ impl Rooms {
     /// correction horizon at most), as a run that had it on time would have.
     fn correct(&mut self, f: i64, out: &mut Vec<Output>) {
         let earlier = self.earlier.take();
-        let recompute = if f >= self.config.recompute_after && self.origin.is_some() {
+        let recompute = if f >= self.recompute_after && self.origin.is_some() {
             std::mem::take(&mut self.recompute)
         } else {
             Vec::new()
@@ -439,7 +458,8 @@ impl Rooms {
 /// Builds the dataflow on `worker`; returns its input handle and probe.
 pub(crate) fn build(
     worker: &mut timely::worker::Worker,
-    registry: Arc<Registry>,
+    registry: devices::Current,
+    switches: Arc<switch::Switches>,
     config: Arc<StreamConfig>,
     out: crate::OutputSender,
     stats: Arc<StreamStats>,
@@ -448,16 +468,21 @@ pub(crate) fn build(
     let peers = worker.peers();
     let mut input = InputHandleVec::new();
     let probe = ProbeHandle::new();
-    let site_registry = Arc::clone(&registry);
+    let site_registry = registry.clone();
     let site_checkpoints = config.checkpoints.clone();
+    let address = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let rooms_address = std::rc::Rc::clone(&address);
+    let rooms_switches = Arc::clone(&switches);
     worker.dataflow::<u64, _, _>(|scope| {
         let rooms = scope
             .input_from(&mut input)
-            .unary_frontier(Exchange::new(route), "Rooms", move |cap, _info| {
+            .unary_frontier(Exchange::new(route), "Rooms", move |cap, info| {
+                *rooms_address.borrow_mut() = info.address.to_vec();
                 let mut cap = Some(cap);
-                let mut rooms = Rooms::new(registry, index, peers, config, stats);
+                let mut rooms = Rooms::new(registry, rooms_switches, index, peers, config, stats);
                 let mut buf = Vec::new();
                 move |(input, frontier), output| {
+                    rooms.follow();
                     input.for_each(|_, data| {
                         for x in data.drain(..) {
                             rooms.receive(x, &mut buf);
@@ -489,20 +514,22 @@ pub(crate) fn build(
                 }
             })
             .container::<Vec<Output>>();
-        let reg = Arc::clone(&site_registry);
+        let reg = site_registry.clone();
         let sites = rooms
             .unary(
                 // Sites by site; live changes all to worker 0 (in a cluster: the
                 // process that serves the web page).
                 Exchange::new(move |o: &Output| match o {
                     Output::Live(_) => 0,
-                    _ => site_of(&reg, o),
+                    _ => site_of(&reg.get(), o),
                 }),
                 "Sites",
                 move |_cap, _info| {
                     let mut sites = Sites::new(site_registry, index, peers, &site_checkpoints);
                     let mut extra = Vec::new();
                     move |input, output| {
+                        // Rooms a registry switch added may send rows from now on.
+                        sites.follow();
                         input.for_each(|cap, data| {
                             let mut session = output.session(&cap);
                             for o in data.drain(..) {
@@ -528,5 +555,7 @@ pub(crate) fn build(
             });
         });
     });
+    // A switch wakes the rooms operator, readings or not.
+    switches.wake_with(worker.sync_activator_for(address.take()));
     (input, probe)
 }

@@ -1,34 +1,89 @@
 //! Runs the dataflow on its own threads and feeds it batches of readings.
 
-use crate::dataflow::build;
+use crate::dataflow::{Switches, build};
 use crate::feeder::Feeder;
 use crate::watermark::Watermark;
 use crate::{Error, Output, StreamConfig, StreamStats};
-use devices::{Clock, Reading, Registry};
+use devices::{Clock, Reading, RoomIdx};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 enum Command {
     Batch(Vec<Reading>),
     Checkpoint(crate::checkpoint::Mark),
 }
 
+/// The way in for commands; `None` once the stage stops (the workers see the
+/// channel close).
+type Commands = Arc<Mutex<Option<SyncSender<Command>>>>;
+
+fn sender(commands: &Commands) -> Result<SyncSender<Command>, Error> {
+    let guard = commands.lock().map_err(|_| Error::Stopped)?;
+    guard.as_ref().cloned().ok_or(Error::Stopped)
+}
+
 /// The running stream stage. Dropping it (or [`Stream::shutdown`]) stops the workers.
 pub struct Stream {
-    commands: Option<SyncSender<Command>>,
+    commands: Commands,
     guards: Option<timely::communication::WorkerGuards<()>>,
     stats: Arc<StreamStats>,
+    workers: usize,
+    /// `None` in a cluster: switching would need every process to switch together.
+    switches: Option<Arc<Switches>>,
+}
+
+/// Tells a running stream that the registry switched, from any thread.
+#[derive(Clone)]
+pub struct Switcher {
+    switches: Arc<Switches>,
+    stats: Arc<StreamStats>,
+    workers: usize,
+}
+
+impl Switcher {
+    /// The registry `Current` the stream was started with now holds a later
+    /// version of the registry of all time: readings sent after this call may
+    /// name its new rooms and devices (each worker takes the switch before the
+    /// next reading it receives). `changed` are the rooms whose entry differs
+    /// ([`devices::current::changed_rooms`]); `recompute` the rooms whose
+    /// schedule or capacity changed from a past time (Unix s). Waits until
+    /// every worker has taken it (at most `wait`) and returns how long that
+    /// took from the call.
+    pub fn switch(
+        &self,
+        changed: Vec<RoomIdx>,
+        recompute: Vec<(RoomIdx, i64)>,
+        wait: Duration,
+    ) -> Result<Duration, Error> {
+        let began = Instant::now();
+        let target = self.stats.switched.load(Ordering::Relaxed) + self.workers as u64;
+        self.switches.push(changed, recompute);
+        while self.stats.switched.load(Ordering::Relaxed) < target {
+            if began.elapsed() > wait {
+                return Err(Error::Timely(format!(
+                    "the workers did not take the new registry within {} s",
+                    wait.as_secs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(began.elapsed())
+    }
 }
 
 impl Stream {
     /// Starts `config.workers` timely workers over `registry`; results go to `out`.
+    /// Through a shared [`devices::Current`], the registry can be switched while
+    /// the stream runs ([`Stream::switcher`]).
     pub fn start(
-        registry: Arc<Registry>,
+        registry: impl Into<devices::Current>,
         clock: Clock,
         config: &StreamConfig,
         out: SyncSender<Output>,
     ) -> Result<Stream, Error> {
+        let registry: devices::Current = registry.into();
         let (tx, rx) = std::sync::mpsc::sync_channel::<Command>(config.queue_batches.max(1));
         let rx = Arc::new(Mutex::new(Some(rx)));
         let stats = Arc::new(StreamStats::default());
@@ -55,12 +110,15 @@ impl Stream {
             worker: timely::WorkerConfig::default(),
         };
         // In a cluster this waits until every process is up.
+        let switches = Arc::new(Switches::default());
+        let switched = Arc::clone(&switches);
         let guards = timely::execute(timely_config, move |worker| {
             let out = out.lock().map(|o| o.clone());
             let Ok(out) = out else { return };
             let (input, probe) = build(
                 worker,
-                Arc::clone(&registry),
+                registry.clone(),
+                Arc::clone(&switched),
                 Arc::clone(&shared),
                 out.clone(),
                 Arc::clone(&stats_in),
@@ -75,9 +133,25 @@ impl Stream {
         })
         .map_err(Error::Timely)?;
         Ok(Stream {
-            commands: Some(tx),
+            commands: Arc::new(Mutex::new(Some(tx))),
             guards: Some(guards),
             stats,
+            workers,
+            switches: config
+                .cluster
+                .as_ref()
+                .is_none_or(|c| c.addresses.len() <= 1)
+                .then_some(switches),
+        })
+    }
+
+    /// A handle that switches the registry of the running stream (a single
+    /// process: in a cluster, `None`).
+    pub fn switcher(&self) -> Option<Switcher> {
+        self.switches.as_ref().map(|switches| Switcher {
+            switches: Arc::clone(switches),
+            stats: Arc::clone(&self.stats),
+            workers: self.workers,
         })
     }
 
@@ -86,23 +160,24 @@ impl Stream {
         if batch.is_empty() {
             return Ok(());
         }
-        let tx = self.commands.as_ref().ok_or(Error::Stopped)?;
-        tx.send(Command::Batch(batch)).map_err(|_| Error::Stopped)
+        sender(&self.commands)?
+            .send(Command::Batch(batch))
+            .map_err(|_| Error::Stopped)
     }
 
     /// Asks for checkpoint `mark` after the batches sent so far: every stage writes
     /// its part of the state, and a [`crate::Output::Mark`] per worker follows
     /// the outputs that state has produced.
     pub fn checkpoint(&self, mark: crate::checkpoint::Mark) -> Result<(), Error> {
-        let tx = self.commands.as_ref().ok_or(Error::Stopped)?;
-        tx.send(Command::Checkpoint(mark))
+        sender(&self.commands)?
+            .send(Command::Checkpoint(mark))
             .map_err(|_| Error::Stopped)
     }
 
     /// Whether a worker has ended on its own (it panicked, or in a cluster
     /// another process went away: timely cannot go on without it).
     pub fn failed(&self) -> bool {
-        self.commands.is_some()
+        self.commands.lock().is_ok_and(|c| c.is_some())
             && self
                 .guards
                 .as_ref()
@@ -120,7 +195,9 @@ impl Stream {
     }
 
     fn stop(&mut self) -> Result<(), Error> {
-        self.commands = None;
+        if let Ok(mut c) = self.commands.lock() {
+            *c = None;
+        }
         if let Some(g) = self.guards.take() {
             for r in g.join() {
                 r.map_err(Error::Timely)?;

@@ -40,7 +40,7 @@ pub mod slots;
 pub mod watermark;
 pub mod window;
 
-pub use driver::Stream;
+pub use driver::{Stream, Switcher};
 pub use replay::{Replayed, replay};
 
 use devices::{
@@ -287,6 +287,10 @@ pub struct StreamStats {
     pub checkpoint_at_ms: AtomicI64,
     /// The checkpoint this start resumed from (its epoch), 0 when it rebuilt from `raw_events`.
     pub resumed_from: AtomicI64,
+    /// Registry switches taken in place, counted once per worker.
+    pub switched: AtomicU64,
+    /// The longest a worker took to take one, milliseconds.
+    pub switch_ms: AtomicU64,
 }
 
 /// Errors of the stream stage.

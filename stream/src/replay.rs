@@ -142,7 +142,8 @@ pub fn replay(
         };
         let (input, probe) = build(
             worker,
-            Arc::clone(&registry),
+            devices::Current::new(Arc::clone(&registry)),
+            Arc::default(),
             Arc::clone(&shared),
             out.clone(),
             Arc::clone(&stats),

@@ -53,7 +53,9 @@ struct SiteParts {
 
 /// Sums the day rows of the sites one worker owns.
 pub(crate) struct Sites {
+    /// The registry of now, taken from `current` before each batch.
     registry: Arc<Registry>,
+    current: devices::Current,
     min_slot_utilization: f64,
     days: HashMap<(SiteIdx, i64), SiteParts>,
     /// This worker's index, and how many workers' rooms send markers.
@@ -67,13 +69,14 @@ pub(crate) struct Sites {
 
 impl Sites {
     pub(crate) fn new(
-        registry: Arc<Registry>,
+        current: devices::Current,
         index: usize,
         peers: usize,
         checkpoints: &crate::Checkpoints,
     ) -> Sites {
         let mut sites = Sites {
-            registry,
+            registry: current.get(),
+            current,
             min_slot_utilization: 0.10,
             days: HashMap::new(),
             index,
@@ -93,6 +96,11 @@ impl Sites {
             }
         }
         sites
+    }
+
+    /// Takes the registry of now (a switch may have added rooms and sites).
+    pub(crate) fn follow(&mut self) {
+        self.registry = self.current.get();
     }
 
     /// A marker from one worker's rooms: once every worker's has come, the sites

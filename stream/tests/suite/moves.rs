@@ -125,3 +125,95 @@ fn a_new_timetable_holds_from_its_day_on() {
         .collect();
     assert_eq!(open[..2], [(0, 10 * 3600), (1, 2 * 3600)]);
 }
+
+/// The windows a running stream emits, at their latest revision, by (room, kind, start).
+type Rows = std::collections::BTreeMap<(u32, String, i64), devices::RoomWindow>;
+
+fn collect(rx: &std::sync::mpsc::Receiver<stream::Output>, rows: &mut Rows) {
+    while let Ok(o) = rx.recv_timeout(std::time::Duration::from_millis(50)) {
+        if let stream::Output::Window(w) = o {
+            let key = (w.room.0, format!("{:?}", w.kind), w.start);
+            if rows.get(&key).is_none_or(|had| had.revision <= w.revision) {
+                rows.insert(key, w);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_registry_switched_in_place_counts_as_if_it_had_held_from_the_start() {
+    // At noon c1 moves to a room added then, and the reading room's capacity changes.
+    let later = V1
+        .replace("room = \"canteen\"\nkind", "room = \"gym\"\nkind")
+        .replace("capacity = 20\narea_m2 = 40", "capacity = 8\narea_m2 = 40")
+        .replace(
+            "[[site.device]]",
+            "[[site.room]]\nid = \"gym\"\nname = \"健身房\"\ncapacity = 10\narea_m2 = 30\nschedule = [\"daily 08:00-18:00 fitness\"]\n[[site.device]]",
+        );
+    let v1 = Arc::new(reg(V1));
+    let noon = DAY + 12 * 3600;
+    let all = Arc::new(merge(&v1, &reg(&later), noon * 1000).expect("merge"));
+    let before = counts(&all, DAY + 9 * 3600, noon);
+    let after = counts(&all, noon, DAY + 15 * 3600);
+    // The next morning: the watermark passes the day's end.
+    let next = counts(&all, DAY + 31 * 3600, DAY + 31 * 3600 + 60);
+    for workers in [1, 2] {
+        let config = StreamConfig {
+            workers,
+            ..StreamConfig::default()
+        };
+        let current = devices::Current::new(Arc::clone(&v1));
+        let (tx, rx) = std::sync::mpsc::sync_channel(100_000);
+        let clock = devices::Clock::simulated(noon * 1000, 1.0);
+        let running = stream::Stream::start(current.clone(), clock, &config, tx).expect("start");
+        let switcher = running.switcher().expect("a single process switches");
+        running.send(before.clone()).expect("send");
+        let mut rows = Rows::new();
+        collect(&rx, &mut rows);
+        current.set(Arc::clone(&all));
+        let changed = devices::current::changed_rooms(&v1, &all);
+        let took = switcher
+            .switch(changed, Vec::new(), std::time::Duration::from_secs(20))
+            .expect("switch");
+        assert!(took < std::time::Duration::from_secs(20));
+        running.send(after.clone()).expect("send");
+        running.send(next.clone()).expect("send");
+        let gym = all.room_by_ids("s1", "gym").expect("gym");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !rows.contains_key(&(gym.0, "Day".into(), DAY))
+            && std::time::Instant::now() < deadline
+        {
+            collect(&rx, &mut rows);
+        }
+        running.shutdown().expect("shutdown");
+        collect(&rx, &mut rows);
+
+        let all_readings: Vec<_> = before.iter().chain(&after).chain(&next).cloned().collect();
+        let want = stream::replay(Arc::clone(&all), &config, all_readings, 2, DAY + 31 * 3600)
+            .expect("replay");
+        let mut compared = 0;
+        for w in want
+            .windows
+            .iter()
+            .filter(|w| w.start >= DAY && w.end <= DAY + 86_400)
+        {
+            let key = (w.room.0, format!("{:?}", w.kind), w.start);
+            // The gym is followed from the switch on: its rows from noon are compared.
+            if w.room == gym && (w.kind != WindowKind::Hour || w.start < noon) {
+                continue;
+            }
+            let got = rows.get(&key).unwrap_or_else(|| panic!("no row {key:?}"));
+            assert_eq!(got, w, "{workers} workers, {key:?}");
+            compared += 1;
+        }
+        // Both old rooms' hours from 09:00 and day rows, the gym's hours from noon.
+        assert!(compared >= 15 + 1 + 15 + 1 + 12, "{compared} rows compared");
+        let gym_day = &rows[&(gym.0, "Day".into(), DAY)];
+        assert_eq!(gym_day.measured_seconds, 3 * 3600 + 120, "12:00 to 15:02");
+        let reading = all.room_by_ids("s1", "reading").expect("reading");
+        let afternoon = &rows[&(reading.0, "Hour".into(), noon)];
+        assert_eq!(afternoon.capacity, Some(8), "the new capacity from noon");
+        let morning = &rows[&(reading.0, "Hour".into(), noon - 3600)];
+        assert_eq!(morning.capacity, Some(20));
+    }
+}
