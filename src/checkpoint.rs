@@ -32,9 +32,10 @@ pub struct Place {
     /// The registry's layout ([`devices::Registry::layout_fingerprint`]), for
     /// checkpoints that record only that.
     registry: u64,
-    /// The registry (of all time): the state is saved by room and device
-    /// index, valid under a registry that gives each index the same meaning.
-    layout: Option<std::sync::Arc<devices::Registry>>,
+    /// The registry (of all time, of now: a registry switch reaches it): the
+    /// state is saved by room and device index, valid under a registry that
+    /// gives each index the same meaning.
+    layout: Option<devices::Current>,
 }
 
 /// What `COMMIT` says.
@@ -103,16 +104,16 @@ impl Place {
     }
 
     /// The place for state taken under `registry`.
-    pub fn for_registry(mut self, registry: &std::sync::Arc<devices::Registry>) -> Place {
-        self.registry = registry.layout_fingerprint();
-        self.layout = Some(std::sync::Arc::clone(registry));
+    pub fn for_registry(mut self, registry: &devices::Current) -> Place {
+        self.registry = registry.get().layout_fingerprint();
+        self.layout = Some(registry.clone());
         self
     }
 
     /// Whether state saved as `commit` says fits the registry of now.
     fn fits(&self, commit: &Commit) -> bool {
         match (&commit.layout, &self.layout, commit.registry) {
-            (Some(saved), Some(now), _) => saved.fits(now),
+            (Some(saved), Some(now), _) => saved.fits(&now.get()),
             (_, _, Some(fingerprint)) => fingerprint == self.registry,
             _ => true,
         }
@@ -357,12 +358,17 @@ impl Committer {
             committed_ms,
             covers: mark.covers.clone(),
             bytes,
-            registry: Some(self.place.registry),
+            registry: Some(
+                self.place
+                    .layout
+                    .as_ref()
+                    .map_or(self.place.registry, |r| r.get().layout_fingerprint()),
+            ),
             layout: self
                 .place
                 .layout
-                .as_deref()
-                .map(devices::timeline::Layout::of),
+                .as_ref()
+                .map(|r| devices::timeline::Layout::of(&r.get())),
         };
         let tmp = dir.join("COMMIT.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(&commit)?)?;

@@ -128,7 +128,7 @@ pub fn open_journal(
     store: &analytics::Store,
 ) -> anyhow::Result<(ingest::Journal, ingest::Redeliveries)> {
     let registry = store.registry();
-    let rebind = rebind_for(dir, registry);
+    let rebind = rebind_for(dir, &registry);
     let lost = std::sync::atomic::AtomicUsize::new(0);
     let opened = ingest::open_journal(
         dir,
@@ -168,7 +168,7 @@ pub fn open_journal(
         );
     }
     let tmp = dir.join(format!("{LAYOUT_FILE}.tmp"));
-    let layout = devices::timeline::Layout::of(registry);
+    let layout = devices::timeline::Layout::of(&registry);
     std::fs::write(&tmp, format!("{}\n", layout.to_line()))
         .and_then(|()| std::fs::rename(&tmp, dir.join(LAYOUT_FILE)))
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dir.join(LAYOUT_FILE).display()))?;

@@ -108,6 +108,8 @@ pub struct Running {
     influx: Option<crate::sinks::influx::InfluxSink>,
     upkeep: Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>,
     alerts: Option<crate::alerts::Running>,
+    /// Switches the registry without stopping (a single process).
+    pub(crate) in_place: Option<crate::reload::InPlace>,
 }
 
 /// Starts every stage; errors say what to do.
@@ -134,6 +136,9 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         Broker::Handover(_, door) => Arc::clone(door.stats()),
         _ => Arc::new(IngestStats::default()),
     };
+    // The registry of now for every stage after the intake; the validator and the
+    // flood guard have their own, switched last (see `Running::switch`).
+    let current = devices::Current::new(Arc::clone(&spec.registry));
     let validator = devices::Validator::new(Arc::clone(&spec.registry), devices::Limits::default());
     // The validator a handed-over door checks messages with (the subscriber takes `validator`).
     let door_validator = validator.clone();
@@ -160,7 +165,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     };
     let mut session = spec.session.clone();
     let store = Arc::new(
-        analytics::Store::open(&spec.data_dir, Arc::clone(&spec.registry)).with_context(|| {
+        analytics::Store::open(&spec.data_dir, current.clone()).with_context(|| {
             format!("cannot use the data directory {}", spec.data_dir.display())
         })?,
     );
@@ -186,7 +191,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         &spec.data_dir,
         &label,
         spec.cluster.as_ref().map_or(0, |c| c.process),
-        &spec.registry,
+        &current,
         &spec.alerts,
         spec.clock.now_ms(),
     );
@@ -216,7 +221,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
             .is_none_or(|c| stream::Cluster::owns(c.process, c.processes(), threads, room))
     };
     let place = crate::checkpoint::Place::new(&spec.data_dir, spec.cluster.as_ref(), threads)
-        .for_registry(&spec.registry);
+        .for_registry(&current);
     let checkpointing = spec.stream.checkpoint_interval_s > 0;
     let resume = if checkpointing { place.choose() } else { None };
     let keep_file: Box<dyn Fn(&str) -> bool> = match &resume {
@@ -288,7 +293,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         None => (None, None),
     };
 
-    let board = LiveBoard::new(Arc::clone(&spec.registry), spec.clock);
+    let board = LiveBoard::new(current.clone(), spec.clock);
     // Bounded: when the tables writer falls behind, the dataflow and then ingest wait
     // (the broker holds the messages); the other sinks never hold anything back.
     let (out_tx, out_rx) = std::sync::mpsc::sync_channel(65_536);
@@ -305,13 +310,13 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         },
         ..spec.stream.clone()
     };
-    let stream = Stream::start(
-        Arc::clone(&spec.registry),
-        spec.clock,
-        &stream_config,
-        out_tx,
-    )?;
+    let stream = Stream::start(current.clone(), spec.clock, &stream_config, out_tx)?;
     let stream_stats = stream.stats();
+    let in_place = stream.switcher().map(|switcher| crate::reload::InPlace {
+        current: current.clone(),
+        validator: door_validator.current().clone(),
+        switcher,
+    });
     stream_stats
         .resumed_from
         .store(resumed_epoch, Ordering::Relaxed);
@@ -325,7 +330,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     let ingest = {
         let store = Arc::clone(&store);
         let stop = Arc::clone(&intake_stop);
-        let mut flood = ingest::FloodGuard::new(Arc::clone(&spec.registry), 10.0, 20);
+        let mut flood = ingest::FloodGuard::new(door_validator.current().clone(), 10.0, 20);
         if let Some(saved) = saved_flood {
             flood.resume(saved);
         }
@@ -364,12 +369,8 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     let (influx, feed) = match &spec.influx {
         Some((config, token)) => {
             let token = token.as_ref().map(ingest::Secret::expose);
-            let (sink, feed) = crate::sinks::influx::start(
-                config,
-                token,
-                &spec.data_dir,
-                Arc::clone(&spec.registry),
-            )?;
+            let (sink, feed) =
+                crate::sinks::influx::start(config, token, &spec.data_dir, current.clone())?;
             (Some(sink), Some(feed))
         }
         None => (None, None),
@@ -454,6 +455,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         influx,
         upkeep,
         alerts: Some(alerts),
+        in_place,
     })
 }
 

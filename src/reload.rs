@@ -5,10 +5,15 @@
 //! running registry stays and the reason is logged in one line. Accepted, it
 //! is merged into the registry of all time from its effective time (the one
 //! `doorstep registry apply --effective` recorded for it in the history, else
-//! now) and the pipeline switches to it: messages wait at the embedded
-//! broker's door (an external broker keeps them in the session), the pipeline
-//! writes what it holds and stops, and starts again under the new registry
-//! from its checkpoint, the broker and its connections staying up.
+//! now) and the pipeline switches to it in place ([`InPlace`]): the stages
+//! after the intake take it first, then the stream's workers (each before its
+//! next reading), then the validator; messages keep flowing throughout.
+//!
+//! Should that fail, the pipeline restarts inside the process under the new
+//! registry: messages wait at the embedded broker's door (an external broker
+//! keeps them in the session), the pipeline writes what it holds and stops,
+//! and starts again from its checkpoint, the broker and its connections
+//! staying up.
 
 use crate::pipeline::{self, Running, Spec};
 use devices::Registry;
@@ -131,8 +136,54 @@ impl Watch {
 /// What a switch took.
 #[derive(Debug, Clone, Copy)]
 pub struct Switched {
-    /// From holding the door to the new pipeline taking messages.
+    /// Messages held at the door: from holding it to the new pipeline taking
+    /// messages (zero when switched in place).
     pub held: Duration,
+    /// Switched in place: from the switch to every stream worker having taken it.
+    pub in_place: Option<Duration>,
+}
+
+/// What switches a running pipeline's registry in place (a single process).
+pub struct InPlace {
+    /// The registry of the stages after the intake (tables, board, ledger,
+    /// alerts, InfluxDB, checkpoints) and of the stream.
+    pub current: devices::Current,
+    /// The validator's (and the flood guard's).
+    pub validator: devices::Current,
+    /// The stream's workers.
+    pub switcher: stream::Switcher,
+}
+
+/// How long the stream's workers may take to take a switch before the
+/// pipeline is restarted under it instead.
+const TAKE_WITHIN: Duration = Duration::from_secs(30);
+
+impl InPlace {
+    /// Switches from `old` to `new` (a later version of the registry of all
+    /// time; `recompute`: rooms computed again from a past time). The stages
+    /// that read rows and readings take it first, as a reading checked under
+    /// it may reach them at once; the validator last. Returns how long the
+    /// stream's workers took to take it.
+    pub async fn apply(
+        &self,
+        old: Arc<Registry>,
+        new: Arc<Registry>,
+        recompute: Vec<(devices::RoomIdx, i64)>,
+    ) -> anyhow::Result<Duration> {
+        let (current, validator, switcher) = (
+            self.current.clone(),
+            self.validator.clone(),
+            self.switcher.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let changed = devices::current::changed_rooms(&old, &new);
+            current.set(Arc::clone(&new));
+            let taking = switcher.switch(changed, recompute);
+            validator.set(new);
+            Ok(taking.wait(TAKE_WITHIN)?)
+        })
+        .await?
+    }
 }
 
 /// The rooms whose schedule or capacity `new` changes from `from_ms` (a
@@ -162,19 +213,40 @@ pub async fn switch(
     effective_ms: i64,
 ) -> anyhow::Result<(Running, Result<Switched, anyhow::Error>)> {
     let now_ms = spec.clock.now_ms();
-    if effective_ms < now_ms {
-        spec.stream.recompute = changed_eras(&spec.registry, &registry, effective_ms);
-        // Once the state is rebuilt: the frontier near the clock again.
-        spec.stream.recompute_after =
-            now_ms / 1000 - i64::from(spec.stream.allowed_lateness_s) - 300;
-        if !spec.stream.recompute.is_empty() {
-            tracing::info!(
-                rooms = spec.stream.recompute.len(),
-                from = %devices::timeline::rfc3339(effective_ms),
-                "the change holds from the past: those rooms' windows are computed again from then"
-            );
+    let recompute = if effective_ms < now_ms {
+        changed_eras(&spec.registry, &registry, effective_ms)
+    } else {
+        Vec::new()
+    };
+    if !recompute.is_empty() {
+        tracing::info!(
+            rooms = recompute.len(),
+            from = %devices::timeline::rfc3339(effective_ms),
+            "the change holds from the past: those rooms' windows are computed again from then"
+        );
+    }
+    if let Some(in_place) = &running.in_place {
+        let old = Arc::clone(&spec.registry);
+        match in_place
+            .apply(old, Arc::clone(&registry), recompute.clone())
+            .await
+        {
+            Ok(taken) => {
+                spec.registry = registry;
+                let s = Switched {
+                    held: Duration::ZERO,
+                    in_place: Some(taken),
+                };
+                return Ok((running, Ok(s)));
+            }
+            Err(e) => tracing::warn!(
+                "the registry could not be switched in place ({e:#}); the pipeline restarts under it"
+            ),
         }
     }
+    spec.stream.recompute = recompute;
+    // Once the state is rebuilt: the frontier near the clock again.
+    spec.stream.recompute_after = now_ms / 1000 - i64::from(spec.stream.allowed_lateness_s) - 300;
     let began = Instant::now();
     if let Some(door) = running.door() {
         door.hold();
@@ -193,6 +265,7 @@ pub async fn switch(
             r,
             Ok(Switched {
                 held: began.elapsed(),
+                in_place: None,
             }),
         )),
         Err(e) => {
@@ -249,7 +322,18 @@ pub async fn run(
                 true
             }
         };
-        let change = match watch.poll_if_changed(&all, spec.clock.now_ms(), force) {
+        // Reading, checking and merging a national registry takes seconds: off
+        // the runtime that carries the messages.
+        let (back, polled) = {
+            let (all, now_ms) = (Arc::clone(&all), spec.clock.now_ms());
+            tokio::task::spawn_blocking(move || {
+                let polled = watch.poll_if_changed(&all, now_ms, force);
+                (watch, polled)
+            })
+            .await?
+        };
+        watch = back;
+        let change = match polled {
             Ok(Some(change)) => change,
             Ok(None) => continue,
             Err(why) => {
@@ -270,12 +354,20 @@ pub async fn run(
         match outcome {
             Ok(s) => {
                 all = next;
-                tracing::info!(
-                    version = change.version,
-                    effective_from = %devices::timeline::rfc3339(change.effective_ms),
-                    held_ms = s.held.as_millis() as u64,
-                    "registry switched; messages were held at the door meanwhile"
-                );
+                match s.in_place {
+                    Some(taken) => tracing::info!(
+                        version = change.version,
+                        effective_from = %devices::timeline::rfc3339(change.effective_ms),
+                        taken_ms = taken.as_millis() as u64,
+                        "registry switched in place; messages kept flowing"
+                    ),
+                    None => tracing::info!(
+                        version = change.version,
+                        effective_from = %devices::timeline::rfc3339(change.effective_ms),
+                        held_ms = s.held.as_millis() as u64,
+                        "registry switched; messages were held at the door meanwhile"
+                    ),
+                }
             }
             Err(e) => tracing::error!(
                 "the pipeline did not start under the new registry, running on the one before: {e:#}"

@@ -31,7 +31,7 @@ impl AlreadyWritten {
         let dates: Vec<_> = (-3..=1)
             .map(|d| today + chrono::Duration::days(d))
             .collect();
-        let written = Written::read(store.root(), store.registry(), &dates)?;
+        let written = Written::read(store.root(), &store.registry(), &dates)?;
         if !written.is_empty() {
             tracing::info!(
                 rows = written.len(),
@@ -136,7 +136,7 @@ pub fn stored_lookback(
         let mut days = store.read_lookback(date, date)?;
         days.retain(|d| owns(d.room));
         room_days += days.len();
-        lookback.add(store.registry(), days);
+        lookback.add(&store.registry(), days);
         date += chrono::Duration::days(1);
     }
     if lookback.is_empty() {

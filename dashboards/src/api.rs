@@ -182,7 +182,7 @@ async fn events(State(state): State<AppState>, headers: HeaderMap) -> Response {
         Ok(u) => u,
         Err(r) => return r,
     };
-    let registry = Arc::clone(state.board.registry());
+    let registry = state.board.registry();
     let visible: Vec<bool> = registry.sites.iter().map(|s| user.sees(s)).collect();
     let pushes = state.board.subscribe().filter(move |p| match p {
         Push::Room(site, _) => visible.get(*site).copied().unwrap_or(false),

@@ -21,7 +21,8 @@ const PUSH_BUFFER: usize = 1024;
 /// [`LiveBoard::update`] is plain synchronous code: the timely workers call it
 /// from their own threads, without a tokio runtime.
 pub struct LiveBoard {
-    registry: Arc<Registry>,
+    /// The registry of now (a registry switch reaches it: rooms added show).
+    registry: devices::Current,
     clock: Clock,
     /// Indexed by [`devices::RoomIdx`]; `None` until the room first reports.
     rooms: RwLock<Vec<Option<LiveRoom>>>,
@@ -34,7 +35,7 @@ pub struct LiveBoard {
 impl std::fmt::Debug for LiveBoard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LiveBoard")
-            .field("rooms", &self.registry.rooms.len())
+            .field("rooms", &self.registry.get().rooms.len())
             .field("subscribers", &self.push.receiver_count())
             .finish_non_exhaustive()
     }
@@ -147,10 +148,11 @@ pub enum Push {
 
 impl LiveBoard {
     /// An empty board for every room of `registry`, telling time by `clock`.
-    pub fn new(registry: Arc<Registry>, clock: Clock) -> Arc<LiveBoard> {
+    pub fn new(registry: impl Into<devices::Current>, clock: Clock) -> Arc<LiveBoard> {
+        let registry: devices::Current = registry.into();
         let (push, _) = broadcast::channel(PUSH_BUFFER);
         Arc::new(LiveBoard {
-            rooms: RwLock::new(vec![None; registry.rooms.len()]),
+            rooms: RwLock::new(vec![None; registry.get().rooms.len()]),
             registry,
             clock,
             push,
@@ -163,7 +165,8 @@ impl LiveBoard {
     /// Never blocks on subscribers: a slow one loses the oldest changes.
     pub fn update(&self, live: LiveRoom) {
         let ix = live.room.ix();
-        let Some((room, site)) = self.room_and_site(ix) else {
+        let registry = self.registry.get();
+        let Some((room, site)) = room_and_site(&registry, ix) else {
             tracing::warn!(
                 room = ix,
                 "live update for a room the registry does not have"
@@ -172,19 +175,19 @@ impl LiveBoard {
         };
         // Serialise only when someone listens; the pipeline calls this often.
         let event = (self.push.receiver_count() > 0).then(|| {
-            let view = room_view(&self.registry, room, site, Some(&live), self.clock.now_ms());
+            let view = room_view(&registry, room, site, Some(&live), self.clock.now_ms());
             serde_json::to_string(&RoomEvent {
                 site_id: &site.id,
                 room: &view,
             })
         });
-        if let Some(slot) = self
-            .rooms
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_mut(ix)
         {
-            *slot = Some(live);
+            let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
+            // A room a registry switch added.
+            if rooms.len() <= ix {
+                rooms.resize(registry.rooms.len().max(ix + 1), None);
+            }
+            rooms[ix] = Some(live);
         }
         self.updates.fetch_add(1, Ordering::Relaxed);
         match event {
@@ -204,7 +207,7 @@ impl LiveBoard {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let registry = &self.registry;
+        let registry = self.registry.get();
         let sites = registry
             .sites
             .iter()
@@ -221,13 +224,12 @@ impl LiveBoard {
                     .iter()
                     .filter_map(|r| {
                         // Rooms taken out of the registry keep their past, not a place here.
-                        let room = self
-                            .registry
+                        let room = registry
                             .rooms
                             .get(r.ix())
                             .filter(|room| room.gone_from_ms.is_none())?;
                         let l = live.get(r.ix()).and_then(Option::as_ref);
-                        Some(room_view(&self.registry, room, site, l, now_ms))
+                        Some(room_view(&registry, room, site, l, now_ms))
                     })
                     .collect(),
             })
@@ -251,9 +253,14 @@ impl LiveBoard {
         })
     }
 
-    /// The registry the board shows.
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
+    /// The registry the board shows (of now).
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.get()
+    }
+
+    /// The handle through which the board follows registry switches.
+    pub fn current(&self) -> devices::Current {
+        self.registry.clone()
     }
 
     /// The board's clock.
@@ -270,12 +277,12 @@ impl LiveBoard {
     pub fn updates(&self) -> u64 {
         self.updates.load(Ordering::Relaxed)
     }
+}
 
-    fn room_and_site(&self, ix: usize) -> Option<(&Room, &Site)> {
-        let room = self.registry.rooms.get(ix)?;
-        let site = self.registry.sites.get(room.site.ix())?;
-        Some((room, site))
-    }
+fn room_and_site(registry: &Registry, ix: usize) -> Option<(&Room, &Site)> {
+    let room = registry.rooms.get(ix)?;
+    let site = registry.sites.get(room.site.ix())?;
+    Some((room, site))
 }
 
 /// The view of one room at `now_ms`.

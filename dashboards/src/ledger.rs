@@ -10,10 +10,10 @@
 //! fills [`MAX_WAITING`] entries and is then only counted.
 
 use chrono::NaiveDate;
-use devices::{DeviceIdx, Reading, Reason, Registry, Rejection, Value};
+use devices::{DeviceIdx, Reading, Reason, Rejection, Value};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 /// Most unregistered devices listed; further ones are only counted.
 pub const MAX_WAITING: usize = 200;
@@ -85,15 +85,17 @@ struct Inner {
 /// Every device's [`Life`] and the unregistered devices.
 #[derive(Debug)]
 pub struct DeviceLedger {
-    registry: Arc<Registry>,
+    /// The registry of now (a registry switch adds devices).
+    registry: devices::Current,
     inner: Mutex<Inner>,
 }
 
 impl DeviceLedger {
     /// Nothing heard yet of the devices of `registry`.
-    pub fn new(registry: Arc<Registry>) -> DeviceLedger {
+    pub fn new(registry: impl Into<devices::Current>) -> DeviceLedger {
+        let registry: devices::Current = registry.into();
         let inner = Inner {
-            lives: vec![Life::default(); registry.devices.len()],
+            lives: vec![Life::default(); registry.get().devices.len()],
             ..Inner::default()
         };
         DeviceLedger {
@@ -104,18 +106,19 @@ impl DeviceLedger {
 
     /// The local date of `ms` at device `d`'s site.
     pub fn local_day(&self, d: DeviceIdx, ms: i64) -> Option<NaiveDate> {
-        let device = self.registry.devices.get(d.ix())?;
-        let tz = self.registry.sites.get(device.site.0 as usize)?.timezone;
+        let registry = self.registry.get();
+        let device = registry.devices.get(d.ix())?;
+        let tz = registry.sites.get(device.site.0 as usize)?.timezone;
         Some(devices::schedule::local_date(tz, ms.div_euclid(1000)))
     }
 
     /// Local day `day` at device `d`'s site as Unix ms `[start, end)`; empty when unknown.
     fn day_ms(&self, d: DeviceIdx, day: Option<NaiveDate>) -> (i64, i64) {
-        let tz = self
-            .registry
+        let registry = self.registry.get();
+        let tz = registry
             .devices
             .get(d.ix())
-            .and_then(|dev| self.registry.sites.get(dev.site.0 as usize))
+            .and_then(|dev| registry.sites.get(dev.site.0 as usize))
             .map(|s| s.timezone);
         match (tz, day) {
             (Some(tz), Some(day)) => {
@@ -128,8 +131,14 @@ impl DeviceLedger {
         }
     }
 
+    /// The ledger, with a place for every device of the registry of now.
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let devices = self.registry.get().devices.len();
+        if inner.lives.len() < devices {
+            inner.lives.resize(devices, Life::default());
+        }
+        inner
     }
 
     /// The counters of `life` for the day of `ms`, started afresh on a new day;
@@ -185,7 +194,7 @@ impl DeviceLedger {
             let Some((site, device)) = devices::validate::device_topic(&j.topic) else {
                 continue;
             };
-            match self.registry.device_by_id(device) {
+            match self.registry.get().device_by_id(device) {
                 Some(d) => {
                     let Some(life) = inner.lives.get_mut(d.ix()) else {
                         continue;
@@ -242,9 +251,13 @@ impl DeviceLedger {
     /// first, and how many more were only counted (of every site).
     pub fn waiting(&self, site: &str) -> (Vec<Waiting>, u64) {
         let inner = self.lock();
+        let registry = self.registry.get();
         let mut list: Vec<Waiting> = inner
             .waiting
-            .values()
+            .iter()
+            // Registered since (a registry switch): no longer waiting.
+            .filter(|((_, id), _)| registry.device_by_id(id).is_none())
+            .map(|(_, w)| w)
             .filter(|w| w.site_id == site)
             .cloned()
             .collect();

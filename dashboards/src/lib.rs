@@ -125,7 +125,7 @@ impl Web {
     pub fn new(board: Arc<LiveBoard>) -> Web {
         let ready = Readiness::new();
         ready.set_ready();
-        let ledger = Arc::new(ledger::DeviceLedger::new(Arc::clone(board.registry())));
+        let ledger = Arc::new(ledger::DeviceLedger::new(board.current()));
         Web {
             board,
             access: Access::open(),

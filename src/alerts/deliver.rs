@@ -6,7 +6,7 @@ use super::config::{ChannelConfig, ChannelKind};
 use super::outbox::{Job, Outbox};
 use super::payload;
 use dashboards::{Alerts, ChangeKind};
-use devices::{Clock, Registry};
+use devices::Clock;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,8 +19,8 @@ pub struct Delivery {
     pub outbox: Arc<Outbox>,
     /// The book, to drop a held alert that ended meanwhile.
     pub alerts: Arc<Alerts>,
-    /// For the sites' time zones.
-    pub registry: Arc<Registry>,
+    /// For the sites' time zones (of now).
+    pub registry: devices::Current,
     /// The pipeline's clock (quiet hours are in its time).
     pub clock: Clock,
     /// First wait between tries.
@@ -184,6 +184,7 @@ impl Worker {
         let tz = self
             .d
             .registry
+            .get()
             .sites
             .iter()
             .find(|s| s.id == job.alert.site_id)

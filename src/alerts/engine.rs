@@ -10,7 +10,7 @@ use super::outbox::{Job, Outbox};
 use super::state::{self, State};
 use chrono::Timelike;
 use dashboards::{Alerts, Change, ChangeKind, LiveBoard};
-use devices::{Clock, Registry, RoomIdx};
+use devices::{Clock, RoomIdx};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 /// Everything the engine reads and writes.
 pub struct Engine {
-    /// Sites, rooms, devices.
-    pub registry: Arc<Registry>,
+    /// Sites, rooms, devices (of now: a registry switch reaches it).
+    pub registry: devices::Current,
     /// The live board.
     pub board: Arc<LiveBoard>,
     /// The book.
@@ -87,7 +87,7 @@ impl Engine {
         }
         let mut notes_changed = false;
         while let Ok(flag) = self.flags.try_recv() {
-            if let Some(note) = FlagNote::of(&self.registry, &flag) {
+            if let Some(note) = FlagNote::of(&self.registry.get(), &flag) {
                 self.notes.push(note);
                 notes_changed = true;
             }
@@ -100,10 +100,10 @@ impl Engine {
         if self.ingest.replaying.load(Ordering::Relaxed) {
             return;
         }
+        let registry = self.registry.get();
         let mut found = dashboards::board_conditions(&self.board.snapshot());
         let seen = self.watch.seen();
-        let owned: Vec<Option<_>> = self
-            .registry
+        let owned: Vec<Option<_>> = registry
             .devices
             .iter()
             .zip(seen)
@@ -111,7 +111,7 @@ impl Engine {
             .collect();
         found.extend(
             conditions::device_conditions(
-                &self.registry,
+                &registry,
                 &owned,
                 self.watching_since_ms,
                 now,
@@ -119,17 +119,13 @@ impl Engine {
             )
             .into_iter()
             .filter(|c| {
-                self.registry
+                registry
                     .room_by_ids(&c.site_id, &c.room_id)
                     .is_some_and(|r| (self.owns)(r))
             }),
         );
-        found.extend(conditions::flag_conditions(
-            &self.registry,
-            &self.notes,
-            now,
-        ));
-        if !self.registry.devices.is_empty() {
+        found.extend(conditions::flag_conditions(&registry, &self.notes, now));
+        if !registry.devices.is_empty() {
             found.extend(conditions::stalled_condition(
                 heard.clock_ms,
                 heard.at.elapsed().as_millis() as i64,
@@ -151,7 +147,8 @@ impl Engine {
     /// Queues the deliveries of a change for every channel it is routed to.
     fn queue(&self, change: &Change) {
         let a = &change.alert;
-        let site = self.registry.sites.iter().find(|s| s.id == a.site_id);
+        let registry = self.registry.get();
+        let site = registry.sites.iter().find(|s| s.id == a.site_id);
         let district = site.map_or("", |s| s.district.as_str());
         let tz = site.map_or(chrono_tz::Asia::Shanghai, |s| s.timezone);
         for (i, ch) in self.config.channels.iter().enumerate() {

@@ -41,7 +41,7 @@ pub struct Prepared {
     state: state::State,
     state_path: std::path::PathBuf,
     config: AlertsConfig,
-    registry: Arc<Registry>,
+    registry: devices::Current,
     dead_letter: std::path::PathBuf,
 }
 
@@ -76,7 +76,7 @@ impl Prepared {
         data_dir: &Path,
         label: &str,
         process: usize,
-        registry: &Arc<Registry>,
+        registry: &devices::Current,
         config: &AlertsConfig,
         now_ms: i64,
     ) -> Prepared {
@@ -84,7 +84,9 @@ impl Prepared {
         let mut state = state::load(&state_path);
         // The last days' IDLE and DOOR_DRIFT flags as stored: a state file lost,
         // or days closed by an import or the demo's history, still raise their alerts.
-        state.notes.extend(stored_notes(data_dir, registry, now_ms));
+        state
+            .notes
+            .extend(stored_notes(data_dir, &registry.get(), now_ms));
         conditions::keep_notes(&mut state.notes, now_ms);
         state.book.next_id = state.book.next_id.max((process as u64) << 40);
         let names: Vec<String> = (0..config.channels.len())
@@ -102,14 +104,14 @@ impl Prepared {
         let (flags, flags_rx) = std::sync::mpsc::channel();
         Prepared {
             book: Arc::new(Alerts::restore(std::mem::take(&mut state.book))),
-            watch: Arc::new(DeviceLedger::new(Arc::clone(registry))),
+            watch: Arc::new(DeviceLedger::new(registry.clone())),
             flags,
             flags_rx,
             outbox: Arc::new(outbox::Outbox::with(kept)),
             state,
             state_path,
             config: config.clone(),
-            registry: Arc::clone(registry),
+            registry: registry.clone(),
             dead_letter: data_dir.join("alerts").join("dead-letter.jsonl"),
         }
     }
@@ -120,7 +122,7 @@ impl Prepared {
         let delivery = Arc::new(deliver::Delivery {
             outbox: Arc::clone(&self.outbox),
             alerts: Arc::clone(&self.book),
-            registry: Arc::clone(&self.registry),
+            registry: self.registry.clone(),
             clock: parts.clock,
             retry_first: Duration::from_secs_f64(self.config.retry_first_s.clamp(0.01, 3600.0)),
             retry_max: Duration::from_secs_f64(self.config.retry_max_s.clamp(0.01, 86_400.0)),

@@ -5,7 +5,6 @@
 
 use analytics::influx::{Feed, InfluxConfig, InfluxStats, InfluxWriter, SPOOL_DIR};
 use anyhow::Context;
-use devices::Registry;
 use std::path::Path;
 use std::sync::Arc;
 use stream::Output;
@@ -22,7 +21,7 @@ pub fn start(
     config: &InfluxConfig,
     token: Option<&str>,
     data_dir: &Path,
-    registry: Arc<Registry>,
+    registry: devices::Current,
 ) -> anyhow::Result<(InfluxSink, Feed)> {
     let writer = InfluxWriter::start(config, token, &data_dir.join(SPOOL_DIR))
         .with_context(|| format!("cannot start the InfluxDB sink for {}", config.url))?;

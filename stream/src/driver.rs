@@ -46,30 +46,42 @@ impl Switcher {
     /// The registry `Current` the stream was started with now holds a later
     /// version of the registry of all time: readings sent after this call may
     /// name its new rooms and devices (each worker takes the switch before the
-    /// next reading it receives). `changed` are the rooms whose entry differs
-    /// ([`devices::current::changed_rooms`]); `recompute` the rooms whose
-    /// schedule or capacity changed from a past time (Unix s). Waits until
-    /// every worker has taken it (at most `wait`) and returns how long that
-    /// took from the call.
-    pub fn switch(
-        &self,
-        changed: Vec<RoomIdx>,
-        recompute: Vec<(RoomIdx, i64)>,
-        wait: Duration,
-    ) -> Result<Duration, Error> {
-        let began = Instant::now();
-        let target = self.stats.switched.load(Ordering::Relaxed) + self.workers as u64;
+    /// next reading it receives, or when woken by this call). `changed` are
+    /// the rooms whose entry differs ([`devices::current::changed_rooms`]);
+    /// `recompute` the rooms whose schedule or capacity changed from a past
+    /// time (Unix s).
+    pub fn switch(&self, changed: Vec<RoomIdx>, recompute: Vec<(RoomIdx, i64)>) -> Taking {
+        let taking = Taking {
+            began: Instant::now(),
+            target: self.stats.switched.load(Ordering::Relaxed) + self.workers as u64,
+            stats: Arc::clone(&self.stats),
+        };
         self.switches.push(changed, recompute);
-        while self.stats.switched.load(Ordering::Relaxed) < target {
-            if began.elapsed() > wait {
+        taking
+    }
+}
+
+/// A switch on its way to the workers.
+pub struct Taking {
+    began: Instant,
+    target: u64,
+    stats: Arc<StreamStats>,
+}
+
+impl Taking {
+    /// Waits (at most `within`) until every worker has taken the switch;
+    /// how long that took from [`Switcher::switch`].
+    pub fn wait(self, within: Duration) -> Result<Duration, Error> {
+        while self.stats.switched.load(Ordering::Relaxed) < self.target {
+            if self.began.elapsed() > within {
                 return Err(Error::Timely(format!(
                     "the workers did not take the new registry within {} s",
-                    wait.as_secs()
+                    within.as_secs()
                 )));
             }
             std::thread::sleep(Duration::from_millis(2));
         }
-        Ok(began.elapsed())
+        Ok(self.began.elapsed())
     }
 }
 

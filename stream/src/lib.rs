@@ -40,7 +40,7 @@ pub mod slots;
 pub mod watermark;
 pub mod window;
 
-pub use driver::{Stream, Switcher};
+pub use driver::{Stream, Switcher, Taking};
 pub use replay::{Replayed, replay};
 
 use devices::{

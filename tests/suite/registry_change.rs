@@ -163,7 +163,10 @@ fn a_checkpoint_of_another_registry_is_not_laid_on_the_wrong_rooms() {
         &format!(r#"{{"type":"count","ts":{},"seq":3,"count":5}}"#, now_ms()),
     );
     expect_rooms_after_the_change(&run);
-    assert_eq!(log(&run, 1).matches("registry switched").count(), 1);
+    assert_eq!(
+        log(&run, 1).matches("registry switched in place").count(),
+        1
+    );
     // SIGHUP (systemctl reload) reads the file again at once; doorstep runs on.
     let pid = run.child.as_ref().expect("running").id().to_string();
     let hup = std::process::Command::new("kill")
@@ -309,7 +312,9 @@ fn a_device_moved_with_apply_while_running_counts_in_each_room_while_bound_to_it
         String::from_utf8_lossy(&applied.stderr)
     );
     wait_for(Duration::from_secs(30), "the switch", || {
-        log(&run, 1).contains("registry switched").then_some(())
+        log(&run, 1)
+            .contains("registry switched in place")
+            .then_some(())
     });
     publish(&run, at(12, 1), 9);
     // Live: c has the counter now; a has no device left.
@@ -461,4 +466,6 @@ fn a_timetable_dated_two_days_back_recomputes_those_days_only() {
             (25, 1, 14_400)
         ]
     );
+    // Recomputed by the running stream, which never stopped.
+    assert!(log(&run, 1).contains("registry switched in place"));
 }

@@ -3,14 +3,15 @@
 
 use super::point;
 use super::writer::PointSender;
-use devices::{LiveRoom, Registry, RoomWindow, SiteDay};
+use devices::{LiveRoom, RoomWindow, SiteDay};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Queues the points of doorstep's rows on a writer; one per producing thread.
 #[derive(Debug, Clone)]
 pub struct Feed {
-    registry: Arc<Registry>,
+    /// The registry of now (a registry switch reaches it).
+    registry: devices::Current,
     names: bool,
     sender: PointSender,
     stopped: Arc<AtomicBool>,
@@ -18,9 +19,9 @@ pub struct Feed {
 
 impl Feed {
     /// A feed of `sender`; `names` also tags points with the Chinese display names.
-    pub fn new(sender: PointSender, registry: Arc<Registry>, names: bool) -> Feed {
+    pub fn new(sender: PointSender, registry: impl Into<devices::Current>, names: bool) -> Feed {
         Feed {
-            registry,
+            registry: registry.into(),
             names,
             sender,
             stopped: Arc::new(AtomicBool::new(false)),
@@ -29,17 +30,17 @@ impl Feed {
 
     /// The live state of a room (`room_live`).
     pub fn live(&self, live: &LiveRoom) {
-        self.offer(point::live(&self.registry, live, self.names));
+        self.offer(point::live(&self.registry.get(), live, self.names));
     }
 
     /// A closed or corrected room window (`room_hour`, `room_day`, `room_slot_day`).
     pub fn window(&self, window: &RoomWindow) {
-        self.offer(point::window(&self.registry, window, self.names));
+        self.offer(point::window(&self.registry.get(), window, self.names));
     }
 
     /// A site's day (`site_day`).
     pub fn site_day(&self, day: &SiteDay) {
-        self.offer(point::site_day(&self.registry, day, self.names));
+        self.offer(point::site_day(&self.registry.get(), day, self.names));
     }
 
     fn offer(&self, point: super::Result<point::Point>) {

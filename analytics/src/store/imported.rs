@@ -151,6 +151,7 @@ impl Store {
     /// Every file is staged before any is renamed, as [`Store::write_windows`] does.
     pub fn write_imported(&self, rows: ImportedRows<'_>, tag: &str) -> Result<Vec<PathBuf>> {
         let reg = self.registry();
+        let reg = &*reg;
         let of =
             |f: fn(devices::WindowKind) -> bool| rows.windows.iter().filter(move |w| f(w.kind));
         let tables = vec![

@@ -19,6 +19,7 @@ impl Store {
     /// Rows of rooms or devices the registry no longer has are left out.
     pub fn read_lookback(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<LookbackDay>> {
         let (root, reg) = (self.root(), self.registry());
+        let reg = &*reg;
         let rooms: HashMap<(&str, &str), RoomIdx> = reg
             .rooms
             .iter()
@@ -101,6 +102,7 @@ impl Store {
         days: &mut HashMap<(RoomIdx, i64), (LookbackDay, i64)>,
     ) -> Result<()> {
         let (root, reg) = (self.root(), self.registry());
+        let reg = &*reg;
         let t = "device_day";
         let cols = [
             "site_id",

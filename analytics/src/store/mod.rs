@@ -149,17 +149,18 @@ pub const METRICS_VERSION: u16 = 2;
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
-    registry: Arc<Registry>,
+    /// Shared with the running pipeline's other stages: a registry switch reaches it.
+    registry: devices::Current,
 }
 
 impl Store {
     /// Opens (creating if needed) the data directory `root`; `registry` gives
     /// the ids and timezones of the rooms and devices the rows point to.
-    pub fn open(root: &Path, registry: Arc<Registry>) -> Result<Store> {
+    pub fn open(root: &Path, registry: impl Into<devices::Current>) -> Result<Store> {
         std::fs::create_dir_all(root).map_err(error::io(root))?;
         Ok(Store {
             root: root.to_owned(),
-            registry,
+            registry: registry.into(),
         })
     }
 
@@ -168,9 +169,9 @@ impl Store {
         &self.root
     }
 
-    /// The registry rows are resolved against.
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
+    /// The registry rows are resolved against (of now).
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.get()
     }
 
     /// Appends accepted readings to `raw_events`, one new file per date partition touched; returns the files written.
@@ -179,7 +180,7 @@ impl Store {
     /// Either every file appears or, if writing fails, none does (barring a
     /// failed rename). An empty slice writes nothing.
     pub fn write_raw_events(&self, readings: &[Reading]) -> Result<Vec<PathBuf>> {
-        let batches = raw_events::batches(&self.registry, readings)?;
+        let batches = raw_events::batches(&self.registry.get(), readings)?;
         self.write(vec![(&raw_events::SPEC, batches)])
     }
 
@@ -195,7 +196,7 @@ impl Store {
         let tables = vec![
             (
                 &raw_events::SPEC,
-                raw_events::batches(&self.registry, readings)?,
+                raw_events::batches(&self.registry.get(), readings)?,
             ),
             (&quarantine::SPEC, quarantine::batches(rejected)?),
         ];
@@ -205,7 +206,7 @@ impl Store {
     /// Every reading `raw_events` holds for the local `dates` (in file order), bound to
     /// its device's room in the registry: what a restart replays through the stream.
     pub fn read_raw_events(&self, dates: &[NaiveDate]) -> Result<Vec<Reading>> {
-        raw_read::read_raw_events(&self.root, &self.registry, dates, &|_| true)
+        raw_read::read_raw_events(&self.root, &self.registry.get(), dates, &|_| true)
     }
 
     /// As [`Store::read_raw_events`], from the files whose name `keep` takes only
@@ -215,7 +216,7 @@ impl Store {
         dates: &[NaiveDate],
         keep: &dyn Fn(&str) -> bool,
     ) -> Result<Vec<Reading>> {
-        raw_read::read_raw_events(&self.root, &self.registry, dates, keep)
+        raw_read::read_raw_events(&self.root, &self.registry.get(), dates, keep)
     }
 
     /// Every rejected message `quarantine` holds for the UTC `dates`, in the order written.
@@ -237,7 +238,7 @@ impl Store {
     /// Windows must have `start < end` and kind [`WindowKind::Hour`]
     /// ([`Error::WrongWindowKind`] otherwise; nothing is written then).
     pub fn write_room_hours(&self, rows: &[RoomWindow]) -> Result<Vec<PathBuf>> {
-        let batches = room_hour::batches(&self.registry, rows)?;
+        let batches = room_hour::batches(&self.registry.get(), rows)?;
         self.write(vec![(&room_hour::LAYOUT.spec, batches)])
     }
 
@@ -245,14 +246,14 @@ impl Store {
     ///
     /// The partition is the local date of the day's start at the room's site.
     pub fn write_room_days(&self, rows: &[RoomWindow]) -> Result<Vec<PathBuf>> {
-        let batches = room_day::batches(&self.registry, rows)?;
+        let batches = room_day::batches(&self.registry.get(), rows)?;
         self.write(vec![(&room_day::LAYOUT.spec, batches)])
     }
 
     /// Appends closed slot-day windows ([`WindowKind::SlotDay`]) to `room_slot_day`;
     /// returns the files written.
     pub fn write_room_slot_days(&self, rows: &[RoomWindow]) -> Result<Vec<PathBuf>> {
-        let batches = room_slot_day::batches(&self.registry, rows)?;
+        let batches = room_slot_day::batches(&self.registry.get(), rows)?;
         self.write(vec![(&room_slot_day::LAYOUT.spec, batches)])
     }
 
@@ -263,9 +264,10 @@ impl Store {
     /// write leaves nothing behind.
     pub fn write_windows(&self, rows: &[RoomWindow]) -> Result<Vec<PathBuf>> {
         let of = |f: fn(WindowKind) -> bool| rows.iter().filter(move |w| f(w.kind));
-        let hours = room_hour::batches(&self.registry, of(room_hour::LAYOUT.accepts))?;
-        let days = room_day::batches(&self.registry, of(room_day::LAYOUT.accepts))?;
-        let slots = room_slot_day::batches(&self.registry, of(room_slot_day::LAYOUT.accepts))?;
+        let registry = self.registry.get();
+        let hours = room_hour::batches(&registry, of(room_hour::LAYOUT.accepts))?;
+        let days = room_day::batches(&registry, of(room_day::LAYOUT.accepts))?;
+        let slots = room_slot_day::batches(&registry, of(room_slot_day::LAYOUT.accepts))?;
         self.write(vec![
             (&room_hour::LAYOUT.spec, hours),
             (&room_day::LAYOUT.spec, days),
@@ -277,7 +279,7 @@ impl Store {
     ///
     /// The partition is the flag's local day at the room's site.
     pub fn write_flags(&self, rows: &[Flag]) -> Result<Vec<PathBuf>> {
-        let batches = flags::batches(&self.registry, rows)?;
+        let batches = flags::batches(&self.registry.get(), rows)?;
         self.write(vec![(&flags::SPEC, batches)])
     }
 
@@ -285,7 +287,7 @@ impl Store {
     ///
     /// The partition is the local date of the day at the device's site.
     pub fn write_device_days(&self, rows: &[DeviceDay]) -> Result<Vec<PathBuf>> {
-        let batches = device_day::batches(&self.registry, rows)?;
+        let batches = device_day::batches(&self.registry.get(), rows)?;
         self.write(vec![(&device_day::SPEC, batches)])
     }
 
@@ -293,7 +295,7 @@ impl Store {
     ///
     /// The partition is the local date the slots were evaluated for.
     pub fn write_idle_slots(&self, rows: &[IdleSlot]) -> Result<Vec<PathBuf>> {
-        let batches = idle_slots::batches(&self.registry, rows)?;
+        let batches = idle_slots::batches(&self.registry.get(), rows)?;
         self.write(vec![(&idle_slots::SPEC, batches)])
     }
 
@@ -301,7 +303,7 @@ impl Store {
     ///
     /// The partition is the local date of the day's start at the site.
     pub fn write_site_days(&self, rows: &[SiteDay]) -> Result<Vec<PathBuf>> {
-        let batches = site_day::batches(&self.registry, rows)?;
+        let batches = site_day::batches(&self.registry.get(), rows)?;
         self.write(vec![(&site_day::SPEC, batches)])
     }
 

@@ -1,5 +1,7 @@
 use super::*;
+use devices::Registry;
 use devices::Status;
+use std::sync::Arc;
 
 const REGISTRY: &str = r#"
 [[site]]

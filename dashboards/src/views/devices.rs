@@ -227,7 +227,7 @@ pub(crate) async fn api(
         Err(r) => return r,
     };
     let lang = i18n::negotiate(q.lang.as_deref(), &headers);
-    let registry = std::sync::Arc::clone(state.board.registry());
+    let registry = state.board.registry();
     let site = match site_of(&registry, &user, &q) {
         Ok(Some(s)) => s,
         Ok(None) => return error_json(StatusCode::NOT_FOUND, "no site to show", ""),
@@ -255,7 +255,7 @@ pub(crate) async fn page(
         Err(r) => return r,
     };
     let lang = i18n::negotiate(q.lang.as_deref(), &headers);
-    let registry = std::sync::Arc::clone(state.board.registry());
+    let registry = state.board.registry();
     let site = match site_of(&registry, &user, &q) {
         Ok(s) => s,
         Err(r) => return r,
@@ -280,10 +280,11 @@ pub(crate) async fn page(
 fn body(state: &AppState, lang: Lang, sites: &[&Site], site: &Site) -> Markup {
     let table = devices_table(state, site, lang);
     let (waiting, more) = state.ledger.waiting(&site.id);
+    let registry = state.board.registry();
     let room_ids: Vec<&str> = site
         .rooms
         .iter()
-        .map(|r| state.board.registry().room(*r).id.as_str())
+        .map(|r| registry.room(*r).id.as_str())
         .collect();
     let waiting = waiting_table(&waiting, site.timezone, &room_ids);
     let devices = HtmlTable::new(&table, lang).cells(|r, c| {

@@ -71,7 +71,7 @@ type Sent = Arc<Mutex<HashMap<(usize, u32), Instant>>>;
 
 /// Reads the live push stream and turns probe events into latencies; connects
 /// again when the stream ends (a registry switch restarts the web server).
-fn listen(web: u16, sent: Sent, latencies: Arc<Mutex<Vec<Duration>>>) {
+fn listen(web: u16, sent: Sent, latencies: Arc<Mutex<Vec<(Instant, Duration)>>>) {
     // Until the load is over (its copy of `sent` dropped).
     while Arc::strong_count(&sent) > 1 {
         let _ = listen_once(web, &sent, &latencies);
@@ -79,7 +79,11 @@ fn listen(web: u16, sent: Sent, latencies: Arc<Mutex<Vec<Duration>>>) {
     }
 }
 
-fn listen_once(web: u16, sent: &Sent, latencies: &Mutex<Vec<Duration>>) -> anyhow::Result<()> {
+fn listen_once(
+    web: u16,
+    sent: &Sent,
+    latencies: &Mutex<Vec<(Instant, Duration)>>,
+) -> anyhow::Result<()> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", web))?;
     write!(
         s,
@@ -113,7 +117,7 @@ fn listen_once(web: u16, sent: &Sent, latencies: &Mutex<Vec<Duration>>) -> anyho
             latencies
                 .lock()
                 .map_err(|_| anyhow::anyhow!("lock"))?
-                .push(now - t);
+                .push((t, now - t));
         }
     }
     Ok(())
@@ -284,11 +288,25 @@ pub struct Load {
     pub published: usize,
     /// Probe latencies, sorted.
     pub latencies: Vec<Duration>,
+    /// Each probe seen: when it was published, and its latency.
+    pub probes: Vec<(Instant, Duration)>,
     /// (when, RSS in KiB summed over the processes).
     pub rss: Vec<(Instant, u64)>,
 }
 
 impl Load {
+    /// The longest latency of the probes published from `from` to `to`, ms,
+    /// and how many there were.
+    pub fn worst_between(&self, from: Instant, to: Instant) -> (f64, usize) {
+        let within: Vec<_> = self
+            .probes
+            .iter()
+            .filter(|(t, _)| *t >= from && *t <= to)
+            .collect();
+        let worst = within.iter().map(|p| p.1).max().unwrap_or_default();
+        (worst.as_secs_f64() * 1000.0, within.len())
+    }
+
     /// The `q` quantile of the latencies, ms.
     pub fn percentile(&self, q: f64) -> f64 {
         let lat = &self.latencies;
@@ -301,7 +319,7 @@ impl Load {
 /// changes are timed on `web`'s live push; samples the RSS of `pids`.
 pub fn load(mqtt: u16, web: u16, pids: &[u32], seconds: u64, rate: usize) -> anyhow::Result<Load> {
     let sent: Sent = Arc::default();
-    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let latencies: Arc<Mutex<Vec<(Instant, Duration)>>> = Arc::default();
     {
         let (sent, latencies) = (Arc::clone(&sent), Arc::clone(&latencies));
         std::thread::spawn(move || listen(web, sent, latencies));
@@ -376,14 +394,17 @@ pub fn load(mqtt: u16, web: u16, pids: &[u32], seconds: u64, rate: usize) -> any
         anyhow::Ok(n)
     })?;
     std::thread::sleep(Duration::from_secs(3));
-    let mut latencies = latencies
+    let mut probes = latencies
         .lock()
         .map_err(|_| anyhow::anyhow!("lock"))?
         .clone();
+    probes.sort();
+    let mut latencies: Vec<Duration> = probes.iter().map(|p| p.1).collect();
     latencies.sort();
     Ok(Load {
         published,
         latencies,
+        probes,
         rss: rss_samples,
     })
 }

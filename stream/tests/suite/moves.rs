@@ -173,7 +173,8 @@ fn a_registry_switched_in_place_counts_as_if_it_had_held_from_the_start() {
         current.set(Arc::clone(&all));
         let changed = devices::current::changed_rooms(&v1, &all);
         let took = switcher
-            .switch(changed, Vec::new(), std::time::Duration::from_secs(20))
+            .switch(changed, Vec::new())
+            .wait(std::time::Duration::from_secs(20))
             .expect("switch");
         assert!(took < std::time::Duration::from_secs(20));
         running.send(after.clone()).expect("send");

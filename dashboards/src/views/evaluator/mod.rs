@@ -21,7 +21,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use query::EvaluatorQuery;
-use std::sync::Arc;
 
 /// The compare report for the query; `Ok(None)` when there is no data yet.
 async fn report(
@@ -37,7 +36,7 @@ async fn report(
     let Some(root) = state.data_dir.clone() else {
         return Ok(None);
     };
-    let registry = Arc::clone(state.board.registry());
+    let registry = state.board.registry();
     match blocking(move || compare::run(&root, Some(&registry), &Window::default(), &filter, lang))
         .await?
     {

@@ -19,7 +19,6 @@ use devices::Registry;
 use maud::{Markup, html};
 use serde::Deserialize;
 use std::path::Path;
-use std::sync::Arc;
 
 /// `?month=YYYY-MM&city=&site=&lang=`.
 #[derive(Deserialize, Default, Clone)]
@@ -152,7 +151,7 @@ pub(crate) async fn page(
     if !allowed {
         return forbidden("this role or scope has no such monthly report");
     }
-    let registry = Arc::clone(state.board.registry());
+    let registry = state.board.registry();
     let scope = match &site {
         Some(id) => registry
             .sites

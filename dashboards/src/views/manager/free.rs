@@ -20,7 +20,6 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use devices::Category;
 use maud::{Markup, html};
-use std::sync::Arc;
 
 /// The report for site `site` (checked: the user manages and sees it).
 pub(super) async fn report(
@@ -39,7 +38,7 @@ pub(super) async fn report(
     }
     // Without a data directory only the hours outside opening are known.
     let root = state.data_dir.as_deref().cloned();
-    let registry = Arc::clone(state.board.registry());
+    let registry = state.board.registry();
     let (site, day) = (site.to_owned(), state.service_day);
     blocking(move || {
         let root = root.as_deref();

@@ -25,7 +25,6 @@ use axum::response::{IntoResponse, Response};
 use data::{RoomDetail, RoomRow};
 use page::Room;
 use query::ManagerQuery;
-use std::sync::Arc;
 
 fn may_manage(user: &User) -> Result<(), Response> {
     if user.may_manage() {
@@ -47,7 +46,7 @@ async fn rooms(
     let Some(root) = state.data_dir.clone() else {
         return Ok(Vec::new());
     };
-    let registry = Arc::clone(state.board.registry());
+    let registry = state.board.registry();
     blocking(move || data::room_rows(&root, &registry, &sites, lang)).await
 }
 
@@ -63,7 +62,7 @@ async fn detail(
     let Some(root) = state.data_dir.clone() else {
         return Err(error_json(StatusCode::NOT_FOUND, "no data directory", ""));
     };
-    let registry = Arc::clone(state.board.registry());
+    let registry = state.board.registry();
     blocking(move || data::room_detail(&root, &registry, &site, &room, lang))
         .await?
         .map_err(|e| error_json(StatusCode::NOT_FOUND, &e.to_string(), ""))
