@@ -103,6 +103,15 @@ impl Sites {
         self.registry = self.current.get();
     }
 
+    /// The site of `room`; a room the registry taken last does not have was
+    /// added by a switch made since (its rows may arrive within one batch).
+    fn site_of_room(&mut self, room: RoomIdx) -> SiteIdx {
+        if room.ix() >= self.registry.rooms.len() {
+            self.follow();
+        }
+        self.registry.room(room).site
+    }
+
     /// A marker from one worker's rooms: once every worker's has come, the sites
     /// are written to the checkpoint and the marker goes on to the tables.
     fn mark(&mut self, mark: &crate::checkpoint::Mark, out: &mut Vec<Output>) {
@@ -138,7 +147,7 @@ impl Sites {
 
     /// The part of `room` for the day starting at `day`, cleared if `revision` is newer.
     fn part(&mut self, room: RoomIdx, day: i64, revision: u16) -> &mut RoomPart {
-        let site = self.registry.room(room).site;
+        let site = self.site_of_room(room);
         let part = self
             .days
             .entry((site, day))
@@ -186,7 +195,7 @@ impl Sites {
                     return true;
                 }
                 part.day = Some(w.clone());
-                let site = self.registry.room(w.room).site;
+                let site = self.site_of_room(w.room);
                 self.emit_if_complete(site, w.start, w.end, out);
                 true
             }
