@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 mod demo_history;
 mod import;
+pub mod in_place;
 pub mod intake;
 pub mod pipeline;
 pub mod registry_apply;

@@ -109,7 +109,7 @@ pub struct Running {
     upkeep: Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>,
     alerts: Option<crate::alerts::Running>,
     /// Switches the registry without stopping (a single process).
-    pub(crate) in_place: Option<crate::reload::InPlace>,
+    pub(crate) in_place: Option<crate::in_place::InPlace>,
 }
 
 /// Starts every stage; errors say what to do.
@@ -312,7 +312,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     };
     let stream = Stream::start(current.clone(), spec.clock, &stream_config, out_tx)?;
     let stream_stats = stream.stats();
-    let in_place = stream.switcher().map(|switcher| crate::reload::InPlace {
+    let in_place = stream.switcher().map(|switcher| crate::in_place::InPlace {
         current: current.clone(),
         validator: door_validator.current().clone(),
         switcher,

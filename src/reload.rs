@@ -5,7 +5,7 @@
 //! running registry stays and the reason is logged in one line. Accepted, it
 //! is merged into the registry of all time from its effective time (the one
 //! `doorstep registry apply --effective` recorded for it in the history, else
-//! now) and the pipeline switches to it in place ([`InPlace`]): the stages
+//! now) and the pipeline switches to it in place ([`crate::in_place::InPlace`]): the stages
 //! after the intake take it first, then the stream's workers (each before its
 //! next reading), then the validator; messages keep flowing throughout.
 //!
@@ -141,49 +141,6 @@ pub struct Switched {
     pub held: Duration,
     /// Switched in place: from the switch to every stream worker having taken it.
     pub in_place: Option<Duration>,
-}
-
-/// What switches a running pipeline's registry in place (a single process).
-pub struct InPlace {
-    /// The registry of the stages after the intake (tables, board, ledger,
-    /// alerts, InfluxDB, checkpoints) and of the stream.
-    pub current: devices::Current,
-    /// The validator's (and the flood guard's).
-    pub validator: devices::Current,
-    /// The stream's workers.
-    pub switcher: stream::Switcher,
-}
-
-/// How long the stream's workers may take to take a switch before the
-/// pipeline is restarted under it instead.
-const TAKE_WITHIN: Duration = Duration::from_secs(30);
-
-impl InPlace {
-    /// Switches from `old` to `new` (a later version of the registry of all
-    /// time; `recompute`: rooms computed again from a past time). The stages
-    /// that read rows and readings take it first, as a reading checked under
-    /// it may reach them at once; the validator last. Returns how long the
-    /// stream's workers took to take it.
-    pub async fn apply(
-        &self,
-        old: Arc<Registry>,
-        new: Arc<Registry>,
-        recompute: Vec<(devices::RoomIdx, i64)>,
-    ) -> anyhow::Result<Duration> {
-        let (current, validator, switcher) = (
-            self.current.clone(),
-            self.validator.clone(),
-            self.switcher.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
-            let changed = devices::current::changed_rooms(&old, &new);
-            current.set(Arc::clone(&new));
-            let taking = switcher.switch(changed, recompute);
-            validator.set(new);
-            Ok(taking.wait(TAKE_WITHIN)?)
-        })
-        .await?
-    }
 }
 
 /// The rooms whose schedule or capacity `new` changes from `from_ms` (a
