@@ -505,7 +505,7 @@ fn registry(cmd: &RegistryCommand) -> anyhow::Result<()> {
                     }
                     println!("{} changes; nothing written (--dry-run)", changes.len());
                 }
-                Applied::Installed(changes, version) => {
+                Applied::Installed(changes, version, effective_ms) => {
                     for c in &changes {
                         println!("{c}");
                     }
@@ -519,8 +519,9 @@ fn registry(cmd: &RegistryCommand) -> anyhow::Result<()> {
                     );
                     if running(&config.data_dir) {
                         println!(
-                            "doorstep run is running on {}: it switches to the new registry within seconds (its log says when)",
-                            config.data_dir.display()
+                            "doorstep run is running on {}: it switches to the new registry within seconds (its log says when); the change holds from {}",
+                            config.data_dir.display(),
+                            devices::timeline::rfc3339(effective_ms)
                         );
                     } else {
                         println!("doorstep run takes it when it starts");

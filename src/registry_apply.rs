@@ -19,9 +19,17 @@ pub enum Applied {
     Unchanged,
     /// Only checked and compared (`--dry-run`).
     Checked(Vec<String>),
-    /// Written in place of the config's registry, as this version of the history.
-    Installed(Vec<String>, Option<u32>),
+    /// Written in place of the config's registry, as this version of the
+    /// history, holding from this time (Unix ms).
+    Installed(Vec<String>, Option<u32>, i64),
 }
+
+/// How far ahead of now a change without `--effective` holds while a
+/// `doorstep run` is running: by then it has switched to it (within a second
+/// or two, a few for a national registry), so a moved device's readings are
+/// bound to its old room up to that time and to its new one after, never
+/// fall between the two.
+pub const LEAD_MS: i64 = 10_000;
 
 /// The time `text` names: RFC 3339, or a date (`YYYY-MM-DD`: its first
 /// second in the registry's timezone, which all its sites must share).
@@ -102,7 +110,7 @@ fn new_text(source: Source, config: &Config) -> anyhow::Result<(String, std::pat
 
 /// Checks the registry `source` gives against the registry of `config` and,
 /// unless `dry_run`, records it in the history as holding from `effective`
-/// (none: `now_ms`) and writes it in its place (to a temporary name, then
+/// (none: `now_ms`, [`LEAD_MS`] later while doorstep runs) and writes it in its place (to a temporary name, then
 /// renamed). From sheets, the registry file is written anew (without its
 /// comments).
 pub fn apply(
@@ -126,13 +134,14 @@ pub fn apply(
     if changes.is_empty() {
         return Ok(Applied::Unchanged);
     }
+    let data = &config.data_dir;
     let effective_ms = match effective {
         Some(t) => parse_effective(t, &new)?,
+        None if running(data) => now_ms + LEAD_MS,
         None => now_ms,
     };
     // It must be able to follow the versions before: not before the latest's
     // time, no device that changes kind.
-    let data = &config.data_dir;
     let versions = crate::registry_history::list(data)?;
     // The first version holds for all time before the second.
     let since = match versions.as_slice() {
@@ -164,7 +173,11 @@ pub fn apply(
     std::fs::write(&tmp, &text).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, target)
         .with_context(|| format!("cannot replace {}", target.display()))?;
-    Ok(Applied::Installed(changes, version.map(|v| v.version)))
+    Ok(Applied::Installed(
+        changes,
+        version.map(|v| v.version),
+        effective_ms,
+    ))
 }
 
 /// Whether a `doorstep run` holds the journal of `data_dir` now.

@@ -132,7 +132,9 @@ fn a_checkpoint_of_another_registry_is_not_laid_on_the_wrong_rooms() {
     let applied = apply(&run, &new, &[]);
     let said = String::from_utf8_lossy(&applied.stdout);
     assert!(
-        said.starts_with("+ room fd/new 活动室 new\n") && said.contains("doorstep run is running"),
+        said.starts_with("+ room fd/new 活动室 new\n")
+            && said.contains("doorstep run is running")
+            && said.contains("the change holds from"),
         "{said}{}",
         String::from_utf8_lossy(&applied.stderr)
     );
