@@ -137,7 +137,7 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
         _ => Arc::new(IngestStats::default()),
     };
     // The registry of now for every stage after the intake; the validator and the
-    // flood guard have their own, switched last (see `Running::switch`).
+    // flood guard have their own, switched last (`crate::in_place::InPlace`).
     let current = devices::Current::new(Arc::clone(&spec.registry));
     let validator = devices::Validator::new(Arc::clone(&spec.registry), devices::Limits::default());
     // The validator a handed-over door checks messages with (the subscriber takes `validator`).

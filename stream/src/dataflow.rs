@@ -137,9 +137,10 @@ struct Rooms {
     /// Rooms read back from a checkpoint whose live state is yet to be shown.
     announce: bool,
     /// Rooms of this worker to compute again from a time (a schedule changed
-    /// from a past date), once the frontier reaches `config.recompute_after`.
+    /// from a past date), once the frontier reaches `recompute_after`.
     recompute: Vec<(RoomIdx, i64)>,
-    /// `recompute` waits for the frontier to reach this (Unix s).
+    /// Unix s: `config.recompute_after` at a start (the state rebuilt first),
+    /// the beginning of time after a switch in place.
     recompute_after: i64,
 }
 
