@@ -126,6 +126,12 @@ fn a_checkpoint_of_another_registry_is_not_laid_on_the_wrong_rooms() {
         r#"{"type":"count","count":2}"#,
     );
     mosquitto_pub(run.mqtt, "doorstep/v1/fd/d-a", "{oops");
+    // The new room's counter, heard before the change registers it.
+    mosquitto_pub(
+        run.mqtt,
+        "doorstep/v1/fd/d-new",
+        r#"{"type":"count","count":1}"#,
+    );
     // The new registry, applied while doorstep runs: it switches to it.
     let new = run.dir.path().join("registry-new.toml");
     std::fs::write(&new, registry(&["new", "a", "b"])).expect("registry");
@@ -204,7 +210,10 @@ fn a_checkpoint_of_another_registry_is_not_laid_on_the_wrong_rooms() {
     // The device page knows, after the restart, what the quarantine kept of today.
     let (_, body) = http_get(run.web, "/api/devices?site=fd").expect("devices");
     let v: Value = serde_json::from_str(&body).expect("JSON");
-    assert_eq!(v["waiting"][0]["device_id"], "d-later", "{body}");
+    // d-new, registered by the change, waits no more.
+    let waiting = v["waiting"].as_array().expect("waiting");
+    assert_eq!(waiting.len(), 1, "{body}");
+    assert_eq!(waiting[0]["device_id"], "d-later", "{body}");
     let a = v["devices"]
         .as_array()
         .and_then(|d| d.iter().find(|d| d["device_id"] == "d-a"))
