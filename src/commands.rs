@@ -359,8 +359,7 @@ async fn run_config(args: RunArgs) -> anyhow::Result<()> {
         crate::reload::Watch::new(&config.registry, &config.data_dir, records, registry_text);
     // A process of a cluster does not switch alone: its dataflow restarting
     // would stop the others' (docs/DEPLOY.md).
-    let live = config.cluster.is_none();
-    let running = crate::reload::run(running, &mut spec, all, watch, live, stop).await?;
+    let running = crate::reload::run(running, &mut spec, all, watch, stop).await?;
     tracing::info!("stopping");
     running.stop().await?;
     tracing::info!("stopped");

@@ -8,7 +8,7 @@ use devices::Registry;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What switches a running pipeline's registry in place (a single process).
+/// What switches a running pipeline's registry in place.
 pub struct InPlace {
     /// The registry of the stages after the intake (tables, board, ledger,
     /// alerts, InfluxDB, checkpoints) and of the stream.
@@ -17,6 +17,11 @@ pub struct InPlace {
     pub validator: devices::Current,
     /// The stream's workers.
     pub switcher: stream::Switcher,
+    /// A process of a cluster: the others switch on their own, within
+    /// seconds of this one.
+    pub cluster: bool,
+    /// The pipeline's clock.
+    pub clock: devices::Clock,
 }
 
 /// How long the stream's workers may take to take a switch before the
@@ -25,28 +30,48 @@ const TAKE_WITHIN: Duration = Duration::from_secs(30);
 
 impl InPlace {
     /// Switches from `old` to `new` (a later version of the registry of all
-    /// time; `recompute`: rooms computed again from a past time). The stages
-    /// that read rows and readings take it first, as a reading checked under
-    /// it may reach them at once; the validator last. Returns how long the
+    /// time, holding from `effective_ms`; `recompute`: rooms computed again
+    /// from a past time). The stages that read rows and readings take it
+    /// first, as a reading checked under it may reach them at once; the
+    /// validator last. In a cluster the validator waits for the effective
+    /// time: by then every process has switched its other stages (`registry
+    /// apply` dates a change ahead while doorstep runs), so no process meets a
+    /// reading of a room or device it does not have. Returns how long the
     /// stream's workers took to take it.
     pub async fn apply(
         &self,
         old: Arc<Registry>,
         new: Arc<Registry>,
         recompute: Vec<(devices::RoomIdx, i64)>,
+        effective_ms: i64,
     ) -> anyhow::Result<Duration> {
         let (current, validator, switcher) = (
             self.current.clone(),
             self.validator.clone(),
             self.switcher.clone(),
         );
-        tokio::task::spawn_blocking(move || {
+        let now_ms = self.clock.now_ms();
+        let hold = (self.cluster && effective_ms > now_ms)
+            .then(|| self.clock.real_duration(effective_ms - now_ms));
+        let switched = Arc::clone(&new);
+        let taken = tokio::task::spawn_blocking(move || {
             let changed = devices::current::changed_rooms(&old, &new);
             current.set(Arc::clone(&new));
             let taking = switcher.switch(changed, recompute);
-            validator.set(new);
-            Ok(taking.wait(TAKE_WITHIN)?)
+            if hold.is_none() {
+                validator.set(new);
+            }
+            anyhow::Ok(taking.wait(TAKE_WITHIN)?)
         })
-        .await?
+        .await??;
+        if let Some(hold) = hold {
+            let validator = self.validator.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(hold).await;
+                validator.set(switched);
+                tracing::info!("messages are now checked under the new registry");
+            });
+        }
+        Ok(taken)
     }
 }

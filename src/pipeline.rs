@@ -108,8 +108,8 @@ pub struct Running {
     influx: Option<crate::sinks::influx::InfluxSink>,
     upkeep: Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>,
     alerts: Option<crate::alerts::Running>,
-    /// Switches the registry without stopping (a single process).
-    pub(crate) in_place: Option<crate::in_place::InPlace>,
+    /// Switches the registry without stopping.
+    pub(crate) in_place: crate::in_place::InPlace,
 }
 
 /// Starts every stage; errors say what to do.
@@ -312,11 +312,13 @@ pub async fn start(spec: Spec) -> anyhow::Result<Running> {
     };
     let stream = Stream::start(current.clone(), spec.clock, &stream_config, out_tx)?;
     let stream_stats = stream.stats();
-    let in_place = stream.switcher().map(|switcher| crate::in_place::InPlace {
+    let in_place = crate::in_place::InPlace {
         current: current.clone(),
         validator: door_validator.current().clone(),
-        switcher,
-    });
+        switcher: stream.switcher(),
+        cluster: spec.cluster.is_some(),
+        clock: spec.clock,
+    };
     stream_stats
         .resumed_from
         .store(resumed_epoch, Ordering::Relaxed);

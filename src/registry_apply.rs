@@ -180,10 +180,27 @@ pub fn apply(
     ))
 }
 
-/// Whether a `doorstep run` holds the journal of `data_dir` now.
+/// Whether a `doorstep run` holds a journal of `data_dir` now (`journal`, or
+/// `journal-pN` of a cluster's process N).
 pub fn running(data_dir: &Path) -> bool {
-    matches!(
-        ingest::Journal::hold(&data_dir.join("journal")),
-        Err(ingest::JournalError::Locked { .. })
-    )
+    let held = |dir: &Path| {
+        matches!(
+            ingest::Journal::hold(dir),
+            Err(ingest::JournalError::Locked { .. })
+        )
+    };
+    let single = data_dir.join("journal");
+    if single.is_dir() && held(&single) {
+        return true;
+    }
+    std::fs::read_dir(data_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with("journal-p"))
+                && held(&e.path())
+        })
 }

@@ -182,24 +182,30 @@ pub async fn switch(
             "the change holds from the past: those rooms' windows are computed again from then"
         );
     }
-    if let Some(in_place) = &running.in_place {
-        let old = Arc::clone(&spec.registry);
-        match in_place
-            .apply(old, Arc::clone(&registry), recompute.clone())
-            .await
-        {
-            Ok(taken) => {
-                spec.registry = registry;
-                let s = Switched {
-                    held: Duration::ZERO,
-                    in_place: Some(taken),
-                };
-                return Ok((running, Ok(s)));
-            }
-            Err(e) => tracing::warn!(
-                "the registry could not be switched in place ({e:#}); the pipeline restarts under it"
-            ),
+    let old = Arc::clone(&spec.registry);
+    let in_place = running
+        .in_place
+        .apply(old, Arc::clone(&registry), recompute.clone(), effective_ms)
+        .await;
+    match in_place {
+        Ok(taken) => {
+            spec.registry = registry;
+            let s = Switched {
+                held: Duration::ZERO,
+                in_place: Some(taken),
+            };
+            return Ok((running, Ok(s)));
         }
+        // A process of a cluster cannot restart its dataflow alone.
+        Err(e) if spec.cluster.is_some() => {
+            return Ok((
+                running,
+                Err(e.context("the registry could not be switched in place; restart the cluster's processes to take it")),
+            ));
+        }
+        Err(e) => tracing::warn!(
+            "the registry could not be switched in place ({e:#}); the pipeline restarts under it"
+        ),
     }
     spec.stream.recompute = recompute;
     // Once the state is rebuilt: the frontier near the clock again.
@@ -234,14 +240,14 @@ pub async fn switch(
 }
 
 /// Runs until Ctrl-C or SIGTERM (or a stage stops), switching to the registry file's new version when it
-/// changes (looked at every second, or at once on SIGHUP); with `live` false
-/// (a process of a cluster) only saying that it changed.
+/// changes (looked at every second, or at once on SIGHUP); in a cluster,
+/// every process switches on its own, from the effective time the history
+/// records.
 pub async fn run(
     mut running: Running,
     spec: &mut Spec,
     mut all: Arc<Registry>,
     mut watch: Watch,
-    live: bool,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<Running> {
     let mut status = tokio::time::interval(Duration::from_secs(10));
@@ -298,13 +304,6 @@ pub async fn run(
                 continue;
             }
         };
-        if !live {
-            tracing::warn!(
-                version = change.version,
-                "the registry file changed: in a cluster every process takes it when it is restarted; restart them all (the history keeps the change's effective time)"
-            );
-            continue;
-        }
         let next = Arc::new(change.registry);
         let (r, outcome) = switch(running, spec, Arc::clone(&next), change.effective_ms).await?;
         running = r;
@@ -326,9 +325,9 @@ pub async fn run(
                     ),
                 }
             }
-            Err(e) => tracing::error!(
-                "the pipeline did not start under the new registry, running on the one before: {e:#}"
-            ),
+            Err(e) => {
+                tracing::error!("the registry was not switched, running on the one before: {e:#}")
+            }
         }
     }
 }

@@ -219,6 +219,11 @@ impl Rooms {
         // A reading checked under a registry switched to just now may name its
         // new rooms: the switch comes first.
         self.follow();
+        if let Input::Reading(r) | Input::Late(r) = &x
+            && !self.knows(r)
+        {
+            return;
+        }
         match x {
             Input::Origin { at, .. } => match self.origin {
                 Some(o) if at < o => self.earlier = Some(self.earlier.map_or(at, |e| e.min(at))),

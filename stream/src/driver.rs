@@ -30,8 +30,7 @@ pub struct Stream {
     guards: Option<timely::communication::WorkerGuards<()>>,
     stats: Arc<StreamStats>,
     workers: usize,
-    /// `None` in a cluster: switching would need every process to switch together.
-    switches: Option<Arc<Switches>>,
+    switches: Arc<Switches>,
 }
 
 /// Tells a running stream that the registry switched, from any thread.
@@ -149,22 +148,19 @@ impl Stream {
             guards: Some(guards),
             stats,
             workers,
-            switches: config
-                .cluster
-                .as_ref()
-                .is_none_or(|c| c.addresses.len() <= 1)
-                .then_some(switches),
+            switches,
         })
     }
 
-    /// A handle that switches the registry of the running stream (a single
-    /// process: in a cluster, `None`).
-    pub fn switcher(&self) -> Option<Switcher> {
-        self.switches.as_ref().map(|switches| Switcher {
-            switches: Arc::clone(switches),
+    /// A handle that switches the registry of the running stream. In a
+    /// cluster each process switches its own workers; a worker that meets a
+    /// room or device its process does not have yet waits for its switch.
+    pub fn switcher(&self) -> Switcher {
+        Switcher {
+            switches: Arc::clone(&self.switches),
             stats: Arc::clone(&self.stats),
             workers: self.workers,
-        })
+        }
     }
 
     /// Hands a batch of readings to the dataflow; waits while the dataflow is behind.

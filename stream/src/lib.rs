@@ -41,6 +41,10 @@ pub mod watermark;
 pub mod window;
 
 pub use driver::{Stream, Switcher, Taking};
+
+/// How long a worker waits for its process to switch to a registry that
+/// another process of a cluster switched to first.
+pub(crate) const SWITCH_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 pub use replay::{Replayed, replay};
 
 use devices::{

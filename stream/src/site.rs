@@ -103,12 +103,32 @@ impl Sites {
         self.registry = self.current.get();
     }
 
-    /// The site of `room`; a room the registry taken last does not have was
-    /// added by a switch made since (its rows may arrive within one batch).
-    fn site_of_room(&mut self, room: RoomIdx) -> SiteIdx {
-        if room.ix() >= self.registry.rooms.len() {
-            self.follow();
+    /// Whether the registry of now has `room`. A room it does not have was
+    /// added by a switch made since (its rows may arrive within one batch) or,
+    /// in a cluster, by a switch another process made first: this one's
+    /// follows within seconds, and is waited for (at most `SWITCH_WAIT`).
+    fn knows(&mut self, room: RoomIdx) -> bool {
+        if room.ix() < self.registry.rooms.len() {
+            return true;
         }
+        let began = std::time::Instant::now();
+        loop {
+            self.follow();
+            if room.ix() < self.registry.rooms.len() {
+                return true;
+            }
+            if began.elapsed() > crate::SWITCH_WAIT {
+                tracing::error!(
+                    room = room.0,
+                    "a row of a room this process's registry does not have (another process switched to a registry this one did not take); the row is not written"
+                );
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
+    fn site_of_room(&self, room: RoomIdx) -> SiteIdx {
         self.registry.room(room).site
     }
 
@@ -168,6 +188,15 @@ impl Sites {
     /// before its day row. Returns false for outputs it keeps (device days, passed
     /// on with the site day once the site's rooms are known).
     pub(crate) fn receive(&mut self, o: &Output, out: &mut Vec<Output>) -> bool {
+        let room = match o {
+            Output::Window(w) => Some(w.room),
+            Output::DeviceDay(d) => Some(d.room),
+            Output::Status(s) => Some(s.room),
+            _ => None,
+        };
+        if room.is_some_and(|r| !self.knows(r)) {
+            return false;
+        }
         match o {
             Output::Mark { mark, .. } => {
                 self.mark(mark, out);

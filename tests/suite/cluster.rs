@@ -354,3 +354,128 @@ fn a_process_killed_mid_run_and_the_cluster_restarted_lose_and_double_nothing() 
     cluster.stop();
     assert_like_one_process(&data, &registry, readings);
 }
+
+/// Process `p`'s log of the cluster's first run.
+fn log_of(cluster: &Cluster, p: usize) -> String {
+    std::fs::read_to_string(cluster.dir.join(format!("doorstep-p{p}-0.log"))).unwrap_or_default()
+}
+
+/// `room`'s live occupancy at site `site` on process 0's `/api/live`.
+fn live_occupancy(web: SocketAddr, site: &str, room: &str) -> Option<serde_json::Value> {
+    let (_, body) = http_get(web, "/api/live")?;
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["sites"].as_array()?.iter().find(|s| s["id"] == site)?["rooms"]
+        .as_array()?
+        .iter()
+        .find(|r| r["id"] == room)
+        .map(|r| r["occupancy"].clone())
+}
+
+#[test]
+fn both_processes_take_a_registry_change_without_a_restart() {
+    require("mosquitto");
+    let _turn = heavy();
+    let dir = Workdir(Some(tempfile::tempdir().expect("tempdir")));
+    let text = registry_toml("c", "集群社区", 4, 60);
+    let path = dir.path().join("registry.toml");
+    std::fs::write(&path, &text).expect("registry");
+    let broker = Broker::start(&dir.path().join("broker"));
+    let mut cluster = Cluster::configure(dir.path(), broker.port);
+    // Windows follow the clock when devices are quiet: the epochs move on, and
+    // the readings a process hands to the other's workers go with them.
+    for p in 0..2 {
+        let config = dir.path().join(format!("doorstep-p{p}.toml"));
+        let text = std::fs::read_to_string(&config).expect("config");
+        std::fs::write(
+            &config,
+            text.replace("idle_after_s = 86400", "idle_after_s = 1"),
+        )
+        .expect("config");
+    }
+    // The processes' clocks start at `[clock] start` as they start.
+    let clock_start = chrono::DateTime::parse_from_rfc3339("2026-11-25T06:10:00+08:00")
+        .expect("time")
+        .timestamp_millis();
+    let began = Instant::now();
+    cluster.start_all();
+    // A room and its counter added at the last site, from 20 s on (their clocks, ahead
+    // of ours by the moments they took to start, are at most behind this).
+    let effective_ms = clock_start + began.elapsed().as_millis() as i64 + 20_000;
+    let effective = chrono::DateTime::from_timestamp_millis(effective_ms)
+        .expect("time")
+        .to_rfc3339();
+    let added = dir.path().join("registry-new.toml");
+    std::fs::write(
+        &added,
+        format!(
+            "{text}[[site.room]]\nid = \"new\"\nname = \"新活动室\"\ncapacity = 30\narea_m2 = 40\n\n\
+             [[site.device]]\nid = \"c3-new-c\"\nroom = \"new\"\nkind = \"count\"\ninterval_s = 60\n"
+        ),
+    )
+    .expect("registry");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(["registry", "apply", "--effective", &effective])
+        .arg(&added)
+        .arg("--config")
+        .arg(dir.path().join("doorstep-p0.toml"))
+        .output()
+        .expect("apply");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("doorstep run is running"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for p in 0..2 {
+        wait_for(Duration::from_secs(30), "the switch", || {
+            log_of(&cluster, p)
+                .contains("registry switched in place")
+                .then_some(())
+        });
+    }
+    // Each process checks messages under the new registry from the effective time.
+    for p in 0..2 {
+        wait_for(Duration::from_secs(60), "the effective time", || {
+            log_of(&cluster, p)
+                .contains("messages are now checked under the new registry")
+                .then_some(())
+        });
+    }
+    // The new counter, whichever process the broker gives its messages to, and
+    // an old one beside it.
+    let ts = effective_ms + 1_000;
+    for (n, device) in [(3, "c3-new-c"), (5, "c3-hall-c")] {
+        for seq in 0..4 {
+            mosquitto_pub(
+                broker.port,
+                &format!("doorstep/v1/c3/{device}"),
+                &format!(
+                    r#"{{"type":"count","ts":{},"seq":{seq},"count":{n}}}"#,
+                    ts + seq
+                ),
+            );
+        }
+    }
+    for (room, n) in [("new", 3), ("hall", 5)] {
+        wait_for(Duration::from_secs(30), "the live counts", || {
+            (live_occupancy(cluster.web[0], "c3", room) == Some(serde_json::Value::from(n)))
+                .then_some(())
+        });
+    }
+    cluster.stop();
+    for p in 0..2 {
+        let log = log_of(&cluster, p);
+        assert!(
+            !log.contains("does not have") && !log.contains("ERROR"),
+            "process {p}: {log}"
+        );
+    }
+    // In raw_events under the new room.
+    let raw = rows(&dir.path().join("data"), "raw_events");
+    let new: Vec<_> = raw
+        .iter()
+        .filter(|r| r["device_id"] == "c3-new-c")
+        .map(|r| r["room_id"].clone())
+        .collect();
+    assert_eq!(new, vec![serde_json::Value::from("new"); 4]);
+}

@@ -62,6 +62,34 @@ impl Switches {
 }
 
 impl Rooms {
+    /// Whether the registry of now has the room and device of `r`. In a
+    /// cluster, another process may have switched to a registry first and
+    /// checked `r` under it: this process's switch follows within seconds,
+    /// and is waited for (at most `SWITCH_WAIT`; then `r` is left to the
+    /// tables, which have it).
+    pub(super) fn knows(&mut self, r: &devices::Reading) -> bool {
+        let has = |s: &Rooms| {
+            r.room.ix() < s.registry.rooms.len() && r.device.ix() < s.registry.devices.len()
+        };
+        if has(self) {
+            return true;
+        }
+        let began = Instant::now();
+        while began.elapsed() < crate::SWITCH_WAIT {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            self.follow();
+            if has(self) {
+                return true;
+            }
+        }
+        tracing::error!(
+            room = r.room.0,
+            device = r.device.0,
+            "a reading of a room or device this process's registry does not have (another process switched to a registry this one did not take); it is in raw_events only"
+        );
+        false
+    }
+
     /// Takes the switches made since the last look.
     pub(super) fn follow(&mut self) {
         if self.switches.count() == self.switches_taken {
