@@ -68,8 +68,11 @@ impl InPlace {
             let validator = self.validator.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(hold).await;
-                validator.set(switched);
-                tracing::info!("messages are now checked under the new registry");
+                // Never back to an older version (two changes due at once).
+                if validator.get().since_ms <= switched.since_ms {
+                    validator.set(switched);
+                    tracing::info!("messages are now checked under the new registry");
+                }
             });
         }
         Ok(taken)

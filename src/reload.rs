@@ -196,11 +196,13 @@ pub async fn switch(
             };
             return Ok((running, Ok(s)));
         }
-        // A process of a cluster cannot restart its dataflow alone.
+        // A process of a cluster cannot restart its dataflow alone. Its stages
+        // run on the new registry already; its workers take it when they can.
         Err(e) if spec.cluster.is_some() => {
+            spec.registry = registry;
             return Ok((
                 running,
-                Err(e.context("the registry could not be switched in place; restart the cluster's processes to take it")),
+                Err(e.context("the stream's workers did not take the new registry in time (the other stages did); if the log does not say they did, restart the cluster's processes")),
             ));
         }
         Err(e) => tracing::warn!(
@@ -234,7 +236,12 @@ pub async fn switch(
         Err(e) => {
             spec.registry = old;
             let r = pipeline::start(spec.clone()).await?;
-            Ok((r, Err(e)))
+            Ok((
+                r,
+                Err(e.context(
+                    "the pipeline did not start under the new registry; it runs on the one before",
+                )),
+            ))
         }
     }
 }
@@ -305,26 +312,25 @@ pub async fn run(
             }
         };
         let next = Arc::new(change.registry);
-        let (r, outcome) = switch(running, spec, Arc::clone(&next), change.effective_ms).await?;
+        let (r, outcome) = switch(running, spec, next, change.effective_ms).await?;
         running = r;
+        // What the stages run on now (the one before when nothing switched).
+        all = Arc::clone(&spec.registry);
         match outcome {
-            Ok(s) => {
-                all = next;
-                match s.in_place {
-                    Some(taken) => tracing::info!(
-                        version = change.version,
-                        effective_from = %devices::timeline::rfc3339(change.effective_ms),
-                        taken_ms = taken.as_millis() as u64,
-                        "registry switched in place; messages kept flowing"
-                    ),
-                    None => tracing::info!(
-                        version = change.version,
-                        effective_from = %devices::timeline::rfc3339(change.effective_ms),
-                        held_ms = s.held.as_millis() as u64,
-                        "registry switched; messages were held at the door meanwhile"
-                    ),
-                }
-            }
+            Ok(s) => match s.in_place {
+                Some(taken) => tracing::info!(
+                    version = change.version,
+                    effective_from = %devices::timeline::rfc3339(change.effective_ms),
+                    taken_ms = taken.as_millis() as u64,
+                    "registry switched in place; messages kept flowing"
+                ),
+                None => tracing::info!(
+                    version = change.version,
+                    effective_from = %devices::timeline::rfc3339(change.effective_ms),
+                    held_ms = s.held.as_millis() as u64,
+                    "registry switched; messages were held at the door meanwhile"
+                ),
+            },
             Err(e) => {
                 tracing::error!("the registry was not switched, running on the one before: {e:#}")
             }
