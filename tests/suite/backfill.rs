@@ -95,8 +95,12 @@ fn covered_hours(run: &Run, from_ms: i64) -> usize {
 
 #[test]
 fn a_backlog_after_a_quiet_start_counts_as_if_on_time() {
-    // Four days ago, on a whole minute.
-    let from_ms = (now_ms() - 4 * 86_400_000) / 60_000 * 60_000;
+    // Four days ago, on a whole hour: the last reading of the backlog is then
+    // near the end of its last hour, and the watermark (the allowed lateness
+    // behind it) closes every hour before. On a whole minute a few minutes past
+    // an hour, the last hour counted below would wait for a watermark that
+    // never comes (this test failed at 18:02).
+    let from_ms = (now_ms() - 4 * 86_400_000) / 3_600_000 * 3_600_000;
     let bytes = backlog(from_ms, None);
     let config = "[stream]\ncorrection_days = 7\n";
 
