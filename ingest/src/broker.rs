@@ -49,12 +49,24 @@ impl EmbeddedBroker {
             let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
             bind(&loopback)?.local_addr().map_err(Error::Gate)
         };
-        let inner_v4 = internal()?;
-        let inner_v5 = listen_v5.map(|_| internal()).transpose()?;
         let gate_account = ("doorstep-gate".to_owned(), Secret::new(random_hex(32)?));
         let accounts =
             HashMap::from([(gate_account.0.clone(), gate_account.1.expose().to_owned())]);
-        start_rumqttd(inner_v4, inner_v5, Some(accounts), limits)?;
+        // A free port may be taken by someone else before rumqttd binds it: then
+        // rumqttd never listens, and it is tried again on other ports.
+        let mut tries = 0;
+        let (inner_v4, inner_v5) = loop {
+            let inner_v4 = internal()?;
+            let inner_v5 = listen_v5.map(|_| internal()).transpose()?;
+            match start_rumqttd(inner_v4, inner_v5, Some(accounts.clone()), limits) {
+                Ok(()) => break (inner_v4, inner_v5),
+                Err(Error::BrokerDidNotStart { addr }) if tries < 2 => {
+                    tries += 1;
+                    tracing::warn!(%addr, "the embedded broker did not listen on its internal port; trying another");
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let mut routes = Vec::new();
         for (listener, (upstream, version)) in public
             .into_iter()
