@@ -143,20 +143,6 @@ pub struct Switched {
     pub in_place: Option<Duration>,
 }
 
-/// The rooms whose schedule or capacity `new` changes from `from_ms` (a
-/// version merged into `old`), with that time in Unix seconds.
-pub fn changed_eras(old: &Registry, new: &Registry, from_ms: i64) -> Vec<(devices::RoomIdx, i64)> {
-    new.rooms
-        .iter()
-        .enumerate()
-        .filter(|(i, r)| {
-            let before = old.rooms.get(*i).map_or(0, |o| o.earlier.len());
-            r.earlier.len() > before
-        })
-        .map(|(i, _)| (devices::RoomIdx(i as u32), from_ms.div_euclid(1000)))
-        .collect()
-}
-
 /// Stops `running` and starts the pipeline of `spec` under `registry`, the
 /// broker staying up. When the new one does not start, the old registry is
 /// started again; the error is returned only when that fails too. A change
@@ -171,7 +157,7 @@ pub async fn switch(
 ) -> anyhow::Result<(Running, Result<Switched, anyhow::Error>)> {
     let now_ms = spec.clock.now_ms();
     let recompute = if effective_ms < now_ms {
-        changed_eras(&spec.registry, &registry, effective_ms)
+        devices::current::changed_eras(&spec.registry, &registry, effective_ms)
     } else {
         Vec::new()
     };

@@ -6,7 +6,7 @@
 //! through a [`Current`] may meet a reading or a row made under the version
 //! before or the one after, and resolves both.
 
-use crate::{DeviceIdx, Registry, RoomIdx};
+use crate::{Registry, RoomIdx};
 use std::sync::{Arc, RwLock};
 
 /// A shared, switchable registry; clones see the same one.
@@ -70,13 +70,17 @@ pub fn changed_rooms(old: &Registry, new: &Registry) -> Vec<RoomIdx> {
     out
 }
 
-/// The devices added or changed from `old` to `new`. Ascending.
-pub fn changed_devices(old: &Registry, new: &Registry) -> Vec<DeviceIdx> {
-    new.devices
+/// The rooms whose schedule or capacity `new` changes from `from_ms` (a
+/// version merged into `old`), with that time in Unix seconds.
+pub fn changed_eras(old: &Registry, new: &Registry, from_ms: i64) -> Vec<(RoomIdx, i64)> {
+    new.rooms
         .iter()
         .enumerate()
-        .filter(|(i, d)| old.devices.get(*i) != Some(*d))
-        .map(|(i, _)| DeviceIdx(i as u32))
+        .filter(|(i, r)| {
+            let before = old.rooms.get(*i).map_or(0, |o| o.earlier.len());
+            r.earlier.len() > before
+        })
+        .map(|(i, _)| (RoomIdx(i as u32), from_ms.div_euclid(1000)))
         .collect()
 }
 
@@ -134,11 +138,6 @@ kind = "presence"
             .map(|r| all.room(r).id.as_str())
             .collect();
         assert_eq!(names, ["a", "b", "d"]);
-        let moved: Vec<&str> = changed_devices(&old, &all)
-            .into_iter()
-            .map(|d| all.device(d).id.as_str())
-            .collect();
-        assert_eq!(moved, ["p1"]);
         assert!(changed_rooms(&all, &all).is_empty());
     }
 

@@ -5,7 +5,7 @@ use crate::correct::RoomState;
 use crate::history::History;
 use crate::room::RoomTracker;
 use crate::signal::RoomSignal;
-use crate::site::{Sites, site_of};
+use crate::site::{Sites, room_of, site_of};
 use crate::{Output, StreamConfig, StreamStats};
 use devices::{LiveRoom, MessageKey, Reading, Registry, RoomIdx, Value};
 use serde::{Deserialize, Serialize};
@@ -520,14 +520,22 @@ pub(crate) fn build(
                 }
             })
             .container::<Vec<Output>>();
-        let reg = site_registry.clone();
+        let current = site_registry.clone();
+        let mut reg = current.get();
         let sites = rooms
             .unary(
                 // Sites by site; live changes all to worker 0 (in a cluster: the
                 // process that serves the web page).
                 Exchange::new(move |o: &Output| match o {
                     Output::Live(_) => 0,
-                    _ => site_of(&reg.get(), o),
+                    _ => {
+                        // A room a switch added: the registry of now has it (a
+                        // room's site never changes: another site's is another room).
+                        if room_of(o).is_some_and(|r| r.ix() >= reg.rooms.len()) {
+                            reg = current.get();
+                        }
+                        site_of(&reg, o)
+                    }
                 }),
                 "Sites",
                 move |_cap, _info| {

@@ -44,7 +44,20 @@ pub use driver::{Stream, Switcher, Taking};
 
 /// How long a worker waits for its process to switch to a registry that
 /// another process of a cluster switched to first.
-pub(crate) const SWITCH_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+const SWITCH_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Looks again every 2 ms until `known` (which takes this process's
+/// switches) holds, for at most [`SWITCH_WAIT`]; whether it came to hold.
+pub(crate) fn wait_for_switch(mut known: impl FnMut() -> bool) -> bool {
+    let began = std::time::Instant::now();
+    while began.elapsed() < SWITCH_WAIT {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        if known() {
+            return true;
+        }
+    }
+    false
+}
 pub use replay::{Replayed, replay};
 
 use devices::{

@@ -18,20 +18,28 @@ use std::sync::Arc;
 /// Days a completed site day is kept to take rewrites.
 const KEEP_DAYS: i64 = 4;
 
+/// The room an output is of (none: site days and markers).
+pub(crate) fn room_of(o: &Output) -> Option<RoomIdx> {
+    match o {
+        Output::Window(w) => Some(w.room),
+        Output::Flag(f) => Some(f.room),
+        Output::IdleSlot(s) => Some(s.room),
+        Output::DeviceDay(d) => Some(d.room),
+        Output::Status(s) => Some(s.room),
+        Output::Live(l) => Some(l.room),
+        Output::Late(r) => Some(r.room),
+        Output::SiteDay(_) | Output::Mark { .. } => None,
+    }
+}
+
 /// The site an output belongs to, for the exchange.
 pub(crate) fn site_of(registry: &Registry, o: &Output) -> u64 {
-    let room = match o {
-        Output::Window(w) => w.room,
-        Output::Flag(f) => f.room,
-        Output::IdleSlot(s) => s.room,
-        Output::DeviceDay(d) => d.room,
-        Output::Status(s) => s.room,
-        Output::Live(l) => l.room,
-        Output::Late(r) => r.room,
-        Output::SiteDay(d) => return u64::from(d.site.0),
-        Output::Mark { to, .. } => return u64::from(*to),
-    };
-    u64::from(registry.room(room).site.0)
+    match (room_of(o), o) {
+        (Some(room), _) => u64::from(registry.room(room).site.0),
+        (None, Output::Mark { to, .. }) => u64::from(*to),
+        (None, Output::SiteDay(d)) => u64::from(d.site.0),
+        (None, _) => 0,
+    }
 }
 
 /// One room's rows for one day, at one revision.
@@ -111,21 +119,17 @@ impl Sites {
         if room.ix() < self.registry.rooms.len() {
             return true;
         }
-        let began = std::time::Instant::now();
-        loop {
+        let known = crate::wait_for_switch(|| {
             self.follow();
-            if room.ix() < self.registry.rooms.len() {
-                return true;
-            }
-            if began.elapsed() > crate::SWITCH_WAIT {
-                tracing::error!(
-                    room = room.0,
-                    "a row of a room this process's registry does not have (another process switched to a registry this one did not take); the row is not written"
-                );
-                return false;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
+            room.ix() < self.registry.rooms.len()
+        });
+        if !known {
+            tracing::error!(
+                room = room.0,
+                "a row of a room this process's registry does not have (another process switched to a registry this one did not take); the row is not written"
+            );
         }
+        known
     }
 
     fn site_of_room(&self, room: RoomIdx) -> SiteIdx {

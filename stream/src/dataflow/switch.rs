@@ -74,20 +74,18 @@ impl Rooms {
         if has(self) {
             return true;
         }
-        let began = Instant::now();
-        while began.elapsed() < crate::SWITCH_WAIT {
-            std::thread::sleep(std::time::Duration::from_millis(2));
+        let known = crate::wait_for_switch(|| {
             self.follow();
-            if has(self) {
-                return true;
-            }
+            has(self)
+        });
+        if !known {
+            tracing::error!(
+                room = r.room.0,
+                device = r.device.0,
+                "a reading of a room or device this process's registry does not have (another process switched to a registry this one did not take); it is in raw_events only"
+            );
         }
-        tracing::error!(
-            room = r.room.0,
-            device = r.device.0,
-            "a reading of a room or device this process's registry does not have (another process switched to a registry this one did not take); it is in raw_events only"
-        );
-        false
+        known
     }
 
     /// Takes the switches made since the last look.
